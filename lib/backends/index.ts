@@ -1,0 +1,56 @@
+import { InvalidConfigError } from "../errors.js";
+import type { Backend, OpenOptions } from "./driver.js";
+import { openFileBackend } from "./file.js";
+import { openMemoryBackend } from "./memory.js";
+import { openRedisBackend } from "./redis-open.js";
+
+/** URL schemes → the backend that serves them. Adding a backend = one file + one line here. */
+const OPENERS: Record<string, (url: string, options: OpenOptions) => Promise<Backend> | Backend> = {
+  "memory:": (url) => openMemoryBackend(url),
+  "file:": (url) => openFileBackend(filePath(url)),
+  "redis:": openRedisBackend,
+  "rediss:": openRedisBackend,
+};
+
+export const SCHEMES = Object.keys(OPENERS);
+
+export function schemeOf(url: string): string | undefined {
+  const match = /^([a-z][a-z0-9+.-]*:)/i.exec(url);
+  return match?.[1]?.toLowerCase();
+}
+
+export function isSupportedUrl(url: string): boolean {
+  const scheme = schemeOf(url);
+  return scheme !== undefined && scheme in OPENERS;
+}
+
+/** `file:data/x.json`, `file:/abs/x.json` and `file:///abs/x.json` all name a path. */
+export function filePath(url: string): string {
+  const rest = url.slice("file:".length);
+  const path = rest.startsWith("//") ? decodeURIComponent(new URL(url).pathname) : rest;
+  if (path === "") throw new InvalidConfigError("url", `file URL ${JSON.stringify(url)} names no path`);
+  return path;
+}
+
+export async function openBackend(url: string, options: OpenOptions = {}): Promise<Backend> {
+  const scheme = schemeOf(url);
+  const open = scheme === undefined ? undefined : OPENERS[scheme];
+  if (!open) {
+    throw new InvalidConfigError(
+      "url",
+      `unsupported storage URL scheme in ${JSON.stringify(redact(url))}; use one of ${SCHEMES.join(" ")}`,
+    );
+  }
+  return open(url, options);
+}
+
+/** Credentials never go into messages. */
+export function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.href;
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, "//***@");
+  }
+}

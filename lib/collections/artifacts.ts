@@ -1,0 +1,75 @@
+import { ArtifactNotFoundError, InvalidValueError } from "../errors.js";
+import { validateName } from "../keys.js";
+import { assertJson, assertMetadata } from "./json.js";
+import { listValues } from "./list.js";
+import type { ArtifactInfo, ArtifactStore, CollectionContext } from "./types.js";
+
+/** What one artifact key holds: its info and its payload, written in one set so they never disagree. */
+interface StoredArtifact extends ArtifactInfo {
+  /** The JSON value, or base64 of the bytes. */
+  data: unknown;
+}
+
+function asBytes(data: unknown): Uint8Array | undefined {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return undefined;
+}
+
+function infoOf({ data: _data, ...info }: StoredArtifact): ArtifactInfo {
+  return info;
+}
+
+export function createArtifactStore({ keyv, store }: CollectionContext): ArtifactStore {
+  const read = async (name: string) =>
+    (await keyv.get<StoredArtifact>(validateName(name, "artifact name"))) ?? undefined;
+
+  return {
+    async save(name, data, options = {}) {
+      validateName(name, "artifact name");
+      const description = options.description ?? "";
+      if (typeof description !== "string") throw new InvalidValueError("artifact description must be a string");
+      const metadata = assertMetadata(options.metadata);
+      const bytes = asBytes(data);
+      let payload: unknown;
+      let size: number;
+      if (bytes) {
+        payload = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+        size = bytes.byteLength;
+      } else {
+        if (data === undefined) throw new InvalidValueError("artifact data is undefined; save null or a value");
+        assertJson(data, "artifact data");
+        size = Buffer.byteLength(JSON.stringify(data));
+        payload = data;
+      }
+      const now = new Date().toISOString();
+      const previous = await read(name);
+      const info: ArtifactInfo = {
+        name,
+        description,
+        size,
+        kind: bytes ? "bytes" : "json",
+        createdAt: previous?.createdAt ?? now,
+        updatedAt: now,
+        metadata,
+      };
+      await keyv.set(name, { ...info, data: payload } satisfies StoredArtifact);
+      return info;
+    },
+    async load(name) {
+      const stored = await read(name);
+      if (!stored) throw new ArtifactNotFoundError(`artifact ${JSON.stringify(name)} not found`);
+      return stored.kind === "bytes" ? new Uint8Array(Buffer.from(stored.data as string, "base64")) : stored.data;
+    },
+    async info(name) {
+      const stored = await read(name);
+      return stored && infoOf(stored);
+    },
+    async list() {
+      const all = await listValues<StoredArtifact>({ keyv, store });
+      return all.map(([, stored]) => infoOf(stored));
+    },
+    has: async (name) => keyv.has(validateName(name, "artifact name")),
+    delete: async (name) => keyv.delete(validateName(name, "artifact name")),
+  };
+}

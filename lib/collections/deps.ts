@@ -1,0 +1,32 @@
+import { InvalidValueError } from "../errors.js";
+import { listValues } from "./list.js";
+import type { CollectionContext, DepsStore } from "./types.js";
+
+// A package name ends where a version range starts: "@scope/pkg@^1", "lodash@4", "numpy>=1.2".
+const PACKAGE = /^(@[^\s@/]+\/[^\s@/<>=!~;[]+|[^\s@<>=!~;[]+)/;
+
+export function packageName(spec: string): string {
+  if (typeof spec !== "string" || spec.trim() !== spec || spec === "" || /[\s\p{Cc}]/u.test(spec)) {
+    throw new InvalidValueError(
+      `invalid dependency spec ${JSON.stringify(spec)}: a non-empty package spec without spaces`,
+    );
+  }
+  const name = PACKAGE.exec(spec)?.[1];
+  if (!name) throw new InvalidValueError(`invalid dependency spec ${JSON.stringify(spec)}: no package name`);
+  return name;
+}
+
+/** One entry per package name (key = name, value = the full spec), so a new spec replaces the old. */
+export function createDepsStore(ctx: CollectionContext): DepsStore {
+  const { keyv } = ctx;
+  return {
+    async add(spec) {
+      await keyv.set(packageName(spec), spec);
+    },
+    remove: async (nameOrSpec) => keyv.delete(packageName(nameOrSpec)),
+    has: async (nameOrSpec) => keyv.has(packageName(nameOrSpec)),
+    async list() {
+      return (await listValues<string>(ctx)).map(([, spec]) => spec).sort();
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import type { Keyv } from "keyv";
+import type { ScopedStore } from "../scope.js";
+
+/** What a collection is built from: a Keyv over a scoped store, and that store itself for listing. */
+export interface CollectionContext {
+  /** Keyv with no namespace of its own over `store`: key k lives at exactly `<prefix>:k`. */
+  readonly keyv: Keyv;
+  readonly store: ScopedStore;
+}
+
+export interface ArtifactInfo {
+  name: string;
+  description: string;
+  /** Size in bytes of the stored payload (UTF-8 JSON text, or the raw bytes). */
+  size: number;
+  kind: "json" | "bytes";
+  createdAt: string;
+  updatedAt: string;
+  metadata: Record<string, unknown>;
+}
+
+export interface ArtifactStore {
+  save(
+    name: string,
+    data: unknown,
+    options?: { description?: string; metadata?: Record<string, unknown> },
+  ): Promise<ArtifactInfo>;
+  load(name: string): Promise<unknown>;
+  info(name: string): Promise<ArtifactInfo | undefined>;
+  list(): Promise<ArtifactInfo[]>;
+  has(name: string): Promise<boolean>;
+  delete(name: string): Promise<boolean>;
+}
+
+export interface Workflow {
+  name: string;
+  source: string;
+  description: string;
+  metadata: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface WorkflowStore {
+  add(workflow: {
+    name: string;
+    source: string;
+    description: string;
+    metadata?: Record<string, unknown>;
+  }): Promise<Workflow>;
+  get(name: string): Promise<Workflow | undefined>;
+  list(): Promise<Workflow[]>;
+  delete(name: string): Promise<boolean>;
+  search(query: string, options?: { limit?: number }): Promise<Array<Workflow & { score: number }>>;
+}
+
+export interface VectorMatch {
+  id: string;
+  score: number;
+  metadata: Record<string, unknown>;
+}
+
+export interface VectorStore {
+  upsert(id: string, vector: ArrayLike<number>, metadata?: Record<string, unknown>): Promise<void>;
+  get(id: string): Promise<{ vector: Float32Array; metadata: Record<string, unknown> } | undefined>;
+  delete(id: string): Promise<boolean>;
+  count(): Promise<number>;
+  search(query: ArrayLike<number>, options?: { k?: number }): Promise<VectorMatch[]>;
+  /** Every id, sorted. */
+  ids(): Promise<string[]>;
+}
+
+export interface DepsStore {
+  add(spec: string): Promise<void>;
+  remove(nameOrSpec: string): Promise<boolean>;
+  list(): Promise<string[]>;
+  has(nameOrSpec: string): Promise<boolean>;
+}
+
+/** Turns text into a vector for workflow search. The default is a deterministic feature-hashing embedder. */
+export interface Embedder {
+  readonly dimensions: number;
+  embed(text: string): Promise<ArrayLike<number>> | ArrayLike<number>;
+}
+
+export interface VectorOptions {
+  /** "int8": scan quantised rows, then re-rank the best candidates exactly in float32. */
+  quantization?: "none" | "int8";
+}

@@ -1,0 +1,74 @@
+import { InvalidArgumentError, InvalidNameError, InvalidValueError } from "../errors.js";
+import { assertMetadata } from "./json.js";
+import { listValues } from "./list.js";
+import type { CollectionContext, Embedder, VectorStore, Workflow, WorkflowStore } from "./types.js";
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MAX_NAME = 512;
+
+export function validateWorkflowName(name: unknown): string {
+  if (typeof name !== "string" || !IDENTIFIER.test(name) || name.length > MAX_NAME) {
+    throw new InvalidNameError(
+      `invalid workflow name ${JSON.stringify(name)}: use an identifier [A-Za-z_][A-Za-z0-9_]*`,
+    );
+  }
+  return name;
+}
+
+function text(value: unknown, field: string): string {
+  if (typeof value !== "string") throw new InvalidValueError(`workflow ${field} must be a string`);
+  return value;
+}
+
+/**
+ * Workflows, searchable by description. Their embeddings live in `index`, a vector
+ * store private to this workflows collection (never the user's own `vectors`, whose
+ * dimension is the user's choice), so search only ever sees this workspace's workflows.
+ */
+export function createWorkflowStore(ctx: CollectionContext, index: VectorStore, embedder: Embedder): WorkflowStore {
+  const { keyv } = ctx;
+  const get = async (name: string) => (await keyv.get<Workflow>(validateWorkflowName(name))) ?? undefined;
+
+  return {
+    async add(input) {
+      const name = validateWorkflowName(input?.name);
+      const source = text(input.source, "source");
+      const description = text(input.description, "description");
+      const metadata = assertMetadata(input.metadata);
+      const vector = await embedder.embed(`${name.replace(/_/g, " ")} ${description}`);
+      const now = new Date().toISOString();
+      const previous = await get(name);
+      const workflow: Workflow = {
+        name,
+        source,
+        description,
+        metadata,
+        createdAt: previous?.createdAt ?? now,
+        updatedAt: now,
+      };
+      // Index first: a crash in between leaves an index entry search skips, never a workflow search cannot find.
+      await index.upsert(name, vector);
+      await keyv.set(name, workflow);
+      return workflow;
+    },
+    get,
+    list: async () => (await listValues<Workflow>(ctx)).map(([, workflow]) => workflow),
+    async delete(name) {
+      const deleted = await keyv.delete(validateWorkflowName(name));
+      await index.delete(name);
+      return deleted;
+    },
+    async search(query, options = {}) {
+      const limit = options.limit ?? 10;
+      if (!Number.isInteger(limit) || limit <= 0)
+        throw new InvalidArgumentError(`search limit must be a positive integer, got ${limit}`);
+      if ((await index.count()) === 0) return [];
+      const matches = await index.search(await embedder.embed(text(query, "search query")), { k: limit });
+      const found = await keyv.getMany<Workflow>(matches.map((m) => m.id));
+      return matches.flatMap((match, i) => {
+        const workflow = found[i];
+        return workflow ? [{ ...workflow, score: match.score }] : [];
+      });
+    },
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * Every error this library throws extends KeyvWorkspacesError and carries a stable
+ * string `code`, so callers can branch on `err.code` without `instanceof` across
+ * package copies.
+ */
+export class KeyvWorkspacesError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+function defineError<C extends string>(code: C) {
+  return class extends KeyvWorkspacesError {
+    declare readonly code: C;
+    static readonly code: C = code;
+    constructor(message: string, options?: { cause?: unknown }) {
+      super(code, message, options);
+    }
+  };
+}
+
+export class InvalidWorkspaceIdError extends defineError("ERR_INVALID_WORKSPACE_ID") {}
+export class InvalidCollectionError extends defineError("ERR_INVALID_COLLECTION") {}
+export class InvalidRootError extends defineError("ERR_INVALID_ROOT") {}
+export class InvalidNameError extends defineError("ERR_INVALID_NAME") {}
+export class InvalidValueError extends defineError("ERR_INVALID_VALUE") {}
+export class InvalidArgumentError extends defineError("ERR_INVALID_ARGUMENT") {}
+export class UnsupportedStoreError extends defineError("ERR_UNSUPPORTED_STORE") {}
+export class ConnectionError extends defineError("ERR_CONNECTION") {}
+export class StorageClosedError extends defineError("ERR_STORAGE_CLOSED") {}
+export class ArtifactNotFoundError extends defineError("ERR_ARTIFACT_NOT_FOUND") {}
+export class DimensionMismatchError extends defineError("ERR_VECTOR_DIMENSIONS") {}
+export class InvalidVectorError extends defineError("ERR_INVALID_VECTOR") {}
+
+/** A config field failed validation; `field` is its dotted path (e.g. "url"). */
+export class InvalidConfigError extends KeyvWorkspacesError {
+  declare readonly code: "ERR_INVALID_CONFIG";
+  readonly field: string;
+  constructor(field: string, message: string, options?: { cause?: unknown }) {
+    super("ERR_INVALID_CONFIG", message, options);
+    this.field = field;
+  }
+}
+
+/** A store file could not be decoded; it is left untouched on disk. */
+export class StoreCorruptError extends KeyvWorkspacesError {
+  declare readonly code: "ERR_STORE_CORRUPT";
+  readonly path: string;
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super("ERR_STORE_CORRUPT", message, options);
+    this.path = path;
+  }
+}

@@ -1,0 +1,44 @@
+export type { AnyStore, Backend, Driver, DriverEntry } from "./backends/driver.js";
+export { openBackend } from "./backends/index.js";
+export { hashingEmbedder } from "./collections/embedder.js";
+export type {
+  ArtifactInfo,
+  ArtifactStore,
+  DepsStore,
+  Embedder,
+  VectorMatch,
+  VectorOptions,
+  VectorStore,
+  Workflow,
+  WorkflowStore,
+} from "./collections/types.js";
+export { configFromEnv, parseConfig, type StorageConfig, storageConfigSchema } from "./config.js";
+export {
+  ArtifactNotFoundError,
+  ConnectionError,
+  DimensionMismatchError,
+  InvalidArgumentError,
+  InvalidCollectionError,
+  InvalidConfigError,
+  InvalidNameError,
+  InvalidRootError,
+  InvalidValueError,
+  InvalidVectorError,
+  InvalidWorkspaceIdError,
+  KeyvWorkspacesError,
+  StorageClosedError,
+  StoreCorruptError,
+  UnsupportedStoreError,
+} from "./errors.js";
+export {
+  COLLECTIONS,
+  DEFAULT_UNSCOPED,
+  type Keyspace,
+  type KeyspaceOptions,
+  keyspace,
+  validateCollection,
+  validateRoot,
+  validateWorkspaceId,
+} from "./keys.js";
+export { ScopedStore, scopedKeyv, scopeStore } from "./scope.js";
+export { createStorage, openStorage, type StorageOptions, type WorkspaceStorage } from "./storage.js";

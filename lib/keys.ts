@@ -1,0 +1,173 @@
+/**
+ * The key layout, and nothing else: pure functions, no I/O.
+ *
+ *   scoped:   <root>:ws:<workspaceId>:<collection>:<name>
+ *   unscoped: <root>:<collection>:<name>
+ *
+ * Collisions are impossible by construction rather than unlikely by convention:
+ * workspace ids and collection names cannot contain ":", no root or collection may
+ * be the segment "ws", so a key parses back to exactly one (workspace, collection,
+ * name) triple, and every prefix handed out ends where a ":" follows — "app:ws:a"
+ * plus ":" never matches a key of "app:ws:ab".
+ */
+import { InvalidCollectionError, InvalidNameError, InvalidRootError, InvalidWorkspaceIdError } from "./errors.js";
+
+export const SEPARATOR = ":";
+export const WORKSPACE_SEGMENT = "ws";
+export const COLLECTIONS = ["artifacts", "workflows", "vectors", "deps"] as const;
+export type CollectionName = (typeof COLLECTIONS)[number];
+export const DEFAULT_UNSCOPED: readonly string[] = Object.freeze(["deps"]);
+export const MAX_WORKSPACE_ID_LENGTH = 128;
+export const MAX_NAME_LENGTH = 512;
+export const MAX_COLLECTION_LENGTH = 64;
+
+const WORKSPACE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const COLLECTION = /^[a-z][a-z0-9_-]*$/;
+const GLOB_OR_SPACE = /[\s*?[\]\\]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+function show(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+export function validateWorkspaceId(id: unknown): string {
+  if (typeof id !== "string") {
+    throw new InvalidWorkspaceIdError(`workspace id must be a string, got ${typeof id}`);
+  }
+  if (id.length === 0 || id.length > MAX_WORKSPACE_ID_LENGTH) {
+    throw new InvalidWorkspaceIdError(
+      `workspace id must be 1-${MAX_WORKSPACE_ID_LENGTH} characters, got ${id.length}: ${show(id.slice(0, 40))}`,
+    );
+  }
+  if (!WORKSPACE_ID.test(id)) {
+    throw new InvalidWorkspaceIdError(
+      `invalid workspace id ${show(id)}: use letters, digits, "_", "." and "-", starting with a letter or digit (no "/", "\\", ":" or spaces)`,
+    );
+  }
+  return id;
+}
+
+export function validateCollection(name: unknown): string {
+  if (typeof name !== "string" || !COLLECTION.test(name) || name.length > MAX_COLLECTION_LENGTH) {
+    throw new InvalidCollectionError(
+      `invalid collection name ${show(name)}: use lower-case [a-z][a-z0-9_-]*, at most ${MAX_COLLECTION_LENGTH} characters`,
+    );
+  }
+  if (name === WORKSPACE_SEGMENT) {
+    throw new InvalidCollectionError(`collection name "${WORKSPACE_SEGMENT}" is reserved for workspace keys`);
+  }
+  return name;
+}
+
+/** Shared by roots and explicit deps prefixes: both are raw key prefixes. */
+function prefixProblem(prefix: unknown): string | undefined {
+  if (typeof prefix !== "string" || prefix.length === 0) return "it must be a non-empty string";
+  if (GLOB_OR_SPACE.test(prefix) || CONTROL.test(prefix)) {
+    return "it must not contain whitespace, control or glob characters (* ? [ ] \\)";
+  }
+  if (prefix.split(SEPARATOR).some((segment) => segment.length === 0)) {
+    return 'it must not have an empty ":" segment (leading, trailing or doubled ":")';
+  }
+  return undefined;
+}
+
+export function validateRoot(root: unknown): string {
+  const problem =
+    prefixProblem(root) ??
+    ((root as string).split(SEPARATOR).includes(WORKSPACE_SEGMENT)
+      ? `the segment "${WORKSPACE_SEGMENT}" is reserved for workspace keys`
+      : undefined);
+  if (problem) throw new InvalidRootError(`invalid root ${show(root)}: ${problem}`);
+  return root as string;
+}
+
+export function validateDepsPrefix(prefix: unknown): string {
+  const problem = prefixProblem(prefix);
+  if (problem) throw new InvalidRootError(`invalid deps prefix ${show(prefix)}: ${problem}`);
+  return prefix as string;
+}
+
+/** Artifact names, vector ids: any printable text, so they must round-trip exactly. */
+export function validateName(name: unknown, what = "name"): string {
+  if (typeof name !== "string" || name.length === 0) {
+    throw new InvalidNameError(`${what} must be a non-empty string, got ${show(name)}`);
+  }
+  if (name.length > MAX_NAME_LENGTH) {
+    throw new InvalidNameError(`${what} is ${name.length} characters long; the limit is ${MAX_NAME_LENGTH}`);
+  }
+  if (CONTROL.test(name)) {
+    throw new InvalidNameError(`${what} ${show(name)} contains a control character`);
+  }
+  return name;
+}
+
+export interface KeyspaceOptions {
+  root: string;
+  /** undefined / null = unscoped: the legacy layout `<root>:<collection>`. */
+  workspaceId?: string | null | undefined;
+  /** Collections shared by all workspaces under `<root>:<collection>`; default ["deps"]. */
+  unscoped?: readonly string[] | undefined;
+  /** Overrides where deps live, for `storage.deps` and `collection("deps")` alike. */
+  depsPrefix?: string | undefined;
+}
+
+export interface Keyspace {
+  readonly root: string;
+  readonly workspaceId: string | undefined;
+  readonly unscoped: readonly string[];
+  readonly depsPrefix: string | undefined;
+  isScoped(collection: string): boolean;
+  prefix(collection: string): string;
+  key(collection: string, name: string): string;
+  /** The same root, allowlist and deps prefix, another workspace (or none). */
+  withWorkspace(workspaceId: string | null | undefined): Keyspace;
+}
+
+export function keyspace(options: KeyspaceOptions): Keyspace {
+  const root = validateRoot(options.root);
+  const workspaceId = options.workspaceId == null ? undefined : validateWorkspaceId(options.workspaceId);
+  const unscoped = Object.freeze([...new Set((options.unscoped ?? DEFAULT_UNSCOPED).map(validateCollection))]);
+  const depsPrefix = options.depsPrefix === undefined ? undefined : validateDepsPrefix(options.depsPrefix);
+  const scopedBase =
+    workspaceId === undefined ? root : `${root}${SEPARATOR}${WORKSPACE_SEGMENT}${SEPARATOR}${workspaceId}`;
+  const prefixes = new Map<string, string>();
+
+  const prefix = (collection: string): string => {
+    let cached = prefixes.get(collection);
+    if (cached === undefined) {
+      validateCollection(collection);
+      if (collection === "deps" && depsPrefix !== undefined) cached = depsPrefix;
+      else cached = `${unscoped.includes(collection) ? root : scopedBase}${SEPARATOR}${collection}`;
+      prefixes.set(collection, cached);
+    }
+    return cached;
+  };
+
+  return Object.freeze({
+    root,
+    workspaceId,
+    unscoped,
+    depsPrefix,
+    isScoped: (collection: string) =>
+      workspaceId !== undefined &&
+      !unscoped.includes(validateCollection(collection)) &&
+      !(collection === "deps" && depsPrefix !== undefined),
+    prefix,
+    key: (collection: string, name: string) => joinKey(prefix(collection), name),
+    withWorkspace: (id: string | null | undefined) => keyspace({ root, unscoped, depsPrefix, workspaceId: id }),
+  });
+}
+
+export function joinKey(prefix: string, name: string): string {
+  return `${prefix}${SEPARATOR}${name}`;
+}
+
+/**
+ * Bookkeeping keys a backend keeps beside a prefix (e.g. Redis's per-prefix index).
+ * "#" cannot occur in a root segment's collection part, so `<prefix>#<what>` is never a
+ * data key of any collection, and it stays inside the workspace's `<root>:ws:<id>:*` ACL pattern.
+ */
+export function metaKey(prefix: string, what: "index" | "version" | "log" | "vectors"): string {
+  return `${prefix}#${what}`;
+}

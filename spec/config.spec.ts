@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import {
+  configFromEnv,
+  InvalidConfigError,
+  keyspace,
+  openStorage,
+  parseConfig,
+  storageConfigSchema,
+} from "../lib/index.js";
+
+describe("storage config", () => {
+  it("accepts every built-in scheme and keeps the workspace id", () => {
+    for (const url of [
+      "memory:",
+      "memory:shared",
+      "file:data/x.json",
+      "file:///tmp/x.json",
+      "redis://127.0.0.1:6379",
+      "rediss://h:6380",
+    ]) {
+      expect(parseConfig({ url, root: "app", workspaceId: "w" })).toEqual({ url, root: "app", workspaceId: "w" });
+    }
+    expect(storageConfigSchema.safeParse({ url: "memory:", root: "app" }).success).toBe(true);
+  });
+
+  it.each([
+    [{ root: "app" }, "url"],
+    [{ url: "", root: "app" }, "url"],
+    [{ url: "ftp://x", root: "app" }, "url"],
+    [{ url: "memory:", root: 5 }, "root"],
+    [{ url: "memory:" }, "root"],
+    [{ url: "memory:", root: "app", workspaceId: 7 }, "workspaceId"],
+    [{ url: "memory:", root: "app", unscoped: "deps" }, "unscoped"],
+    [{ url: "memory:", root: "app", extra: true }, "extra"],
+  ])("refuses %j naming field %s", (input, field) => {
+    expect(() => parseConfig(input)).toThrow(InvalidConfigError);
+    try {
+      parseConfig(input);
+    } catch (error) {
+      expect(error).toMatchObject({ code: "ERR_INVALID_CONFIG", field });
+      expect((error as Error).message).toContain(field);
+    }
+  });
+
+  it("lets key layout errors through as their own types", async () => {
+    await expect(openStorage({ url: "memory:", root: "a b" })).rejects.toMatchObject({ code: "ERR_INVALID_ROOT" });
+    await expect(openStorage({ url: "memory:", root: "app", workspaceId: "../x" })).rejects.toMatchObject({
+      code: "ERR_INVALID_WORKSPACE_ID",
+    });
+    await expect(openStorage({ url: "memory:", root: "app", unscoped: ["ws"] })).rejects.toMatchObject({
+      code: "ERR_INVALID_COLLECTION",
+    });
+  });
+});
+
+describe("configFromEnv", () => {
+  const base = { KVWS_URL: "redis://127.0.0.1:6379", KVWS_ROOT: "app" };
+
+  it("falls back to the root namespace for deps when KVWS_DEPS_PREFIX is omitted, even with a workspace", () => {
+    const config = configFromEnv({ ...base, KVWS_WORKSPACE_ID: "client_a" });
+    expect(config).toEqual({ url: base.KVWS_URL, root: "app", workspaceId: "client_a" });
+    const ks = keyspace(config);
+    expect(ks.prefix("deps")).toBe("app:deps");
+    expect(ks.prefix("artifacts")).toBe("app:ws:client_a:artifacts");
+  });
+
+  it("lets an explicit KVWS_DEPS_PREFIX win", () => {
+    const config = configFromEnv({ ...base, KVWS_WORKSPACE_ID: "client_a", KVWS_DEPS_PREFIX: "shared:deps" });
+    expect(keyspace(config).prefix("deps")).toBe("shared:deps");
+  });
+
+  it("reads the unscoped allowlist as a comma list; empty means none", () => {
+    expect(configFromEnv({ ...base, KVWS_UNSCOPED: "deps, vectors" }).unscoped).toEqual(["deps", "vectors"]);
+    const none = configFromEnv({ ...base, KVWS_WORKSPACE_ID: "w", KVWS_UNSCOPED: "" });
+    expect(keyspace(none).prefix("deps")).toBe("app:ws:w:deps");
+  });
+
+  it("treats an empty workspace variable as unscoped and requires url and root", () => {
+    expect(configFromEnv({ ...base, KVWS_WORKSPACE_ID: "" }).workspaceId).toBeNull();
+    expect(() => configFromEnv({ KVWS_ROOT: "app" })).toThrow(expect.objectContaining({ field: "url" }));
+    expect(() => configFromEnv({ KVWS_URL: "memory:" })).toThrow(expect.objectContaining({ field: "root" }));
+  });
+});
