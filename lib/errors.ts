@@ -54,3 +54,13 @@ export class StoreCorruptError extends KeyvWorkspacesError {
     this.path = path;
   }
 }
+
+/** Another process has held a store file's lock for longer than the wait allows. */
+export class StoreLockedError extends KeyvWorkspacesError {
+  declare readonly code: "ERR_STORE_LOCKED";
+  readonly path: string;
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super("ERR_STORE_LOCKED", message, options);
+    this.path = path;
+  }
+}

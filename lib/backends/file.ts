@@ -1,6 +1,399 @@
-import type { Backend } from "./driver.js";
+import { randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { type BigIntStats, statSync, unlinkSync } from "node:fs";
+import { mkdir, open, readdir, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import type { KeyvStoreAdapter, StoredData } from "keyv";
+import { StorageClosedError } from "../errors.js";
+import { joinKey } from "../keys.js";
+import { type Backend, DRIVER, type Driver, type DriverEntry } from "./driver.js";
+import { type Contents, decode, emptyContents, encode } from "./file-format.js";
+import { FileLock, processAlive } from "./file-lock.js";
+import { mapDriver } from "./map.js";
 
-// Placeholder until the durable file store lands.
-export async function openFileBackend(path: string): Promise<Backend> {
-  throw new Error(`file backend not available yet: ${path}`);
+export interface FileStoreOptions {
+  /** How long a write waits for another process's lock before failing with ERR_STORE_LOCKED; default 10 s. */
+  lockTimeoutMs?: number;
+}
+
+interface Pending {
+  apply(): unknown;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/** Identity of the file's current content: every write renames a new file into place. */
+function signature(path: string): string {
+  const st: BigIntStats | undefined = statSync(path, { bigint: true, throwIfNoEntry: false });
+  return st ? `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : "absent";
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } catch (error) {
+    // Some filesystems cannot fsync a directory; the rename is then as durable as they allow.
+    if (!["EINVAL", "EISDIR", "EPERM", "ENOTSUP"].includes((error as NodeJS.ErrnoException).code ?? "")) throw error;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The embedded durable store behind `file:` URLs: the whole store is one JSON file, held in
+ * memory and rewritten on every (batched) write.
+ *
+ * - A write resolves only after its bytes are on disk: temp file in the same directory,
+ *   fsync, rename over the store, fsync of the directory. A crash leaves the old file or the
+ *   new one, never a torn one.
+ * - Writes issued while a rewrite is in progress are batched into the next one (group commit).
+ * - Several processes may share a file: a writer takes `<file>.lock`, re-reads the file if
+ *   another process changed it, applies its writes and renames the result into place.
+ *   Readers compare the file's identity (inode, size, mtime) before serving and reload if it changed.
+ * - A file that cannot be decoded is never overwritten: opening, reading and writing reject
+ *   with StoreCorruptError until someone repairs or removes it.
+ *
+ * It is also a plain Keyv store adapter (full keys), so raw Keyv can share it with scoped views.
+ */
+export class FileStore extends EventEmitter implements KeyvStoreAdapter {
+  readonly path: string;
+  readonly opts: { url: string; dialect: string };
+  namespace?: string | undefined;
+  readonly [DRIVER]: Driver;
+  readonly #lock: FileLock;
+  readonly #lockTimeoutMs: number;
+  #contents: Contents = emptyContents();
+  /** Listing and per-prefix versions over the in-memory Map; rebuilt whenever the Map is replaced. */
+  #map: Driver = mapDriver(this.#contents.data, { owned: true });
+  /** Bumped whenever #map is rebuilt, so versions never repeat across reloads. */
+  #epoch = 0;
+  #signature: string | undefined;
+  #reloading: Promise<void> | undefined;
+  #queue: Pending[] = [];
+  #flushing: Promise<void> | undefined;
+  /** While a batch holds the lock, memory is ahead of the file by design: reads must not reload. */
+  #writing = false;
+  #closed = false;
+
+  constructor(path: string, options: FileStoreOptions = {}) {
+    super();
+    this.path = resolve(path);
+    this.opts = { url: `file:${this.path}`, dialect: "keyv-workspaces-file" };
+    this.#lock = new FileLock(`${this.path}.lock`);
+    this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
+    this[DRIVER] = this.#driver();
+  }
+
+  /** Creates the directory, removes temp files of crashed writers, and loads (or refuses) the file. */
+  async open(): Promise<void> {
+    const dir = dirname(this.path);
+    await mkdir(dir, { recursive: true });
+    const base = basename(this.path);
+    for (const entry of await readdir(dir)) {
+      const match = entry.startsWith(`${base}.`)
+        ? /^\.(?:tmp|lock)\.(\d+)-[0-9a-f]+$/.exec(entry.slice(base.length))
+        : null;
+      // No write of this process can be in flight yet: this is the path's first open here.
+      const pid = Number(match?.[1]);
+      if (match && (pid === process.pid || !processAlive(pid))) await unlink(join(dir, entry)).catch(() => {});
+    }
+    await this.#refresh();
+  }
+
+  // --- freshness -------------------------------------------------------------------------
+
+  /** Undefined when memory already matches the file (the common case: one stat, no await). */
+  #fresh(): Promise<void> | undefined {
+    if (this.#closed) throw new StorageClosedError(`file store ${this.path} is closed`);
+    if (this.#writing || signature(this.path) === this.#signature) return undefined;
+    return this.#refresh();
+  }
+
+  async #refresh(): Promise<void> {
+    while (signature(this.path) !== this.#signature) {
+      this.#reloading ??= this.#reload().finally(() => {
+        this.#reloading = undefined;
+      });
+      await this.#reloading;
+    }
+  }
+
+  async #reload(): Promise<void> {
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(this.path, "r");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      this.#replace(emptyContents(), "absent");
+      return;
+    }
+    try {
+      // Stat and read the same open file, so the signature describes exactly the bytes we decode.
+      const st = await handle.stat({ bigint: true });
+      const text = await handle.readFile("utf8");
+      this.#replace(decode(this.path, text), `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  #replace(contents: Contents, sig: string): void {
+    this.#contents = contents;
+    this.#rebuildIndex();
+    this.#signature = sig;
+  }
+
+  #rebuildIndex(): void {
+    this.#map = mapDriver(this.#contents.data, { owned: true });
+    this.#epoch++;
+  }
+
+  // --- writes ------------------------------------------------------------------------------
+
+  #write<T>(apply: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(new StorageClosedError(`file store ${this.path} is closed`));
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ apply, resolve: resolve as (value: unknown) => void, reject });
+      this.#flushing ??= this.#flush().finally(() => {
+        this.#flushing = undefined;
+      });
+    });
+  }
+
+  async #flush(): Promise<void> {
+    // Let writes issued in the same turn (Promise.all, setMany loops) join the first batch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0);
+      const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+      try {
+        await this.#lock.acquire(this.#lockTimeoutMs);
+        try {
+          await this.#refresh();
+          this.#writing = true;
+          for (const op of batch) {
+            try {
+              results.push({ ok: true, value: op.apply() });
+            } catch (error) {
+              results.push({ ok: false, error });
+            }
+          }
+          await this.#persist();
+        } finally {
+          this.#writing = false;
+          await this.#lock.release();
+        }
+      } catch (error) {
+        // Memory may now hold writes the file does not: forget what we know, so the next access reloads.
+        this.#signature = undefined;
+        for (const op of batch) op.reject(error);
+        continue;
+      }
+      batch.forEach((op, i) => {
+        const result = results[i];
+        if (result?.ok) op.resolve(result.value);
+        else op.reject(result?.error);
+      });
+    }
+  }
+
+  async #persist(): Promise<void> {
+    const text = encode(this.#contents);
+    const temp = `${this.path}.tmp.${process.pid}-${randomBytes(4).toString("hex")}`;
+    const handle = await open(temp, "wx");
+    try {
+      try {
+        await handle.writeFile(text, "utf8");
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, this.path);
+    } catch (error) {
+      await unlink(temp).catch(() => {});
+      throw error;
+    }
+    await fsyncDir(dirname(this.path));
+    this.#signature = signature(this.path);
+  }
+
+  #setExpiry(key: string, ttl: number | undefined): void {
+    if (typeof ttl === "number" && ttl > 0) this.#contents.expires.set(key, Date.now() + ttl);
+    else this.#contents.expires.delete(key);
+  }
+
+  // --- the driver scoped views use ----------------------------------------------------------
+
+  #driver(): Driver {
+    const read = <T>(fn: () => Promise<T>): Promise<T> => {
+      const pending = this.#fresh();
+      return pending ? pending.then(fn) : fn();
+    };
+    const setOne = (prefix: string, name: string, value: unknown, ttl: number | undefined) => {
+      this.#setExpiry(joinKey(prefix, name), ttl);
+      return this.#map.set(prefix, name, value);
+    };
+    const removeOne = (prefix: string, name: string): boolean => {
+      const existed = this.#contents.data.has(joinKey(prefix, name));
+      void this.#map.delete(prefix, name);
+      return existed;
+    };
+    return {
+      get: (key) => read(() => this.#map.get(key)),
+      getMany: (keys) => read(() => this.#map.getMany(keys)),
+      has: (key) => read(() => this.#map.has(key)),
+      set: (prefix, name, value, ttl) => this.#write(() => void setOne(prefix, name, value, ttl)),
+      setMany: (prefix, entries: readonly DriverEntry[]) =>
+        this.#write(() => {
+          for (const { name, value, ttl } of entries) void setOne(prefix, name, value, ttl);
+        }),
+      // mapDriver applies writes synchronously, so each batch step is done when apply() returns.
+      delete: (prefix, name) => this.#write(() => removeOne(prefix, name)),
+      deleteMany: (prefix, names) =>
+        this.#write(() => {
+          let all = true;
+          for (const name of names) all = removeOne(prefix, name) && all;
+          return all;
+        }),
+      names: (prefix) => {
+        const store = this;
+        return (async function* () {
+          await store.#fresh();
+          yield* store.#map.names(prefix);
+        })();
+      },
+      clear: (prefix) => this.#write(() => void this.#map.clear(prefix)),
+      version: (prefix) => read(async () => `${this.#epoch}.${await this.#map.version?.(prefix)}`),
+    };
+  }
+
+  // --- plain Keyv adapter (full keys) ------------------------------------------------------
+
+  get<Value>(key: string): Promise<StoredData<Value> | undefined> {
+    return this[DRIVER].get(key) as Promise<StoredData<Value> | undefined>;
+  }
+
+  getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
+    return this[DRIVER].getMany(keys) as Promise<Array<StoredData<Value | undefined>>>;
+  }
+
+  has(key: string): Promise<boolean> {
+    return this[DRIVER].has(key);
+  }
+
+  // Raw writes bypass the per-prefix name index, so they rebuild it (rare: composition with raw Keyv).
+  set(key: string, value: unknown, ttl?: number): Promise<void> {
+    return this.#write(() => {
+      this.#contents.data.set(key, value);
+      this.#setExpiry(key, ttl);
+      this.#rebuildIndex();
+    });
+  }
+
+  delete(key: string): Promise<boolean> {
+    return this.#write(() => {
+      const existed = this.#contents.data.delete(key);
+      this.#rebuildIndex();
+      return existed;
+    });
+  }
+
+  deleteMany(keys: string[]): Promise<boolean> {
+    return this.#write(() => {
+      let all = true;
+      for (const key of keys) all = this.#contents.data.delete(key) && all;
+      this.#rebuildIndex();
+      return all;
+    });
+  }
+
+  /** Empties the whole file (every root and workspace in it), like any Keyv adapter's clear(). */
+  clear(): Promise<void> {
+    return this.#write(() => {
+      this.#contents.data.clear();
+      this.#contents.expires.clear();
+      this.#rebuildIndex();
+    });
+  }
+
+  /** Waits for every write issued so far to reach the disk. */
+  async flush(): Promise<void> {
+    while (this.#flushing) await this.#flushing.catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.#closed = true;
+  }
+
+  /** Process exit: nothing async runs any more, so only an abandoned lock can be cleaned up. */
+  releaseOnExit(): void {
+    this.#lock.releaseSync(unlinkSync);
+  }
+}
+
+interface Registered {
+  store: Promise<FileStore>;
+  refs: number;
+}
+
+// One store per resolved path per process: every storage opened on it sees the same Map.
+const registry = new Map<string, Registered>();
+const live = new Set<FileStore>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // 'exit' handlers run synchronously; `live` holds the opened stores so no promise is needed here.
+  process.once("exit", () => {
+    for (const store of live) store.releaseOnExit();
+  });
+}
+
+export async function openFileBackend(path: string, options: FileStoreOptions = {}): Promise<Backend> {
+  const absolute = resolve(path);
+  let entry = registry.get(absolute);
+  if (!entry) {
+    const store = new FileStore(absolute, options);
+    entry = {
+      store: store.open().then(() => {
+        live.add(store);
+        return store;
+      }),
+      refs: 0,
+    };
+    registry.set(absolute, entry);
+    installExitHook();
+    const opened = entry;
+    entry.store.catch(() => {
+      if (registry.get(absolute) === opened) registry.delete(absolute);
+    });
+  }
+  entry.refs++;
+  const current = entry;
+  let store: FileStore;
+  try {
+    store = await current.store;
+  } catch (error) {
+    current.refs--;
+    throw error;
+  }
+  let released = false;
+  return {
+    store,
+    url: store.opts.url,
+    async close() {
+      if (released) return;
+      released = true;
+      current.refs--;
+      await store.flush();
+      if (current.refs === 0 && registry.get(absolute) === current) {
+        registry.delete(absolute);
+        live.delete(store);
+        await store.close();
+      }
+    },
+  };
 }

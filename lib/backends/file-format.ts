@@ -1,0 +1,89 @@
+import { StoreCorruptError } from "../errors.js";
+
+/**
+ * On-disk layout of a file store: one JSON document,
+ * `{"format":"keyv-workspaces/file","version":1,"entries":[[key, value, expiresAtMs|null], …]}`.
+ * Tuples keep it compact and decode straight into a Map.
+ *
+ * Files written by keyv-file (`{"cache":[[key,{value,expire}]…],"lastExpire":…}`) are read too,
+ * so an app can point this backend at its existing keyv-file store; the first write converts it.
+ */
+export const FORMAT = "keyv-workspaces/file";
+export const FORMAT_VERSION = 1;
+
+export interface Contents {
+  data: Map<string, unknown>;
+  /** Expiry (ms since epoch) of the keys written with a TTL. */
+  expires: Map<string, number>;
+}
+
+export function emptyContents(): Contents {
+  return { data: new Map(), expires: new Map() };
+}
+
+function corrupt(path: string, why: string, cause?: unknown): StoreCorruptError {
+  return new StoreCorruptError(
+    path,
+    `store file ${path} cannot be decoded (${why}); it was left untouched. ` +
+      "Restore it from a backup, or move it away to start with an empty store.",
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export function decode(path: string, text: string, now = Date.now()): Contents {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (error) {
+    const why = text.length === 0 ? "the file is empty" : `not valid JSON: ${(error as Error).message}`;
+    throw corrupt(path, why, error);
+  }
+  if (!isRecord(doc)) throw corrupt(path, "the top level is not an object");
+  const contents = emptyContents();
+  const add = (key: unknown, value: unknown, expires: unknown, at: number) => {
+    if (typeof key !== "string") throw corrupt(path, `entry ${at} has no string key`);
+    if (expires !== null && expires !== undefined && typeof expires !== "number") {
+      throw corrupt(path, `entry ${at} has a non-numeric expiry`);
+    }
+    if (typeof expires === "number" && expires <= now) return;
+    contents.data.set(key, value);
+    if (typeof expires === "number") contents.expires.set(key, expires);
+  };
+  if (doc.format === FORMAT) {
+    if (doc.version !== FORMAT_VERSION) throw corrupt(path, `unknown format version ${JSON.stringify(doc.version)}`);
+    if (!Array.isArray(doc.entries)) throw corrupt(path, "entries is not an array");
+    doc.entries.forEach((entry: unknown, at: number) => {
+      if (!Array.isArray(entry)) throw corrupt(path, `entry ${at} is not a [key, value, expires] tuple`);
+      add(entry[0], entry[1], entry[2], at);
+    });
+    return contents;
+  }
+  if ("cache" in doc) {
+    const cache = doc.cache;
+    const entries: unknown[] = Array.isArray(cache) ? cache : isRecord(cache) ? Object.entries(cache) : [];
+    if (!Array.isArray(cache) && !isRecord(cache)) throw corrupt(path, "keyv-file cache is neither a list nor a map");
+    entries.forEach((entry, at) => {
+      if (!Array.isArray(entry) || !isRecord(entry[1])) throw corrupt(path, `keyv-file entry ${at} is malformed`);
+      add(entry[0], entry[1].value, entry[1].expire, at);
+    });
+    return contents;
+  }
+  throw corrupt(path, `not a ${FORMAT} document`);
+}
+
+export function encode(contents: Contents, now = Date.now()): string {
+  const { data, expires } = contents;
+  const entries: Array<[string, unknown, number | null]> = [];
+  for (const [key, value] of data) {
+    const at = expires.get(key);
+    if (at !== undefined && at <= now) continue;
+    entries.push([key, value, at ?? null]);
+  }
+  // Expiry records of keys deleted since the last write would otherwise pile up.
+  for (const key of expires.keys()) if (!data.has(key)) expires.delete(key);
+  return JSON.stringify({ format: FORMAT, version: FORMAT_VERSION, entries });
+}

@@ -1,0 +1,143 @@
+import { randomBytes } from "node:crypto";
+import { link, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import { StoreLockedError } from "../errors.js";
+
+interface LockOwner {
+  pid: number;
+  host: string;
+  token: string;
+}
+
+const HOST = hostname();
+
+/** Whether a process with this pid exists on this machine (EPERM: it exists, it just isn't ours). */
+export function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function parseOwner(text: string): LockOwner | undefined {
+  try {
+    const owner = JSON.parse(text) as Partial<LockOwner>;
+    if (typeof owner.pid === "number" && typeof owner.host === "string" && typeof owner.token === "string") {
+      return owner as LockOwner;
+    }
+  } catch {}
+  return undefined;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// A lock file whose content cannot be read is only treated as abandoned after this long,
+// so a reader never breaks a lock whose owner is between creating and describing it.
+const UNREADABLE_GRACE_MS = 30_000;
+
+/**
+ * A cross-process lock on a store file: `<file>.lock` holds its owner's pid, host and a
+ * random token. It is created atomically complete (written aside, then hard-linked into
+ * place, which fails if a lock exists), so nobody ever sees a half-written lock.
+ *
+ * A lock whose owner process is gone (a crash, a SIGKILL) is taken over: Node has no
+ * portable flock(), and a lock file that outlives its owner must not block every later open.
+ */
+export class FileLock {
+  readonly path: string;
+  #token: string | undefined;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  get held(): boolean {
+    return this.#token !== undefined;
+  }
+
+  async acquire(timeoutMs: number): Promise<void> {
+    const token = randomBytes(8).toString("hex");
+    const aside = `${this.path}.${process.pid}-${token}`;
+    await writeFile(aside, JSON.stringify({ pid: process.pid, host: HOST, token } satisfies LockOwner));
+    try {
+      const deadline = Date.now() + timeoutMs;
+      for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
+        try {
+          await link(aside, this.path);
+          this.#token = token;
+          return;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        }
+        if (await this.#breakIfStale()) continue;
+        if (Date.now() > deadline) {
+          const owner = parseOwner(await readFile(this.path, "utf8").catch(() => ""));
+          throw new StoreLockedError(
+            this.path,
+            `store lock ${this.path} is held by ${owner ? `process ${owner.pid} on ${owner.host}` : "another process"} ` +
+              `for more than ${timeoutMs} ms; if no such process is running, delete the lock file`,
+          );
+        }
+        await sleep(delay);
+      }
+    } finally {
+      await unlink(aside).catch(() => {});
+    }
+  }
+
+  async release(): Promise<void> {
+    const token = this.#token;
+    if (token === undefined) return;
+    this.#token = undefined;
+    // Only remove the lock if it is still ours (it always should be; this guards against a takeover bug).
+    const owner = parseOwner(await readFile(this.path, "utf8").catch(() => ""));
+    if (owner?.token === token) await unlink(this.path).catch(() => {});
+  }
+
+  /** For process exit, where nothing async runs any more. */
+  releaseSync(unlinkSync: (path: string) => void): void {
+    if (this.#token === undefined) return;
+    this.#token = undefined;
+    try {
+      unlinkSync(this.path);
+    } catch {}
+  }
+
+  /** Removes the lock if its owner is gone. True when the caller should retry at once. */
+  async #breakIfStale(): Promise<boolean> {
+    let text: string;
+    try {
+      text = await readFile(this.path, "utf8");
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === "ENOENT";
+    }
+    const owner = parseOwner(text);
+    if (owner) {
+      // Another host's pid means nothing here; such locks are never broken (the README says: one machine per file).
+      if (owner.host !== HOST) return false;
+      // Our own pid on a lock we do not hold is a leftover of an earlier process that had the same pid.
+      if (owner.pid !== process.pid && processAlive(owner.pid)) return false;
+    } else {
+      const age = await stat(this.path).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (age < UNREADABLE_GRACE_MS) return false;
+    }
+    // Move the stale lock aside and check it is the one we judged: if another process broke it
+    // and locked anew in between, we moved a live lock and must put it back.
+    const moved = `${this.path}.stale-${randomBytes(6).toString("hex")}`;
+    try {
+      await rename(this.path, moved);
+    } catch {
+      return true;
+    }
+    const movedText = await readFile(moved, "utf8").catch(() => "");
+    if (movedText !== text) await link(moved, this.path).catch(() => {});
+    await unlink(moved).catch(() => {});
+    return true;
+  }
+}
