@@ -1,0 +1,202 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { Keyv } from "keyv";
+import { KeyvFile } from "keyv-file";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { openFileBackend } from "../../lib/backends/file.js";
+import { openStorage, StoreCorruptError, type WorkspaceStorage } from "../../lib/index.js";
+import { tempDir } from "../support/env.js";
+
+const writer = fileURLToPath(new URL("../fixtures/file-writer.ts", import.meta.url));
+const run = promisify(execFile);
+const config = (path: string) => ({ url: `file:${path}`, root: "fw", workspaceId: "shared" });
+
+function writerProcess(args: string[]): ChildProcess {
+  return spawn(process.execPath, ["--import", "tsx", writer, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+}
+
+/** A pid that certainly belonged to a process that is gone now. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
+  await new Promise((resolve) => child.once("exit", resolve));
+  return child.pid ?? 0;
+}
+
+describe("file backend", () => {
+  let dir: ReturnType<typeof tempDir>;
+  let path = "";
+  const open: WorkspaceStorage[] = [];
+  const openHere = async () => {
+    const storage = await openStorage(config(path));
+    open.push(storage);
+    return storage;
+  };
+
+  beforeEach(() => {
+    dir = tempDir();
+    path = join(dir.path, "store.json");
+  });
+  afterEach(async () => {
+    for (const storage of open.splice(0)) await storage.close();
+    dir.remove();
+  });
+
+  it("keeps every acknowledged save when the writer is SIGKILLed right after", async () => {
+    const child = writerProcess([path, "k", "20", "hang"]);
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.on("data", (chunk: Buffer) => {
+        if (chunk.toString().includes("saved 20")) {
+          child.kill("SIGKILL");
+          resolve();
+        }
+      });
+      child.once("exit", (code) => reject(new Error(`writer exited early with ${code}`)));
+    });
+    await new Promise((resolve) => child.once("exit", resolve));
+    const storage = await openHere();
+    const names = (await storage.artifacts.list()).map((a) => a.name);
+    expect(names).toHaveLength(20);
+    for (let i = 0; i < 20; i++) expect(await storage.artifacts.load(`k-${i}`)).toMatchObject({ tag: "k", i });
+  });
+
+  it("loses nothing when two processes write the same file at once", async () => {
+    const args = (tag: string) => ["--import", "tsx", writer, path, tag, "40", "seq"];
+    const env = { ...process.env, START_AT: String(Date.now() + 2000) };
+    await Promise.all([
+      run(process.execPath, args("a"), { timeout: 60_000, env }),
+      run(process.execPath, args("b"), { timeout: 60_000, env }),
+    ]);
+    const storage = await openHere();
+    const names = (await storage.artifacts.list()).map((a) => a.name);
+    expect(names).toHaveLength(80);
+    expect(names.filter((n) => n.startsWith("a-"))).toHaveLength(40);
+    expect(names.filter((n) => n.startsWith("b-"))).toHaveLength(40);
+  });
+
+  it("serves another process's committed write on the next read", async () => {
+    const storage = await openHere();
+    await storage.artifacts.save("mine", 1);
+    await run(process.execPath, ["--import", "tsx", writer, path, "other", "3"], { timeout: 30_000 });
+    expect(await storage.artifacts.load("other-2")).toMatchObject({ tag: "other", i: 2 });
+    expect((await storage.artifacts.list()).map((a) => a.name)).toEqual(["mine", "other-0", "other-1", "other-2"]);
+    await storage.artifacts.save("after", 2);
+    expect(await storage.artifacts.has("other-0")).toBe(true);
+  });
+
+  for (const [damage, corrupt] of [
+    ["a truncated file", (text: string) => text.slice(0, Math.floor(text.length / 2))],
+    ["garbage bytes", () => "\u0000\u0001garbage\u00ff{{{"],
+    ["an empty file", () => ""],
+    ["JSON of another shape", () => JSON.stringify({ hello: "world" })],
+  ] as const) {
+    it(`refuses ${damage} with ERR_STORE_CORRUPT and leaves it byte for byte`, async () => {
+      const first = await openStorage(config(path));
+      await first.artifacts.save("precious", { keep: true });
+      await first.close();
+      writeFileSync(path, corrupt(readFileSync(path, "utf8")));
+      const before = readFileSync(path);
+
+      const error = await openStorage(config(path)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreCorruptError);
+      expect(error).toMatchObject({ code: "ERR_STORE_CORRUPT", path });
+      expect((error as Error).message).toContain(path);
+      expect(readFileSync(path).equals(before)).toBe(true);
+    });
+  }
+
+  it("refuses reads and writes once another process damages an open store, without overwriting it", async () => {
+    const storage = await openHere();
+    await storage.artifacts.save("a", 1);
+    writeFileSync(path, "{ torn");
+    await expect(storage.artifacts.load("a")).rejects.toMatchObject({ code: "ERR_STORE_CORRUPT" });
+    await expect(storage.artifacts.save("b", 2)).rejects.toMatchObject({ code: "ERR_STORE_CORRUPT" });
+    expect(readFileSync(path, "utf8")).toBe("{ torn");
+  });
+
+  it("takes over a lock left by a process that is gone", async () => {
+    const storage = await openHere();
+    await storage.artifacts.save("before", 1);
+    const pid = await deadPid();
+    writeFileSync(`${path}.lock`, JSON.stringify({ pid, host: (await import("node:os")).hostname(), token: "dead" }));
+    await storage.artifacts.save("after", 2);
+    expect(await storage.artifacts.load("after")).toBe(2);
+    expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+
+  it("waits for a live lock holder and reports ERR_STORE_LOCKED when it never lets go", async () => {
+    const holder = spawn(process.execPath, ["-e", "setTimeout(() => {}, 20000)"], { stdio: "ignore" });
+    try {
+      const backend = await openFileBackend(path, { lockTimeoutMs: 150 });
+      const host = (await import("node:os")).hostname();
+      writeFileSync(`${path}.lock`, JSON.stringify({ pid: holder.pid, host, token: "live" }));
+      await expect(backend.store.set("k", "v")).rejects.toMatchObject({
+        code: "ERR_STORE_LOCKED",
+        path: `${path}.lock`,
+      });
+      expect(existsSync(`${path}.lock`)).toBe(true);
+      await backend.close();
+    } finally {
+      holder.kill("SIGKILL");
+    }
+  });
+
+  it("ignores and removes a temp file a crashed writer left behind", async () => {
+    const storage = await openStorage(config(path));
+    await storage.artifacts.save("kept", "yes");
+    await storage.close();
+    const leftover = `${path}.tmp.${await deadPid()}-deadbeef`;
+    writeFileSync(leftover, "{ half a docu");
+    const reopened = await openHere();
+    expect(await reopened.artifacts.load("kept")).toBe("yes");
+    expect(existsSync(leftover)).toBe(false);
+    await reopened.artifacts.save("more", 1);
+    expect(readdirSync(dir.path).sort()).toEqual(["store.json"]);
+  });
+
+  it("batches concurrent writes and resolves each only once it is on disk", async () => {
+    const storage = await openHere();
+    await Promise.all(Array.from({ length: 50 }, (_, i) => storage.collection("notes").set(`n${i}`, i)));
+    const onDisk = readFileSync(path, "utf8");
+    for (let i = 0; i < 50; i++) expect(onDisk).toContain(`"fw:ws:shared:notes:n${i}"`);
+  });
+
+  it("reads a store keyv-file wrote, and converts it on the first write", async () => {
+    const legacy = new KeyvFile({ filename: path, writeDelay: 1 });
+    const raw = new Keyv({ store: legacy, namespace: undefined, useKeyPrefix: false });
+    await raw.set("fw:ws:shared:notes:old", { from: "keyv-file" });
+    await legacy.saveToDisk();
+    const storage = await openHere();
+    expect(await storage.collection("notes").get("old")).toEqual({ from: "keyv-file" });
+    await storage.collection("notes").set("new", 1);
+    expect(JSON.parse(readFileSync(path, "utf8")).format).toBe("keyv-workspaces/file");
+    expect(await storage.collection("notes").get("old")).toEqual({ from: "keyv-file" });
+  });
+
+  it("drops values written with a TTL once they expire, from reads and from the file", async () => {
+    const storage = await openHere();
+    const notes = storage.collection("notes");
+    await notes.set("brief", 1, 30);
+    await notes.set("lasting", 2);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(await notes.get("brief")).toBeUndefined();
+    await notes.set("trigger", 3);
+    expect(readFileSync(path, "utf8")).not.toContain("brief");
+    expect(await notes.get("lasting")).toBe(2);
+  });
+
+  it("shares one store per path in a process and releases it after the last close", async () => {
+    const a = await openFileBackend(path);
+    const b = await openFileBackend(join(dir.path, ".", "store.json"));
+    expect(b.store).toBe(a.store);
+    await a.close();
+    await b.store.set("still-open", "1");
+    await b.close();
+    const c = await openFileBackend(path);
+    expect(c.store).not.toBe(a.store);
+    expect(await c.store.get("still-open")).toBe("1");
+    await c.close();
+  });
+});
