@@ -166,8 +166,8 @@ describe("file backend", () => {
   it("reads a store keyv-file wrote, and converts it on the first write", async () => {
     const legacy = new KeyvFile({ filename: path, writeDelay: 1 });
     const raw = new Keyv({ store: legacy, namespace: undefined, useKeyPrefix: false });
+    // keyv-file resolves set() once it has written the file (after writeDelay).
     await raw.set("fw:ws:shared:notes:old", { from: "keyv-file" });
-    await legacy.saveToDisk();
     const storage = await openHere();
     expect(await storage.collection("notes").get("old")).toEqual({ from: "keyv-file" });
     await storage.collection("notes").set("new", 1);
