@@ -1,4 +1,5 @@
 export type { AnyStore, Backend, Driver, DriverEntry } from "./backends/driver.js";
+export { FileStore, type FileStoreOptions, openFileBackend } from "./backends/file.js";
 export { openBackend } from "./backends/index.js";
 export { hashingEmbedder } from "./collections/embedder.js";
 export type {
@@ -28,6 +29,7 @@ export {
   KeyvWorkspacesError,
   StorageClosedError,
   StoreCorruptError,
+  StoreLockedError,
   UnsupportedStoreError,
 } from "./errors.js";
 export {
