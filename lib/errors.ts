@@ -35,32 +35,25 @@ export class ArtifactNotFoundError extends defineError("ERR_ARTIFACT_NOT_FOUND")
 export class DimensionMismatchError extends defineError("ERR_VECTOR_DIMENSIONS") {}
 export class InvalidVectorError extends defineError("ERR_INVALID_VECTOR") {}
 
+/** Errors about one thing the caller named: a config field, a store file. */
+function defineSubjectError<C extends string, K extends string>(code: C, subject: K) {
+  return class extends defineError(code) {
+    constructor(value: string, message: string, options?: { cause?: unknown }) {
+      super(message, options);
+      Object.defineProperty(this, subject, { value, enumerable: true });
+    }
+  } as unknown as new (
+    value: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) => KeyvWorkspacesError & { readonly code: C } & { readonly [P in K]: string };
+}
+
 /** A config field failed validation; `field` is its dotted path (e.g. "url"). */
-export class InvalidConfigError extends KeyvWorkspacesError {
-  declare readonly code: "ERR_INVALID_CONFIG";
-  readonly field: string;
-  constructor(field: string, message: string, options?: { cause?: unknown }) {
-    super("ERR_INVALID_CONFIG", message, options);
-    this.field = field;
-  }
-}
+export class InvalidConfigError extends defineSubjectError("ERR_INVALID_CONFIG", "field") {}
 
-/** A store file could not be decoded; it is left untouched on disk. */
-export class StoreCorruptError extends KeyvWorkspacesError {
-  declare readonly code: "ERR_STORE_CORRUPT";
-  readonly path: string;
-  constructor(path: string, message: string, options?: { cause?: unknown }) {
-    super("ERR_STORE_CORRUPT", message, options);
-    this.path = path;
-  }
-}
+/** A store file could not be decoded; it is left untouched on disk. `path` names it. */
+export class StoreCorruptError extends defineSubjectError("ERR_STORE_CORRUPT", "path") {}
 
-/** Another process has held a store file's lock for longer than the wait allows. */
-export class StoreLockedError extends KeyvWorkspacesError {
-  declare readonly code: "ERR_STORE_LOCKED";
-  readonly path: string;
-  constructor(path: string, message: string, options?: { cause?: unknown }) {
-    super("ERR_STORE_LOCKED", message, options);
-    this.path = path;
-  }
-}
+/** Another process has held a store file's lock for longer than the wait allows. `path` names the lock. */
+export class StoreLockedError extends defineSubjectError("ERR_STORE_LOCKED", "path") {}
