@@ -1,63 +1,169 @@
 import { createHash } from "node:crypto";
 
 /**
- * Lua keeps each value and its prefix index in one atomic step, so no reader ever
- * sees a value the index does not list (or the reverse), whatever other processes do.
+ * Lua keeps each value, its prefix index, version and change log in one atomic step, so no
+ * reader ever sees a value the index does not list (or the reverse), nor a version whose
+ * changes are not logged, whatever other processes do.
  *
- * The index is a sorted set `<prefix>#index`: member = name, score = expiry time in
- * ms (or +inf). Expired members are pruned by the next TTL write to the same prefix,
- * so the index never outgrows the live entries plus those expired since that write.
+ * Per prefix, beside the values at `<prefix>:<name>`:
+ *   `<prefix>#index`   sorted set: member = name, score = expiry in ms (Redis clock) or +inf
+ *   `<prefix>#version` integer, INCRed by every write that changes something
+ *   `<prefix>#log`     stream, capped: entry id `<version>-<i>`, field `n` = a changed name,
+ *                      or field `c` = "everything may have changed" (clear)
+ *
+ * Every script takes KEYS[1..3] = index, version, log. Redis does not roll back a script
+ * that fails halfway, so each one decides what it will change first, then writes the
+ * bookkeeping (where a foreign key of the wrong type would fail), and touches values last.
  */
 export interface Script {
   readonly source: string;
   readonly sha: string;
 }
 
-function script(source: string): Script {
+function script(body: string): Script {
+  const source = `${PRELUDE}\n${body}`;
   return { source, sha: createHash("sha1").update(source).digest("hex") };
 }
 
-const NOW_MS = "local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)";
+/** Expired members pruned per write: bounds the work of one write, still outpaces growth. */
+export const PRUNE_LIMIT = 1000;
 
-/** KEYS: index, then data keys. ARGV: ttl ('' = none), then name, value pairs. */
+const PRELUDE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- A version key that vanished starts again from the clock (in us), so a version a cache
+-- kept from before is never reused for different contents; its old log goes with it.
+local function bump()
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    redis.call('DEL', KEYS[3])
+    redis.call('SET', KEYS[2], t[1] .. string.format('%06d', tonumber(t[2])))
+  end
+  return string.format('%d', redis.call('INCR', KEYS[2]))
+end
+local function log(v, names, cap)
+  for i, name in ipairs(names) do
+    redis.call('XADD', KEYS[3], v .. '-' .. (i - 1), 'n', name)
+  end
+  redis.call('XTRIM', KEYS[3], 'MAXLEN', cap)
+end
+-- Redis expires a key once now > its expiry, so a member is live while score >= now.
+local function expired()
+  return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, ${PRUNE_LIMIT})
+end
+local function append(list, more)
+  for _, x in ipairs(more) do list[#list + 1] = x end
+  return list
+end
+`;
+
+/** KEYS: index, version, log, then data keys. ARGV: ttl ms ('' = none), log cap, then name, value pairs. */
 export const SET = script(`
-${NOW_MS}
-local ttl = ARGV[1]
+local ttl, cap = ARGV[1], tonumber(ARGV[2])
+local gone = expired()
+local names = {}
+for i = 4, #KEYS do names[#names + 1] = ARGV[2 * i - 5] end
+log(bump(), append(append({}, names), gone), cap)
+if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end
 local score = '+inf'
-if ttl ~= '' then
-  score = now + tonumber(ttl)
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if ttl ~= '' then score = string.format('%d', now + tonumber(ttl)) end
+for i = 4, #KEYS do
+  if ttl ~= '' then redis.call('SET', KEYS[i], ARGV[2 * i - 4], 'PX', ttl) else redis.call('SET', KEYS[i], ARGV[2 * i - 4]) end
+  redis.call('ZADD', KEYS[1], score, names[i - 3])
 end
-for i = 2, #KEYS do
-  local name, value = ARGV[2 * i - 2], ARGV[2 * i - 1]
-  if ttl ~= '' then redis.call('SET', KEYS[i], value, 'PX', ttl) else redis.call('SET', KEYS[i], value) end
-  redis.call('ZADD', KEYS[1], score, name)
-end
-return #KEYS - 1
+return #names
 `);
 
-/** KEYS: index, then data keys. ARGV: the names. Returns how many values existed. */
+/** KEYS: index, version, log, then data keys. ARGV: log cap, then the names. Returns how many values existed. */
 export const DELETE = script(`
-local n = 0
-for i = 2, #KEYS do
-  n = n + redis.call('DEL', KEYS[i])
-  redis.call('ZREM', KEYS[1], ARGV[i - 1])
+local cap = tonumber(ARGV[1])
+local gone = expired()
+local changed, n = {}, 0
+for i = 4, #KEYS do
+  local live = redis.call('EXISTS', KEYS[i])
+  n = n + live
+  if live == 1 or redis.call('ZSCORE', KEYS[1], ARGV[i - 2]) then changed[#changed + 1] = ARGV[i - 2] end
+end
+if #changed + #gone == 0 then return 0 end
+log(bump(), append(changed, gone), cap)
+if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end
+for i = 4, #KEYS do
+  redis.call('DEL', KEYS[i])
+  redis.call('ZREM', KEYS[1], ARGV[i - 2])
 end
 return n
 `);
 
 /**
- * One batch of a scoped clear: up to ARGV[2] names are taken from the index, their
- * values deleted and the names removed, atomically. Batches keep Redis responsive
- * on huge scopes; a write that lands between batches survives, as it would after clear().
- * KEYS: index. ARGV: prefix, batch size.
+ * One batch of a scoped clear: up to ARGV[2] names are taken from the index, their values
+ * deleted and the names removed, atomically. Batches keep Redis responsive on huge scopes;
+ * a write that lands between batches survives, as it would after clear(). The log is
+ * replaced by one "everything changed" entry: what it said before no longer matters.
+ * The data keys are built from ARGV[1] (the prefix), so they stay inside `<prefix>:` and
+ * thus inside the workspace's ACL key pattern.
+ * KEYS: index, version, log. ARGV: prefix, batch size, '1' on the first batch (always marks).
  */
 export const CLEAR_BATCH = script(`
 local names = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+if #names == 0 and ARGV[3] ~= '1' then return 0 end
+local v = bump()
+redis.call('DEL', KEYS[3])
+redis.call('XADD', KEYS[3], v .. '-0', 'c', '')
 if #names == 0 then return 0 end
 local keys = {}
 for i, name in ipairs(names) do keys[i] = ARGV[1] .. ':' .. name end
 redis.call('UNLINK', unpack(keys))
 redis.call('ZREM', KEYS[1], unpack(names))
 return #names
+`);
+
+/**
+ * Rebuild, adding side: each named key that holds a string gets an index member scored by
+ * its remaining PTTL (a member already there keeps its score unless it disagrees with the
+ * key's actual expiry). Changed names are logged. Returns how many members it added or fixed.
+ * KEYS: index, version, log, then data keys. ARGV: log cap, then the names.
+ */
+export const REBUILD_ADD = script(`
+local cap = tonumber(ARGV[1])
+local names, scores = {}, {}
+for i = 4, #KEYS do
+  local name = ARGV[i - 2]
+  if redis.call('TYPE', KEYS[i]).ok == 'string' then
+    local pttl = redis.call('PTTL', KEYS[i])
+    local want = math.huge
+    if pttl >= 0 then want = now + pttl end
+    local have = redis.call('ZSCORE', KEYS[1], name)
+    have = have and tonumber(have)
+    if not have or (want == math.huge) ~= (have == math.huge) or (want ~= math.huge and math.abs(want - have) > 1) then
+      names[#names + 1] = name
+      scores[#scores + 1] = want
+    end
+  end
+end
+if #names == 0 then return 0 end
+log(bump(), names, cap)
+for i, name in ipairs(names) do
+  local score = '+inf'
+  if scores[i] ~= math.huge then score = string.format('%d', scores[i]) end
+  redis.call('ZADD', KEYS[1], score, name)
+end
+return #names
+`);
+
+/**
+ * Rebuild, removing side: index members whose key is gone (or is no longer a string) are
+ * removed and logged. Returns how many it removed.
+ * KEYS: index, version, log, then data keys. ARGV: log cap, then the names.
+ */
+export const REBUILD_PRUNE = script(`
+local cap = tonumber(ARGV[1])
+local stale = {}
+for i = 4, #KEYS do
+  if redis.call('TYPE', KEYS[i]).ok ~= 'string' and redis.call('ZSCORE', KEYS[1], ARGV[i - 2]) then
+    stale[#stale + 1] = ARGV[i - 2]
+  end
+end
+if #stale == 0 then return 0 end
+log(bump(), stale, cap)
+redis.call('ZREM', KEYS[1], unpack(stale))
+return #stale
 `);
