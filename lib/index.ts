@@ -1,6 +1,14 @@
 export type { AnyStore, Backend, Driver, DriverEntry } from "./backends/driver.js";
 export { FileStore, type FileStoreOptions, openFileBackend } from "./backends/file.js";
 export { openBackend } from "./backends/index.js";
+export {
+  type RebuildOptions,
+  type RebuildReport,
+  type RebuildScope,
+  type RedisTarget,
+  rebuildIndex,
+  rebuildIndexes,
+} from "./backends/redis-rebuild.js";
 export { hashingEmbedder } from "./collections/embedder.js";
 export type {
   ArtifactInfo,
