@@ -1,0 +1,405 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import KeyvRedis from "@keyv/redis";
+import { keyvApiTests, keyvIteratorTests, keyvValueTests } from "@keyv/test-suite";
+import KeyvModule from "keyv";
+import * as vitest from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { Driver } from "../../lib/backends/driver.js";
+import { type RedisCommander, redisDriver } from "../../lib/backends/redis.js";
+import { openStorage, rebuildIndex, rebuildIndexes, scopeStore } from "../../lib/index.js";
+import { deleteUnder, keysUnder, type RawRedis, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
+
+const writer = fileURLToPath(new URL("../fixtures/redis-writer.ts", import.meta.url));
+const run = promisify(execFile);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function names(driver: Driver, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const name of driver.names(prefix)) out.push(name);
+  return out.sort();
+}
+
+/** Every key of a root with its type and content, to prove an operation left it alone. */
+async function snapshot(client: RawRedis, root: string): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const key of await keysUnder(client, root)) {
+    const type = await client.type(key);
+    out[key] = [type, type === "string" ? await client.get(key) : await client.sendCommand(["DUMP", key])];
+  }
+  return out;
+}
+
+// One foreign root shared by the whole file: every test must leave it exactly as it was.
+const foreignRoot = randomRoot("foreign");
+let raw: RawRedis;
+let foreignBefore: Record<string, unknown>;
+const roots: string[] = [foreignRoot];
+function root(): string {
+  const r = randomRoot("redis");
+  roots.push(r);
+  return r;
+}
+/** The driver the library uses, on a client of our own, with a small log to make trimming observable. */
+function driver(logLimit?: number): Driver {
+  return redisDriver(async () => raw as unknown as RedisCommander, logLimit === undefined ? {} : { logLimit });
+}
+
+beforeAll(async () => {
+  raw = await rawRedis();
+  await raw.set(`${foreignRoot}:ws:a:artifacts:x`, "foreign");
+  await raw.set(`${foreignRoot}:ws:a:artifacts#version`, "7");
+  await raw.hSet(`${foreignRoot}:ws:a:artifacts:h`, { f: "v" });
+  await raw.zAdd(`${foreignRoot}:ws:a:artifacts#index`, [{ score: 1, value: "x" }]);
+  await raw.set(`${foreignRoot}:deps:y`, "foreign", { PX: 600_000 });
+  foreignBefore = await snapshot(raw, foreignRoot);
+});
+
+afterAll(async () => {
+  const foreignAfter = await snapshot(raw, foreignRoot);
+  for (const r of roots) await deleteUnder(raw, r);
+  await raw.quit();
+  // Checked here too so that no test (including the suites) can have touched it unnoticed.
+  expect(foreignAfter).toEqual(foreignBefore);
+});
+
+describe("@keyv/test-suite over scopeStore(KeyvRedis)", () => {
+  const adapter = new KeyvRedis(REDIS_URL);
+  const suiteRoot = root();
+  const store = () => scopeStore(adapter, `${suiteRoot}:ws:a:things`);
+  keyvApiTests(vitest, KeyvModule, store);
+  keyvValueTests(vitest, KeyvModule, store);
+  keyvIteratorTests(vitest, KeyvModule, store);
+  afterAll(async () => {
+    await adapter.disconnect();
+  });
+});
+
+describe("@keyv/test-suite over openStorage(redis://…).collection()", async () => {
+  const storage = await openStorage({ url: REDIS_URL, root: root(), workspaceId: "suite" });
+  // The same scoped store each time (as the storage caches it): many Keyvs over it each add a listener.
+  const shared = storage.collection("things").opts.store as ReturnType<typeof scopeStore>;
+  shared.setMaxListeners(0);
+  const store = () => shared;
+  keyvApiTests(vitest, KeyvModule, store);
+  keyvValueTests(vitest, KeyvModule, store);
+  keyvIteratorTests(vitest, KeyvModule, store);
+  afterAll(async () => {
+    await storage.close();
+  });
+});
+
+describe("redis index and TTL", () => {
+  let prefix: string;
+  beforeEach(() => {
+    prefix = `${root()}:ws:a:artifacts`;
+  });
+
+  it("hides expired names at once and drops them from the index on the next write", async () => {
+    const d = driver();
+    await d.set(prefix, "keep", "v");
+    await d.set(prefix, "short", "v", 60);
+    await d.setMany(prefix, [
+      { name: "short2", value: "v", ttl: 60 },
+      { name: "long", value: "v", ttl: 600_000 },
+    ]);
+    expect(await names(d, prefix)).toEqual(["keep", "long", "short", "short2"]);
+    await sleep(200);
+    expect(await d.get(`${prefix}:short`)).toBeUndefined();
+    expect(await names(d, prefix)).toEqual(["keep", "long"]);
+    // Listing never writes: the expired members are still there until a write prunes them.
+    expect(await raw.zCard(`${prefix}#index`)).toBe(4);
+    const before = await d.version!(prefix);
+    await d.set(prefix, "other", "v");
+    expect(await raw.zCard(`${prefix}#index`)).toBe(3);
+    // The pruning write reports the expired names as changed, for caches that hold them.
+    expect((await d.changedSince!(prefix, before))?.sort()).toEqual(["other", "short", "short2"]);
+  });
+
+  it("prunes on deletes too, and re-scores a name rewritten without a TTL", async () => {
+    const d = driver();
+    await d.set(prefix, "a", "v", 60);
+    await d.set(prefix, "b", "v", 60);
+    await d.set(prefix, "b", "v2");
+    await sleep(200);
+    expect(await names(d, prefix)).toEqual(["b"]);
+    await d.delete(prefix, "missing");
+    expect(await raw.zRange(`${prefix}#index`, 0, -1)).toEqual(["b"]);
+  });
+
+  it("lists every name once across many ZSCAN pages and clears them all in batches", async () => {
+    const d = driver();
+    const all = Array.from({ length: 2500 }, (_, i) => `n:${i}*?[x]`);
+    await d.setMany(
+      prefix,
+      all.map((name) => ({ name, value: "v" })),
+    );
+    expect(await names(d, prefix)).toEqual([...all].sort());
+    const before = await d.version!(prefix);
+    await d.clear(prefix);
+    expect(await names(d, prefix)).toEqual([]);
+    expect(await keysUnder(raw, `${prefix}:`)).toEqual([]);
+    expect(await raw.exists(`${prefix}#index`)).toBe(0);
+    expect(await d.changedSince!(prefix, before)).toBeUndefined();
+  });
+});
+
+describe("redis version and changedSince", () => {
+  let prefix: string;
+  beforeEach(() => {
+    prefix = `${root()}:ws:a:vectors`;
+  });
+
+  it("bumps the version on every set, setMany, delete and clear, and on nothing else", async () => {
+    const d = driver();
+    const seen = [await d.version!(prefix)];
+    const expectBump = async () => {
+      const v = await d.version!(prefix);
+      expect(seen).not.toContain(v);
+      expect(BigInt(v)).toBeGreaterThan(BigInt(seen.at(-1)!));
+      seen.push(v);
+    };
+    await d.set(prefix, "a", "1");
+    await expectBump();
+    await d.set(prefix, "a", "1");
+    await expectBump();
+    await d.setMany(prefix, [
+      { name: "b", value: "2" },
+      { name: "c", value: "3" },
+    ]);
+    await expectBump();
+    await d.delete(prefix, "a");
+    await expectBump();
+    await d.deleteMany(prefix, ["b", "c"]);
+    await expectBump();
+    await d.clear(prefix);
+    await expectBump();
+    // Reads, and writes to another prefix, leave it alone.
+    await d.get(`${prefix}:a`);
+    await names(d, prefix);
+    await d.set(`${prefix}x`, "a", "1");
+    await d.set(`${prefix}:sub`, "a", "1");
+    expect(await d.version!(prefix)).toBe(seen.at(-1));
+  });
+
+  it("returns exactly the names changed since a version", async () => {
+    const d = driver();
+    await d.set(prefix, "a", "1");
+    const v1 = await d.version!(prefix);
+    expect(await d.changedSince!(prefix, v1)).toEqual([]);
+    await d.set(prefix, "b", "2");
+    await d.setMany(prefix, [
+      { name: "c", value: "3" },
+      { name: "b", value: "4" },
+    ]);
+    const v2 = await d.version!(prefix);
+    await d.delete(prefix, "a");
+    expect((await d.changedSince!(prefix, v1))?.sort()).toEqual(["a", "b", "c"]);
+    expect(await d.changedSince!(prefix, v2)).toEqual(["a"]);
+    expect(await d.changedSince!(prefix, await d.version!(prefix))).toEqual([]);
+  });
+
+  it("says undefined after a clear, when the log no longer reaches back, or for a version it never gave", async () => {
+    const d = driver(5);
+    await d.set(prefix, "a", "1");
+    const v1 = await d.version!(prefix);
+    for (const name of ["b", "c", "d", "e"]) await d.set(prefix, name, "x");
+    expect((await d.changedSince!(prefix, v1))?.sort()).toEqual(["b", "c", "d", "e"]);
+    await d.set(prefix, "f", "x");
+    const v6 = await d.version!(prefix);
+    await d.set(prefix, "g", "x");
+    expect(await d.changedSince!(prefix, v1)).toBeUndefined();
+    expect(await d.changedSince!(prefix, v6)).toEqual(["g"]);
+    // One write of more names than the log holds cannot be reported exactly either.
+    const v7 = await d.version!(prefix);
+    await d.setMany(
+      prefix,
+      ["h", "i", "j", "k", "l", "m"].map((name) => ({ name, value: "x" })),
+    );
+    expect(await d.changedSince!(prefix, v7)).toBeUndefined();
+    const beforeClear = await d.version!(prefix);
+    await d.clear(prefix);
+    expect(await d.changedSince!(prefix, beforeClear)).toBeUndefined();
+    await d.set(prefix, "z", "x");
+    expect(await d.changedSince!(prefix, beforeClear)).toBeUndefined();
+    for (const bad of ["", "abc", "-1", "1.5", "99999999999999999999"]) {
+      expect(await d.changedSince!(prefix, bad)).toBeUndefined();
+    }
+    const future = (BigInt(await d.version!(prefix)) + 10n).toString();
+    expect(await d.changedSince!(prefix, future)).toBeUndefined();
+  });
+
+  it("never reuses a version after its counter is lost, and then reports no stale changes", async () => {
+    const d = driver();
+    await d.set(prefix, "a", "1");
+    await d.set(prefix, "b", "1");
+    const old = await d.version!(prefix);
+    await raw.del(`${prefix}#version`);
+    expect(await d.version!(prefix)).toBe("0");
+    await d.set(prefix, "c", "1");
+    const fresh = await d.version!(prefix);
+    expect(BigInt(fresh)).toBeGreaterThan(BigInt(old));
+    expect(await d.changedSince!(prefix, old)).toBeUndefined();
+    expect(await d.changedSince!(prefix, "0")).toBeUndefined();
+  });
+
+  it("is served by a storage opened on redis:// (what vector caches call)", async () => {
+    const r = root();
+    const storage = await openStorage({ url: REDIS_URL, root: r, workspaceId: "w" });
+    try {
+      const store = storage.collection("vectors").opts.store as ReturnType<typeof scopeStore>;
+      const v0 = await store.driver.version!(store.prefix);
+      await storage.vectors.upsert("one", [1, 0]);
+      const v1 = await store.driver.version!(store.prefix);
+      expect(v1).not.toBe(v0);
+      expect(await store.driver.changedSince!(store.prefix, v0)).toBeUndefined(); // "0": never seen, reload
+      await storage.vectors.upsert("two", [0, 1]);
+      expect(await store.driver.changedSince!(store.prefix, v1)).toContain("two");
+    } finally {
+      await storage.close();
+    }
+  });
+});
+
+describe("rebuildIndex", () => {
+  it("indexes keys written behind the index's back, drops stale members, and leaves other keys alone", async () => {
+    const r = root();
+    const prefix = `${r}:ws:a:artifacts`;
+    await raw.set(`${prefix}:old`, "v");
+    await raw.set(`${prefix}:with:colon*`, "v");
+    await raw.set(`${prefix}:ttl`, "v", { PX: 600_000 });
+    await raw.set(`${prefix}:short`, "v", { PX: 60 });
+    await raw.hSet(`${prefix}:hash`, { f: "v" });
+    await raw.set(`${r}:ws:a:artifactsx:other`, "v");
+    await raw.set(`${r}:ws:ab:artifacts:other`, "v");
+    const d = driver();
+    await d.set(prefix, "live", "v");
+    await d.set(prefix, "gone", "v");
+    await raw.del(`${prefix}:gone`); // as if evicted or deleted by hand
+    await sleep(150);
+    expect(await names(d, prefix)).toEqual(["gone", "live"]);
+    const untouched = await snapshot(raw, `${r}:ws:a:artifactsx`);
+    const hash = await raw.hGetAll(`${prefix}:hash`);
+    const v0 = await d.version!(prefix);
+
+    const report = await rebuildIndex(REDIS_URL, prefix);
+    expect(report).toEqual({ prefix, scanned: 4, added: 3, removed: 1 });
+    expect(await names(d, prefix)).toEqual(["live", "old", "ttl", "with:colon*"]);
+    const ttlScore = await raw.zScore(`${prefix}#index`, "ttl");
+    expect(ttlScore).toBeGreaterThan(Date.now() + 500_000);
+    expect(await raw.zScore(`${prefix}#index`, "old")).toBe(Number.POSITIVE_INFINITY);
+    expect((await d.changedSince!(prefix, v0))?.sort()).toEqual(["gone", "old", "ttl", "with:colon*"]);
+    expect(await raw.hGetAll(`${prefix}:hash`)).toEqual(hash);
+    expect(await snapshot(raw, `${r}:ws:a:artifactsx`)).toEqual(untouched);
+    expect(await raw.get(`${r}:ws:ab:artifacts:other`)).toBe("v");
+    expect(await raw.exists(`${r}:ws:ab:artifacts#index`)).toBe(0);
+
+    // A second run finds nothing to do and changes no version.
+    const v1 = await d.version!(prefix);
+    expect(await rebuildIndex(raw as unknown as RedisCommander, prefix)).toEqual({
+      prefix,
+      scanned: 4,
+      added: 0,
+      removed: 0,
+    });
+    expect(await d.version!(prefix)).toBe(v1);
+  });
+
+  it("finds the prefixes of one workspace, of a root's unscoped collections, or of all workspaces", async () => {
+    const r = root();
+    await raw.set(`${r}:ws:a:artifacts:x`, "v");
+    await raw.set(`${r}:ws:a:workflows#vectors:wf`, "v");
+    await raw.set(`${r}:ws:b:workflows:y`, "v");
+    await raw.set(`${r}:deps:lodash`, "v");
+    await raw.set(`${r}:v2:artifacts:z`, "v"); // a sibling root, not a collection of r
+    await raw.set(`${r}:custom:k`, "v");
+    const prefixesOf = (reports: Array<{ prefix: string }>) => reports.map((x) => x.prefix);
+
+    expect(prefixesOf(await rebuildIndexes(REDIS_URL, { root: r, workspaceId: "a" }))).toEqual([
+      `${r}:ws:a:artifacts`,
+      `${r}:ws:a:workflows#vectors`,
+    ]);
+    expect(prefixesOf(await rebuildIndexes(REDIS_URL, { root: r }))).toEqual([`${r}:deps`]);
+    expect(
+      prefixesOf(await rebuildIndexes(REDIS_URL, { root: r, allWorkspaces: true, collections: ["deps", "custom"] })),
+    ).toEqual([`${r}:custom`, `${r}:deps`, `${r}:ws:a:artifacts`, `${r}:ws:a:workflows#vectors`]);
+    // With no collection wanted, only a prefix that already has an index is found (and fixed).
+    expect(await rebuildIndexes(REDIS_URL, { root: r, workspaceId: "b", collections: [] })).toEqual([]);
+    await raw.zAdd(`${r}:ws:b:workflows#index`, [{ score: 1, value: "stale" }]);
+    const reports = await rebuildIndexes(REDIS_URL, { root: r, workspaceId: "b", collections: [] });
+    expect(reports).toEqual([{ prefix: `${r}:ws:b:workflows`, scanned: 1, added: 1, removed: 1 }]);
+    expect(await raw.exists(`${r}:v2:artifacts#index`)).toBe(0);
+    expect(await raw.get(`${r}:v2:artifacts:z`)).toBe("v");
+  });
+
+  it("makes data saved before the index existed visible to list()", async () => {
+    const r = root();
+    const storage = await openStorage({ url: REDIS_URL, root: r, workspaceId: "c" });
+    try {
+      await storage.artifacts.save("report", { ok: true });
+      await storage.workflows.add({ name: "wf", source: "x", description: "adds numbers" });
+      // Forget every index, as if the data came from a version without one.
+      for (const key of await keysUnder(raw, r)) if (key.endsWith("#index")) await raw.del(key);
+      expect(await storage.artifacts.list()).toEqual([]);
+      expect(await storage.workflows.list()).toEqual([]);
+      await rebuildIndexes(REDIS_URL, { root: r, workspaceId: "c" });
+      expect((await storage.artifacts.list()).map((a) => a.name)).toEqual(["report"]);
+      expect((await storage.workflows.list()).map((w) => w.name)).toEqual(["wf"]);
+      expect((await storage.workflows.search("numbers")).map((w) => w.name)).toEqual(["wf"]);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it("refuses bad input with typed errors and fails fast on an unreachable server", async () => {
+    await expect(rebuildIndex(REDIS_URL, "bad*prefix")).rejects.toMatchObject({ code: "ERR_INVALID_ROOT" });
+    await expect(rebuildIndexes(REDIS_URL, { root: "r", workspaceId: "../x" })).rejects.toMatchObject({
+      code: "ERR_INVALID_WORKSPACE_ID",
+    });
+    await expect(rebuildIndexes(REDIS_URL, { root: "r", workspaceId: "a", allWorkspaces: true })).rejects.toMatchObject(
+      { code: "ERR_INVALID_ARGUMENT" },
+    );
+    await expect(rebuildIndex("redis://127.0.0.1:1", "p", { connectTimeoutMs: 1000 })).rejects.toMatchObject({
+      code: "ERR_CONNECTION",
+    });
+  });
+
+  it("runs as a CLI", async () => {
+    const r = root();
+    await raw.set(`${r}:ws:w:artifacts:a`, "v");
+    const cli = fileURLToPath(new URL("../../scripts/rebuild-index.ts", import.meta.url));
+    const { stdout } = await run(process.execPath, ["--import", "tsx", cli, REDIS_URL, r, "w"], { timeout: 30_000 });
+    expect(stdout).toContain(`${r}:ws:w:artifacts: 1 keys scanned, 1 index entries added or fixed, 0 removed`);
+    expect(await raw.zRange(`${r}:ws:w:artifacts#index`, 0, -1)).toEqual(["a"]);
+    const bad = run(process.execPath, ["--import", "tsx", cli, REDIS_URL, "bad root"], { timeout: 30_000 });
+    await expect(bad).rejects.toMatchObject({ code: 2 });
+  });
+});
+
+describe("two processes writing one workspace", () => {
+  it("ends with exactly their 200 names listed and indexed", async () => {
+    const r = root();
+    const storage = await openStorage({ url: REDIS_URL, root: r, workspaceId: "shared" });
+    try {
+      const store = storage.collection("artifacts").opts.store as ReturnType<typeof scopeStore>;
+      const v0 = await store.driver.version!(store.prefix);
+      await storage.artifacts.save("seed", { i: -1 }); // so v1 below is a version the log covers
+      const v1 = await store.driver.version!(store.prefix);
+      expect(v1).not.toBe(v0);
+      const env = { ...process.env, START_AT: String(Date.now() + 2000) };
+      const args = (tag: string) => ["--import", "tsx", writer, REDIS_URL, r, "shared", tag, "100"];
+      await Promise.all([
+        run(process.execPath, args("a"), { timeout: 60_000, env }),
+        run(process.execPath, args("b"), { timeout: 60_000, env }),
+      ]);
+      await storage.artifacts.delete("seed");
+      const expected = ["a", "b"].flatMap((tag) => Array.from({ length: 100 }, (_, i) => `${tag}-${i}`)).sort();
+      expect((await storage.artifacts.list()).map((a) => a.name)).toEqual(expected);
+      expect(await raw.zCard(`${store.prefix}#index`)).toBe(200);
+      expect((await store.driver.changedSince!(store.prefix, v1))?.sort()).toEqual([...expected, "seed"].sort());
+    } finally {
+      await storage.close();
+    }
+  });
+});
