@@ -11,8 +11,9 @@ export interface RedisCommander {
 
 export interface RedisDriverOptions {
   /**
-   * Change-log entries kept per prefix (default 1000). A cache further behind than this
-   * reloads everything; each entry costs roughly the length of a name in Redis memory.
+   * Change-log entries kept per prefix, at least (default 1000; Redis trims whole stream
+   * nodes, so up to ~100 more stay). A cache further behind than this reloads everything;
+   * an entry costs about the length of its name plus a few bytes of Redis memory.
    */
   logLimit?: number;
 }
