@@ -164,9 +164,12 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
         client.sendCommand(["XRANGE", logKey, `${since + 1}-0`, "+"]),
         client.sendCommand(["GET", versionKey]),
       ])) as [LogEntry[], unknown];
+      const now = Number(current ?? 0);
       // A version from before the counter was reset (or made up) says nothing about now.
-      if (since > Number(current ?? 0)) return undefined;
-      if (entries.length === 0) return [];
+      if (since > now) return undefined;
+      // An empty answer is only trusted when the version agrees: a log deleted by hand (or a
+      // write landing between the two reads) must not pass for "nothing changed".
+      if (entries.length === 0) return since === now ? [] : undefined;
       if (entries[0]?.[0] !== `${since + 1}-0`) return undefined;
       const names = new Set<string>();
       for (const [, fields] of entries) {

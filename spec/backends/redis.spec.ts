@@ -244,6 +244,11 @@ describe("redis version and changedSince", () => {
     expect(BigInt(fresh)).toBeGreaterThan(BigInt(old));
     expect(await d.changedSince!(prefix, old)).toBeUndefined();
     expect(await d.changedSince!(prefix, "0")).toBeUndefined();
+    // A log lost on its own (say, deleted by hand) is not taken for "nothing changed".
+    const v = await d.version!(prefix);
+    await d.set(prefix, "d", "1");
+    await raw.del(`${prefix}#log`);
+    expect(await d.changedSince!(prefix, v)).toBeUndefined();
   });
 
   it("is served by a storage opened on redis:// (what vector caches call)", async () => {
