@@ -30,7 +30,7 @@ export interface RedisConnection {
   readonly client: Client;
   /** sendCommand with typed errors, bounded in time, reconnecting on demand. */
   readonly commander: RedisCommander;
-  /** Graceful when Redis answers, forced after a short grace when it does not. Idempotent. */
+  /** Waits (briefly) for replies still due, then drops the connection. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -100,8 +100,11 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
       disableOfflineQueue: true,
       socket: {
         connectTimeout: connectTimeoutMs,
-        reconnectStrategy: (retries) => {
+        reconnectStrategy: (retries, cause) => {
           if (!everReady || closing || retries >= RECONNECT_ATTEMPTS) return false;
+          // The server answered and refused us (credentials revoked, ACL changed): retrying in a loop
+          // will not help; the next command tries once more and reports why.
+          if (cause instanceof ErrorReply) return false;
           return Math.min(50 * 2 ** retries, RECONNECT_MAX_DELAY_MS) + Math.floor(Math.random() * 50);
         },
       },
@@ -153,10 +156,23 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
     throw error;
   }
 
+  // Replies node-redis still waits for (a timed-out command is still among them): close() waits
+  // for these, bounded, and then tears the socket down.
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const track = (reply: Promise<unknown>) => {
+    inFlight++;
+    const settle = () => {
+      if (--inFlight === 0) drained?.();
+    };
+    reply.then(settle, settle);
+    return reply;
+  };
+
   const commander: RedisCommander = {
     sendCommand(args) {
       const opening = ensureOpen();
-      const reply = opening ? opening.then(() => client.sendCommand(args)) : client.sendCommand(args);
+      const reply = opening ? opening.then(() => track(client.sendCommand(args))) : track(client.sendCommand(args));
       return within(
         reply,
         commandTimeoutMs,
@@ -171,12 +187,14 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
   const close = () => {
     closed ??= (async () => {
       closing = true;
-      if (!client.isOpen) return;
-      try {
-        await within(client.close(), CLOSE_GRACE_MS, () => new Error("close timed out"));
-      } catch {
-        if (client.isOpen) client.destroy();
+      if (inFlight > 0) {
+        const idle = new Promise<void>((resolve) => {
+          drained = resolve;
+        });
+        await within(idle, CLOSE_GRACE_MS, () => new Error("close timed out")).catch(() => {});
       }
+      // destroy(), not close(): close() would wait for replies a silent server never sends.
+      if (client.isOpen) client.destroy();
     })();
     return closed;
   };
