@@ -30,6 +30,10 @@ export class InvalidValueError extends defineError("ERR_INVALID_VALUE") {}
 export class InvalidArgumentError extends defineError("ERR_INVALID_ARGUMENT") {}
 export class UnsupportedStoreError extends defineError("ERR_UNSUPPORTED_STORE") {}
 export class ConnectionError extends defineError("ERR_CONNECTION") {}
+/** The server refused the credentials (wrong password, unknown or disabled user). Retrying will not help. */
+export class AuthenticationError extends defineError("ERR_AUTH") {}
+/** The server's access control refused a command or key (e.g. a workspace ACL user writing shared deps). */
+export class PermissionDeniedError extends defineError("ERR_PERMISSION_DENIED") {}
 export class StorageClosedError extends defineError("ERR_STORAGE_CLOSED") {}
 export class ArtifactNotFoundError extends defineError("ERR_ARTIFACT_NOT_FOUND") {}
 export class DimensionMismatchError extends defineError("ERR_VECTOR_DIMENSIONS") {}

@@ -1,6 +1,17 @@
+export {
+  ACL_COMMANDS,
+  ACL_DENIED,
+  type ProvisionOptions,
+  provisionWorkspaceUser,
+  type RedisAclOptions,
+  redisAcl,
+  revokeWorkspaceUser,
+  workspaceUsername,
+} from "./acl.js";
 export type { AnyStore, Backend, Driver, DriverEntry } from "./backends/driver.js";
 export { FileStore, type FileStoreOptions, openFileBackend } from "./backends/file.js";
 export { openBackend } from "./backends/index.js";
+export type { RedisOpenOptions } from "./backends/redis-open.js";
 export {
   type RebuildOptions,
   type RebuildReport,
@@ -24,6 +35,7 @@ export type {
 export { configFromEnv, parseConfig, type StorageConfig, storageConfigSchema } from "./config.js";
 export {
   ArtifactNotFoundError,
+  AuthenticationError,
   ConnectionError,
   DimensionMismatchError,
   InvalidArgumentError,
@@ -35,6 +47,7 @@ export {
   InvalidVectorError,
   InvalidWorkspaceIdError,
   KeyvWorkspacesError,
+  PermissionDeniedError,
   StorageClosedError,
   StoreCorruptError,
   StoreLockedError,

@@ -3,6 +3,7 @@ import type { Backend, OpenOptions } from "./driver.js";
 import { openFileBackend } from "./file.js";
 import { openMemoryBackend } from "./memory.js";
 import { openRedisBackend } from "./redis-open.js";
+import { redact } from "./redis-url.js";
 
 /** URL schemes → the backend that serves them. Adding a backend = one file + one line here. */
 const OPENERS: Record<string, (url: string, options: OpenOptions) => Promise<Backend> | Backend> = {
@@ -44,13 +45,4 @@ export async function openBackend(url: string, options: OpenOptions = {}): Promi
   return open(url, options);
 }
 
-/** Credentials never go into messages. */
-export function redact(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.href;
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, "//***@");
-  }
-}
+export { redact } from "./redis-url.js";

@@ -1,18 +1,213 @@
 import KeyvRedis from "@keyv/redis";
-import { createClient } from "@redis/client";
-import { ConnectionError } from "../errors.js";
-import type { Backend, OpenOptions } from "./driver.js";
+import { createClient, ErrorReply } from "@redis/client";
+import {
+  AuthenticationError,
+  ConnectionError,
+  InvalidConfigError,
+  KeyvWorkspacesError,
+  PermissionDeniedError,
+} from "../errors.js";
+import { type Backend, DRIVER, type OpenOptions } from "./driver.js";
+import { type RedisCommander, redisDriver } from "./redis.js";
+import { redact, scrub, urlPassword } from "./redis-url.js";
 
-// Minimal opener; the hardened one lands with the Redis work.
-export async function openRedisBackend(url: string, options: OpenOptions = {}): Promise<Backend> {
-  const timeout = options.connectTimeoutMs ?? 5000;
-  const client = createClient({ url, socket: { connectTimeout: timeout, reconnectStrategy: false } });
-  client.on("error", () => {});
-  try {
-    await client.connect();
-  } catch (error) {
-    throw new ConnectionError(`cannot connect to Redis: ${(error as Error).message}`, { cause: error });
+export interface RedisOpenOptions extends OpenOptions {
+  /** Bound on waiting for one command's reply; default twice connectTimeoutMs. */
+  commandTimeoutMs?: number;
+}
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+// After a lost connection: back off up to this delay, for this many attempts, then rest until
+// the next command asks for a connection again. An idle process thus stops retrying instead of
+// spinning forever, and a busy one recovers as soon as Redis is back.
+const RECONNECT_MAX_DELAY_MS = 2000;
+const RECONNECT_ATTEMPTS = 20;
+const CLOSE_GRACE_MS = 1000;
+
+type Client = ReturnType<typeof createClient>;
+
+export interface RedisConnection {
+  readonly client: Client;
+  /** sendCommand with typed errors, bounded in time, reconnecting on demand. */
+  readonly commander: RedisCommander;
+  /** Waits (briefly) for replies still due, then drops the connection. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Rejects with `onTimeout()` if `promise` has not settled within `ms`. The timer never keeps the process alive. */
+function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const AUTH_FAILED = /^(WRONGPASS|NOAUTH)\b|invalid username-password/;
+// Inside scripts Redis 7 reports ACL denials as "ERR The user executing the script can't ...".
+const DENIED = /^NOPERM\b|user executing the script can't/;
+// Replies that mean "the server is there but cannot serve yet": as transient as a lost socket.
+const NOT_SERVING = /^(LOADING|MASTERDOWN|TRYAGAIN)\b/;
+
+/**
+ * Maps what node-redis rejects with to this library's typed errors. Server replies other than
+ * the ones named here pass through unchanged: they describe the command, not the connection.
+ */
+export function redisError(error: unknown, where: string, secrets: ReadonlyArray<string | undefined>): Error {
+  if (error instanceof KeyvWorkspacesError) return error;
+  const message = scrub(error instanceof Error ? error.message : String(error), secrets);
+  if (error instanceof ErrorReply) {
+    if (AUTH_FAILED.test(message)) {
+      return new AuthenticationError(`Redis at ${where} refused the credentials: ${message}`, { cause: error });
+    }
+    if (DENIED.test(message)) {
+      return new PermissionDeniedError(
+        `Redis at ${where} denied the command to this user: ${message} ` +
+          "(workspace ACL users may only touch their own workspace, and read shared collections such as deps)",
+        { cause: error },
+      );
+    }
+    if (NOT_SERVING.test(message)) {
+      return new ConnectionError(`Redis at ${where} is not serving yet: ${message}`, { cause: error });
+    }
+    return error;
   }
-  const store = new KeyvRedis(client as never);
-  return { store, url, close: async () => void (await client.quit().catch(() => {})) };
+  return new ConnectionError(`Redis at ${where} is unreachable: ${message || "connection failed"}`, { cause: error });
+}
+
+/**
+ * A node-redis client that never hangs its caller:
+ * - connecting is bounded (a server that accepts and never answers counts as unreachable);
+ * - the first connection is not retried: a wrong URL fails now, with a ConnectionError;
+ * - once connected, a lost connection is retried with capped backoff, and meanwhile commands
+ *   fail at once (no offline queue) instead of piling up;
+ * - every command waits at most commandTimeoutMs for its reply.
+ */
+export async function connectRedis(url: string, options: RedisOpenOptions = {}): Promise<RedisConnection> {
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const commandTimeoutMs = options.commandTimeoutMs ?? 2 * connectTimeoutMs;
+  const where = redact(url);
+  const secrets = [urlPassword(url)];
+  const fail = (error: unknown) => redisError(error, where, secrets);
+
+  let everReady = false;
+  let closing = false;
+  let client: Client;
+  try {
+    client = createClient({
+      url,
+      disableOfflineQueue: true,
+      socket: {
+        connectTimeout: connectTimeoutMs,
+        reconnectStrategy: (retries, cause) => {
+          if (!everReady || closing || retries >= RECONNECT_ATTEMPTS) return false;
+          // The server answered and refused us (credentials revoked, ACL changed): retrying in a loop
+          // will not help; the next command tries once more and reports why.
+          if (cause instanceof ErrorReply) return false;
+          return Math.min(50 * 2 ** retries, RECONNECT_MAX_DELAY_MS) + Math.floor(Math.random() * 50);
+        },
+      },
+    });
+  } catch (error) {
+    throw new InvalidConfigError("url", `invalid Redis URL ${where}: ${scrub((error as Error).message, secrets)}`, {
+      cause: error,
+    });
+  }
+  client.on("ready", () => {
+    everReady = true;
+  });
+  // Failures reach callers through their commands; without a listener, node-redis's "error"
+  // events would crash the process.
+  client.on("error", () => {});
+
+  // One connection attempt at a time, bounded; a timed-out attempt is torn down (destroy) at once.
+  const attempt = (): Promise<void> => {
+    const connecting = client.connect().then(() => undefined);
+    connecting.catch(() => {}); // settled later than the race when the timer wins
+    return within(
+      connecting,
+      connectTimeoutMs,
+      () => new ConnectionError(`Redis at ${where} did not complete the connection within ${connectTimeoutMs} ms`),
+    ).catch((error) => {
+      if (!everReady && client.isOpen) client.destroy();
+      throw fail(error);
+    });
+  };
+
+  let reconnecting: Promise<void> | undefined;
+  const ensureOpen = (): Promise<void> | undefined => {
+    if (client.isOpen || closing) return undefined;
+    // The background retries gave up (see reconnectStrategy): this command asks for a new attempt.
+    reconnecting ??= within(
+      client.connect().then(() => undefined),
+      connectTimeoutMs,
+      () => new ConnectionError(`Redis at ${where} did not accept a connection within ${connectTimeoutMs} ms`),
+    ).finally(() => {
+      reconnecting = undefined;
+    });
+    return reconnecting;
+  };
+
+  try {
+    await attempt();
+  } catch (error) {
+    closing = true;
+    throw error;
+  }
+
+  // Replies node-redis still waits for (a timed-out command is still among them): close() waits
+  // for these, bounded, and then tears the socket down.
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const track = (reply: Promise<unknown>) => {
+    inFlight++;
+    const settle = () => {
+      if (--inFlight === 0) drained?.();
+    };
+    reply.then(settle, settle);
+    return reply;
+  };
+
+  const commander: RedisCommander = {
+    sendCommand(args) {
+      const opening = ensureOpen();
+      const reply = opening ? opening.then(() => track(client.sendCommand(args))) : track(client.sendCommand(args));
+      return within(
+        reply,
+        commandTimeoutMs,
+        () => new ConnectionError(`Redis at ${where} did not answer ${args[0]} within ${commandTimeoutMs} ms`),
+      ).catch((error) => {
+        throw fail(error);
+      });
+    },
+  };
+
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= (async () => {
+      closing = true;
+      if (inFlight > 0) {
+        const idle = new Promise<void>((resolve) => {
+          drained = resolve;
+        });
+        await within(idle, CLOSE_GRACE_MS, () => new Error("close timed out")).catch(() => {});
+      }
+      // destroy(), not close(): close() would wait for replies a silent server never sends.
+      if (client.isOpen) client.destroy();
+    })();
+    return closed;
+  };
+
+  return { client, commander, close };
+}
+
+export async function openRedisBackend(url: string, options: RedisOpenOptions = {}): Promise<Backend> {
+  const connection = await connectRedis(url, options);
+  // The adapter is there for apps that want plain Keyv on the same connection; scoped views
+  // use the driver below, whose commands carry typed errors and time bounds.
+  const store = new KeyvRedis(connection.client as never, { throwOnErrors: true });
+  const driver = redisDriver(async () => connection.commander);
+  Object.defineProperty(store, DRIVER, { value: driver });
+  return { store, url, close: connection.close };
 }

@@ -1,0 +1,246 @@
+/**
+ * Isolation in depth for Redis: one ACL user per workspace, so that even code that bypasses
+ * this library (or a bug in it) cannot read or write another workspace's keys through that
+ * user's connection. The key layout makes it one pattern: everything of workspace `id`,
+ * values and bookkeeping alike (`<prefix>#index`, `#version`, `#log`, ...), lives under
+ * `<root>:ws:<id>:`.
+ */
+import { ErrorReply } from "@redis/client";
+import { connectRedis } from "./backends/redis-open.js";
+import { redact, scrub, withCredentials } from "./backends/redis-url.js";
+import { InvalidArgumentError, InvalidWorkspaceIdError, UnsupportedStoreError } from "./errors.js";
+import type { Keyspace } from "./keys.js";
+
+export interface RedisAclOptions {
+  /** Adds `><password>`. Without a password (or hash) nobody can log in as the user until one is set. */
+  password?: string;
+  /** Adds `#<sha256 hex>`: lets an admin provision without handling the cleartext password. */
+  passwordSha256?: string;
+  /** Unscoped collections (deps by default) become read-write instead of read-only. */
+  depsWritable?: boolean;
+}
+
+/**
+ * Commands the library sends: connection setup (node-redis's handshake), plain reads,
+ * the Lua scripts that keep values and indexes in step, and the commands those scripts run
+ * (Redis 7 checks each command inside a script against the caller's ACL, TIME included).
+ * Lists and streams are there for change logs kept beside a prefix.
+ */
+export const ACL_COMMANDS: readonly string[] = Object.freeze([
+  // connection
+  "hello",
+  "auth",
+  "ping",
+  "select",
+  "quit",
+  "client|setinfo",
+  "client|setname",
+  // strings and keys
+  "get",
+  "mget",
+  "set",
+  "exists",
+  "del",
+  "unlink",
+  "incr",
+  "incrby",
+  "pttl",
+  // sorted sets (per-prefix indexes)
+  "zadd",
+  "zrem",
+  "zrange",
+  "zrangebyscore",
+  "zremrangebyscore",
+  "zcard",
+  "zscore",
+  "zmscore",
+  // lists and streams (change logs)
+  "rpush",
+  "ltrim",
+  "lrange",
+  "llen",
+  "xadd",
+  "xrange",
+  "xrevrange",
+  "xtrim",
+  "xlen",
+  // scripts
+  "eval",
+  "evalsha",
+  "eval_ro",
+  "evalsha_ro",
+  "script|load",
+  "script|exists",
+  "time",
+]);
+
+/**
+ * Denied by name even though `reset` already removes everything: the list documents what a
+ * workspace user must never do — see all keys (SCAN, KEYS, RANDOMKEY), wipe or swap the
+ * database, move keys out of reach, reconfigure or stop the server, manage users.
+ */
+export const ACL_DENIED: readonly string[] = Object.freeze([
+  "scan",
+  "keys",
+  "randomkey",
+  "flushdb",
+  "flushall",
+  "swapdb",
+  "move",
+  "migrate",
+  "debug",
+  "config",
+  "monitor",
+  "shutdown",
+  "acl",
+  "module",
+  "function",
+  "script|flush",
+  "script|kill",
+]);
+
+// Only a handshake nicety; Redis before 7.2 does not know them, and node-redis ignores their failure.
+const OPTIONAL = new Set(["+client|setinfo", "+client|setname", "+eval_ro", "+evalsha_ro", "-function", "-module"]);
+
+const GLOB = /[*?[\]\\]/g;
+const escapeGlob = (text: string) => text.replace(GLOB, "\\$&");
+// biome-ignore lint/suspicious/noControlCharactersInRegex: user names and passwords are single ACL arguments
+const NO_SPACE_OR_CONTROL = /^[^\s\u0000-\u001f\u007f]+$/;
+
+function scopedWorkspace(ks: Keyspace): string {
+  if (ks.workspaceId === undefined) {
+    throw new InvalidWorkspaceIdError(
+      "a Redis ACL user belongs to one workspace, but this keyspace has no workspace id; " +
+        "use keyspace({ root, workspaceId }) or storage.withWorkspace(id).keyspace",
+    );
+  }
+  return ks.workspaceId;
+}
+
+/** Prefixes shared by all workspaces: the unscoped collections, and deps when it has its own prefix. */
+function sharedPrefixes(ks: Keyspace): string[] {
+  const collections = new Set(ks.unscoped);
+  if (ks.depsPrefix !== undefined) collections.add("deps");
+  return [...collections].map((collection) => ks.prefix(collection));
+}
+
+/**
+ * The rules to pass to `ACL SETUSER <name> ...` for the workspace of `ks`: read/write on
+ * `<root>:ws:<id>:*`, read-only on each unscoped collection (`<prefix>:*` and its bookkeeping
+ * `<prefix>#*`), only the commands the library needs, and keyspace-wide commands denied.
+ * Starts with `reset`, so applying it to an existing user replaces that user's rules entirely.
+ */
+export function redisAcl(ks: Keyspace, options: RedisAclOptions = {}): string[] {
+  const id = scopedWorkspace(ks);
+  const rules = ["reset", "on"];
+  if (options.password !== undefined) rules.push(`>${checkPassword(options.password)}`);
+  if (options.passwordSha256 !== undefined) {
+    if (!/^[0-9a-f]{64}$/i.test(options.passwordSha256)) {
+      throw new InvalidArgumentError("passwordSha256 must be 64 hex digits (the SHA-256 of the password)");
+    }
+    rules.push(`#${options.passwordSha256.toLowerCase()}`);
+  }
+  rules.push(`~${escapeGlob(`${ks.root}:ws:${id}:`)}*`);
+  const shared = options.depsWritable ? "%RW~" : "%R~";
+  for (const prefix of sharedPrefixes(ks)) {
+    rules.push(`${shared}${escapeGlob(`${prefix}:`)}*`, `${shared}${escapeGlob(`${prefix}#`)}*`);
+  }
+  rules.push(...ACL_COMMANDS.map((command) => `+${command}`));
+  rules.push(...ACL_DENIED.map((command) => `-${command}`));
+  return rules;
+}
+
+function checkPassword(password: unknown): string {
+  if (typeof password !== "string" || !NO_SPACE_OR_CONTROL.test(password)) {
+    // Never echo the value: it is a secret even when malformed.
+    throw new InvalidArgumentError("the password must be a non-empty string without spaces or control characters");
+  }
+  return password;
+}
+
+/** `kvws:<root>:<id>` — unique per workspace, since workspace ids cannot contain ":". */
+export function workspaceUsername(ks: Keyspace): string {
+  return `kvws:${ks.root}:${scopedWorkspace(ks)}`;
+}
+
+function checkUsername(username: unknown): string {
+  if (typeof username !== "string" || !NO_SPACE_OR_CONTROL.test(username) || username.length > 256) {
+    throw new InvalidArgumentError(
+      `invalid Redis user name ${JSON.stringify(username)}: 1-256 characters, no spaces or control characters`,
+    );
+  }
+  return username;
+}
+
+export interface ProvisionOptions extends Omit<RedisAclOptions, "passwordSha256"> {
+  password: string;
+  /** Default: workspaceUsername(keyspace), i.e. `kvws:<root>:<id>`. */
+  username?: string;
+  /** Bound on connecting to the admin URL; default 5000 ms. */
+  connectTimeoutMs?: number;
+}
+
+async function withAdmin<T>(
+  adminUrl: string,
+  connectTimeoutMs: number | undefined,
+  body: (send: (args: string[]) => Promise<unknown>) => Promise<T>,
+): Promise<T> {
+  const admin = await connectRedis(adminUrl, connectTimeoutMs === undefined ? {} : { connectTimeoutMs });
+  try {
+    return await body((args) => admin.commander.sendCommand(args));
+  } finally {
+    await admin.close();
+  }
+}
+
+/**
+ * Creates (or replaces the rules of) the ACL user of `ks`'s workspace, via a connection with
+ * ACL rights at `adminUrl`. Returns the user name and `adminUrl` with this user's
+ * credentials, ready for `openStorage({ url, root, workspaceId })`.
+ */
+export async function provisionWorkspaceUser(
+  adminUrl: string,
+  ks: Keyspace,
+  options: ProvisionOptions,
+): Promise<{ username: string; url: string }> {
+  const username = checkUsername(options.username ?? workspaceUsername(ks));
+  const password = checkPassword(options.password);
+  const rules = redisAcl(ks, { password, ...(options.depsWritable ? { depsWritable: true } : {}) });
+  await withAdmin(adminUrl, options.connectTimeoutMs, async (send) => {
+    // Rules a server version does not know are dropped when optional (e.g. CLIENT SETINFO before 7.2).
+    for (let left = [...rules]; ; ) {
+      try {
+        await send(["ACL", "SETUSER", username, ...left]);
+        return;
+      } catch (error) {
+        // Typed errors (unreachable, auth, no ACL rights) are already clear; raw replies are about the rules.
+        if (!(error instanceof ErrorReply)) throw error;
+        const rejected = /modifier '([^']*)'/.exec(error.message)?.[1];
+        if (rejected !== undefined && OPTIONAL.has(rejected) && left.includes(rejected)) {
+          left = left.filter((rule) => rule !== rejected);
+          continue;
+        }
+        // The reply may quote the rule it rejected, password included: neither the message nor the cause keeps it.
+        throw new UnsupportedStoreError(
+          `Redis at ${redact(adminUrl)} refused ACL SETUSER ${username}: ${scrub(error.message, [password])}. ` +
+            "Workspace users need Redis 7 or later (read-only key patterns) and an admin URL allowed to run ACL.",
+        );
+      }
+    }
+  });
+  return { username, url: withCredentials(adminUrl, username, password) };
+}
+
+/** Deletes a workspace's ACL user (by name, or by keyspace for the default name). Existing connections of it are closed by Redis. */
+export async function revokeWorkspaceUser(
+  adminUrl: string,
+  user: string | Keyspace,
+  options: { connectTimeoutMs?: number } = {},
+): Promise<boolean> {
+  const username = typeof user === "string" ? checkUsername(user) : workspaceUsername(user);
+  return withAdmin(
+    adminUrl,
+    options.connectTimeoutMs,
+    async (send) => Number(await send(["ACL", "DELUSER", username])) > 0,
+  );
+}

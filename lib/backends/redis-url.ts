@@ -1,0 +1,46 @@
+/**
+ * Credentials in server URLs: they are needed to connect and must never reach a message,
+ * a log line or an error's text.
+ */
+
+/** The URL with its password replaced by "***" (the user name stays: it is not a secret). */
+export function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.href;
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, "//***@");
+  }
+}
+
+/** The decoded password of a URL, if it has one. */
+export function urlPassword(url: string): string | undefined {
+  try {
+    const { password } = new URL(url);
+    return password === "" ? undefined : decodeURIComponent(password);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `url` with another user and password (percent-encoded as URLs require). */
+export function withCredentials(url: string, username: string, password: string | undefined): string {
+  const parsed = new URL(url);
+  parsed.username = encodeURIComponent(username);
+  parsed.password = password === undefined ? "" : encodeURIComponent(password);
+  return parsed.href;
+}
+
+/**
+ * Removes secrets from text that came from elsewhere (a server's error reply may quote
+ * the argument it rejected). Both the raw and the URL-encoded form are removed.
+ */
+export function scrub(text: string, secrets: ReadonlyArray<string | undefined>): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (!secret) continue;
+    for (const form of new Set([secret, encodeURIComponent(secret)])) out = out.split(form).join("***");
+  }
+  return out;
+}
