@@ -26,6 +26,16 @@ const COLLECTION = /^[a-z][a-z0-9_-]*$/;
 const GLOB_OR_SPACE = /[\s*?[\]\\]/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// With the u flag a surrogate range matches only unpaired halves: text that has no UTF-8 form.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * Whether text survives a UTF-8 round trip. Redis (and any UTF-8 store) turns every unpaired
+ * surrogate into U+FFFD, so "\uD800" and "\uDC00" would silently become the same key.
+ */
+export function isWellFormed(text: string): boolean {
+  return !LONE_SURROGATE.test(text);
+}
 
 function show(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : String(value);
@@ -98,6 +108,11 @@ export function validateName(name: unknown, what = "name"): string {
   }
   if (CONTROL.test(name)) {
     throw new InvalidNameError(`${what} ${show(name)} contains a control character`);
+  }
+  if (!isWellFormed(name)) {
+    throw new InvalidNameError(
+      `${what} ${show(name)} contains an unpaired UTF-16 surrogate, which has no UTF-8 form and cannot round-trip`,
+    );
   }
   return name;
 }
