@@ -10,7 +10,13 @@
  * name) triple, and every prefix handed out ends where a ":" follows — "app:ws:a"
  * plus ":" never matches a key of "app:ws:ab".
  */
-import { InvalidCollectionError, InvalidNameError, InvalidRootError, InvalidWorkspaceIdError } from "./errors.js";
+import {
+  InvalidArgumentError,
+  InvalidCollectionError,
+  InvalidNameError,
+  InvalidRootError,
+  InvalidWorkspaceIdError,
+} from "./errors.js";
 
 export const SEPARATOR = ":";
 export const WORKSPACE_SEGMENT = "ws";
@@ -92,9 +98,9 @@ export function validateRoot(root: unknown): string {
   return root as string;
 }
 
-export function validateDepsPrefix(prefix: unknown): string {
+export function validateDepsPrefix(prefix: unknown, what = "deps prefix"): string {
   const problem = prefixProblem(prefix);
-  if (problem) throw new InvalidRootError(`invalid deps prefix ${show(prefix)}: ${problem}`);
+  if (problem) throw new InvalidRootError(`invalid ${what} ${show(prefix)}: ${problem}`);
   return prefix as string;
 }
 
@@ -140,9 +146,16 @@ export interface Keyspace {
 }
 
 export function keyspace(options: KeyspaceOptions): Keyspace {
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidArgumentError(`keyspace options must be an object with a root, got ${show(options)}`);
+  }
   const root = validateRoot(options.root);
   const workspaceId = options.workspaceId == null ? undefined : validateWorkspaceId(options.workspaceId);
-  const unscoped = Object.freeze([...new Set((options.unscoped ?? DEFAULT_UNSCOPED).map(validateCollection))]);
+  const listed: unknown = options.unscoped ?? DEFAULT_UNSCOPED;
+  if (!Array.isArray(listed)) {
+    throw new InvalidCollectionError(`unscoped must be an array of collection names, got ${show(listed)}`);
+  }
+  const unscoped = Object.freeze([...new Set(listed.map(validateCollection))]);
   const depsPrefix = options.depsPrefix === undefined ? undefined : validateDepsPrefix(options.depsPrefix);
   const scopedBase =
     workspaceId === undefined ? root : `${root}${SEPARATOR}${WORKSPACE_SEGMENT}${SEPARATOR}${workspaceId}`;
