@@ -154,7 +154,8 @@ const json = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
 
 async function entriesOf(storage: WorkspaceStorage, collection: string): Promise<Array<[string, unknown]>> {
   const out: Array<[string, unknown]> = [];
-  for await (const [key, value] of storage.collection(collection).iterator!(undefined)) out.push([key as string, value]);
+  for await (const [key, value] of storage.collection(collection).iterator!(undefined))
+    out.push([key as string, value]);
   return out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 

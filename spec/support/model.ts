@@ -142,3 +142,42 @@ export async function rawKeys(backend: string, url: string, root: string): Promi
 export function sorted<T extends string>(values: Iterable<T>): T[] {
   return [...values].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
+
+/** Every key of a root with its raw value, to prove an operation changed nothing at all. */
+export async function rawDump(backend: string, url: string, root: string): Promise<Record<string, unknown>> {
+  const keys = await rawKeys(backend, url, root);
+  const out: Record<string, unknown> = {};
+  if (backend === "redis") {
+    const client = await rawRedis();
+    try {
+      // Concurrent commands share one pipeline.
+      const values = await Promise.all(
+        keys.map(async (key) => {
+          const type = String(await client.sendCommand(["TYPE", key]));
+          if (type === "string") return client.sendCommand(["GET", key]);
+          if (type === "zset") return client.sendCommand(["ZRANGE", key, "0", "-1", "WITHSCORES"]);
+          if (type === "hash") return client.sendCommand(["HGETALL", key]);
+          if (type === "list") return client.sendCommand(["LRANGE", key, "0", "-1"]);
+          if (type === "set") return client.sendCommand(["SORT", key, "ALPHA"]);
+          return `<${type}>`;
+        }),
+      );
+      keys.forEach((key, i) => {
+        out[key] = values[i];
+      });
+    } finally {
+      await client.quit();
+    }
+    return out;
+  }
+  if (backend === "file") {
+    const path = url.slice("file:".length);
+    if (!existsSync(path)) return out;
+    const doc = JSON.parse(readFileSync(path, "utf8")) as { entries: Array<[string, unknown, unknown]> };
+    for (const [key, value, expires] of doc.entries) out[key] = [value, expires];
+    return out;
+  }
+  const map = openMemoryBackend(url).store as Map<string, unknown>;
+  for (const key of keys) out[key] = map.get(key);
+  return out;
+}
