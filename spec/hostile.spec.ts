@@ -846,7 +846,18 @@ describe("docs/hostile.md", () => {
       doc = doc.replace(new RegExp(`${START}[\\s\\S]*${END}`), `${START}\n${table}\n${END}`);
       writeFileSync(DOC, doc);
     }
-    const between = doc.slice(doc.indexOf(START) + START.length, doc.indexOf(END)).trim();
-    expect(between).toBe(table);
+    // Compared cell by cell: the formatter is free to align the columns.
+    const cells = (text: string) =>
+      text
+        .trim()
+        .split("\n")
+        .map((line) =>
+          line
+            .replace(/^\||\|$/g, "")
+            .split(/(?<!\\)\|/)
+            .map((cell) => cell.trim().replace(/^-+$/, "---")),
+        );
+    const between = doc.slice(doc.indexOf(START) + START.length, doc.indexOf(END));
+    expect(cells(between)).toEqual(cells(table));
   });
 });
