@@ -143,7 +143,7 @@ const scenario = fc.record({
   workspaces: fc.uniqueArray(workspaceId, { minLength: 2, maxLength: 4 }),
   names: fc.uniqueArray(name, { minLength: 2, maxLength: 6 }),
   workflows: fc.uniqueArray(workflowName, { minLength: 1, maxLength: 4 }),
-  ops: fc.array(op, { minLength: 1, maxLength: MAX_STEPS }),
+  ops: fc.array(op, { minLength: 5, maxLength: MAX_STEPS, size: "max" }),
 });
 type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;
 
@@ -179,31 +179,43 @@ async function expectVector(s: WorkspaceStorage, m: WorkspaceModel, id: string):
   expect(got && [...got.vector]).toEqual(want);
 }
 
-/** Every listing of every workspace, plus deps. Cheap enough to run after every step. */
+/**
+ * Every listing of every workspace, plus deps. Cheap enough to run after every step: the
+ * reads are issued together (Redis pipelines them), then compared one by one.
+ */
 async function expectListings(views: Map<string | null, WorkspaceStorage>, model: Model): Promise<void> {
-  for (const [id, s] of views) {
-    const m = model.of(id);
+  const seen = await Promise.all(
+    [...views].map(async ([id, s]) => {
+      const m = model.of(id);
+      const [artifacts, collections, count, hits, workflows, deps] = await Promise.all([
+        s.artifacts.list(),
+        Promise.all(COLLECTIONS.map((c) => entriesOf(s, c))),
+        s.vectors.count(),
+        // A search as wide as the workspace returns every vector of it, and only those.
+        m.vectors.size > 0 ? s.vectors.search([1, 1, 1], { k: m.vectors.size + 3 }) : Promise.resolve([]),
+        s.workflows.list(),
+        s.deps.list(),
+      ]);
+      return { id, m, artifacts, collections, count, hits, workflows, deps };
+    }),
+  );
+  for (const { id, m, artifacts, collections, count, hits, workflows, deps } of seen) {
     const where = `workspace ${JSON.stringify(id)}`;
     expect(
-      (await s.artifacts.list()).map((i) => i.name),
+      artifacts.map((i) => i.name),
       where,
     ).toEqual(sorted(m.artifacts.keys()));
-    for (const c of COLLECTIONS) {
-      expect(await entriesOf(s, c), `${where} collection ${c}`).toEqual(
-        sorted(m.collections.get(c)!.keys()).map((k) => [k, m.collections.get(c)!.get(k)]),
-      );
-    }
-    expect(await s.vectors.count(), where).toBe(m.vectors.size);
-    if (m.vectors.size > 0) {
-      // A search as wide as the workspace returns every vector of it, and only those.
-      const hits = await s.vectors.search([1, 1, 1], { k: m.vectors.size + 3 });
-      expect(sorted(hits.map((h) => h.id)), where).toEqual(sorted(m.vectors.keys()));
-    }
+    COLLECTIONS.forEach((c, i) => {
+      const want = m.collections.get(c)!;
+      expect(collections[i], `${where} collection ${c}`).toEqual(sorted(want.keys()).map((k) => [k, want.get(k)]));
+    });
+    expect(count, where).toBe(m.vectors.size);
+    expect(sorted(hits.map((h) => h.id)), where).toEqual(sorted(m.vectors.keys()));
     expect(
-      (await s.workflows.list()).map((w) => w.name),
+      workflows.map((w) => w.name),
       where,
     ).toEqual(sorted(m.workflows.keys()));
-    expect(await s.deps.list(), where).toEqual(sorted(model.deps.values()));
+    expect(deps, where).toEqual(sorted(model.deps.values()));
   }
 }
 
