@@ -10,7 +10,13 @@
  * name) triple, and every prefix handed out ends where a ":" follows — "app:ws:a"
  * plus ":" never matches a key of "app:ws:ab".
  */
-import { InvalidCollectionError, InvalidNameError, InvalidRootError, InvalidWorkspaceIdError } from "./errors.js";
+import {
+  InvalidArgumentError,
+  InvalidCollectionError,
+  InvalidNameError,
+  InvalidRootError,
+  InvalidWorkspaceIdError,
+} from "./errors.js";
 
 export const SEPARATOR = ":";
 export const WORKSPACE_SEGMENT = "ws";
@@ -26,6 +32,16 @@ const COLLECTION = /^[a-z][a-z0-9_-]*$/;
 const GLOB_OR_SPACE = /[\s*?[\]\\]/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// With the u flag a surrogate range matches only unpaired halves: text that has no UTF-8 form.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * Whether text survives a UTF-8 round trip. Redis (and any UTF-8 store) turns every unpaired
+ * surrogate into U+FFFD, so "\uD800" and "\uDC00" would silently become the same key.
+ */
+export function isWellFormed(text: string): boolean {
+  return !LONE_SURROGATE.test(text);
+}
 
 function show(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : String(value);
@@ -82,9 +98,9 @@ export function validateRoot(root: unknown): string {
   return root as string;
 }
 
-export function validateDepsPrefix(prefix: unknown): string {
+export function validateDepsPrefix(prefix: unknown, what = "deps prefix"): string {
   const problem = prefixProblem(prefix);
-  if (problem) throw new InvalidRootError(`invalid deps prefix ${show(prefix)}: ${problem}`);
+  if (problem) throw new InvalidRootError(`invalid ${what} ${show(prefix)}: ${problem}`);
   return prefix as string;
 }
 
@@ -98,6 +114,11 @@ export function validateName(name: unknown, what = "name"): string {
   }
   if (CONTROL.test(name)) {
     throw new InvalidNameError(`${what} ${show(name)} contains a control character`);
+  }
+  if (!isWellFormed(name)) {
+    throw new InvalidNameError(
+      `${what} ${show(name)} contains an unpaired UTF-16 surrogate, which has no UTF-8 form and cannot round-trip`,
+    );
   }
   return name;
 }
@@ -125,9 +146,16 @@ export interface Keyspace {
 }
 
 export function keyspace(options: KeyspaceOptions): Keyspace {
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidArgumentError(`keyspace options must be an object with a root, got ${show(options)}`);
+  }
   const root = validateRoot(options.root);
   const workspaceId = options.workspaceId == null ? undefined : validateWorkspaceId(options.workspaceId);
-  const unscoped = Object.freeze([...new Set((options.unscoped ?? DEFAULT_UNSCOPED).map(validateCollection))]);
+  const listed: unknown = options.unscoped ?? DEFAULT_UNSCOPED;
+  if (!Array.isArray(listed)) {
+    throw new InvalidCollectionError(`unscoped must be an array of collection names, got ${show(listed)}`);
+  }
+  const unscoped = Object.freeze([...new Set(listed.map(validateCollection))]);
   const depsPrefix = options.depsPrefix === undefined ? undefined : validateDepsPrefix(options.depsPrefix);
   const scopedBase =
     workspaceId === undefined ? root : `${root}${SEPARATOR}${WORKSPACE_SEGMENT}${SEPARATOR}${workspaceId}`;

@@ -9,12 +9,18 @@ import { type AnyStore, DRIVER, type Driver, hasOwnDriver, type WithDriver } fro
 import { genericDriver } from "./backends/generic.js";
 import { mapDriver } from "./backends/map.js";
 import { redisDriverFor } from "./backends/redis.js";
+import { InvalidArgumentError } from "./errors.js";
 import { joinKey, validateDepsPrefix } from "./keys.js";
 
 const drivers = new WeakMap<object, Driver>();
 
 /** One driver per wrapped store, shared by every scoped view of it. */
 export function driverFor(store: AnyStore | WithDriver): Driver {
+  if (!isStore(store)) {
+    throw new InvalidArgumentError(
+      `store must be a Keyv store adapter (with get, set and delete) or a Map, got ${describeValue(store)}`,
+    );
+  }
   let driver = drivers.get(store);
   if (!driver) {
     if (hasOwnDriver(store)) driver = store[DRIVER];
@@ -23,6 +29,19 @@ export function driverFor(store: AnyStore | WithDriver): Driver {
     drivers.set(store, driver);
   }
   return driver;
+}
+
+function isStore(store: unknown): store is AnyStore | WithDriver {
+  if (typeof store !== "object" || store === null) return false;
+  if (store instanceof Map || hasOwnDriver(store)) return true;
+  const { get, set, delete: del } = store as Record<string, unknown>;
+  return typeof get === "function" && typeof set === "function" && typeof del === "function";
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  return `an object without them (${value.constructor?.name ?? "no prototype"})`;
 }
 
 export class ScopedStore extends EventEmitter implements KeyvStoreAdapter {
@@ -34,7 +53,7 @@ export class ScopedStore extends EventEmitter implements KeyvStoreAdapter {
 
   constructor(store: AnyStore | WithDriver, prefix: string) {
     super();
-    this.prefix = validateDepsPrefix(prefix);
+    this.prefix = validateDepsPrefix(prefix, "scope prefix");
     this.driver = driverFor(store);
     // Keyv 5 only exposes keyv.iterator when it finds a dialect it knows in opts.url. Every
     // scoped store can iterate exactly (the driver lists one prefix), so we say so in its terms.

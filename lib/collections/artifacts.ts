@@ -25,11 +25,14 @@ export function createArtifactStore({ keyv, store }: CollectionContext): Artifac
     (await keyv.get<StoredArtifact>(validateName(name, "artifact name"))) ?? undefined;
 
   return {
-    async save(name, data, options = {}) {
+    async save(name, data, options) {
       validateName(name, "artifact name");
-      const description = options.description ?? "";
+      if (options !== undefined && (typeof options !== "object" || options === null)) {
+        throw new InvalidValueError("artifact save options must be an object ({ description?, metadata? })");
+      }
+      const description = options?.description ?? "";
       if (typeof description !== "string") throw new InvalidValueError("artifact description must be a string");
-      const metadata = assertMetadata(options.metadata);
+      const metadata = assertMetadata(options?.metadata);
       const bytes = asBytes(data);
       let payload: unknown;
       let size: number;

@@ -1,4 +1,5 @@
 import { InvalidValueError } from "../errors.js";
+import { isWellFormed } from "../keys.js";
 import { listValues } from "./list.js";
 import type { CollectionContext, DepsStore } from "./types.js";
 
@@ -6,9 +7,15 @@ import type { CollectionContext, DepsStore } from "./types.js";
 const PACKAGE = /^(@[^\s@/]+\/[^\s@/<>=!~;[]+|[^\s@<>=!~;[]+)/;
 
 export function packageName(spec: string): string {
-  if (typeof spec !== "string" || spec.trim() !== spec || spec === "" || /[\s\p{Cc}]/u.test(spec)) {
+  if (
+    typeof spec !== "string" ||
+    spec.trim() !== spec ||
+    spec === "" ||
+    /[\s\p{Cc}]/u.test(spec) ||
+    !isWellFormed(spec)
+  ) {
     throw new InvalidValueError(
-      `invalid dependency spec ${JSON.stringify(spec)}: a non-empty package spec without spaces`,
+      `invalid dependency spec ${JSON.stringify(spec)}: a non-empty package spec without spaces, control characters or unpaired surrogates`,
     );
   }
   const name = PACKAGE.exec(spec)?.[1];

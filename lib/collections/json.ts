@@ -25,8 +25,22 @@ export function assertJson(value: unknown, what: string): void {
             `${what} at ${path} is a ${proto?.constructor?.name ?? "non-plain object"}; store plain objects, arrays and primitives (bytes only as the whole value)`,
           );
         }
+        // Keyv's serialiser walks own enumerable string keys: it drops array holes (and packs
+        // extra array properties in as elements), symbol keys and non-enumerable properties.
+        if (Object.getOwnPropertySymbols(node).length > 0) {
+          throw new InvalidValueError(`${what} at ${path} has symbol keys, which JSON cannot hold`);
+        }
+        const own = Object.getOwnPropertyNames(node).length;
+        const enumerable = Object.keys(node).length;
+        if (Array.isArray(node) ? enumerable !== node.length : own !== enumerable) {
+          throw new InvalidValueError(
+            Array.isArray(node)
+              ? `${what} at ${path} is a sparse array or has non-index properties; JSON would change it`
+              : `${what} at ${path} has non-enumerable properties, which JSON would drop`,
+          );
+        }
         seen.add(node);
-        if (Array.isArray(node)) node.forEach((item, i) => void visit(item, `${path}[${i}]`));
+        if (Array.isArray(node)) for (let i = 0; i < node.length; i++) visit(node[i], `${path}[${i}]`);
         else for (const [key, item] of Object.entries(node)) visit(item, `${path}.${key}`);
         seen.delete(node);
         return;

@@ -59,11 +59,13 @@ export function createWorkflowStore(ctx: CollectionContext, index: VectorStore, 
       return deleted;
     },
     async search(query, options = {}) {
-      const limit = options.limit ?? 10;
+      const limit = options?.limit ?? 10;
       if (!Number.isInteger(limit) || limit <= 0)
-        throw new InvalidArgumentError(`search limit must be a positive integer, got ${limit}`);
+        throw new InvalidArgumentError(`search limit must be a positive integer, got ${JSON.stringify(limit)}`);
+      // Checked before the empty-index shortcut, so a bad query fails the same way in every workspace.
+      const q = text(query, "search query");
       if ((await index.count()) === 0) return [];
-      const matches = await index.search(await embedder.embed(text(query, "search query")), { k: limit });
+      const matches = await index.search(await embedder.embed(q), { k: limit });
       const found = await keyv.getMany<Workflow>(matches.map((m) => m.id));
       return matches.flatMap((match, i) => {
         const workflow = found[i];

@@ -1,0 +1,183 @@
+/**
+ * A deliberately naive model of what a root should hold: plain Maps per workspace, and
+ * the shared deps list. The property test drives the library and this model with the
+ * same operations and demands they agree, and derives from it the exact set of keys
+ * the store may contain.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { openMemoryBackend } from "../../lib/backends/memory.js";
+import { keyspace } from "../../lib/index.js";
+import { rawRedis } from "./env.js";
+
+/** Collections used through storage.collection(); "notes" is a prefix of the others on purpose. */
+export const COLLECTIONS = ["notes", "notes2", "notes-x"] as const;
+export type CollectionId = (typeof COLLECTIONS)[number];
+
+export type ArtifactValue = { kind: "json"; value: unknown } | { kind: "bytes"; value: Uint8Array };
+
+export interface WorkspaceModel {
+  artifacts: Map<string, ArtifactValue>;
+  collections: Map<CollectionId, Map<string, unknown>>;
+  vectors: Map<string, number[]>;
+  workflows: Map<string, { source: string; description: string }>;
+}
+
+/** The workspace id as a Map key: null (unscoped) becomes "". Valid ids are never empty. */
+export const wsKey = (id: string | null): string => id ?? "";
+
+export class Model {
+  readonly workspaces = new Map<string, WorkspaceModel>();
+  /** package name → spec; one list shared by every workspace of the root. */
+  readonly deps = new Map<string, string>();
+
+  constructor(readonly ids: readonly (string | null)[]) {
+    for (const id of ids) {
+      this.workspaces.set(wsKey(id), {
+        artifacts: new Map(),
+        collections: new Map(COLLECTIONS.map((c) => [c, new Map()])),
+        vectors: new Map(),
+        workflows: new Map(),
+      });
+    }
+  }
+
+  of(id: string | null): WorkspaceModel {
+    const found = this.workspaces.get(wsKey(id));
+    if (!found) throw new Error(`workspace ${id} is not in the model`);
+    return found;
+  }
+
+  /**
+   * Every data key the store must hold, and nothing else may hold data under the
+   * prefixes we use. Bookkeeping keys (`<prefix>#…`) are checked separately.
+   */
+  expectedKeys(root: string): Set<string> {
+    const out = new Set<string>();
+    for (const id of this.ids) {
+      const ks = keyspace({ root, workspaceId: id });
+      const m = this.of(id);
+      for (const name of m.artifacts.keys()) out.add(ks.key("artifacts", name));
+      for (const [c, entries] of m.collections) for (const k of entries.keys()) out.add(ks.key(c, k));
+      for (const id of m.vectors.keys()) out.add(ks.key("vectors", id));
+      for (const name of m.workflows.keys()) out.add(ks.key("workflows", name));
+    }
+    const ks = keyspace({ root });
+    for (const pkg of this.deps.keys()) out.add(ks.key("deps", pkg));
+    return out;
+  }
+
+  /** Every prefix the workspaces of this model may write under (data at `p:`, bookkeeping at `p#`). */
+  prefixes(root: string): Array<{ prefix: string; workspace: string | null; collection: string }> {
+    const out: Array<{ prefix: string; workspace: string | null; collection: string }> = [];
+    for (const id of this.ids) {
+      const ks = keyspace({ root, workspaceId: id });
+      for (const c of ["artifacts", "vectors", "workflows", ...COLLECTIONS]) {
+        out.push({ prefix: ks.prefix(c), workspace: id, collection: c });
+      }
+    }
+    out.push({ prefix: keyspace({ root }).prefix("deps"), workspace: null, collection: "deps" });
+    return out;
+  }
+
+  /**
+   * Problems with the raw keys of a root: a key outside every prefix of the model (a leak),
+   * a data key the model does not have (a write that went to the wrong place or a delete
+   * that did not happen), a missing key, or a workflow index entry of a deleted workflow.
+   */
+  rawKeyProblems(root: string, raw: readonly string[]): string[] {
+    const problems: string[] = [];
+    const expected = this.expectedKeys(root);
+    const prefixes = this.prefixes(root);
+    for (const key of raw) {
+      if (expected.has(key)) continue;
+      const owner = prefixes.find(({ prefix }) => key.startsWith(`${prefix}#`));
+      if (!owner) {
+        problems.push(`unexpected key ${JSON.stringify(key)}`);
+        continue;
+      }
+      // The workflow search index keeps one entry per workflow beside the workflows.
+      const index = `${owner.prefix}#vectors:`;
+      if (owner.collection === "workflows" && key.startsWith(index)) {
+        const name = key.slice(index.length);
+        if (!this.of(owner.workspace).workflows.has(name)) {
+          problems.push(`workflow index entry of a missing workflow: ${JSON.stringify(key)}`);
+        }
+      }
+    }
+    const present = new Set(raw);
+    for (const key of expected) if (!present.has(key)) problems.push(`missing key ${JSON.stringify(key)}`);
+    return problems;
+  }
+}
+
+/** Every key a backend holds for `root`, read around the library (raw client, raw file, raw Map). */
+export async function rawKeys(backend: string, url: string, root: string): Promise<string[]> {
+  if (backend === "redis") {
+    const client = await rawRedis();
+    try {
+      // Anywhere in the key, not only at its start: a key that gained a stray namespace
+      // in front of the root ("keyv:<root>:…") is a leak too.
+      const keys: string[] = [];
+      const pattern = `*${root.replace(/[*?[\]\\]/g, "\\$&")}*`;
+      for await (const batch of client.scanIterator({ MATCH: pattern, COUNT: 1000 })) keys.push(...batch);
+      return keys.sort();
+    } finally {
+      await client.quit();
+    }
+  }
+  if (backend === "file") {
+    const path = url.slice("file:".length);
+    // The store creates its file on the first write.
+    if (!existsSync(path)) return [];
+    const doc = JSON.parse(readFileSync(path, "utf8")) as { entries: Array<[string]> };
+    return doc.entries.map(([key]) => key).sort();
+  }
+  if (backend === "memory") {
+    return [...(openMemoryBackend(url).store as Map<string, unknown>).keys()].sort();
+  }
+  throw new Error(`no raw reader for backend ${backend}`);
+}
+
+/** Code-unit order, as the library sorts listings. */
+export function sorted<T extends string>(values: Iterable<T>): T[] {
+  return [...values].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Every key of a root with its raw value, to prove an operation changed nothing at all. */
+export async function rawDump(backend: string, url: string, root: string): Promise<Record<string, unknown>> {
+  const keys = await rawKeys(backend, url, root);
+  const out: Record<string, unknown> = {};
+  if (backend === "redis") {
+    const client = await rawRedis();
+    try {
+      // Concurrent commands share one pipeline.
+      const values = await Promise.all(
+        keys.map(async (key) => {
+          const type = String(await client.sendCommand(["TYPE", key]));
+          if (type === "string") return client.sendCommand(["GET", key]);
+          if (type === "zset") return client.sendCommand(["ZRANGE", key, "0", "-1", "WITHSCORES"]);
+          if (type === "hash") return client.sendCommand(["HGETALL", key]);
+          if (type === "list") return client.sendCommand(["LRANGE", key, "0", "-1"]);
+          if (type === "set") return client.sendCommand(["SORT", key, "ALPHA"]);
+          return `<${type}>`;
+        }),
+      );
+      keys.forEach((key, i) => {
+        out[key] = values[i];
+      });
+    } finally {
+      await client.quit();
+    }
+    return out;
+  }
+  if (backend === "file") {
+    const path = url.slice("file:".length);
+    if (!existsSync(path)) return out;
+    const doc = JSON.parse(readFileSync(path, "utf8")) as { entries: Array<[string, unknown, unknown]> };
+    for (const [key, value, expires] of doc.entries) out[key] = [value, expires];
+    return out;
+  }
+  const map = openMemoryBackend(url).store as Map<string, unknown>;
+  for (const key of keys) out[key] = map.get(key);
+  return out;
+}
