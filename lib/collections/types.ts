@@ -86,4 +86,11 @@ export interface Embedder {
 export interface VectorOptions {
   /** "int8": scan quantised rows, then re-rank the best candidates exactly in float32. */
   quantization?: "none" | "int8";
+  /**
+   * How many vector collections (one per workspace, plus each workspace's workflow index) a
+   * storage keeps decoded in memory between searches, least recently used evicted first; default 64.
+   */
+  maxCachedWorkspaces?: number;
+  /** Bytes of decoded vectors a storage keeps in memory between searches; default 1 GiB (2^30). */
+  maxCacheBytes?: number;
 }

@@ -1,64 +1,158 @@
-// Placeholder: a straightforward exact search, replaced by the SIMD engine.
-import { DimensionMismatchError, InvalidArgumentError, InvalidVectorError } from "../errors.js";
+/**
+ * The vector collection: rows stored compactly through Keyv (see vectors/codec.ts), searched
+ * exactly by a SIMD scan over a cached contiguous matrix that every search revalidates
+ * against the backend (see vectors/sync.ts), so writes from other processes are seen.
+ */
+import { DimensionMismatchError, InvalidArgumentError } from "../errors.js";
 import { validateName } from "../keys.js";
+import { cacheFor, cacheLimits, ownerOf, type VectorCache } from "../vectors/cache.js";
+import { decodeVector, encodeVector, parseRow, type StoredRow, toFloat32 } from "../vectors/codec.js";
+import { defaultKernel, type Kernel } from "../vectors/kernel.js";
+import { Matrix } from "../vectors/matrix.js";
+import { revalidate, type SyncSource } from "../vectors/sync.js";
 import { assertMetadata } from "./json.js";
-import { listNames, listValues } from "./list.js";
-import type { CollectionContext, VectorOptions, VectorStore } from "./types.js";
+import { listNames } from "./list.js";
+import type { CollectionContext, VectorMatch, VectorOptions, VectorStore } from "./types.js";
 
-interface Row {
-  v: number[];
-  m: Record<string, unknown>;
+/** Where tests and benchmarks find a store's cache (not part of the public API). */
+export const VECTOR_CACHE = Symbol.for("keyv-workspaces.vectorCache");
+
+export interface VectorInternals {
+  /** Force a kernel (tests compare the SIMD and fallback paths). */
+  kernel?: Kernel;
 }
 
-function check(vector: ArrayLike<number>): number[] {
-  if (!vector || typeof vector.length !== "number" || vector.length === 0)
-    throw new InvalidVectorError("vector is empty");
-  const out = Array.from(vector);
-  if (!out.every(Number.isFinite)) throw new InvalidVectorError("vector has NaN or Infinity components");
-  return out;
+function checkK(k: unknown): number {
+  if (typeof k !== "number" || !Number.isInteger(k) || k <= 0) {
+    throw new InvalidArgumentError(`k must be a positive integer, got ${String(k)}`);
+  }
+  return k;
 }
 
-export function createVectorStore(ctx: CollectionContext, _options: VectorOptions = {}): VectorStore {
+export function createVectorStore(
+  ctx: CollectionContext,
+  options: VectorOptions = {},
+  internals: VectorInternals = {},
+): VectorStore {
   const { keyv, store } = ctx;
-  const dims = async () => {
+  const quantization = options.quantization ?? "none";
+  if (quantization !== "none" && quantization !== "int8") {
+    throw new InvalidArgumentError(`quantization must be "none" or "int8", got ${JSON.stringify(quantization)}`);
+  }
+  const int8 = quantization === "int8";
+  const kernel = internals.kernel ?? defaultKernel();
+  const limits = cacheLimits({ maxWorkspaces: options.maxCachedWorkspaces, maxBytes: options.maxCacheBytes });
+  const cache: VectorCache = cacheFor(ownerOf(store.driver), limits);
+  const key = `${store.prefix}\u0000${quantization}\u0000${kernel.name}`;
+  const syncOptions = { kernel, int8 };
+
+  const unwrap = (data: unknown): unknown => {
+    if (data === null || typeof data !== "object") return undefined;
+    const { value, expires } = data as { value?: unknown; expires?: unknown };
+    return typeof expires === "number" && expires <= Date.now() ? undefined : value;
+  };
+  const source: SyncSource = {
+    prefix: store.prefix,
+    // Read each time: closing a storage swaps its driver's methods.
+    get driver() {
+      return store.driver;
+    },
+    names: () => store.names(),
+    fetch: (names) => store.getMany(names),
+    decode(raw) {
+      if (raw === undefined || raw === null) return undefined;
+      const deserialize = keyv.deserialize;
+      const data = typeof raw === "string" && deserialize ? deserialize(raw) : raw;
+      return data instanceof Promise ? data.then(unwrap) : unwrap(data);
+    },
+  };
+
+  /** The workspace's dimension: from the cache when loaded, else from any one stored row. */
+  const dimensions = async (): Promise<number | undefined> => {
+    const entry = cache.peek(key);
+    if (entry?.synced && entry.matrix) return entry.matrix.d;
     for await (const name of store.names()) {
-      const row = await keyv.get<Row>(name);
-      if (row) return row.v.length;
+      const row = parseRow(await keyv.get(name));
+      if (row) return row.d;
     }
     return undefined;
   };
-  return {
+
+  const vectors: VectorStore & { [VECTOR_CACHE]: VectorCache } = {
+    [VECTOR_CACHE]: cache,
+
     async upsert(id, vector, metadata) {
       validateName(id, "vector id");
-      const v = check(vector);
-      const m = assertMetadata(metadata);
-      const d = await dims();
-      if (d !== undefined && d !== v.length)
-        throw new DimensionMismatchError(`vector has ${v.length} dimensions; this workspace uses ${d}`);
-      await keyv.set(id, { v, m });
+      const values = toFloat32(vector);
+      const meta = assertMetadata(metadata);
+      const d = await dimensions();
+      if (d !== undefined && d !== values.length) {
+        throw new DimensionMismatchError(
+          `vector ${JSON.stringify(id)} has ${values.length} dimensions; this workspace's vectors have ${d}`,
+        );
+      }
+      const row: StoredRow = { v: encodeVector(values), m: meta };
+      await keyv.set(id, row);
+      const entry = cache.peek(key);
+      if (!entry) return;
+      // Our own write goes straight into the cache; the next search still revalidates for everyone else's.
+      const copy = structuredClone(meta);
+      await entry.exclusive(() => {
+        if (!entry.synced) return;
+        entry.matrix ??= new Matrix(kernel, values.length, { int8 });
+        if (entry.matrix.d !== values.length || !entry.matrix.set(id, values, copy)) entry.synced = false;
+      });
+      cache.trim();
     },
+
     async get(id) {
-      const row = await keyv.get<Row>(validateName(id, "vector id"));
-      return row ? { vector: Float32Array.from(row.v), metadata: row.m } : undefined;
+      const row = parseRow(await keyv.get(validateName(id, "vector id")));
+      if (!row) return undefined;
+      const vector = decodeVector(row.v);
+      return vector ? { vector, metadata: row.m } : undefined;
     },
-    delete: async (id) => keyv.delete(validateName(id, "vector id")),
+
+    async delete(id) {
+      validateName(id, "vector id");
+      const deleted = await keyv.delete(id);
+      const entry = cache.peek(key);
+      if (entry) {
+        await entry.exclusive(() => {
+          entry.matrix?.remove(id);
+          if (entry.matrix?.n === 0) entry.matrix = undefined;
+        });
+      }
+      return deleted;
+    },
+
     count: async () => (await listNames(store)).length,
     ids: async () => listNames(store),
-    async search(query, options = {}) {
-      const k = options.k ?? 10;
-      if (!Number.isInteger(k) || k <= 0) throw new InvalidArgumentError(`k must be a positive integer, got ${k}`);
-      const q = check(query);
-      const rows = await listValues<Row>(ctx);
-      if (rows.length > 0 && rows[0]![1].v.length !== q.length)
-        throw new DimensionMismatchError("query dimension mismatch");
-      const qn = Math.hypot(...q) || 1;
-      return rows
-        .map(([id, row]) => {
-          const dot = row.v.reduce((s, x, i) => s + x * (q[i] ?? 0), 0);
-          return { id, score: dot / (qn * (Math.hypot(...row.v) || 1)), metadata: row.m };
-        })
-        .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1))
-        .slice(0, k);
+
+    async search(query, searchOptions = {}) {
+      const q = toFloat32(query, "query vector");
+      const k = checkK(searchOptions?.k ?? 10);
+      const entry = cache.entry(key);
+      try {
+        return await entry.exclusive(async (): Promise<VectorMatch[]> => {
+          await revalidate(entry, source, syncOptions);
+          const matrix = entry.matrix;
+          if (!matrix) return [];
+          if (matrix.d !== q.length) {
+            throw new DimensionMismatchError(
+              `query vector has ${q.length} dimensions; this workspace's vectors have ${matrix.d}`,
+            );
+          }
+          const { rows, scores } = matrix.search(q, k);
+          return Array.from(rows, (row, i) => ({
+            id: matrix.ids[row]!,
+            score: scores[i]!,
+            metadata: structuredClone(matrix.metadata[row]!),
+          }));
+        });
+      } finally {
+        cache.trim(entry);
+      }
     },
   };
+  return vectors;
 }

@@ -1,0 +1,225 @@
+/**
+ * One workspace's vectors as one contiguous block of linear memory, the layout the scan
+ * kernels read at memory speed. Rows are unit-normalised copies (cosine = dot product),
+ * zero-padded to a multiple of 4 float32 (and of 16 int8 in int8 mode); ids, metadata and
+ * the stored value each row came from are parallel JS arrays. Deletes swap the last row in,
+ * so rows stay dense.
+ *
+ * Memory layout (byte offsets, all 16-aligned):
+ *   query f32 [dpad] | query i16 [dpad8] | scores f32 [cap] | scales f32 [cap, int8 only]
+ *   | rows f32 [cap × dpad] | rows i8 [cap × dpad8, int8 only]
+ */
+import { decodeInto } from "./codec.js";
+import type { Kernel, KernelMemory } from "./kernel.js";
+import { quantizeInto } from "./quantize.js";
+import { topK } from "./topk.js";
+
+interface Layout {
+  cap: number;
+  q16: number;
+  scores: number;
+  scales: number;
+  f32: number;
+  i8: number;
+  end: number;
+}
+
+export interface MatrixSearchResult {
+  rows: Int32Array;
+  scores: Float32Array;
+}
+
+/** Unit-normalises `src` into `dst` (float64 norm, float32 result); zero vectors stay zero. */
+export function normalizeInto(src: ArrayLike<number>, dst: Float32Array, d: number): boolean {
+  let sum = 0;
+  for (let i = 0; i < d; i++) {
+    const x = src[i]!;
+    sum += x * x;
+  }
+  if (!Number.isFinite(sum)) return false;
+  const norm = Math.sqrt(sum);
+  for (let i = 0; i < d; i++) dst[i] = norm > 0 ? src[i]! / norm : 0;
+  return true;
+}
+
+const EMPTY: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+
+function isEmpty(object: Record<string, unknown>): boolean {
+  for (const _ in object) return false;
+  return true;
+}
+
+export class Matrix {
+  readonly d: number;
+  readonly dpad: number;
+  /** Bytes per int8 row; 0 when not quantised. */
+  readonly dpad8: number;
+  readonly int8: boolean;
+  n = 0;
+  readonly ids: string[] = [];
+  readonly metadata: Record<string, unknown>[] = [];
+  /** The stored value each row was decoded from (when the cache compares values to resync). */
+  readonly raw: unknown[] = [];
+  readonly #index = new Map<string, number>();
+  readonly #mem: KernelMemory;
+  #layout: Layout;
+  #f32: Float32Array;
+  #u8: Uint8Array;
+
+  constructor(kernel: Kernel, d: number, options: { int8: boolean; capacity?: number }) {
+    this.d = d;
+    this.dpad = Math.ceil(d / 4) * 4;
+    this.int8 = options.int8;
+    this.dpad8 = options.int8 ? Math.ceil(d / 16) * 16 : 0;
+    this.#layout = this.#layoutFor(Math.max(4, options.capacity ?? 16));
+    this.#mem = kernel.memory(this.#layout.end);
+    this.#f32 = new Float32Array(this.#mem.buffer);
+    this.#u8 = new Uint8Array(this.#mem.buffer);
+  }
+
+  /** Bytes held in linear memory (the bulk of a cached workspace). */
+  get bytes(): number {
+    return this.#mem.buffer.byteLength;
+  }
+
+  /** Bytes this many rows will take: for cache budgeting before loading. */
+  static bytesFor(d: number, rows: number, int8: boolean): number {
+    const dpad = Math.ceil(d / 4) * 4;
+    const dpad8 = int8 ? Math.ceil(d / 16) * 16 : 0;
+    return rows * (dpad * 4 + 4 + (int8 ? 4 + dpad8 : 0)) + dpad * 4 + dpad8 * 2;
+  }
+
+  #layoutFor(capacity: number): Layout {
+    const cap = Math.ceil(capacity / 4) * 4;
+    const q16 = this.dpad * 4;
+    const scores = q16 + this.dpad8 * 2;
+    const scales = scores + cap * 4;
+    const f32 = scales + (this.int8 ? cap * 4 : 0);
+    const i8 = f32 + cap * this.dpad * 4;
+    return { cap, q16, scores, scales, f32, i8, end: i8 + cap * this.dpad8 };
+  }
+
+  #views(): void {
+    if (this.#u8.buffer !== this.#mem.buffer) {
+      this.#f32 = new Float32Array(this.#mem.buffer);
+      this.#u8 = new Uint8Array(this.#mem.buffer);
+    }
+  }
+
+  #reserve(rows: number): void {
+    const old = this.#layout;
+    if (rows <= old.cap) return;
+    const next = this.#layoutFor(Math.max(rows, Math.ceil(old.cap * 1.25)));
+    this.#mem.grow(next.end);
+    this.#views();
+    // Every region only moves up; moving the last one first never overwrites one not yet moved.
+    const u8 = this.#u8;
+    u8.copyWithin(next.i8, old.i8, old.i8 + this.n * this.dpad8);
+    u8.copyWithin(next.f32, old.f32, old.f32 + this.n * this.dpad * 4);
+    if (this.int8) u8.copyWithin(next.scales, old.scales, old.scales + this.n * 4);
+    this.#layout = next;
+  }
+
+  has(id: string): boolean {
+    return this.#index.has(id);
+  }
+
+  rawOf(id: string): unknown {
+    const row = this.#index.get(id);
+    return row === undefined ? undefined : this.raw[row];
+  }
+
+  /**
+   * Adds or replaces a row from the caller's vector or a stored one (`source` of length d).
+   * Returns false, changing nothing, when the values are not finite.
+   */
+  set(id: string, source: Float32Array | string | number[], metadata: Record<string, unknown>, raw?: unknown): boolean {
+    const existing = this.#index.get(id);
+    const row = existing ?? this.n;
+    if (existing === undefined) this.#reserve(this.n + 1);
+    const { d, dpad } = this;
+    const base = this.#layout.f32 + row * dpad * 4;
+    const target = new Float32Array(this.#mem.buffer, base, d);
+    const before = existing === undefined ? undefined : target.slice();
+    if (typeof source === "string" || Array.isArray(source)) decodeInto(source, target);
+    else target.set(source.subarray(0, d));
+    if (!normalizeInto(target, target, d)) {
+      if (before) target.set(before);
+      return false;
+    }
+    // Growing moves regions, so a fresh row may hold stale bytes in its padding.
+    this.#f32.fill(0, (base >> 2) + d, (base >> 2) + dpad);
+    if (this.int8) {
+      const i8 = new Int8Array(this.#mem.buffer, this.#layout.i8 + row * this.dpad8, this.dpad8);
+      i8.fill(0);
+      this.#f32[(this.#layout.scales >> 2) + row] = quantizeInto(target, i8);
+    }
+    if (existing === undefined) {
+      this.#index.set(id, row);
+      this.ids.push(id);
+      this.n++;
+    }
+    this.metadata[row] = isEmpty(metadata) ? EMPTY : metadata;
+    this.raw[row] = raw;
+    return true;
+  }
+
+  remove(id: string): boolean {
+    const row = this.#index.get(id);
+    if (row === undefined) return false;
+    const last = this.n - 1;
+    if (row !== last) {
+      const { f32, i8, scales } = this.#layout;
+      const rowBytes = this.dpad * 4;
+      this.#u8.copyWithin(f32 + row * rowBytes, f32 + last * rowBytes, f32 + (last + 1) * rowBytes);
+      if (this.int8) {
+        this.#u8.copyWithin(i8 + row * this.dpad8, i8 + last * this.dpad8, i8 + (last + 1) * this.dpad8);
+        this.#f32[(scales >> 2) + row] = this.#f32[(scales >> 2) + last]!;
+      }
+      const moved = this.ids[last]!;
+      this.ids[row] = moved;
+      this.metadata[row] = this.metadata[last]!;
+      this.raw[row] = this.raw[last];
+      this.#index.set(moved, row);
+    }
+    this.ids.pop();
+    this.metadata.pop();
+    this.raw.pop();
+    this.#index.delete(id);
+    this.n--;
+    return true;
+  }
+
+  /** The k best rows for `query` (length d, any norm), best first. */
+  search(query: Float32Array, k: number): MatrixSearchResult {
+    const mem = this.#mem;
+    const { d, dpad, n } = this;
+    const L = this.#layout;
+    const q = new Float32Array(this.#mem.buffer, 0, dpad);
+    normalizeInto(query, q, d);
+    q.fill(0, d);
+    const scores = new Float32Array(this.#mem.buffer, L.scores, n);
+    const candidates = this.int8 ? Math.min(n, Math.max(k + 64, 4 * k)) : n;
+    if (candidates >= n) {
+      mem.dotF32(L.f32, 0, L.scores, n, dpad);
+      const rows = topK(scores, n, k, this.ids);
+      return { rows, scores: Float32Array.from(rows, (r) => scores[r]!) };
+    }
+    const q16 = new Int16Array(this.#mem.buffer, L.q16, this.dpad8);
+    q16.fill(0);
+    quantizeInto(q, q16);
+    mem.dotI8(L.i8, L.q16, L.scales, L.scores, n, this.dpad8);
+    const cand = topK(scores, n, candidates, this.ids);
+    // Exact float32 re-rank with the same kernel, so scores equal those of a float32 scan.
+    for (let c = 0; c < candidates; c++) mem.dotF32(L.f32 + cand[c]! * dpad * 4, 0, L.scores + c * 4, 1, dpad);
+    const best = topK(scores, candidates, k, this.ids, cand);
+    return { rows: Int32Array.from(best, (p) => cand[p]!), scores: Float32Array.from(best, (p) => scores[p]!) };
+  }
+
+  /** Reads the normalised row back (tests and diagnostics). */
+  normalizedRow(id: string): Float32Array | undefined {
+    const row = this.#index.get(id);
+    if (row === undefined) return undefined;
+    return new Float32Array(this.#mem.buffer, this.#layout.f32 + row * this.dpad * 4, this.d).slice();
+  }
+}

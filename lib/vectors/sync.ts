@@ -1,0 +1,141 @@
+/**
+ * Keeping a cached matrix coherent with the backend, across processes, at one cheap read per
+ * search in the common case:
+ *
+ * - `driver.version(prefix)` unchanged since the last load: the matrix is current.
+ * - changed, and the driver can say which names changed (`changedSince`): refetch those rows.
+ * - otherwise (or no version at all): list and fetch every row, but decode only rows whose
+ *   stored value differs from the one the cached row came from. Stored values of the map and
+ *   file backends are the backend's own strings, so keeping them costs no memory and
+ *   comparing unchanged ones is a pointer check.
+ *
+ * The version is read before any data, so a write racing a load is seen by the next search.
+ */
+import type { Driver } from "../backends/driver.js";
+import type { CacheEntry } from "./cache.js";
+import { parseRow } from "./codec.js";
+import type { Kernel } from "./kernel.js";
+import { Matrix } from "./matrix.js";
+
+const FETCH_BATCH = 1000;
+
+export interface SyncSource {
+  readonly prefix: string;
+  readonly driver: Driver;
+  names(): AsyncIterable<string>;
+  /** Stored values (as the driver returns them) for these names; missing ones undefined. */
+  fetch(names: string[]): Promise<unknown[]>;
+  /** A stored value → the row object written by upsert, or undefined (missing, expired, not a row). */
+  decode(raw: unknown): unknown;
+}
+
+export interface SyncOptions {
+  kernel: Kernel;
+  int8: boolean;
+}
+
+export async function revalidate(entry: CacheEntry, source: SyncSource, options: SyncOptions): Promise<void> {
+  try {
+    await sync(entry, source, options);
+  } catch (error) {
+    // A load that failed half way leaves rows of two versions: the next use starts from scratch.
+    entry.synced = false;
+    throw error;
+  }
+}
+
+async function sync(entry: CacheEntry, source: SyncSource, options: SyncOptions): Promise<void> {
+  const { driver, prefix } = source;
+  const version = driver.version ? await driver.version(prefix) : undefined;
+  if (entry.synced && version !== undefined && entry.version === version) return;
+  if (entry.synced && version !== undefined && entry.version !== undefined && driver.changedSince) {
+    const changed = await driver.changedSince(prefix, entry.version);
+    if (changed) {
+      await refetch(entry, source, options, [...new Set(changed)]);
+      entry.version = version;
+      return;
+    }
+  }
+  await reload(entry, source, options);
+  entry.version = version;
+  entry.synced = true;
+}
+
+async function* batches(source: SyncSource, names: string[]): AsyncGenerator<[string[], unknown[]]> {
+  for (let i = 0; i < names.length; i += FETCH_BATCH) {
+    const chunk = names.slice(i, i + FETCH_BATCH);
+    yield [chunk, await source.fetch(chunk)];
+  }
+}
+
+async function decodeAll(source: SyncSource, raws: unknown[]): Promise<unknown[]> {
+  const out = raws.map((raw) => source.decode(raw));
+  // Keyv's default deserializer is synchronous; only await when a custom one is not.
+  return out.some((value) => value instanceof Promise) ? Promise.all(out) : out;
+}
+
+/** Applies one stored row; returns false when it does not fit the matrix (other dimension, bad values). */
+function apply(entry: CacheEntry, options: SyncOptions, name: string, value: unknown, raw: unknown, capacity = 16) {
+  const row = parseRow(value);
+  if (!row) {
+    entry.matrix?.remove(name);
+    return;
+  }
+  entry.matrix ??= new Matrix(options.kernel, row.d, { int8: options.int8, capacity });
+  const matrix = entry.matrix;
+  // A row of another dimension can only come from a writer that raced the dimension check; it is not searchable.
+  if (row.d !== matrix.d || !matrix.set(name, row.v, row.m, raw)) matrix.remove(name);
+}
+
+async function reload(entry: CacheEntry, source: SyncSource, options: SyncOptions): Promise<void> {
+  const keepRaw = !source.driver.changedSince;
+  const names: string[] = [];
+  for await (const name of source.names()) names.push(name);
+  const live = new Set(names);
+  let matrix = entry.matrix;
+  if (matrix) {
+    // From the end: remove() moves the last row into the hole, and that row was already checked.
+    for (let r = matrix.n - 1; r >= 0; r--) if (!live.has(matrix.ids[r]!)) matrix.remove(matrix.ids[r]!);
+  }
+  let first = true;
+  let unchanged = 0;
+  for await (const [chunk, raws] of batches(source, names)) {
+    const values = await decodeAll(source, raws);
+    for (let i = 0; i < chunk.length; i++) {
+      const name = chunk[i]!;
+      const raw = raws[i];
+      // Unchanged since decoded: `===` on strings is a pointer check when they are the same object.
+      if (keepRaw && matrix?.has(name) && raw !== undefined && matrix.rawOf(name) === raw) {
+        unchanged++;
+        continue;
+      }
+      const value = values[i];
+      if (first) {
+        // The workspace was emptied and refilled with another dimension: start over.
+        const d = parseRow(value)?.d;
+        if (d !== undefined) {
+          first = false;
+          if (matrix && matrix.d !== d && unchanged === 0) entry.matrix = matrix = undefined;
+        }
+      }
+      apply(entry, options, name, value, keepRaw ? raw : undefined, names.length);
+      matrix = entry.matrix;
+    }
+  }
+  if (entry.matrix?.n === 0) entry.matrix = undefined;
+}
+
+async function refetch(entry: CacheEntry, source: SyncSource, options: SyncOptions, names: string[]): Promise<void> {
+  const present: Array<[string, unknown]> = [];
+  for await (const [chunk, raws] of batches(source, names)) {
+    const values = await decodeAll(source, raws);
+    chunk.forEach((name, i) => {
+      if (parseRow(values[i])) present.push([name, values[i]]);
+      else entry.matrix?.remove(name);
+    });
+  }
+  // Deletions first: if they emptied the workspace, its next rows may set a new dimension.
+  if (entry.matrix?.n === 0) entry.matrix = undefined;
+  for (const [name, value] of present) apply(entry, options, name, value, undefined);
+  if (entry.matrix?.n === 0) entry.matrix = undefined;
+}
