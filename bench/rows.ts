@@ -111,3 +111,10 @@ export function samples(results: Map<string, number[]>, name: string): number[] 
 }
 
 export const toMicros = (ms: readonly number[]): number[] => ms.map((value) => value * 1000);
+
+const t0 = Date.now();
+
+/** A progress line on stderr (stdout is the table), so a long run shows where it is. */
+export function progress(message: string): void {
+  process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(1)}s] ${message}\n`);
+}
