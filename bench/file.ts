@@ -1,0 +1,228 @@
+/**
+ * Write throughput of the file backend: artifacts.save of 1 KB values, one at a time and
+ * 500 at once, on stores that already hold 0, 1k, 10k (and with --full 50k) entries; in one
+ * process and in two processes writing the same file at once.
+ *
+ * "before" is keyv-file 5.3.5 through plain Keyv under the same loads. It is not durable:
+ * a write resolves when its debounced (100 ms) writeFile ends, without fsync, and two
+ * processes overwrite each other's writes (we count how many survive).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Keyv } from "keyv";
+import { KeyvFile } from "keyv-file";
+import { Bench } from "tinybench";
+import { openStorage, type WorkspaceStorage } from "../lib/index.js";
+import { type BenchRow, interleaved, type RoundOptions, ratios, row, type SuiteOptions, samples } from "./rows.js";
+
+const GROUP = "file";
+const CONCURRENT = 500;
+const PAYLOAD = { pad: "x".repeat(1024) };
+const WRITER = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "file-writer.ts");
+
+type Impl = "kvws" | "keyv-file";
+const LABEL: Record<Impl, string> = { kvws: "kvws file", "keyv-file": "keyv-file 5.3.5 (before)" };
+
+interface Opened {
+  write(name: string): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+async function open(impl: Impl, path: string): Promise<Opened> {
+  if (impl === "kvws") {
+    const storage: WorkspaceStorage = await openStorage({ url: `file:${path}`, root: "bench", workspaceId: "w" });
+    return { write: (name) => storage.artifacts.save(name, PAYLOAD), close: () => storage.close() };
+  }
+  const store = new KeyvFile({ filename: path });
+  const keyv = new Keyv({ store });
+  return {
+    write: (name) => keyv.set(name, PAYLOAD),
+    // keyv-file has no flush: one more awaited write waits for the pending save.
+    close: async () => void (await keyv.set("__close", 1)),
+  };
+}
+
+async function prefill(target: Opened, size: number): Promise<void> {
+  const CHUNK = 2000;
+  for (let i = 0; i < size; i += CHUNK) {
+    await Promise.all(Array.from({ length: Math.min(CHUNK, size - i) }, (_, j) => target.write(`pre-${i + j}`)));
+  }
+}
+
+function sizes(opts: SuiteOptions): number[] {
+  if (opts.tiny) return [0, 100];
+  return opts.full ? [0, 1000, 10_000, 50_000] : [0, 1000, 10_000];
+}
+
+function rounds(opts: SuiteOptions): RoundOptions {
+  return opts.tiny ? { rounds: 1, time: 0, iterations: 2 } : { rounds: 3, time: 300, iterations: 4 };
+}
+
+/** Both implementations, interleaved, in one process: sequential and 500-at-once saves. */
+async function singleProcess(dir: string, size: number, opts: SuiteOptions): Promise<BenchRow[]> {
+  const stores: Record<Impl, Opened> = {
+    kvws: await open("kvws", join(dir, `kvws-${size}.json`)),
+    "keyv-file": await open("keyv-file", join(dir, `keyvfile-${size}.json`)),
+  };
+  const out: BenchRow[] = [];
+  try {
+    for (const store of Object.values(stores)) await prefill(store, size);
+    // Names cycle over a fixed set, so the store stays near its nominal size while we write.
+    let n = 0;
+    const next = () => `w-${n++ % CONCURRENT}`;
+    const seq = await interleaved(
+      (["kvws", "keyv-file"] as const).map((impl) => ({ name: impl, fn: () => stores[impl].write(next()) })),
+      { ...rounds(opts), warmup: false },
+    );
+    const conc = await interleaved(
+      (["kvws", "keyv-file"] as const).map((impl) => ({
+        name: impl,
+        ops: CONCURRENT,
+        fn: () => Promise.all(Array.from({ length: CONCURRENT }, () => stores[impl].write(next()))),
+      })),
+      { ...rounds(opts), warmup: false },
+    );
+    const perSecond = (ms: number[]) => ms.map((value) => 1000 / value);
+    for (const [mode, results] of [
+      ["sequential", seq],
+      [`${CONCURRENT} concurrent`, conc],
+    ] as const) {
+      const ours = perSecond(samples(results, "kvws"));
+      const before = perSecond(samples(results, "keyv-file"));
+      out.push(
+        row(
+          GROUP,
+          `${LABEL.kvws} ${mode}, ${size} entries`,
+          "writes/s",
+          ours,
+          "durable: resolves after fsync + rename",
+        ),
+      );
+      out.push(
+        row(
+          GROUP,
+          `${LABEL["keyv-file"]} ${mode}, ${size} entries`,
+          "writes/s",
+          before,
+          "not durable: resolves after a debounced writeFile, no fsync",
+        ),
+      );
+      out.push(row(GROUP, `kvws / keyv-file ${mode}, ${size} entries`, "×", ratios(ours, before)));
+    }
+  } finally {
+    for (const store of Object.values(stores)) await store.close();
+  }
+  return out;
+}
+
+function startWriter(args: string[]): { child: ChildProcess; ready: Promise<void>; result: Promise<string> } {
+  const child = spawn(process.execPath, ["--import", "tsx", WRITER, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  let markReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  child.stdout?.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+    if (stdout.includes("ready\n")) markReady();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const result = new Promise<string>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      if (code === 0) resolve(stdout.split("\n").filter(Boolean).at(-1) ?? "");
+      else reject(new Error(`bench writer ${args.join(" ")} exited with ${code}: ${stderr}`));
+    });
+  });
+  // A writer that dies before "ready" must not leave us waiting forever.
+  return { child, ready: Promise.race([ready, result.then(() => {})]), result };
+}
+
+/** Names the writers stored that are still in the file at the end. */
+async function survivors(impl: Impl, path: string, tag: string): Promise<number> {
+  if (impl === "keyv-file") {
+    const { cache } = JSON.parse(readFileSync(path, "utf8")) as { cache: Array<[string, unknown]> };
+    return cache.filter(([key]) => key.includes(`${tag}`)).length;
+  }
+  const storage = await openStorage({ url: `file:${path}`, root: "bench", workspaceId: "w" });
+  try {
+    return (await storage.artifacts.list()).filter((info) => info.name.includes(`${tag}`)).length;
+  } finally {
+    await storage.close();
+  }
+}
+
+/** Two processes writing the same file at once; the duration is measured by the writers themselves. */
+async function twoProcesses(dir: string, size: number, opts: SuiteOptions): Promise<BenchRow[]> {
+  const out: BenchRow[] = [];
+  const counts = { seq: opts.tiny ? 5 : 25, concurrent: opts.tiny ? 20 : CONCURRENT };
+  for (const impl of ["kvws", "keyv-file"] as const) {
+    const path = join(dir, `two-${impl}-${size}.json`);
+    const store = await open(impl, path);
+    await prefill(store, size);
+    await store.close();
+    for (const mode of ["seq", "concurrent"] as const) {
+      const count = counts[mode];
+      let round = 0;
+      let written = 0;
+      let survived = 0;
+      const bench = new Bench({
+        time: 0,
+        iterations: opts.tiny ? 1 : 3,
+        warmup: false,
+        throws: true,
+        retainSamples: true,
+      });
+      bench.add(`${impl} ${mode}`, async () => {
+        const tag = `p${mode}${round++}x`;
+        const writers = ["a", "b"].map((w) => startWriter([impl, path, `${tag}${w}`, String(count), mode]));
+        try {
+          await Promise.all(writers.map((w) => w.ready));
+          for (const w of writers) w.child.stdin?.write("go\n");
+          const times = (await Promise.all(writers.map((w) => w.result))).map(
+            (line) => JSON.parse(line) as { start: number; end: number },
+          );
+          written += 2 * count;
+          survived += await survivors(impl, path, tag);
+          const wall = Math.max(...times.map((t) => t.end)) - Math.min(...times.map((t) => t.start));
+          return { overriddenDuration: Math.max(wall, 1) };
+        } finally {
+          for (const w of writers) if (w.child.exitCode === null) w.child.kill();
+        }
+      });
+      await bench.run();
+      const result = bench.tasks[0]?.result;
+      if (!result || !("latency" in result) || !result.latency.samples) {
+        throw new Error(`two-process bench ${impl} ${mode} did not complete`);
+      }
+      const rates = [...result.latency.samples].map((ms) => (2 * count * 1000) / ms);
+      const lost = written - survived;
+      out.push(
+        row(
+          GROUP,
+          `${LABEL[impl]} two processes ${mode === "seq" ? "sequential" : `${count} concurrent each`}, ${size} entries`,
+          "writes/s",
+          rates,
+          `${survived}/${written} writes survived${lost > 0 ? ` (${lost} lost)` : ""}`,
+        ),
+      );
+    }
+  }
+  return out;
+}
+
+export async function run(opts: { full: boolean; tiny: boolean }): Promise<BenchRow[]> {
+  const dir = mkdtempSync(join(tmpdir(), "kvws-bench-file-"));
+  try {
+    const out: BenchRow[] = [];
+    for (const size of sizes(opts)) out.push(...(await singleProcess(dir, size, opts)));
+    // Two processes at the smallest and largest quick sizes: enough to see contention and growth.
+    const twoSizes = opts.tiny ? [0] : opts.full ? [0, 10_000, 50_000] : [0, 10_000];
+    for (const size of twoSizes) out.push(...(await twoProcesses(dir, size, opts)));
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

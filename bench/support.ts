@@ -1,0 +1,44 @@
+/** Bench roots and Redis housekeeping: every bench writes under its own random root and removes it after. */
+import { randomBytes } from "node:crypto";
+import { createClient } from "@redis/client";
+import { REDIS_URL } from "./rows.js";
+
+export function benchRoot(tag: string): string {
+  return `kvwsbench_${tag}_${randomBytes(5).toString("hex")}`;
+}
+
+export async function rawRedis() {
+  const client = createClient({ url: REDIS_URL });
+  client.on("error", () => {});
+  await client.connect();
+  return client;
+}
+
+export type RawRedis = Awaited<ReturnType<typeof rawRedis>>;
+
+/** Deletes every key under `root` (SCAN + UNLINK in batches); never flushes the shared database. */
+export async function deleteUnder(client: RawRedis, root: string): Promise<number> {
+  let deleted = 0;
+  const pending: string[] = [];
+  const drain = async () => {
+    if (pending.length === 0) return;
+    deleted += Number(await client.unlink(pending.splice(0)));
+  };
+  for await (const batch of client.scanIterator({ MATCH: `${root}:*`, COUNT: 5000 })) {
+    pending.push(...batch);
+    if (pending.length >= 5000) await drain();
+  }
+  await drain();
+  return deleted;
+}
+
+/** Runs `fn` and then removes everything under `root`, whatever happened. */
+export async function withRedisRoot<T>(root: string, fn: (client: RawRedis) => Promise<T>): Promise<T> {
+  const client = await rawRedis();
+  try {
+    return await fn(client);
+  } finally {
+    await deleteUnder(client, root).catch((error) => console.error(`cleanup of ${root} failed:`, error));
+    await client.quit().catch(() => {});
+  }
+}
