@@ -54,6 +54,7 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "zcard",
   "zscore",
   "zmscore",
+  "zscan",
   // lists and streams (change logs)
   "rpush",
   "ltrim",
