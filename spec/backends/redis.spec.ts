@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import KeyvRedis from "@keyv/redis";
 import { keyvApiTests, keyvIteratorTests, keyvValueTests } from "@keyv/test-suite";
+import fc from "fast-check";
 import KeyvModule from "keyv";
 import * as vitest from "vitest";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -142,6 +143,67 @@ describe("redis index and TTL", () => {
     expect(await keysUnder(raw, `${prefix}:`)).toEqual([]);
     expect(await raw.exists(`${prefix}#index`)).toBe(0);
     expect(await d.changedSince!(prefix, before)).toBeUndefined();
+  });
+});
+
+describe("redis driver against a model", () => {
+  it("lists exactly the model's names and reports exactly the names changed since any earlier version", async () => {
+    const r = root();
+    let run = 0;
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("set" as const), p: fc.nat(2), name: fc.string({ maxLength: 4 }) }),
+      fc.record({ kind: fc.constant("delete" as const), p: fc.nat(2), name: fc.string({ maxLength: 4 }) }),
+      fc.record({ kind: fc.constant("clear" as const), p: fc.nat(2) }),
+      fc.record({ kind: fc.constant("check" as const), p: fc.nat(2), back: fc.nat(40) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
+        run++;
+        // Neighbours that a sloppy prefix match would mix up.
+        const prefixes = [`${r}:ws:a${run}:x`, `${r}:ws:a${run}b:x`, `${r}:x${run}`];
+        const d = driver();
+        const live = prefixes.map(() => new Set<string>());
+        // Per prefix: every version seen, with the names changed by the write that produced it (null = clear).
+        const history = await Promise.all(
+          prefixes.map(async (p) => [{ version: await d.version!(p), changed: [] as string[] | null }]),
+        );
+        for (const o of ops) {
+          const p = prefixes[o.p]!;
+          let changed: string[] | null = [];
+          if (o.kind === "set") {
+            await d.set(p, o.name, "v");
+            live[o.p]!.add(o.name);
+            changed = [o.name];
+          } else if (o.kind === "delete") {
+            const existed = live[o.p]!.delete(o.name);
+            expect(await d.delete(p, o.name)).toBe(existed);
+            changed = existed ? [o.name] : [];
+          } else if (o.kind === "clear") {
+            await d.clear(p);
+            live[o.p]!.clear();
+            changed = null;
+          } else {
+            expect(await names(d, p)).toEqual([...live[o.p]!].sort());
+            const h = history[o.p]!;
+            const from = Math.max(0, h.length - 1 - o.back);
+            const since = h.slice(from + 1);
+            const got = await d.changedSince!(p, h[from]!.version);
+            if (since.some((x) => x.changed === null) || (from === 0 && since.length > 0 && h[0]!.version === "0")) {
+              expect(got).toBeUndefined();
+            } else {
+              expect(got?.sort()).toEqual([...new Set(since.flatMap((x) => x.changed ?? []))].sort());
+            }
+            continue;
+          }
+          // Every write that changes something bumps the version; one that changes nothing does not.
+          const version = await d.version!(p);
+          expect(version !== history[o.p]!.at(-1)!.version).toBe(changed === null || changed.length > 0);
+          if (version !== history[o.p]!.at(-1)!.version) history[o.p]!.push({ version, changed });
+        }
+        for (const [i, p] of prefixes.entries()) expect(await names(d, p)).toEqual([...live[i]!].sort());
+      }),
+      { numRuns: 60, seed: 7 },
+    );
   });
 });
 
