@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import KeyvRedis from "@keyv/redis";
 import { keyvApiTests, keyvIteratorTests, keyvValueTests } from "@keyv/test-suite";
+import { createClient } from "@redis/client";
 import fc from "fast-check";
 import KeyvModule from "keyv";
 import * as vitest from "vitest";
@@ -334,6 +335,53 @@ describe("redis version and changedSince", () => {
       expect(await store.driver.changedSince!(store.prefix, v1)).toContain("two");
     } finally {
       await storage.close();
+    }
+  });
+});
+
+describe("redis driver under a per-workspace ACL user", () => {
+  it("keeps every key it touches, scripts included, inside ~<root>:ws:<id>:*", async () => {
+    const r = root();
+    const user = `${r}_user`;
+    const password = randomRoot("pw");
+    await raw.sendCommand([
+      "ACL",
+      "SETUSER",
+      user,
+      "on",
+      `>${password}`,
+      "resetkeys",
+      `~${r}:ws:a:*`,
+      "+@all",
+      "-@dangerous",
+    ]);
+    const url = new URL(REDIS_URL);
+    url.username = user;
+    url.password = password;
+    const limited = createClient({ url: url.href });
+    limited.on("error", () => {});
+    try {
+      await limited.connect();
+      const d = redisDriver(async () => limited as unknown as RedisCommander);
+      const prefix = `${r}:ws:a:artifacts`;
+      await d.set(prefix, "x", "1", 60);
+      await d.setMany(prefix, [
+        { name: "y", value: "2" },
+        { name: "z:*", value: "3" },
+      ]);
+      const v = await d.version!(prefix);
+      await d.delete(prefix, "y");
+      expect(await d.changedSince!(prefix, v)).toEqual(["y"]);
+      expect(await names(d, prefix)).toEqual(["x", "z:*"]);
+      await d.clear(prefix);
+      expect(await names(d, prefix)).toEqual([]);
+      expect(await keysUnder(raw, `${prefix}:`)).toEqual([]);
+      // The pattern is enforced, scripts included: another workspace is out of reach.
+      await expect(d.set(`${r}:ws:b:artifacts`, "x", "1")).rejects.toThrow(/NOPERM|permission/i);
+      expect(await raw.exists(`${r}:ws:b:artifacts:x`)).toBe(0);
+    } finally {
+      await limited.quit().catch(() => {});
+      await raw.sendCommand(["ACL", "DELUSER", user]);
     }
   });
 });
