@@ -3,6 +3,8 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import KeyvRedis from "@keyv/redis";
 import { keyvApiTests, keyvIteratorTests, keyvValueTests } from "@keyv/test-suite";
+import { createClient } from "@redis/client";
+import fc from "fast-check";
 import KeyvModule from "keyv";
 import * as vitest from "vitest";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -145,6 +147,74 @@ describe("redis index and TTL", () => {
   });
 });
 
+describe("redis driver against a model", () => {
+  it("lists exactly the model's names and reports exactly the names changed since any earlier version", async () => {
+    const r = root();
+    let run = 0;
+    // Mostly a few names, so deletes and rewrites hit existing entries.
+    const name = fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom("a", "b", "c:d", "*?[", "é", "") },
+      { weight: 1, arbitrary: fc.string({ maxLength: 4 }) },
+    );
+    const op = fc.oneof(
+      { weight: 4, arbitrary: fc.record({ kind: fc.constant("set" as const), p: fc.nat(2), name }) },
+      { weight: 3, arbitrary: fc.record({ kind: fc.constant("delete" as const), p: fc.nat(2), name }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant("clear" as const), p: fc.nat(2) }) },
+      { weight: 3, arbitrary: fc.record({ kind: fc.constant("check" as const), p: fc.nat(2), back: fc.nat(6) }) },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 40 }), async (ops) => {
+        run++;
+        // Neighbours that a sloppy prefix match would mix up.
+        const prefixes = [`${r}:ws:a${run}:x`, `${r}:ws:a${run}b:x`, `${r}:x${run}`];
+        const d = driver();
+        // Seeded, so the first version is a real one (a "0" always answers undefined).
+        for (const p of prefixes) await d.set(p, "seed", "v");
+        const live = prefixes.map(() => new Set<string>(["seed"]));
+        // Per prefix: every version seen, with the names changed by the write that produced it (null = clear).
+        const history = await Promise.all(
+          prefixes.map(async (p) => [{ version: await d.version!(p), changed: [] as string[] | null }]),
+        );
+        for (const o of ops) {
+          const p = prefixes[o.p]!;
+          let changed: string[] | null = [];
+          if (o.kind === "set") {
+            await d.set(p, o.name, "v");
+            live[o.p]!.add(o.name);
+            changed = [o.name];
+          } else if (o.kind === "delete") {
+            const existed = live[o.p]!.delete(o.name);
+            expect(await d.delete(p, o.name)).toBe(existed);
+            changed = existed ? [o.name] : [];
+          } else if (o.kind === "clear") {
+            await d.clear(p);
+            live[o.p]!.clear();
+            changed = null;
+          } else {
+            expect(await names(d, p)).toEqual([...live[o.p]!].sort());
+            const h = history[o.p]!;
+            const from = Math.max(0, h.length - 1 - o.back);
+            const since = h.slice(from + 1);
+            const got = await d.changedSince!(p, h[from]!.version);
+            if (since.some((x) => x.changed === null)) {
+              expect(got).toBeUndefined();
+            } else {
+              expect(got?.sort()).toEqual([...new Set(since.flatMap((x) => x.changed ?? []))].sort());
+            }
+            continue;
+          }
+          // Every write that changes something bumps the version; one that changes nothing does not.
+          const version = await d.version!(p);
+          expect(version !== history[o.p]!.at(-1)!.version).toBe(changed === null || changed.length > 0);
+          if (version !== history[o.p]!.at(-1)!.version) history[o.p]!.push({ version, changed });
+        }
+        for (const [i, p] of prefixes.entries()) expect(await names(d, p)).toEqual([...live[i]!].sort());
+      }),
+      { numRuns: 60, seed: 7 },
+    );
+  });
+});
+
 describe("redis version and changedSince", () => {
   let prefix: string;
   beforeEach(() => {
@@ -265,6 +335,53 @@ describe("redis version and changedSince", () => {
       expect(await store.driver.changedSince!(store.prefix, v1)).toContain("two");
     } finally {
       await storage.close();
+    }
+  });
+});
+
+describe("redis driver under a per-workspace ACL user", () => {
+  it("keeps every key it touches, scripts included, inside ~<root>:ws:<id>:*", async () => {
+    const r = root();
+    const user = `${r}_user`;
+    const password = randomRoot("pw");
+    await raw.sendCommand([
+      "ACL",
+      "SETUSER",
+      user,
+      "on",
+      `>${password}`,
+      "resetkeys",
+      `~${r}:ws:a:*`,
+      "+@all",
+      "-@dangerous",
+    ]);
+    const url = new URL(REDIS_URL);
+    url.username = user;
+    url.password = password;
+    const limited = createClient({ url: url.href });
+    limited.on("error", () => {});
+    try {
+      await limited.connect();
+      const d = redisDriver(async () => limited as unknown as RedisCommander);
+      const prefix = `${r}:ws:a:artifacts`;
+      await d.set(prefix, "x", "1", 60);
+      await d.setMany(prefix, [
+        { name: "y", value: "2" },
+        { name: "z:*", value: "3" },
+      ]);
+      const v = await d.version!(prefix);
+      await d.delete(prefix, "y");
+      expect(await d.changedSince!(prefix, v)).toEqual(["y"]);
+      expect(await names(d, prefix)).toEqual(["x", "z:*"]);
+      await d.clear(prefix);
+      expect(await names(d, prefix)).toEqual([]);
+      expect(await keysUnder(raw, `${prefix}:`)).toEqual([]);
+      // The pattern is enforced, scripts included: another workspace is out of reach.
+      await expect(d.set(`${r}:ws:b:artifacts`, "x", "1")).rejects.toThrow(/NOPERM|permission/i);
+      expect(await raw.exists(`${r}:ws:b:artifacts:x`)).toBe(0);
+    } finally {
+      await limited.quit().catch(() => {});
+      await raw.sendCommand(["ACL", "DELUSER", user]);
     }
   });
 });
