@@ -156,30 +156,61 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
     throw error;
   }
 
-  // Replies node-redis still waits for (a timed-out command is still among them): close() waits
-  // for these, bounded, and then tears the socket down.
-  let inFlight = 0;
+  // Replies node-redis still waits for, oldest first. One watchdog timer serves them all (a timer per
+  // command costs more than the command on a fast pipeline); a command is failed once it has waited
+  // commandTimeoutMs, the tick adding at most a quarter of that.
+  const waiting = new Set<{ deadline: number; command: string | undefined; reject: (error: Error) => void }>();
+  let watchdog: NodeJS.Timeout | undefined;
   let drained: (() => void) | undefined;
-  const track = (reply: Promise<unknown>) => {
-    inFlight++;
-    const settle = () => {
-      if (--inFlight === 0) drained?.();
-    };
-    reply.then(settle, settle);
-    return reply;
+  const tick = () => {
+    const now = Date.now();
+    for (const entry of waiting) {
+      if (entry.deadline > now) break; // same timeout for all: insertion order is deadline order
+      waiting.delete(entry);
+      entry.reject(
+        new ConnectionError(`Redis at ${where} did not answer ${entry.command} within ${commandTimeoutMs} ms`),
+      );
+    }
+    if (waiting.size === 0) {
+      clearInterval(watchdog);
+      watchdog = undefined;
+    }
   };
+  let unanswered = 0;
+  const send = (args: string[]) =>
+    new Promise<unknown>((resolve, reject) => {
+      const entry = { deadline: Date.now() + commandTimeoutMs, command: args[0], reject };
+      waiting.add(entry);
+      if (watchdog === undefined) {
+        watchdog = setInterval(tick, Math.max(10, Math.floor(commandTimeoutMs / 4)));
+        watchdog.unref();
+      }
+      unanswered++;
+      const settled = () => {
+        waiting.delete(entry);
+        if (--unanswered === 0) drained?.();
+      };
+      client.sendCommand(args).then(
+        (reply) => {
+          settled();
+          resolve(reply);
+        },
+        (error: unknown) => {
+          settled();
+          reject(fail(error));
+        },
+      );
+    });
 
   const commander: RedisCommander = {
     sendCommand(args) {
       const opening = ensureOpen();
-      const reply = opening ? opening.then(() => track(client.sendCommand(args))) : track(client.sendCommand(args));
-      return within(
-        reply,
-        commandTimeoutMs,
-        () => new ConnectionError(`Redis at ${where} did not answer ${args[0]} within ${commandTimeoutMs} ms`),
-      ).catch((error) => {
-        throw fail(error);
-      });
+      return opening
+        ? opening.then(
+            () => send(args),
+            (error) => Promise.reject(fail(error)),
+          )
+        : send(args);
     },
   };
 
@@ -187,7 +218,7 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
   const close = () => {
     closed ??= (async () => {
       closing = true;
-      if (inFlight > 0) {
+      if (unanswered > 0) {
         const idle = new Promise<void>((resolve) => {
           drained = resolve;
         });
