@@ -164,13 +164,19 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
   let drained: (() => void) | undefined;
   const tick = () => {
     const now = Date.now();
+    let expired = false;
     for (const entry of waiting) {
       if (entry.deadline > now) break; // same timeout for all: insertion order is deadline order
+      expired = true;
       waiting.delete(entry);
       entry.reject(
         new ConnectionError(`Redis at ${where} did not answer ${entry.command} within ${commandTimeoutMs} ms`),
       );
     }
+    // A connection that leaves a reply overdue this long is treated as dead (a hung or stopped
+    // server, a black-holed route): dropping it fails what is still waiting on it, and the next
+    // command connects afresh (bounded) instead of waiting behind it.
+    if (expired && client.isOpen) client.destroy();
     if (waiting.size === 0) {
       clearInterval(watchdog);
       watchdog = undefined;

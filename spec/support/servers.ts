@@ -120,6 +120,9 @@ export async function fakeRedis(options: { silent: boolean }) {
     silence() {
       silent = true;
     },
+    speak() {
+      silent = false;
+    },
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
