@@ -96,6 +96,39 @@ describe("opening Redis that is not there", () => {
     }
   });
 
+  it("recovers when a reconnection's handshake hangs: that connection is torn down, a later one succeeds", async () => {
+    const server = await fakeRedis({ silent: false });
+    try {
+      const storage = await openStorage(
+        { url: server.url, root: "kvwst_f", workspaceId: "w" },
+        { connectTimeoutMs: 300 },
+      );
+      const roundTrip = () =>
+        storage.artifacts.has("x").then(
+          () => "ok",
+          (e: { code?: string }) => e.code ?? "untyped",
+        );
+      expect(await roundTrip()).toBe("ok");
+      server.silence();
+      server.hangUp(); // node-redis reconnects; the new connection's handshake is never answered
+      for (let i = 0; i < 100 && server.connections === 0; i++) await sleep(20);
+      expect(server.connections).toBe(1);
+      expect(await roundTrip()).toBe("ERR_CONNECTION"); // offline meanwhile: fails at once, not queued
+      for (let i = 0; i < 100 && server.connections > 0; i++) await sleep(20);
+      expect(server.connections).toBe(0); // the hung handshake was dropped
+      server.speak();
+      let result = "ERR_CONNECTION";
+      for (let i = 0; i < 100 && result === "ERR_CONNECTION"; i++) {
+        await sleep(20);
+        result = await roundTrip();
+      }
+      expect(result).toBe("ok");
+      await storage.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it("lets a process that opened a dead URL, or a silent server, exit on its own", async () => {
     const dead = await runFixture([`redis://127.0.0.1:${await freePort()}`, "1000"]);
     expect(dead.code).toBe(0);

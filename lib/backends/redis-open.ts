@@ -1,5 +1,11 @@
 import KeyvRedis from "@keyv/redis";
-import { createClient, ErrorReply } from "@redis/client";
+import {
+  ClientOfflineError,
+  createClient,
+  DisconnectsClientError,
+  ErrorReply,
+  SocketClosedUnexpectedlyError,
+} from "@redis/client";
 import {
   AuthenticationError,
   ConnectionError,
@@ -56,6 +62,17 @@ const NOT_SERVING = /^(LOADING|MASTERDOWN|TRYAGAIN)\b/;
  */
 export function redisError(error: unknown, where: string, secrets: ReadonlyArray<string | undefined>): Error {
   if (error instanceof KeyvWorkspacesError) return error;
+  if (error instanceof ClientOfflineError) {
+    return new ConnectionError(`Redis at ${where} is not connected (reconnecting); the command was not sent`, {
+      cause: error,
+    });
+  }
+  if (error instanceof SocketClosedUnexpectedlyError || error instanceof DisconnectsClientError) {
+    return new ConnectionError(
+      `the connection to Redis at ${where} was lost before the reply; the command may or may not have been applied`,
+      { cause: error },
+    );
+  }
   const message = scrub(error instanceof Error ? error.message : String(error), secrets);
   if (error instanceof ErrorReply) {
     if (AUTH_FAILED.test(message)) {
@@ -114,7 +131,19 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
       cause: error,
     });
   }
+  // node-redis bounds only the TCP connect; a server that accepts and then never answers the
+  // handshake would leave the client "connecting" for ever (commands failing as offline, no retry).
+  // Any handshake, first or reconnect, that is not done in time has its connection torn down.
+  let handshake: NodeJS.Timeout | undefined;
+  client.on("connect", () => {
+    clearTimeout(handshake);
+    handshake = setTimeout(() => {
+      if (client.isOpen && !client.isReady) client.destroy();
+    }, connectTimeoutMs);
+    handshake.unref();
+  });
   client.on("ready", () => {
+    clearTimeout(handshake);
     everReady = true;
   });
   // Failures reach callers through their commands; without a listener, node-redis's "error"

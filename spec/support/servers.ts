@@ -123,6 +123,10 @@ export async function fakeRedis(options: { silent: boolean }) {
     speak() {
       silent = false;
     },
+    /** Server-side hang-up of every connection (the client then reconnects). */
+    hangUp() {
+      for (const socket of sockets) socket.destroy();
+    },
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
