@@ -93,8 +93,11 @@ export class PrivateRedis {
  */
 export async function fakeRedis(options: { silent: boolean }) {
   let silent = options.silent;
+  let accepted = 0;
+  let ignored = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
+    accepted++;
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
@@ -105,7 +108,8 @@ export async function fakeRedis(options: { silent: boolean }) {
         const parsed = parseCommand(pending);
         if (!parsed) break;
         pending = pending.slice(parsed);
-        if (!silent) socket.write("+OK\r\n");
+        if (silent) ignored++;
+        else socket.write("+OK\r\n");
       }
     });
   });
@@ -116,6 +120,14 @@ export async function fakeRedis(options: { silent: boolean }) {
     /** Connections the client still holds open. */
     get connections() {
       return sockets.size;
+    },
+    /** Connections accepted so far. */
+    get accepted() {
+      return accepted;
+    },
+    /** Commands received and left unanswered. */
+    get ignored() {
+      return ignored;
     },
     silence() {
       silent = true;
