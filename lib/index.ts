@@ -11,7 +11,6 @@ export {
 export type { AnyStore, Backend, Driver, DriverEntry } from "./backends/driver.js";
 export { FileStore, type FileStoreOptions, openFileBackend } from "./backends/file.js";
 export { openBackend } from "./backends/index.js";
-export type { RedisOpenOptions } from "./backends/redis-open.js";
 export { hashingEmbedder } from "./collections/embedder.js";
 export type {
   ArtifactInfo,
