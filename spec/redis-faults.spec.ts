@@ -148,15 +148,20 @@ describe("opening Redis that is not there", () => {
 });
 
 describe("a private Redis that is killed and restarted", () => {
-  const dir = tempDir();
+  // Created by the first test that runs, so a filtered run leaves no empty directory behind.
+  let dir: ReturnType<typeof tempDir> | undefined;
   let server: PrivateRedis | undefined;
+  const newServer = async () => {
+    dir ??= tempDir();
+    return new PrivateRedis(await freePort(), dir.path);
+  };
   afterAll(async () => {
     await server?.kill();
-    dir.remove();
+    dir?.remove();
   });
 
   it("gives a process whose Redis dies a typed error and lets it exit", async () => {
-    server = new PrivateRedis(await freePort(), dir.path);
+    server = await newServer();
     await server.start();
     const running = server;
     const result = await runFixture([running.url, "1000", "lose"], (line, child) => {
@@ -167,9 +172,9 @@ describe("a private Redis that is killed and restarted", () => {
   }, 60_000);
 
   it("never silently loses an acknowledged write across two kill -9 restarts", async () => {
-    server ??= new PrivateRedis(await freePort(), dir.path);
-    await server.start().catch(() => {}); // may still run from the previous test
+    server ??= await newServer();
     const running = server;
+    await running.start();
     const root = "kvwst_restart";
     const storage = await openStorage({ url: running.url, root, workspaceId: "w" }, { connectTimeoutMs: 1000 });
     const acked: number[] = [];
@@ -234,7 +239,9 @@ describe("a private Redis that is killed and restarted", () => {
   });
 
   it("reports a revoked ACL user as ERR_AUTH after a restart, and recovers once it is provisioned again", async () => {
-    const running = server as PrivateRedis;
+    server ??= await newServer();
+    const running = server;
+    await running.start();
     const ks = keyspace({ root: "kvwst_restart_acl", workspaceId: "w" });
     const { url } = await provisionWorkspaceUser(running.url, ks, { password: "restart-pw" });
     const storage = await openStorage({ url, root: ks.root, workspaceId: "w" }, { connectTimeoutMs: 1000 });

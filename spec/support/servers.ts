@@ -48,7 +48,9 @@ export class PrivateRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** Starts the server unless this object's process is already running. */
   async start(): Promise<void> {
+    if (this.#child && this.#child.exitCode === null) return;
     const child = spawn(
       "redis-server",
       [
