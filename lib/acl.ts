@@ -45,6 +45,9 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "incr",
   "incrby",
   "pttl",
+  "type",
+  "expire",
+  "pexpire",
   // sorted sets (per-prefix indexes)
   "zadd",
   "zrem",

@@ -8,7 +8,7 @@ import { fakeRedis, freePort, PrivateRedis } from "./support/servers.js";
 const fixture = fileURLToPath(new URL("./fixtures/redis-open-fail.ts", import.meta.url));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Runs the fixture; resolves with its JSON lines and exit code, or rejects if it has not exited after 20 s. */
+/** Runs the fixture; resolves with its JSON lines and exit code, or rejects if it has not exited after 40 s (tsx startup on a loaded machine is slow). */
 function runFixture(args: string[], onLine?: (line: Record<string, unknown>, child: ChildProcess) => void) {
   const child = spawn(process.execPath, ["--import", "tsx", fixture, ...args], { stdio: ["pipe", "pipe", "pipe"] });
   const lines: Array<Record<string, unknown>> = [];
@@ -30,7 +30,7 @@ function runFixture(args: string[], onLine?: (line: Record<string, unknown>, chi
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`fixture did not exit on its own; output: ${JSON.stringify(lines)} ${stderr}`));
-    }, 20_000);
+    }, 40_000);
     child.on("exit", (code) => {
       clearTimeout(timer);
       resolve({ lines, code, stderr });
@@ -71,7 +71,7 @@ describe("opening Redis that is not there", () => {
     }
   });
 
-  it("fails a command with ERR_CONNECTION when the server falls silent after connecting; close() still returns", async () => {
+  it("fails a command with ERR_CONNECTION when the server falls silent, drops that connection, and reconnects", async () => {
     const server = await fakeRedis({ silent: false });
     try {
       const storage = await openStorage(
@@ -82,9 +82,49 @@ describe("opening Redis that is not there", () => {
       const error = await storage.artifacts.load("x").catch((e: unknown) => e);
       expect(error).toMatchObject({ code: "ERR_CONNECTION" });
       expect((error as Error).message).toMatch(/did not answer GET within 600 ms/);
+      // The overdue connection was dropped; once the server answers again, the next command reconnects.
+      for (let i = 0; i < 100 && server.connections > 0; i++) await sleep(20);
+      expect(server.connections).toBe(0);
+      server.speak();
+      expect(await storage.artifacts.has("x")).toBe(false); // the fake answers +OK: a round trip, not a value
+      expect(server.connections).toBe(1);
       await storage.close();
       for (let i = 0; i < 100 && server.connections > 0; i++) await sleep(20);
       expect(server.connections).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("recovers when a reconnection's handshake hangs: that connection is torn down, a later one succeeds", async () => {
+    const server = await fakeRedis({ silent: false });
+    try {
+      const storage = await openStorage(
+        { url: server.url, root: "kvwst_f", workspaceId: "w" },
+        { connectTimeoutMs: 300 },
+      );
+      const roundTrip = () =>
+        storage.artifacts.has("x").then(
+          () => "ok",
+          (e: { code?: string }) => e.code ?? "untyped",
+        );
+      expect(await roundTrip()).toBe("ok");
+      server.silence();
+      server.hangUp(); // node-redis reconnects; the new connection's handshake is never answered
+      for (let i = 0; i < 100 && server.ignored === 0; i++) await sleep(20);
+      expect(server.accepted).toBe(2);
+      expect(server.ignored).toBeGreaterThan(0);
+      expect(await roundTrip()).toBe("ERR_CONNECTION"); // offline meanwhile: fails at once, not queued
+      for (let i = 0; i < 100 && server.connections > 0; i++) await sleep(20);
+      expect(server.connections).toBe(0); // the hung handshake was dropped
+      server.speak();
+      let result = "ERR_CONNECTION";
+      for (let i = 0; i < 100 && result === "ERR_CONNECTION"; i++) {
+        await sleep(20);
+        result = await roundTrip();
+      }
+      expect(result).toBe("ok");
+      await storage.close();
     } finally {
       await server.close();
     }
@@ -104,19 +144,24 @@ describe("opening Redis that is not there", () => {
     } finally {
       await silent.close();
     }
-  });
+  }, 90_000);
 });
 
 describe("a private Redis that is killed and restarted", () => {
-  const dir = tempDir();
+  // Created by the first test that runs, so a filtered run leaves no empty directory behind.
+  let dir: ReturnType<typeof tempDir> | undefined;
   let server: PrivateRedis | undefined;
+  const newServer = async () => {
+    dir ??= tempDir();
+    return new PrivateRedis(await freePort(), dir.path);
+  };
   afterAll(async () => {
     await server?.kill();
-    dir.remove();
+    dir?.remove();
   });
 
   it("gives a process whose Redis dies a typed error and lets it exit", async () => {
-    server = new PrivateRedis(await freePort(), dir.path);
+    server = await newServer();
     await server.start();
     const running = server;
     const result = await runFixture([running.url, "1000", "lose"], (line, child) => {
@@ -124,12 +169,12 @@ describe("a private Redis that is killed and restarted", () => {
     });
     expect(result.code).toBe(0);
     expect(result.lines).toEqual([{ ready: true }, { code: "ERR_CONNECTION" }]);
-  });
+  }, 60_000);
 
   it("never silently loses an acknowledged write across two kill -9 restarts", async () => {
-    server ??= new PrivateRedis(await freePort(), dir.path);
-    await server.start().catch(() => {}); // may still run from the previous test
+    server ??= await newServer();
     const running = server;
+    await running.start();
     const root = "kvwst_restart";
     const storage = await openStorage({ url: running.url, root, workspaceId: "w" }, { connectTimeoutMs: 1000 });
     const acked: number[] = [];
@@ -194,7 +239,9 @@ describe("a private Redis that is killed and restarted", () => {
   });
 
   it("reports a revoked ACL user as ERR_AUTH after a restart, and recovers once it is provisioned again", async () => {
-    const running = server as PrivateRedis;
+    server ??= await newServer();
+    const running = server;
+    await running.start();
     const ks = keyspace({ root: "kvwst_restart_acl", workspaceId: "w" });
     const { url } = await provisionWorkspaceUser(running.url, ks, { password: "restart-pw" });
     const storage = await openStorage({ url, root: ks.root, workspaceId: "w" }, { connectTimeoutMs: 1000 });

@@ -1,5 +1,11 @@
 import KeyvRedis from "@keyv/redis";
-import { createClient, ErrorReply } from "@redis/client";
+import {
+  ClientOfflineError,
+  createClient,
+  DisconnectsClientError,
+  ErrorReply,
+  SocketClosedUnexpectedlyError,
+} from "@redis/client";
 import {
   AuthenticationError,
   ConnectionError,
@@ -56,6 +62,17 @@ const NOT_SERVING = /^(LOADING|MASTERDOWN|TRYAGAIN)\b/;
  */
 export function redisError(error: unknown, where: string, secrets: ReadonlyArray<string | undefined>): Error {
   if (error instanceof KeyvWorkspacesError) return error;
+  if (error instanceof ClientOfflineError) {
+    return new ConnectionError(`Redis at ${where} is not connected (reconnecting); the command was not sent`, {
+      cause: error,
+    });
+  }
+  if (error instanceof SocketClosedUnexpectedlyError || error instanceof DisconnectsClientError) {
+    return new ConnectionError(
+      `the connection to Redis at ${where} was lost before the reply; the command may or may not have been applied`,
+      { cause: error },
+    );
+  }
   const message = scrub(error instanceof Error ? error.message : String(error), secrets);
   if (error instanceof ErrorReply) {
     if (AUTH_FAILED.test(message)) {
@@ -114,7 +131,19 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
       cause: error,
     });
   }
+  // node-redis bounds only the TCP connect; a server that accepts and then never answers the
+  // handshake would leave the client "connecting" for ever (commands failing as offline, no retry).
+  // Any handshake, first or reconnect, that is not done in time has its connection torn down.
+  let handshake: NodeJS.Timeout | undefined;
+  client.on("connect", () => {
+    clearTimeout(handshake);
+    handshake = setTimeout(() => {
+      if (client.isOpen && !client.isReady) client.destroy();
+    }, connectTimeoutMs);
+    handshake.unref();
+  });
   client.on("ready", () => {
+    clearTimeout(handshake);
     everReady = true;
   });
   // Failures reach callers through their commands; without a listener, node-redis's "error"
@@ -156,30 +185,67 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
     throw error;
   }
 
-  // Replies node-redis still waits for (a timed-out command is still among them): close() waits
-  // for these, bounded, and then tears the socket down.
-  let inFlight = 0;
+  // Replies node-redis still waits for, oldest first. One watchdog timer serves them all (a timer per
+  // command costs more than the command on a fast pipeline); a command is failed once it has waited
+  // commandTimeoutMs, the tick adding at most a quarter of that.
+  const waiting = new Set<{ deadline: number; command: string | undefined; reject: (error: Error) => void }>();
+  let watchdog: NodeJS.Timeout | undefined;
   let drained: (() => void) | undefined;
-  const track = (reply: Promise<unknown>) => {
-    inFlight++;
-    const settle = () => {
-      if (--inFlight === 0) drained?.();
-    };
-    reply.then(settle, settle);
-    return reply;
+  const tick = () => {
+    const now = Date.now();
+    let expired = false;
+    for (const entry of waiting) {
+      if (entry.deadline > now) break; // same timeout for all: insertion order is deadline order
+      expired = true;
+      waiting.delete(entry);
+      entry.reject(
+        new ConnectionError(`Redis at ${where} did not answer ${entry.command} within ${commandTimeoutMs} ms`),
+      );
+    }
+    // A connection that leaves a reply overdue this long is treated as dead (a hung or stopped
+    // server, a black-holed route): dropping it fails what is still waiting on it, and the next
+    // command connects afresh (bounded) instead of waiting behind it.
+    if (expired && client.isOpen) client.destroy();
+    if (waiting.size === 0) {
+      clearInterval(watchdog);
+      watchdog = undefined;
+    }
   };
+  let unanswered = 0;
+  const send = (args: string[]) =>
+    new Promise<unknown>((resolve, reject) => {
+      const entry = { deadline: Date.now() + commandTimeoutMs, command: args[0], reject };
+      waiting.add(entry);
+      if (watchdog === undefined) {
+        watchdog = setInterval(tick, Math.max(10, Math.floor(commandTimeoutMs / 4)));
+        watchdog.unref();
+      }
+      unanswered++;
+      const settled = () => {
+        waiting.delete(entry);
+        if (--unanswered === 0) drained?.();
+      };
+      client.sendCommand(args).then(
+        (reply) => {
+          settled();
+          resolve(reply);
+        },
+        (error: unknown) => {
+          settled();
+          reject(fail(error));
+        },
+      );
+    });
 
   const commander: RedisCommander = {
     sendCommand(args) {
       const opening = ensureOpen();
-      const reply = opening ? opening.then(() => track(client.sendCommand(args))) : track(client.sendCommand(args));
-      return within(
-        reply,
-        commandTimeoutMs,
-        () => new ConnectionError(`Redis at ${where} did not answer ${args[0]} within ${commandTimeoutMs} ms`),
-      ).catch((error) => {
-        throw fail(error);
-      });
+      return opening
+        ? opening.then(
+            () => send(args),
+            (error) => Promise.reject(fail(error)),
+          )
+        : send(args);
     },
   };
 
@@ -187,7 +253,7 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
   const close = () => {
     closed ??= (async () => {
       closing = true;
-      if (inFlight > 0) {
+      if (unanswered > 0) {
         const idle = new Promise<void>((resolve) => {
           drained = resolve;
         });

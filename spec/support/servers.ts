@@ -48,7 +48,9 @@ export class PrivateRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** Starts the server unless this object's process is already running. */
   async start(): Promise<void> {
+    if (this.#child && this.#child.exitCode === null) return;
     const child = spawn(
       "redis-server",
       [
@@ -93,8 +95,11 @@ export class PrivateRedis {
  */
 export async function fakeRedis(options: { silent: boolean }) {
   let silent = options.silent;
+  let accepted = 0;
+  let ignored = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
+    accepted++;
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
@@ -105,7 +110,8 @@ export async function fakeRedis(options: { silent: boolean }) {
         const parsed = parseCommand(pending);
         if (!parsed) break;
         pending = pending.slice(parsed);
-        if (!silent) socket.write("+OK\r\n");
+        if (silent) ignored++;
+        else socket.write("+OK\r\n");
       }
     });
   });
@@ -117,8 +123,23 @@ export async function fakeRedis(options: { silent: boolean }) {
     get connections() {
       return sockets.size;
     },
+    /** Connections accepted so far. */
+    get accepted() {
+      return accepted;
+    },
+    /** Commands received and left unanswered. */
+    get ignored() {
+      return ignored;
+    },
     silence() {
       silent = true;
+    },
+    speak() {
+      silent = false;
+    },
+    /** Server-side hang-up of every connection (the client then reconnects). */
+    hangUp() {
+      for (const socket of sockets) socket.destroy();
     },
     async close() {
       for (const socket of sockets) socket.destroy();
