@@ -30,6 +30,8 @@ export interface StorageOptions {
   vectors?: VectorOptions;
   /** Bound on connecting to a server backend; default 5000 ms. */
   connectTimeoutMs?: number;
+  /** Bound on waiting for one reply from a server backend; default twice connectTimeoutMs. */
+  commandTimeoutMs?: number;
 }
 
 export interface WorkspaceStorage {
@@ -225,6 +227,9 @@ export function createStorage(
 export async function openStorage(config: StorageConfig, options: StorageOptions = {}): Promise<WorkspaceStorage> {
   const parsed = parseConfig(config);
   const ks = makeKeyspace(parsed);
-  const backend = await openBackend(parsed.url, { connectTimeoutMs: options.connectTimeoutMs ?? 5000 });
+  const backend = await openBackend(parsed.url, {
+    connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+    ...(options.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: options.commandTimeoutMs }),
+  });
   return new Storage({ backend, driver: driverFor(backend.store), owned: true, options, closed: false }, ks, true);
 }

@@ -96,6 +96,23 @@ describe("opening Redis that is not there", () => {
     }
   });
 
+  it("bounds each reply by commandTimeoutMs when openStorage is given one", async () => {
+    const server = await fakeRedis({ silent: false });
+    try {
+      const storage = await openStorage(
+        { url: server.url, root: "kvwst_f", workspaceId: "w" },
+        { connectTimeoutMs: 2000, commandTimeoutMs: 250 },
+      );
+      server.silence();
+      const error = await storage.artifacts.load("x").catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "ERR_CONNECTION" });
+      expect((error as Error).message).toMatch(/did not answer GET within 250 ms/);
+      await storage.close();
+    } finally {
+      await server.close();
+    }
+  });
+
   it("recovers when a reconnection's handshake hangs: that connection is torn down, a later one succeeds", async () => {
     const server = await fakeRedis({ silent: false });
     try {

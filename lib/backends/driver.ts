@@ -46,6 +46,8 @@ export interface Backend {
 export interface OpenOptions {
   /** Bound on connecting to a server; default 5000 ms. */
   connectTimeoutMs?: number;
+  /** Bound on waiting for one command's reply from a server; default twice connectTimeoutMs. */
+  commandTimeoutMs?: number;
 }
 
 export interface DriverEntry {

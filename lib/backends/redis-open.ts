@@ -17,10 +17,7 @@ import { type Backend, DRIVER, type OpenOptions } from "./driver.js";
 import { type RedisCommander, redisDriver } from "./redis.js";
 import { redact, scrub, urlPassword } from "./redis-url.js";
 
-export interface RedisOpenOptions extends OpenOptions {
-  /** Bound on waiting for one command's reply; default twice connectTimeoutMs. */
-  commandTimeoutMs?: number;
-}
+export type RedisOpenOptions = OpenOptions;
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 // After a lost connection: back off up to this delay, for this many attempts, then rest until
