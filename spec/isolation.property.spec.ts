@@ -94,8 +94,11 @@ const op = fc.oneof(
     arbitrary: fc.record({ op: fc.constant("coll.set" as const), coll: pick, name: pick, value: jsonValue }),
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("coll.delete" as const), coll: pick, name: pick }) },
+  // The same name in every collection at once: collections whose names prefix each other
+  // ("notes", "notes2", "notes-x") then hold neighbours a sloppy clear or listing would touch.
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("coll.setAll" as const), name: pick, value: jsonValue }) },
   {
-    weight: 1,
+    weight: 2,
     arbitrary: fc.record({
       op: fc.constant("coll.clear" as const),
       coll: fc.constantFrom<CollectionId | "artifacts">(...COLLECTIONS, "artifacts"),
@@ -276,6 +279,14 @@ async function step(
       m.collections.get(c)!.set(n, json(o.value));
       for (const [id, view] of views) {
         expect(await view.collection(c).get(n)).toEqual(model.of(id).collections.get(c)!.get(n));
+      }
+      return;
+    }
+    case "coll.setAll": {
+      const n = at(sc.names, o.name);
+      for (const c of COLLECTIONS) {
+        await s.collection(c).set(n, o.value);
+        m.collections.get(c)!.set(n, json(o.value));
       }
       return;
     }
