@@ -17,7 +17,7 @@ import { BACKENDS } from "./support/backends.js";
 import { randomRoot } from "./support/env.js";
 import { COLLECTIONS, type CollectionId, Model, rawKeys, sorted, type WorkspaceModel } from "./support/model.js";
 
-const RUNS = Number(process.env.KVWS_PROPERTY_RUNS ?? 15);
+const RUNS = Number(process.env.KVWS_PROPERTY_RUNS ?? 12);
 const SEED = Number(process.env.KVWS_PROPERTY_SEED ?? 42);
 const MAX_STEPS = 30;
 
@@ -229,7 +229,7 @@ async function expectEverything(
   sc: Scenario,
 ): Promise<void> {
   await expectListings(views, model);
-  for (const [id, s] of views) {
+  await everyView(views, async (s, id) => {
     const m = model.of(id);
     for (const n of sc.names) {
       await expectArtifact(s, m, n);
@@ -241,7 +241,15 @@ async function expectEverything(
       const want = m.workflows.get(w);
       expect(got && { source: got.source, description: got.description }).toEqual(want);
     }
-  }
+  });
+}
+
+/** The read of the name just touched, in every workspace at once. */
+async function everyView(
+  views: Map<string | null, WorkspaceStorage>,
+  check: (view: WorkspaceStorage, id: string | null) => Promise<void>,
+): Promise<void> {
+  await Promise.all([...views].map(([id, view]) => check(view, id)));
 }
 
 // --- the run -----------------------------------------------------------------------------
@@ -263,13 +271,13 @@ async function step(
       const info = await s.artifacts.save(n, o.value.value);
       expect(info.name).toBe(n);
       m.artifacts.set(n, o.value.kind === "json" ? { kind: "json", value: json(o.value.value) } : o.value);
-      for (const [id, view] of views) await expectArtifact(view, model.of(id), n);
+      await everyView(views, (view, id) => expectArtifact(view, model.of(id), n));
       return;
     }
     case "artifact.delete": {
       const n = at(sc.names, o.name);
       expect(await s.artifacts.delete(n)).toBe(m.artifacts.delete(n));
-      for (const [id, view] of views) await expectArtifact(view, model.of(id), n);
+      await everyView(views, (view, id) => expectArtifact(view, model.of(id), n));
       return;
     }
     case "coll.set": {
@@ -277,9 +285,9 @@ async function step(
       const n = at(sc.names, o.name);
       await s.collection(c).set(n, o.value);
       m.collections.get(c)!.set(n, json(o.value));
-      for (const [id, view] of views) {
+      await everyView(views, async (view, id) => {
         expect(await view.collection(c).get(n)).toEqual(model.of(id).collections.get(c)!.get(n));
-      }
+      });
       return;
     }
     case "coll.setAll": {
@@ -306,13 +314,13 @@ async function step(
       const n = at(sc.names, o.name);
       await s.vectors.upsert(n, o.v, { n });
       m.vectors.set(n, o.v);
-      for (const [id, view] of views) await expectVector(view, model.of(id), n);
+      await everyView(views, (view, id) => expectVector(view, model.of(id), n));
       return;
     }
     case "vector.delete": {
       const n = at(sc.names, o.name);
       expect(await s.vectors.delete(n)).toBe(m.vectors.delete(n));
-      for (const [id, view] of views) await expectVector(view, model.of(id), n);
+      await everyView(views, (view, id) => expectVector(view, model.of(id), n));
       return;
     }
     case "vector.search": {
