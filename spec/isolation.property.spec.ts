@@ -77,6 +77,8 @@ const PACKAGES = ["lodash", "zod", "@scope/pkg", "left-pad", "a.b", "lodash.merg
 const pick = fc.nat({ max: 63 });
 const op = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant("switch" as const), ws: pick }) },
+  // Close the actor's storage and open a fresh one on the current workspace: nothing may depend on its caches.
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("reopen" as const) }) },
   {
     weight: 3,
     arbitrary: fc.record({
@@ -265,6 +267,7 @@ async function step(
   const m = model.of(current);
   switch (o.op) {
     case "switch":
+    case "reopen":
       return;
     case "artifact.save": {
       const n = at(sc.names, o.name);
@@ -374,7 +377,7 @@ describe.each(BACKENDS)("isolation property on $name", (backend) => {
           const model = new Model(ids);
           // The actor switches workspaces with withWorkspace; an observer opened separately
           // reads every workspace, so each read also crosses storages (and processes' caches).
-          const actor = await openStorage({ url, root, workspaceId: sc.workspaces[0] });
+          let actor = await openStorage({ url, root, workspaceId: sc.workspaces[0] });
           const observer = await openStorage({ url, root, workspaceId: null });
           try {
             const views = new Map(ids.map((id) => [id, observer.withWorkspace(id)] as const));
@@ -385,6 +388,11 @@ describe.each(BACKENDS)("isolation property on $name", (backend) => {
                 current = at(ids, o.ws);
                 s = s.withWorkspace(current);
                 expect(s.workspaceId).toBe(current ?? undefined);
+              } else if (o.op === "reopen") {
+                await actor.close();
+                await expect(s.artifacts.list()).rejects.toMatchObject({ code: "ERR_STORAGE_CLOSED" });
+                actor = await openStorage({ url, root, workspaceId: current });
+                s = actor;
               }
               await step(o, s, current, model, sc, views);
               await expectListings(views, model);
