@@ -8,6 +8,9 @@
  * (KVWS_WRITE_DOCS=1 npx vitest run spec/hostile.spec.ts rewrites it).
  */
 import { readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   configFromEnv,
@@ -621,6 +624,23 @@ row(
   (c) => openStorage(config(c, { url: "file:" })),
   configErr("url", /names no path/),
 );
+// A file url the process cannot use: a directory, below a regular file, or where mkdir -p would spin (Linux /proc).
+const FILE_URLS: Array<[string, () => string]> = [
+  ["file:<a directory>", () => `file:${tmpdir()}`],
+  ["file:<a regular file>/sub/x.json", () => `file:${join(fileURLToPath(import.meta.url), "sub", "x.json")}`],
+  ...(process.platform === "linux"
+    ? ([["file:/proc/kvws-nope/x.json", () => "file:/proc/kvws-nope/x.json"]] as Array<[string, () => string]>)
+    : []),
+];
+for (const [label, url] of FILE_URLS) {
+  row(
+    "config",
+    "openStorage({ url: X, root })",
+    label,
+    (c) => openStorage(config(c, { url: url() })),
+    configErr("url", /cannot open the file store/),
+  );
+}
 row(
   "config",
   "openStorage({ root } without url)",

@@ -17,7 +17,7 @@ import { BACKENDS } from "./support/backends.js";
 import { randomRoot } from "./support/env.js";
 import { COLLECTIONS, type CollectionId, Model, rawKeys, sorted, type WorkspaceModel } from "./support/model.js";
 
-const RUNS = Number(process.env.KVWS_PROPERTY_RUNS ?? 15);
+const RUNS = Number(process.env.KVWS_PROPERTY_RUNS ?? 12);
 const SEED = Number(process.env.KVWS_PROPERTY_SEED ?? 42);
 const MAX_STEPS = 30;
 
@@ -77,6 +77,8 @@ const PACKAGES = ["lodash", "zod", "@scope/pkg", "left-pad", "a.b", "lodash.merg
 const pick = fc.nat({ max: 63 });
 const op = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant("switch" as const), ws: pick }) },
+  // Close the actor's storage and open a fresh one on the current workspace: nothing may depend on its caches.
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("reopen" as const) }) },
   {
     weight: 3,
     arbitrary: fc.record({
@@ -94,8 +96,11 @@ const op = fc.oneof(
     arbitrary: fc.record({ op: fc.constant("coll.set" as const), coll: pick, name: pick, value: jsonValue }),
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("coll.delete" as const), coll: pick, name: pick }) },
+  // The same name in every collection at once: collections whose names prefix each other
+  // ("notes", "notes2", "notes-x") then hold neighbours a sloppy clear or listing would touch.
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("coll.setAll" as const), name: pick, value: jsonValue }) },
   {
-    weight: 1,
+    weight: 2,
     arbitrary: fc.record({
       op: fc.constant("coll.clear" as const),
       coll: fc.constantFrom<CollectionId | "artifacts">(...COLLECTIONS, "artifacts"),
@@ -226,7 +231,7 @@ async function expectEverything(
   sc: Scenario,
 ): Promise<void> {
   await expectListings(views, model);
-  for (const [id, s] of views) {
+  await everyView(views, async (s, id) => {
     const m = model.of(id);
     for (const n of sc.names) {
       await expectArtifact(s, m, n);
@@ -238,7 +243,15 @@ async function expectEverything(
       const want = m.workflows.get(w);
       expect(got && { source: got.source, description: got.description }).toEqual(want);
     }
-  }
+  });
+}
+
+/** The read of the name just touched, in every workspace at once. */
+async function everyView(
+  views: Map<string | null, WorkspaceStorage>,
+  check: (view: WorkspaceStorage, id: string | null) => Promise<void>,
+): Promise<void> {
+  await Promise.all([...views].map(([id, view]) => check(view, id)));
 }
 
 // --- the run -----------------------------------------------------------------------------
@@ -254,19 +267,20 @@ async function step(
   const m = model.of(current);
   switch (o.op) {
     case "switch":
+    case "reopen":
       return;
     case "artifact.save": {
       const n = at(sc.names, o.name);
       const info = await s.artifacts.save(n, o.value.value);
       expect(info.name).toBe(n);
       m.artifacts.set(n, o.value.kind === "json" ? { kind: "json", value: json(o.value.value) } : o.value);
-      for (const [id, view] of views) await expectArtifact(view, model.of(id), n);
+      await everyView(views, (view, id) => expectArtifact(view, model.of(id), n));
       return;
     }
     case "artifact.delete": {
       const n = at(sc.names, o.name);
       expect(await s.artifacts.delete(n)).toBe(m.artifacts.delete(n));
-      for (const [id, view] of views) await expectArtifact(view, model.of(id), n);
+      await everyView(views, (view, id) => expectArtifact(view, model.of(id), n));
       return;
     }
     case "coll.set": {
@@ -274,8 +288,16 @@ async function step(
       const n = at(sc.names, o.name);
       await s.collection(c).set(n, o.value);
       m.collections.get(c)!.set(n, json(o.value));
-      for (const [id, view] of views) {
+      await everyView(views, async (view, id) => {
         expect(await view.collection(c).get(n)).toEqual(model.of(id).collections.get(c)!.get(n));
+      });
+      return;
+    }
+    case "coll.setAll": {
+      const n = at(sc.names, o.name);
+      for (const c of COLLECTIONS) {
+        await s.collection(c).set(n, o.value);
+        m.collections.get(c)!.set(n, json(o.value));
       }
       return;
     }
@@ -295,13 +317,13 @@ async function step(
       const n = at(sc.names, o.name);
       await s.vectors.upsert(n, o.v, { n });
       m.vectors.set(n, o.v);
-      for (const [id, view] of views) await expectVector(view, model.of(id), n);
+      await everyView(views, (view, id) => expectVector(view, model.of(id), n));
       return;
     }
     case "vector.delete": {
       const n = at(sc.names, o.name);
       expect(await s.vectors.delete(n)).toBe(m.vectors.delete(n));
-      for (const [id, view] of views) await expectVector(view, model.of(id), n);
+      await everyView(views, (view, id) => expectVector(view, model.of(id), n));
       return;
     }
     case "vector.search": {
@@ -355,7 +377,7 @@ describe.each(BACKENDS)("isolation property on $name", (backend) => {
           const model = new Model(ids);
           // The actor switches workspaces with withWorkspace; an observer opened separately
           // reads every workspace, so each read also crosses storages (and processes' caches).
-          const actor = await openStorage({ url, root, workspaceId: sc.workspaces[0] });
+          let actor = await openStorage({ url, root, workspaceId: sc.workspaces[0] });
           const observer = await openStorage({ url, root, workspaceId: null });
           try {
             const views = new Map(ids.map((id) => [id, observer.withWorkspace(id)] as const));
@@ -366,6 +388,11 @@ describe.each(BACKENDS)("isolation property on $name", (backend) => {
                 current = at(ids, o.ws);
                 s = s.withWorkspace(current);
                 expect(s.workspaceId).toBe(current ?? undefined);
+              } else if (o.op === "reopen") {
+                await actor.close();
+                await expect(s.artifacts.list()).rejects.toMatchObject({ code: "ERR_STORAGE_CLOSED" });
+                actor = await openStorage({ url, root, workspaceId: current });
+                s = actor;
               }
               await step(o, s, current, model, sc, views);
               await expectListings(views, model);

@@ -4,7 +4,7 @@ import { type BigIntStats, statSync, unlinkSync } from "node:fs";
 import { mkdir, open, readdir, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { KeyvStoreAdapter, StoredData } from "keyv";
-import { StorageClosedError } from "../errors.js";
+import { InvalidConfigError, StorageClosedError, StoreCorruptError } from "../errors.js";
 import { joinKey } from "../keys.js";
 import { type Backend, DRIVER, type Driver, type DriverEntry } from "./driver.js";
 import { type Contents, decode, emptyContents, encode } from "./file-format.js";
@@ -26,6 +26,25 @@ interface Pending {
 function signature(path: string): string {
   const st: BigIntStats | undefined = statSync(path, { bigint: true, throwIfNoEntry: false });
   return st ? `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : "absent";
+}
+
+/**
+ * mkdir -p, one level at a time. Node's own recursive mkdir spins forever where a parent
+ * exists but refuses new entries with ENOENT (e.g. under /proc); this fails instead.
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") return;
+    const parent = dirname(dir);
+    if (code !== "ENOENT" || parent === dir) throw error;
+    await makeDirectory(parent);
+    await mkdir(dir).catch((again: NodeJS.ErrnoException) => {
+      if (again.code !== "EEXIST") throw again;
+    });
+  }
 }
 
 async function fsyncDir(dir: string): Promise<void> {
@@ -87,8 +106,22 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
 
   /** Creates the directory, removes temp files of crashed writers, and loads (or refuses) the file. */
   async open(): Promise<void> {
+    try {
+      await this.#open();
+    } catch (error) {
+      if (error instanceof StoreCorruptError) throw error;
+      const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new InvalidConfigError(
+        "url",
+        `cannot open the file store at ${this.path} (${why}): the url must name a file in a directory this process can create and write`,
+        { cause: error },
+      );
+    }
+  }
+
+  async #open(): Promise<void> {
     const dir = dirname(this.path);
-    await mkdir(dir, { recursive: true });
+    await makeDirectory(dir);
     const base = basename(this.path);
     for (const entry of await readdir(dir)) {
       const match = entry.startsWith(`${base}.`)
