@@ -3,16 +3,20 @@
  * exactly by a SIMD scan over a cached contiguous matrix that every search revalidates
  * against the backend (see vectors/sync.ts), so writes from other processes are seen.
  */
+import { Keyv } from "keyv";
 import { DimensionMismatchError, InvalidArgumentError } from "../errors.js";
 import { validateName } from "../keys.js";
 import { cacheFor, cacheLimits, ownerOf, type VectorCache } from "../vectors/cache.js";
-import { decodeVector, encodeVector, parseRow, type StoredRow, toFloat32 } from "../vectors/codec.js";
+import { decodeVector, encodeVector, parseKeyvText, parseRow, type StoredRow, toFloat32 } from "../vectors/codec.js";
 import { defaultKernel, type Kernel } from "../vectors/kernel.js";
 import { Matrix } from "../vectors/matrix.js";
 import { revalidate, type SyncSource } from "../vectors/sync.js";
 import { assertMetadata } from "./json.js";
 import { listNames } from "./list.js";
 import type { CollectionContext, VectorMatch, VectorOptions, VectorStore } from "./types.js";
+
+/** Keyv's default deserializer, recognised by identity so loads can take the fast path. */
+const DEFAULT_DESERIALIZE = new Keyv().deserialize;
 
 /** Where tests and benchmarks find a store's cache (not part of the public API). */
 export const VECTOR_CACHE = Symbol.for("keyv-workspaces.vectorCache");
@@ -62,7 +66,8 @@ export function createVectorStore(
     decode(raw) {
       if (raw === undefined || raw === null) return undefined;
       const deserialize = keyv.deserialize;
-      const data = typeof raw === "string" && deserialize ? deserialize(raw) : raw;
+      if (typeof raw !== "string" || !deserialize) return unwrap(raw);
+      const data = deserialize === DEFAULT_DESERIALIZE ? parseKeyvText(raw) : deserialize(raw);
       return data instanceof Promise ? data.then(unwrap) : unwrap(data);
     },
   };
