@@ -10,7 +10,7 @@ import { cacheFor, cacheLimits, ownerOf, type VectorCache } from "../vectors/cac
 import { decodeVector, encodeVector, parseKeyvText, parseRow, type StoredRow, toFloat32 } from "../vectors/codec.js";
 import { defaultKernel, type Kernel } from "../vectors/kernel.js";
 import { Matrix } from "../vectors/matrix.js";
-import { revalidate, type SyncSource } from "../vectors/sync.js";
+import { keepsStoredValues, revalidate, type SyncSource } from "../vectors/sync.js";
 import { assertMetadata } from "./json.js";
 import { listNames } from "./list.js";
 import type { CollectionContext, VectorMatch, VectorOptions, VectorStore } from "./types.js";
@@ -77,7 +77,7 @@ export function createVectorStore(
     const entry = cache.peek(key);
     if (entry?.synced && entry.matrix) return entry.matrix.d;
     for await (const name of store.names()) {
-      const row = parseRow(await keyv.get(name));
+      const row = parseRow(await source.decode(await store.get(name)));
       if (row) return row.d;
     }
     return undefined;
@@ -97,7 +97,10 @@ export function createVectorStore(
         );
       }
       const row: StoredRow = { v: encodeVector(values), m: meta };
-      await keyv.set(id, row);
+      // Serialised exactly as keyv.set would, and written through the same adapter, so the cache can
+      // keep this very value: a later resync then recognises the row as unchanged without decoding it.
+      const stored = await keyv.serializeData({ value: row, expires: undefined });
+      await store.set(id, stored);
       const entry = cache.peek(key);
       if (!entry) return;
       // Our own write goes straight into the cache; the next search still revalidates for everyone else's.
@@ -105,7 +108,8 @@ export function createVectorStore(
       await entry.exclusive(() => {
         if (!entry.synced) return;
         entry.matrix ??= new Matrix(kernel, values.length, { int8 });
-        if (entry.matrix.d !== values.length || !entry.matrix.set(id, values, copy)) entry.synced = false;
+        const raw = keepsStoredValues(store.driver) ? stored : undefined;
+        if (entry.matrix.d !== values.length || !entry.matrix.set(id, values, copy, raw)) entry.synced = false;
       });
       cache.trim();
     },

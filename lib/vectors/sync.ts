@@ -92,8 +92,13 @@ function apply(entry: CacheEntry, options: SyncOptions, name: string, value: unk
   if (row.d !== matrix.d || !matrix.set(name, row.v, row.m, raw)) matrix.remove(name);
 }
 
+/** Whether cached rows remember their stored value: only needed (and only paid for) without changedSince. */
+export function keepsStoredValues(driver: Driver): boolean {
+  return !driver.changedSince;
+}
+
 async function reload(entry: CacheEntry, source: SyncSource, options: SyncOptions): Promise<void> {
-  const keepRaw = !source.driver.changedSince;
+  const keepRaw = keepsStoredValues(source.driver);
   const names: string[] = [];
   for await (const name of source.names()) names.push(name);
   const live = new Set(names);
