@@ -116,6 +116,8 @@ function unescapeKeyv(node: unknown): unknown {
  * only the metadata needs walking.
  */
 export function parseKeyvText(text: string): unknown {
+  const row = parseRowText(text);
+  if (row) return row;
   const data = JSON.parse(text) as unknown;
   if (data === null || typeof data !== "object") return unescapeKeyv(data);
   const value = (data as { value?: unknown }).value;
@@ -129,4 +131,24 @@ export function parseKeyvText(text: string): unknown {
     (value as Record<string, unknown>)[key] = unescapeKeyv(field);
   }
   return data;
+}
+
+const ROW_HEAD = '{"value":{"v":"';
+
+/**
+ * The shape upsert writes, `{"value":{"v":"<base64>","m":<metadata>}}`, read without scanning
+ * the base64 as JSON (it holds no quotes or escapes). Anything else returns undefined.
+ */
+function parseRowText(text: string): { value: { v: string; m: unknown } } | undefined {
+  if (!text.startsWith(ROW_HEAD) || !text.endsWith("}}")) return undefined;
+  const end = text.indexOf('"', ROW_HEAD.length);
+  if (end < 0 || !text.startsWith(',"m":', end + 1)) return undefined;
+  const metaText = text.slice(end + 6, text.length - 2);
+  let m: unknown;
+  try {
+    m = metaText === "{}" ? {} : unescapeKeyv(JSON.parse(metaText));
+  } catch {
+    return undefined;
+  }
+  return { value: { v: text.slice(ROW_HEAD.length, end), m } };
 }

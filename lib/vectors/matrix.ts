@@ -42,6 +42,9 @@ export function normalizeInto(src: ArrayLike<number>, dst: Float32Array, d: numb
   return true;
 }
 
+/** Matrices smaller than this scan float32 even in int8 mode (same results, less work). */
+export const INT8_MIN_BYTES = 4 << 20;
+
 const EMPTY: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
 function isEmpty(object: Record<string, unknown>): boolean {
@@ -67,7 +70,10 @@ export class Matrix {
   #u8: Uint8Array;
   #bytes: Buffer;
 
-  constructor(kernel: Kernel, d: number, options: { int8: boolean; capacity?: number }) {
+  readonly #int8MinBytes: number;
+
+  constructor(kernel: Kernel, d: number, options: { int8: boolean; capacity?: number; int8MinBytes?: number }) {
+    this.#int8MinBytes = options.int8MinBytes ?? INT8_MIN_BYTES;
     this.d = d;
     this.dpad = Math.ceil(d / 4) * 4;
     this.int8 = options.int8;
@@ -216,7 +222,10 @@ export class Matrix {
     normalizeInto(query, q, d);
     q.fill(0, d);
     const scores = new Float32Array(this.#mem.buffer, L.scores, n);
-    const candidates = this.int8 ? Math.min(n, Math.max(k + 64, 4 * k)) : n;
+    // Below a few MiB the float32 rows sit in cache and the scan is not bandwidth-bound, so the
+    // int8 pass would only add a second selection and the re-rank: scan exactly instead.
+    const small = n * dpad * 4 < this.#int8MinBytes;
+    const candidates = this.int8 && !small ? Math.min(n, Math.max(k + 64, 4 * k)) : n;
     if (candidates >= n) {
       mem.dotF32(L.f32, 0, L.scores, n, dpad);
       const rows = topK(scores, n, k, this.ids);
