@@ -3,16 +3,20 @@
  * exactly by a SIMD scan over a cached contiguous matrix that every search revalidates
  * against the backend (see vectors/sync.ts), so writes from other processes are seen.
  */
+import { Keyv } from "keyv";
 import { DimensionMismatchError, InvalidArgumentError } from "../errors.js";
 import { validateName } from "../keys.js";
 import { cacheFor, cacheLimits, ownerOf, type VectorCache } from "../vectors/cache.js";
-import { decodeVector, encodeVector, parseRow, type StoredRow, toFloat32 } from "../vectors/codec.js";
+import { decodeVector, encodeVector, parseKeyvText, parseRow, type StoredRow, toFloat32 } from "../vectors/codec.js";
 import { defaultKernel, type Kernel } from "../vectors/kernel.js";
 import { Matrix } from "../vectors/matrix.js";
-import { revalidate, type SyncSource } from "../vectors/sync.js";
+import { keepsStoredValues, revalidate, type SyncSource } from "../vectors/sync.js";
 import { assertMetadata } from "./json.js";
 import { listNames } from "./list.js";
 import type { CollectionContext, VectorMatch, VectorOptions, VectorStore } from "./types.js";
+
+/** Keyv's default deserializer, recognised by identity so loads can take the fast path. */
+const DEFAULT_DESERIALIZE = new Keyv().deserialize;
 
 /** Where tests and benchmarks find a store's cache (not part of the public API). */
 export const VECTOR_CACHE = Symbol.for("keyv-workspaces.vectorCache");
@@ -57,12 +61,15 @@ export function createVectorStore(
     get driver() {
       return store.driver;
     },
-    names: () => store.names(),
+    // Straight from the driver: this store's Keyv has no namespace to filter by, and each
+    // async-generator layer costs a few microtask turns per name on every resync.
+    names: () => store.driver.names(store.prefix),
     fetch: (names) => store.getMany(names),
     decode(raw) {
       if (raw === undefined || raw === null) return undefined;
       const deserialize = keyv.deserialize;
-      const data = typeof raw === "string" && deserialize ? deserialize(raw) : raw;
+      if (typeof raw !== "string" || !deserialize) return unwrap(raw);
+      const data = deserialize === DEFAULT_DESERIALIZE ? parseKeyvText(raw) : deserialize(raw);
       return data instanceof Promise ? data.then(unwrap) : unwrap(data);
     },
   };
@@ -72,7 +79,7 @@ export function createVectorStore(
     const entry = cache.peek(key);
     if (entry?.synced && entry.matrix) return entry.matrix.d;
     for await (const name of store.names()) {
-      const row = parseRow(await keyv.get(name));
+      const row = parseRow(await source.decode(await store.get(name)));
       if (row) return row.d;
     }
     return undefined;
@@ -92,7 +99,10 @@ export function createVectorStore(
         );
       }
       const row: StoredRow = { v: encodeVector(values), m: meta };
-      await keyv.set(id, row);
+      // Serialised exactly as keyv.set would, and written through the same adapter, so the cache can
+      // keep this very value: a later resync then recognises the row as unchanged without decoding it.
+      const stored = await keyv.serializeData({ value: row, expires: undefined });
+      await store.set(id, stored);
       const entry = cache.peek(key);
       if (!entry) return;
       // Our own write goes straight into the cache; the next search still revalidates for everyone else's.
@@ -100,7 +110,8 @@ export function createVectorStore(
       await entry.exclusive(() => {
         if (!entry.synced) return;
         entry.matrix ??= new Matrix(kernel, values.length, { int8 });
-        if (entry.matrix.d !== values.length || !entry.matrix.set(id, values, copy)) entry.synced = false;
+        const raw = keepsStoredValues(store.driver) ? stored : undefined;
+        if (entry.matrix.d !== values.length || !entry.matrix.set(id, values, copy, raw)) entry.synced = false;
       });
       cache.trim();
     },

@@ -12,7 +12,7 @@ export interface StoredRow {
   m: Record<string, unknown>;
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
+export const LITTLE_ENDIAN = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
 
 /** Checks a caller's vector and rounds it to float32, refusing what float32 cannot hold. */
 export function toFloat32(vector: ArrayLike<number>, what = "vector"): Float32Array {
@@ -95,4 +95,60 @@ export function parseRow(value: unknown): { v: string | number[]; m: Record<stri
   if (d === undefined) return undefined;
   const metadata = m !== null && typeof m === "object" && !Array.isArray(m) ? (m as Record<string, unknown>) : {};
   return { v: v as string | number[], m: metadata, d };
+}
+
+/** Undoes @keyv/serialize's escaping in place: ":base64:…" strings were Buffers, other ":…" strings gained a ":". */
+function unescapeKeyv(node: unknown): unknown {
+  if (typeof node === "string") {
+    if (node.startsWith(":base64:")) return Buffer.from(node.slice(8), "base64");
+    return node.startsWith(":") ? node.slice(1) : node;
+  }
+  if (node !== null && typeof node === "object") {
+    const record = node as Record<string, unknown>;
+    for (const key of Object.keys(record)) record[key] = unescapeKeyv(record[key]);
+  }
+  return node;
+}
+
+/**
+ * What Keyv's default deserializer returns for `text`, without its per-node reviver (which
+ * dominates load time for large rows). A row's `v` is base64 or numbers, never escaped, so
+ * only the metadata needs walking.
+ */
+export function parseKeyvText(text: string): unknown {
+  const row = parseRowText(text);
+  if (row) return row;
+  const data = JSON.parse(text) as unknown;
+  if (data === null || typeof data !== "object") return unescapeKeyv(data);
+  const value = (data as { value?: unknown }).value;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    (data as { value?: unknown }).value = unescapeKeyv(value);
+    return data;
+  }
+  for (const key of Object.keys(value)) {
+    const field = (value as Record<string, unknown>)[key];
+    if (key === "v" && (typeof field !== "string" || !field.startsWith(":"))) continue;
+    (value as Record<string, unknown>)[key] = unescapeKeyv(field);
+  }
+  return data;
+}
+
+const ROW_HEAD = '{"value":{"v":"';
+
+/**
+ * The shape upsert writes, `{"value":{"v":"<base64>","m":<metadata>}}`, read without scanning
+ * the base64 as JSON (it holds no quotes or escapes). Anything else returns undefined.
+ */
+function parseRowText(text: string): { value: { v: string; m: unknown } } | undefined {
+  if (!text.startsWith(ROW_HEAD) || !text.endsWith("}}")) return undefined;
+  const end = text.indexOf('"', ROW_HEAD.length);
+  if (end < 0 || !text.startsWith(',"m":', end + 1)) return undefined;
+  const metaText = text.slice(end + 6, text.length - 2);
+  let m: unknown;
+  try {
+    m = metaText === "{}" ? {} : unescapeKeyv(JSON.parse(metaText));
+  } catch {
+    return undefined;
+  }
+  return { value: { v: text.slice(ROW_HEAD.length, end), m } };
 }

@@ -9,7 +9,7 @@
  *   query f32 [dpad] | query i16 [dpad8] | scores f32 [cap] | scales f32 [cap, int8 only]
  *   | rows f32 [cap × dpad] | rows i8 [cap × dpad8, int8 only]
  */
-import { decodeInto } from "./codec.js";
+import { decodeInto, LITTLE_ENDIAN } from "./codec.js";
 import type { Kernel, KernelMemory } from "./kernel.js";
 import { quantizeInto } from "./quantize.js";
 import { topK } from "./topk.js";
@@ -42,6 +42,9 @@ export function normalizeInto(src: ArrayLike<number>, dst: Float32Array, d: numb
   return true;
 }
 
+/** Matrices smaller than this scan float32 even in int8 mode (same results, less work). */
+export const INT8_MIN_BYTES = 4 << 20;
+
 const EMPTY: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
 function isEmpty(object: Record<string, unknown>): boolean {
@@ -65,8 +68,12 @@ export class Matrix {
   #layout: Layout;
   #f32: Float32Array;
   #u8: Uint8Array;
+  #bytes: Buffer;
 
-  constructor(kernel: Kernel, d: number, options: { int8: boolean; capacity?: number }) {
+  readonly #int8MinBytes: number;
+
+  constructor(kernel: Kernel, d: number, options: { int8: boolean; capacity?: number; int8MinBytes?: number }) {
+    this.#int8MinBytes = options.int8MinBytes ?? INT8_MIN_BYTES;
     this.d = d;
     this.dpad = Math.ceil(d / 4) * 4;
     this.int8 = options.int8;
@@ -75,6 +82,7 @@ export class Matrix {
     this.#mem = kernel.memory(this.#layout.end);
     this.#f32 = new Float32Array(this.#mem.buffer);
     this.#u8 = new Uint8Array(this.#mem.buffer);
+    this.#bytes = Buffer.from(this.#mem.buffer);
   }
 
   /** Bytes held in linear memory (the bulk of a cached workspace). */
@@ -103,6 +111,7 @@ export class Matrix {
     if (this.#u8.buffer !== this.#mem.buffer) {
       this.#f32 = new Float32Array(this.#mem.buffer);
       this.#u8 = new Uint8Array(this.#mem.buffer);
+      this.#bytes = Buffer.from(this.#mem.buffer);
     }
   }
 
@@ -139,20 +148,29 @@ export class Matrix {
     if (existing === undefined) this.#reserve(this.n + 1);
     const { d, dpad } = this;
     const base = this.#layout.f32 + row * dpad * 4;
-    const target = new Float32Array(this.#mem.buffer, base, d);
-    const before = existing === undefined ? undefined : target.slice();
-    if (typeof source === "string" || Array.isArray(source)) decodeInto(source, target);
-    else target.set(source.subarray(0, d));
-    if (!normalizeInto(target, target, d)) {
-      if (before) target.set(before);
-      return false;
+    const at = base >> 2;
+    const f = this.#f32;
+    const before = existing === undefined ? undefined : f.slice(at, at + d);
+    // Whole-memory views with offsets: no per-row view objects on the load path.
+    if (typeof source === "string") {
+      if (this.#bytes.write(source, base, d * 4, "base64") !== d * 4) return this.#restore(at, before);
+      if (!LITTLE_ENDIAN) decodeInto(source, f.subarray(at, at + d));
+    } else if (Array.isArray(source)) {
+      for (let i = 0; i < d; i++) f[at + i] = source[i]!;
+    } else {
+      f.set(source.subarray(0, d), at);
     }
+    let sum = 0;
+    for (let i = at; i < at + d; i++) sum += f[i]! * f[i]!;
+    if (!Number.isFinite(sum)) return this.#restore(at, before);
+    const norm = Math.sqrt(sum);
+    for (let i = at; i < at + d; i++) f[i] = norm > 0 ? f[i]! / norm : 0;
     // Growing moves regions, so a fresh row may hold stale bytes in its padding.
-    this.#f32.fill(0, (base >> 2) + d, (base >> 2) + dpad);
+    f.fill(0, at + d, at + dpad);
     if (this.int8) {
       const i8 = new Int8Array(this.#mem.buffer, this.#layout.i8 + row * this.dpad8, this.dpad8);
       i8.fill(0);
-      this.#f32[(this.#layout.scales >> 2) + row] = quantizeInto(target, i8);
+      f[(this.#layout.scales >> 2) + row] = quantizeInto(f.subarray(at, at + d), i8);
     }
     if (existing === undefined) {
       this.#index.set(id, row);
@@ -162,6 +180,11 @@ export class Matrix {
     this.metadata[row] = isEmpty(metadata) ? EMPTY : metadata;
     this.raw[row] = raw;
     return true;
+  }
+
+  #restore(at: number, before: Float32Array | undefined): false {
+    if (before) this.#f32.set(before, at);
+    return false;
   }
 
   remove(id: string): boolean {
@@ -199,7 +222,10 @@ export class Matrix {
     normalizeInto(query, q, d);
     q.fill(0, d);
     const scores = new Float32Array(this.#mem.buffer, L.scores, n);
-    const candidates = this.int8 ? Math.min(n, Math.max(k + 64, 4 * k)) : n;
+    // Below a few MiB the float32 rows sit in cache and the scan is not bandwidth-bound, so the
+    // int8 pass would only add a second selection and the re-rank: scan exactly instead.
+    const small = n * dpad * 4 < this.#int8MinBytes;
+    const candidates = this.int8 && !small ? Math.min(n, Math.max(k + 64, 4 * k)) : n;
     if (candidates >= n) {
       mem.dotF32(L.f32, 0, L.scores, n, dpad);
       const rows = topK(scores, n, k, this.ids);

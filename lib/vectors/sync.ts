@@ -68,10 +68,15 @@ async function* batches(source: SyncSource, names: string[]): AsyncGenerator<[st
   }
 }
 
-async function decodeAll(source: SyncSource, raws: unknown[]): Promise<unknown[]> {
-  const out = raws.map((raw) => source.decode(raw));
-  // Keyv's default deserializer is synchronous; only await when a custom one is not.
-  return out.some((value) => value instanceof Promise) ? Promise.all(out) : out;
+/** Decodes the values at `which` (all when omitted); awaits only when a custom deserializer is async. */
+async function decodeSome(source: SyncSource, raws: unknown[], which?: number[]): Promise<unknown[]> {
+  const out: unknown[] = new Array(raws.length);
+  let pending = false;
+  for (const i of which ?? raws.keys()) {
+    out[i] = source.decode(raws[i]);
+    if (out[i] instanceof Promise) pending = true;
+  }
+  return pending ? Promise.all(out) : out;
 }
 
 /** Applies one stored row; returns false when it does not fit the matrix (other dimension, bad values). */
@@ -87,8 +92,13 @@ function apply(entry: CacheEntry, options: SyncOptions, name: string, value: unk
   if (row.d !== matrix.d || !matrix.set(name, row.v, row.m, raw)) matrix.remove(name);
 }
 
+/** Whether cached rows remember their stored value: only needed (and only paid for) without changedSince. */
+export function keepsStoredValues(driver: Driver): boolean {
+  return !driver.changedSince;
+}
+
 async function reload(entry: CacheEntry, source: SyncSource, options: SyncOptions): Promise<void> {
-  const keepRaw = !source.driver.changedSince;
+  const keepRaw = keepsStoredValues(source.driver);
   const names: string[] = [];
   for await (const name of source.names()) names.push(name);
   const live = new Set(names);
@@ -100,15 +110,17 @@ async function reload(entry: CacheEntry, source: SyncSource, options: SyncOption
   let first = true;
   let unchanged = 0;
   for await (const [chunk, raws] of batches(source, names)) {
-    const values = await decodeAll(source, raws);
+    const changed: number[] = [];
     for (let i = 0; i < chunk.length; i++) {
+      // Unchanged since decoded: `===` on strings is a pointer check when they are the same object.
+      const raw = raws[i];
+      if (keepRaw && raw !== undefined && matrix?.has(chunk[i]!) && matrix.rawOf(chunk[i]!) === raw) unchanged++;
+      else changed.push(i);
+    }
+    const values = await decodeSome(source, raws, changed);
+    for (const i of changed) {
       const name = chunk[i]!;
       const raw = raws[i];
-      // Unchanged since decoded: `===` on strings is a pointer check when they are the same object.
-      if (keepRaw && matrix?.has(name) && raw !== undefined && matrix.rawOf(name) === raw) {
-        unchanged++;
-        continue;
-      }
       const value = values[i];
       if (first) {
         // The workspace was emptied and refilled with another dimension: start over.
@@ -128,7 +140,7 @@ async function reload(entry: CacheEntry, source: SyncSource, options: SyncOption
 async function refetch(entry: CacheEntry, source: SyncSource, options: SyncOptions, names: string[]): Promise<void> {
   const present: Array<[string, unknown]> = [];
   for await (const [chunk, raws] of batches(source, names)) {
-    const values = await decodeAll(source, raws);
+    const values = await decodeSome(source, raws);
     chunk.forEach((name, i) => {
       if (parseRow(values[i])) present.push([name, values[i]]);
       else entry.matrix?.remove(name);

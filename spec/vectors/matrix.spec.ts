@@ -9,7 +9,8 @@ const kernels: Kernel[] = [wasmKernel()!, jsKernel()];
 const id = (i: number) => `v${String(i).padStart(5, "0")}`;
 
 function build(kernel: Kernel, vectors: Float32Array[], int8 = false): Matrix {
-  const m = new Matrix(kernel, vectors[0]!.length, { int8, capacity: 4 });
+  // int8MinBytes 0: take the int8 path even for matrices this small.
+  const m = new Matrix(kernel, vectors[0]!.length, { int8, capacity: 4, int8MinBytes: 0 });
   vectors.forEach((v, i) => void expect(m.set(id(i), v, { i })).toBe(true));
   return m;
 }
