@@ -87,6 +87,8 @@ export function runRecord(rows: readonly BenchRow[], info: RunInfo, date: Date) 
       cores: cpu.length,
       totalmemBytes: totalmem(),
       platform: process.platform,
+      // Other work on the machine skews absolute times; the 1/5/15-minute load at the end says how much.
+      loadavg: loadavg().map((value) => Math.round(value * 100) / 100),
     },
     node: process.version,
     args: info.args,
