@@ -16,7 +16,16 @@ import { Keyv } from "keyv";
 import { KeyvFile } from "keyv-file";
 import { Bench } from "tinybench";
 import { openStorage, type WorkspaceStorage } from "../lib/index.js";
-import { type BenchRow, interleaved, type RoundOptions, ratios, row, type SuiteOptions, samples } from "./rows.js";
+import {
+  type BenchRow,
+  interleaved,
+  progress,
+  type RoundOptions,
+  ratios,
+  row,
+  type SuiteOptions,
+  samples,
+} from "./rows.js";
 
 const GROUP = "file";
 const CONCURRENT = 500;
@@ -57,8 +66,10 @@ function sizes(opts: SuiteOptions): number[] {
   return opts.full ? [0, 1000, 10_000, 50_000] : [0, 1000, 10_000];
 }
 
-function rounds(opts: SuiteOptions): RoundOptions {
-  return opts.tiny ? { rounds: 1, time: 0, iterations: 2 } : { rounds: 3, time: 300, iterations: 4 };
+function rounds(opts: SuiteOptions, size: number): RoundOptions {
+  if (opts.tiny) return { rounds: 1, time: 0, iterations: 2 };
+  // A write to a big store is a rewrite of megabytes plus fsync: fewer, still interleaved, rounds.
+  return size >= 10_000 ? { rounds: 2, time: 0, iterations: 3 } : { rounds: 3, time: 200, iterations: 3 };
 }
 
 /** Both implementations, interleaved, in one process: sequential and 500-at-once saves. */
@@ -69,13 +80,14 @@ async function singleProcess(dir: string, size: number, opts: SuiteOptions): Pro
   };
   const out: BenchRow[] = [];
   try {
+    progress(`file: one process, ${size} entries`);
     for (const store of Object.values(stores)) await prefill(store, size);
     // Names cycle over a fixed set, so the store stays near its nominal size while we write.
     let n = 0;
     const next = () => `w-${n++ % CONCURRENT}`;
     const seq = await interleaved(
       (["kvws", "keyv-file"] as const).map((impl) => ({ name: impl, fn: () => stores[impl].write(next()) })),
-      { ...rounds(opts), warmup: false },
+      { ...rounds(opts, size), warmup: false },
     );
     const conc = await interleaved(
       (["kvws", "keyv-file"] as const).map((impl) => ({
@@ -83,7 +95,7 @@ async function singleProcess(dir: string, size: number, opts: SuiteOptions): Pro
         ops: CONCURRENT,
         fn: () => Promise.all(Array.from({ length: CONCURRENT }, () => stores[impl].write(next()))),
       })),
-      { ...rounds(opts), warmup: false },
+      { ...rounds(opts, size), warmup: false },
     );
     const perSecond = (ms: number[]) => ms.map((value) => 1000 / value);
     for (const [mode, results] of [
@@ -118,37 +130,76 @@ async function singleProcess(dir: string, size: number, opts: SuiteOptions): Pro
   return out;
 }
 
-function startWriter(args: string[]): { child: ChildProcess; ready: Promise<void>; result: Promise<string> } {
-  const child = spawn(process.execPath, ["--import", "tsx", WRITER, ...args], { stdio: ["pipe", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  let markReady: () => void = () => {};
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  child.stdout?.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-    if (stdout.includes("ready\n")) markReady();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const result = new Promise<string>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      if (code === 0) resolve(stdout.split("\n").filter(Boolean).at(-1) ?? "");
-      else reject(new Error(`bench writer ${args.join(" ")} exited with ${code}: ${stderr}`));
+/** A long-lived writer process (fixtures/file-writer.ts), driven line by line over stdin/stdout. */
+class Writer {
+  readonly #child: ChildProcess;
+  readonly #lines: string[] = [];
+  #waiting: { resolve: (line: string) => void; reject: (error: Error) => void } | undefined;
+  #failure: Error | undefined;
+  #stderr = "";
+
+  constructor(args: string[]) {
+    this.#child = spawn(process.execPath, ["--import", "tsx", WRITER, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    let buffer = "";
+    this.#child.stdout?.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString();
+      let newline = buffer.indexOf("\n");
+      while (newline >= 0) {
+        this.#push(buffer.slice(0, newline));
+        buffer = buffer.slice(newline + 1);
+        newline = buffer.indexOf("\n");
+      }
     });
-  });
-  // A writer that dies before "ready" must not leave us waiting forever.
-  return { child, ready: Promise.race([ready, result.then(() => {})]), result };
+    this.#child.stderr?.on("data", (chunk: Buffer) => (this.#stderr += chunk.toString()));
+    const fail = (error: Error) => {
+      this.#failure ??= error;
+      this.#waiting?.reject(this.#failure);
+      this.#waiting = undefined;
+    };
+    this.#child.on("error", fail);
+    this.#child.on("exit", (code) =>
+      fail(new Error(`bench writer ${args.join(" ")} exited (${code}): ${this.#stderr}`)),
+    );
+  }
+
+  #push(line: string): void {
+    if (this.#waiting) {
+      this.#waiting.resolve(line);
+      this.#waiting = undefined;
+    } else this.#lines.push(line);
+  }
+
+  /** The next line the writer prints; rejects if it dies first. */
+  next(): Promise<string> {
+    const line = this.#lines.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => (this.#waiting = { resolve, reject }));
+  }
+
+  send(line: string): void {
+    this.#child.stdin?.write(`${line}\n`);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.#child.once("exit", resolve));
+    this.send("exit");
+    const timer = setTimeout(() => this.#child.kill(), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
 }
 
 /** Names the writers stored that are still in the file at the end. */
 async function survivors(impl: Impl, path: string, tag: string): Promise<number> {
   if (impl === "keyv-file") {
     const { cache } = JSON.parse(readFileSync(path, "utf8")) as { cache: Array<[string, unknown]> };
-    return cache.filter(([key]) => key.includes(`${tag}`)).length;
+    return cache.filter(([key]) => key.includes(tag)).length;
   }
   const storage = await openStorage({ url: `file:${path}`, root: "bench", workspaceId: "w" });
   try {
-    return (await storage.artifacts.list()).filter((info) => info.name.includes(`${tag}`)).length;
+    return (await storage.artifacts.list()).filter((info) => info.name.includes(tag)).length;
   } finally {
     await storage.close();
   }
@@ -157,60 +208,67 @@ async function survivors(impl: Impl, path: string, tag: string): Promise<number>
 /** Two processes writing the same file at once; the duration is measured by the writers themselves. */
 async function twoProcesses(dir: string, size: number, opts: SuiteOptions): Promise<BenchRow[]> {
   const out: BenchRow[] = [];
-  const counts = { seq: opts.tiny ? 5 : 25, concurrent: opts.tiny ? 20 : CONCURRENT };
+  // Sequential writes on a big store take a rewrite each: fewer of them keep quick mode quick.
+  const counts = { seq: opts.tiny ? 5 : size >= 10_000 ? 6 : 20, concurrent: opts.tiny ? 20 : CONCURRENT };
   for (const impl of ["kvws", "keyv-file"] as const) {
     const path = join(dir, `two-${impl}-${size}.json`);
     const store = await open(impl, path);
     await prefill(store, size);
     await store.close();
-    for (const mode of ["seq", "concurrent"] as const) {
-      const count = counts[mode];
-      let round = 0;
-      let written = 0;
-      let survived = 0;
-      const bench = new Bench({
-        time: 0,
-        iterations: opts.tiny ? 1 : 3,
-        warmup: false,
-        throws: true,
-        retainSamples: true,
-      });
-      bench.add(`${impl} ${mode}`, async () => {
-        const tag = `p${mode}${round++}x`;
-        const writers = ["a", "b"].map((w) => startWriter([impl, path, `${tag}${w}`, String(count), mode]));
-        try {
-          await Promise.all(writers.map((w) => w.ready));
-          for (const w of writers) w.child.stdin?.write("go\n");
-          const times = (await Promise.all(writers.map((w) => w.result))).map(
+    const writers = [new Writer([impl, path]), new Writer([impl, path])];
+    try {
+      for (const w of writers) expect(await w.next(), "ready");
+      for (const mode of ["seq", "concurrent"] as const) {
+        progress(`file: two processes, ${impl} ${mode}, ${size} entries`);
+        const count = counts[mode];
+        let round = 0;
+        let written = 0;
+        let survived = 0;
+        const bench = new Bench({
+          time: 0,
+          iterations: opts.tiny ? 1 : opts.full ? 3 : 2,
+          warmup: false,
+          throws: true,
+          retainSamples: true,
+        });
+        bench.add(`${impl} ${mode}`, async () => {
+          const tag = `p${mode}${round++}x`;
+          for (const [i, w] of writers.entries()) w.send(`go ${tag}${i} ${count} ${mode}`);
+          const times = (await Promise.all(writers.map((w) => w.next()))).map(
             (line) => JSON.parse(line) as { start: number; end: number },
           );
           written += 2 * count;
           survived += await survivors(impl, path, tag);
           const wall = Math.max(...times.map((t) => t.end)) - Math.min(...times.map((t) => t.start));
           return { overriddenDuration: Math.max(wall, 1) };
-        } finally {
-          for (const w of writers) if (w.child.exitCode === null) w.child.kill();
+        });
+        await bench.run();
+        const result = bench.tasks[0]?.result;
+        if (!result || !("latency" in result) || !result.latency.samples) {
+          throw new Error(`two-process bench ${impl} ${mode} did not complete`);
         }
-      });
-      await bench.run();
-      const result = bench.tasks[0]?.result;
-      if (!result || !("latency" in result) || !result.latency.samples) {
-        throw new Error(`two-process bench ${impl} ${mode} did not complete`);
+        const rates = [...result.latency.samples].map((ms) => (2 * count * 1000) / ms);
+        const lost = written - survived;
+        out.push(
+          row(
+            GROUP,
+            `${LABEL[impl]} two processes ${mode === "seq" ? "sequential" : `${count} concurrent each`}, ${size} entries`,
+            "writes/s",
+            rates,
+            `${survived}/${written} writes survived${lost > 0 ? ` (${lost} lost)` : ""}`,
+          ),
+        );
       }
-      const rates = [...result.latency.samples].map((ms) => (2 * count * 1000) / ms);
-      const lost = written - survived;
-      out.push(
-        row(
-          GROUP,
-          `${LABEL[impl]} two processes ${mode === "seq" ? "sequential" : `${count} concurrent each`}, ${size} entries`,
-          "writes/s",
-          rates,
-          `${survived}/${written} writes survived${lost > 0 ? ` (${lost} lost)` : ""}`,
-        ),
-      );
+    } finally {
+      await Promise.all(writers.map((w) => w.stop()));
     }
   }
   return out;
+}
+
+function expect(actual: string, wanted: string): void {
+  if (actual !== wanted)
+    throw new Error(`bench writer said ${JSON.stringify(actual)}, expected ${JSON.stringify(wanted)}`);
 }
 
 export async function run(opts: { full: boolean; tiny: boolean }): Promise<BenchRow[]> {
@@ -218,8 +276,8 @@ export async function run(opts: { full: boolean; tiny: boolean }): Promise<Bench
   try {
     const out: BenchRow[] = [];
     for (const size of sizes(opts)) out.push(...(await singleProcess(dir, size, opts)));
-    // Two processes at the smallest and largest quick sizes: enough to see contention and growth.
-    const twoSizes = opts.tiny ? [0] : opts.full ? [0, 10_000, 50_000] : [0, 10_000];
+    // Two processes: empty and 1k in quick mode (enough to see contention), the big stores with --full.
+    const twoSizes = opts.tiny ? [0] : opts.full ? [0, 10_000, 50_000] : [0, 1000];
     for (const size of twoSizes) out.push(...(await twoProcesses(dir, size, opts)));
     return out;
   } finally {

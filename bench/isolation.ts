@@ -172,7 +172,7 @@ async function compareWithWorkspace(label: string, storage: WorkspaceStorage, op
 
 function rounds(opts: SuiteOptions, inProcess: boolean): RoundOptions {
   if (opts.tiny) return { rounds: 2, time: 10, iterations: 4 };
-  return inProcess ? { rounds: 6, time: 80, iterations: 50 } : { rounds: 6, time: 150, iterations: 100 };
+  return inProcess ? { rounds: 6, time: 80, iterations: 50 } : { rounds: 5, time: 100, iterations: 100 };
 }
 
 async function memorySuite(opts: SuiteOptions): Promise<BenchRow[]> {

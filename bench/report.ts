@@ -4,7 +4,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import type { BenchRow } from "./rows.js";
 
@@ -87,6 +87,8 @@ export function runRecord(rows: readonly BenchRow[], info: RunInfo, date: Date) 
       cores: cpu.length,
       totalmemBytes: totalmem(),
       platform: process.platform,
+      // Other work on the machine skews absolute times; the 1/5/15-minute load at the end says how much.
+      loadavg: loadavg().map((value) => Math.round(value * 100) / 100),
     },
     node: process.version,
     args: info.args,
@@ -121,15 +123,15 @@ export function scanSvg(points: Record<ScanSeries, Array<{ x: number; y: number 
     `<text x="${W / 2}" y="36" text-anchor="middle" fill="#555">${escapeXml(subtitle)}</text>`,
   ];
   for (let e = lo; e <= hi; e++) {
-    const x = px(10 ** e);
+    const x = px(10 ** e).toFixed(1);
     parts.push(`<line x1="${x}" y1="${m.top}" x2="${x}" y2="${H - m.bottom}" stroke="#ddd"/>`);
     parts.push(`<text x="${x}" y="${H - m.bottom + 16}" text-anchor="middle">${fmt(10 ** e)}</text>`);
   }
   for (let i = 0; i <= 5; i++) {
     const v = (yMax * i) / 5;
-    const y = py(v);
+    const y = py(v).toFixed(1);
     parts.push(`<line x1="${m.left}" y1="${y}" x2="${W - m.right}" y2="${y}" stroke="#eee"/>`);
-    parts.push(`<text x="${m.left - 6}" y="${y + 4}" text-anchor="end">${fmt(v)}</text>`);
+    parts.push(`<text x="${m.left - 6}" y="${(py(v) + 4).toFixed(1)}" text-anchor="end">${fmt(v)}</text>`);
   }
   parts.push(
     `<text x="${(m.left + W - m.right) / 2}" y="${H - 14}" text-anchor="middle">keys of other workspaces in the same Redis (log scale)</text>`,

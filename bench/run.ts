@@ -5,7 +5,9 @@
  * scan chart. Quick mode (no flag) is the default; --tiny is for smoke tests (numbers are
  * meaningless), --full adds the big store sizes.
  */
-import { resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { writeReport } from "./report.js";
 import type { BenchRow, SuiteOptions } from "./rows.js";
@@ -22,20 +24,19 @@ function usage(message: string): never {
   process.exit(2);
 }
 
+const here = dirname(fileURLToPath(import.meta.url));
+
 async function load(name: SuiteName): Promise<Suite> {
-  try {
-    return (await import(`./${name}.js`)) as Suite;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ERR_MODULE_NOT_FOUND" && String((error as Error).message).includes(`${name}`)) {
-      throw new Error(
-        `bench suite "${name}" is missing (bench/${name}.ts not found). ` +
-          `Run the others with --only ${SUITES.filter((s) => s !== name).join(",")}`,
-        { cause: error },
-      );
-    }
-    throw error;
+  // Checked up front so that a suite which exists but fails to import reports its own error.
+  if (![".ts", ".js"].some((ext) => existsSync(join(here, `${name}${ext}`)))) {
+    throw new Error(
+      `bench suite "${name}" is missing (bench/${name}.ts not found). ` +
+        `Run the others with --only ${SUITES.filter((s) => s !== name).join(",")}`,
+    );
   }
+  const suite = (await import(`./${name}.js`)) as Partial<Suite>;
+  if (typeof suite.run !== "function") throw new Error(`bench/${name}.ts does not export run(opts)`);
+  return suite as Suite;
 }
 
 async function main(): Promise<void> {

@@ -134,7 +134,12 @@ async function redisSuite(opts: SuiteOptions): Promise<BenchRow[]> {
           { name: "index clear", beforeEach: restore, fn: () => collection.clear() },
         ];
         // Iteration-bound, not time-bound: the untimed restore dominates the wall time of a fast clear.
-        const clear = await interleaved(clearTasks, { ...r, time: 0, iterations: opts.tiny ? 2 : 30 });
+        const clear = await interleaved(clearTasks, {
+          ...r,
+          rounds: opts.tiny ? 1 : 3,
+          time: 0,
+          iterations: opts.tiny ? 2 : 10,
+        });
         const sc = samples(clear, "scan clear");
         const ic = samples(clear, "index clear");
         out.push(row(GROUP, `redis clear 100: SCAN MATCH+UNLINK, ${size} other keys`, "ms", sc, note));

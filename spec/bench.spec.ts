@@ -1,0 +1,170 @@
+// Keeps `npm run bench` from rotting: the real runner, tiny sizes, real Redis and files.
+// No timing thresholds: only that every suite ran and produced sane numbers.
+import { execFile } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { scanPoints, scanRowName, scanSvg, table } from "../bench/report.js";
+import type { BenchRow } from "../bench/rows.js";
+import { ratios, row } from "../bench/rows.js";
+import { tempDir } from "./support/env.js";
+
+const runner = fileURLToPath(new URL("../bench/run.ts", import.meta.url));
+const execute = promisify(execFile);
+
+function bench(args: string[]) {
+  return execute(process.execPath, ["--import", "tsx", runner, ...args], {
+    env: { ...process.env },
+    maxBuffer: 16 * 1024 * 1024,
+    timeout: 170_000,
+  });
+}
+
+interface RunRecord {
+  commit: string;
+  dirty: boolean | null;
+  machine: { cpu: string; cores: number; totalmemBytes: number };
+  node: string;
+  args: string[];
+  rows: BenchRow[];
+}
+
+describe("npm run bench --tiny", () => {
+  const out = tempDir();
+  let stdout = "";
+  let record: RunRecord;
+  let files: string[] = [];
+
+  beforeAll(async () => {
+    ({ stdout } = await bench(["--tiny", "--only", "isolation,scan,file", "--out", out.path]));
+    files = readdirSync(out.path).sort();
+    const json = files.filter((name) => name.endsWith(".json"));
+    expect(json).toHaveLength(1);
+    record = JSON.parse(readFileSync(`${out.path}/${json[0]}`, "utf8")) as RunRecord;
+  }, 180_000);
+
+  afterAll(() => out.remove());
+
+  it("records the run's context", () => {
+    expect(record.commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(typeof record.dirty).toBe("boolean");
+    expect(record.machine.cores).toBeGreaterThan(0);
+    expect(record.machine.totalmemBytes).toBeGreaterThan(0);
+    expect(record.node).toBe(process.version);
+    expect(record.args).toEqual(["--tiny", "--only", "isolation,scan,file", "--out", out.path]);
+  });
+
+  it("has rows for every selected suite, with finite positive min ≤ median ≤ max", () => {
+    const groups = new Set(record.rows.map((r) => r.group));
+    expect([...groups].sort()).toEqual(["file", "isolation", "scan"]);
+    for (const r of record.rows) {
+      for (const value of [r.min, r.median, r.max]) {
+        expect(Number.isFinite(value), `${r.group}/${r.name}`).toBe(true);
+        expect(value, `${r.group}/${r.name}`).toBeGreaterThan(0);
+      }
+      expect(r.min).toBeLessThanOrEqual(r.median);
+      expect(r.median).toBeLessThanOrEqual(r.max);
+      expect(r.unit.length).toBeGreaterThan(0);
+    }
+  });
+
+  it("measures what the brief asks for", () => {
+    const names = record.rows.map((r) => `${r.group}/${r.name}`);
+    const has = (pattern: RegExp) =>
+      expect(
+        names.some((name) => pattern.test(name)),
+        String(pattern),
+      ).toBe(true);
+    for (const op of ["get", "set", "getMany", "has", "delete"]) {
+      has(new RegExp(`^isolation/memory ${op} scoped/raw$`));
+      has(new RegExp(`^isolation/redis openStorage ${op} scoped/raw$`));
+      has(new RegExp(`^isolation/redis createStorage\\(KeyvRedis\\) ${op} scoped/raw$`));
+    }
+    has(/^isolation\/memory artifacts\.save \/ raw set$/);
+    has(/^isolation\/redis withWorkspace\(id\)\.collection\(\)$/);
+    has(/^scan\/redis list 100 growth .*SCAN/);
+    has(/^scan\/redis clear 100: library clear\(\)/);
+    has(/^scan\/memory list 100 growth/);
+    has(/^file\/kvws file sequential, 0 entries$/);
+    has(/^file\/keyv-file 5\.3\.5 \(before\) 500 concurrent/);
+    has(/^file\/kvws file two processes/);
+  });
+
+  it("never loses a write of our file store with two writer processes", () => {
+    const two = record.rows.filter((r) => r.group === "file" && r.name.startsWith("kvws file two processes"));
+    expect(two.length).toBeGreaterThan(0);
+    for (const r of two) expect(r.note).toMatch(/^(\d+)\/\1 writes survived$/);
+  });
+
+  it("prints the table and writes the scan chart", () => {
+    expect(stdout).toMatch(/^group\s+name\s+median\s+min\s+max\s+unit/);
+    expect(stdout).toContain("redis openStorage get scoped/raw");
+    expect(files).toContain("latest.svg");
+    expect(files.some((name) => /^scan-.*\.svg$/.test(name))).toBe(true);
+    const svg = readFileSync(`${out.path}/latest.svg`, "utf8");
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg.match(/<polyline /g)).toHaveLength(2);
+  });
+});
+
+describe("bench runner arguments", () => {
+  it("refuses an unknown suite with a clear message", async () => {
+    const failed = await bench(["--only", "nonesuch"]).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failed?.code).toBe(2);
+    expect(failed?.stderr).toContain('unknown suite "nonesuch"');
+  });
+
+  it("refuses --tiny with --full", async () => {
+    const failed = await bench(["--tiny", "--full", "--only", "file"]).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failed?.code).toBe(2);
+    expect(failed?.stderr).toContain("exclude each other");
+  });
+});
+
+describe("bench report helpers", () => {
+  it("summarises samples as min/median/max and ratios round by round", () => {
+    expect(row("g", "n", "ms", [3, 1, 2, 10])).toEqual({
+      group: "g",
+      name: "n",
+      unit: "ms",
+      min: 1,
+      median: 2.5,
+      max: 10,
+    });
+    expect(ratios([2, 9], [1, 3])).toEqual([2, 3]);
+    expect(() => row("g", "n", "ms", [])).toThrow(/no samples/);
+  });
+
+  it("finds the scan series by row name and charts them on a log axis", () => {
+    const rows: BenchRow[] = [
+      row("scan", scanRowName("scan", 100_000), "ms", [50]),
+      row("scan", scanRowName("scan", 10_000), "ms", [5]),
+      row("scan", scanRowName("index", 10_000), "ms", [0.5]),
+      row("other", scanRowName("index", 10), "ms", [99]),
+    ];
+    const points = scanPoints(rows);
+    expect(points.scan).toEqual([
+      { x: 10_000, y: 5 },
+      { x: 100_000, y: 50 },
+    ]);
+    expect(points.index).toEqual([{ x: 10_000, y: 0.5 }]);
+    const svg = scanSvg(points, "a <subtitle> & more");
+    expect(svg).toContain("&lt;subtitle&gt; &amp; more");
+    expect(svg).toContain(">10,000<");
+    expect(svg).toContain(">100,000<");
+  });
+
+  it("aligns the table columns", () => {
+    const lines = table([row("g", "short", "ms", [1]), row("g", "a longer name", "×", [12.345], "note")]).split("\n");
+    expect(lines).toHaveLength(4);
+    const medianEnd = (lines[0] as string).indexOf("median") + "median".length;
+    for (const line of lines.slice(2)) expect(line[medianEnd - 1]).toMatch(/\d/);
+  });
+});
