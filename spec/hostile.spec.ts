@@ -624,6 +624,20 @@ row(
   (c) => openStorage(config(c, { url: "file:" })),
   configErr("url", /names no path/),
 );
+row(
+  "config",
+  "openStorage({ url: X, root })",
+  show("file://example.test/x.json"),
+  (c) => openStorage(config(c, { url: "file://example.test/x.json" })),
+  configErr("url", /only local files/),
+);
+row(
+  "config",
+  "openStorage({ url: X, root })",
+  show("file:///tmp/%zz.json"),
+  (c) => openStorage(config(c, { url: "file:///tmp/%zz.json" })),
+  configErr("url", /not a valid URL/),
+);
 // A file url the process cannot use: a directory, below a regular file, or where mkdir -p would spin (Linux /proc).
 const FILE_URLS: Array<[string, () => string]> = [
   ["file:<a directory>", () => `file:${tmpdir()}`],

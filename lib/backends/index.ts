@@ -28,8 +28,27 @@ export function isSupportedUrl(url: string): boolean {
 /** `file:data/x.json`, `file:/abs/x.json` and `file:///abs/x.json` all name a path. */
 export function filePath(url: string): string {
   const rest = url.slice("file:".length);
-  const path = rest.startsWith("//") ? decodeURIComponent(new URL(url).pathname) : rest;
+  const path = rest.startsWith("//") ? localPath(url) : rest;
   if (path === "") throw new InvalidConfigError("url", `file URL ${JSON.stringify(url)} names no path`);
+  return path;
+}
+
+/** The path of a `file://` URL; another host's file would silently become a local one, so it is refused. */
+function localPath(url: string): string {
+  let parsed: URL;
+  let path: string;
+  try {
+    parsed = new URL(url);
+    path = decodeURIComponent(parsed.pathname);
+  } catch {
+    throw new InvalidConfigError("url", `file URL ${JSON.stringify(url)} is not a valid URL (bad %-escape?)`);
+  }
+  if (parsed.hostname !== "" && parsed.hostname !== "localhost") {
+    throw new InvalidConfigError(
+      "url",
+      `file URL ${JSON.stringify(url)} names host ${JSON.stringify(parsed.hostname)}; only local files are supported`,
+    );
+  }
   return path;
 }
 

@@ -1,6 +1,6 @@
 import KeyvRedis from "@keyv/redis";
-import { InvalidValueError } from "../errors.js";
-import { joinKey, metaKey } from "../keys.js";
+import { InvalidNameError, InvalidValueError } from "../errors.js";
+import { isWellFormed, joinKey, metaKey } from "../keys.js";
 import type { Driver, DriverEntry } from "./driver.js";
 import { CLEAR_BATCH, DELETE, type Script, SET } from "./redis-scripts.js";
 
@@ -25,6 +25,19 @@ const SCAN_COUNT = "1000";
 /** The bookkeeping keys of one prefix, in the order every script takes them. */
 export function bookkeeping(prefix: string): [index: string, version: string, log: string] {
   return [metaKey(prefix, "index"), metaKey(prefix, "version"), metaKey(prefix, "log")];
+}
+
+/**
+ * Redis sends keys as UTF-8, which turns every unpaired surrogate into U+FFFD: "\uD800" and
+ * "\uDC00" would be one key. The collections refuse such names already; this covers collection().
+ */
+function utf8(key: string): string {
+  if (!isWellFormed(key)) {
+    throw new InvalidNameError(
+      `key ${JSON.stringify(key)} contains an unpaired UTF-16 surrogate, which Redis cannot keep apart from others`,
+    );
+  }
+  return key;
 }
 
 function redisString(value: unknown): string {
@@ -84,29 +97,29 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
     const keys: string[] = bookkeeping(prefix);
     const args = [ttl === undefined ? "" : String(Math.max(1, Math.ceil(ttl))), cap];
     for (const { name, value } of entries) {
-      keys.push(joinKey(prefix, name));
+      keys.push(utf8(joinKey(prefix, name)));
       args.push(name, redisString(value));
     }
     await runScript(await connect(), SET, keys, args);
   };
   const del = async (prefix: string, names: readonly string[]) => {
     if (names.length === 0) return 0;
-    const keys = [...bookkeeping(prefix), ...names.map((n) => joinKey(prefix, n))];
+    const keys = [...bookkeeping(prefix), ...names.map((n) => utf8(joinKey(prefix, n)))];
     return Number(await runScript(await connect(), DELETE, keys, [cap, ...names]));
   };
   const validTtl = (ttl: number | undefined) => (typeof ttl === "number" && ttl > 0 ? ttl : undefined);
 
   return {
     async get(key) {
-      return (await (await connect()).sendCommand(["GET", key])) ?? undefined;
+      return (await (await connect()).sendCommand(["GET", utf8(key)])) ?? undefined;
     },
     async getMany(keys) {
       if (keys.length === 0) return [];
-      const values = (await (await connect()).sendCommand(["MGET", ...keys])) as unknown[];
+      const values = (await (await connect()).sendCommand(["MGET", ...keys.map(utf8)])) as unknown[];
       return values.map((value) => value ?? undefined);
     },
     async has(key) {
-      return Number(await (await connect()).sendCommand(["EXISTS", key])) > 0;
+      return Number(await (await connect()).sendCommand(["EXISTS", utf8(key)])) > 0;
     },
     set: (prefix, name, value, ttl) => set(prefix, [{ name, value }], validTtl(ttl)),
     async setMany(prefix, entries) {

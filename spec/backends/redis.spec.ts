@@ -527,3 +527,24 @@ describe("two processes writing one workspace", () => {
     }
   });
 });
+
+describe("collection() keys on redis", () => {
+  it("refuses keys with an unpaired surrogate, which UTF-8 would fold into one key, and stores nothing", async () => {
+    const root = randomRoot("utf8");
+    roots.push(root);
+    const storage = await openStorage({ url: REDIS_URL, root, workspaceId: "w" });
+    try {
+      const notes = storage.collection("notes");
+      for (const key of ["\uD800", "\uDC00", "a\uDFFFb"]) {
+        await expect(notes.set(key, 1)).rejects.toMatchObject({ code: "ERR_INVALID_NAME" });
+        await expect(notes.get(key)).rejects.toMatchObject({ code: "ERR_INVALID_NAME" });
+        await expect(notes.delete(key)).rejects.toMatchObject({ code: "ERR_INVALID_NAME" });
+      }
+      await notes.set("\uD83D\uDE00", 2); // a surrogate pair is one well-formed character
+      expect(await notes.get("\uD83D\uDE00")).toBe(2);
+      expect(await keysUnder(raw, `${root}:ws:w:notes:`)).toEqual([`${root}:ws:w:notes:\u{1F600}`]);
+    } finally {
+      await storage.close();
+    }
+  });
+});
