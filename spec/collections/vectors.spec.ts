@@ -189,8 +189,29 @@ describe.each(BACKENDS)("vectors on $name", (backend) => {
       expect(() => s.vectors).toThrow(expect.objectContaining({ code: "ERR_INVALID_ARGUMENT" }));
     }
   });
+});
 
-  it.skipIf(backend.name === "memory")("sees an upsert and a delete made by another process", async () => {
+// Another process can only share a backend that lives outside this one.
+describe.each(BACKENDS.filter((b) => b.name !== "memory"))("vectors on $name, across processes", (backend) => {
+  const opened: WorkspaceStorage[] = [];
+  const roots: string[] = [];
+  const config = (root: string, workspaceId = "w") => ({ url: backend.url(root), root, workspaceId });
+  const open = async (root: string) => {
+    const storage = await openStorage(config(root));
+    opened.push(storage);
+    return storage;
+  };
+  const newRoot = () => {
+    const root = randomRoot(`vecx${backend.name}`);
+    roots.push(root);
+    return root;
+  };
+  afterEach(async () => {
+    for (const s of opened.splice(0)) await s.close();
+    for (const root of roots.splice(0)) await backend.cleanup(root);
+  });
+
+  it("sees an upsert and a delete made by another process", async () => {
     const root = newRoot();
     const s = await open(root);
     await s.vectors.upsert("local", [1, 0, 0]);
@@ -205,24 +226,21 @@ describe.each(BACKENDS)("vectors on $name", (backend) => {
     expect(await s.vectors.search([0, 1, 0])).toMatchObject([{ id: "remote", score: 1 }]);
   });
 
-  it.skipIf(backend.name === "memory")(
-    "KEYV_WORKSPACES_SIMD=0 takes the fallback, with identical results",
-    async () => {
-      const root = newRoot();
-      const s = await open(root);
-      await fill(s.vectors, randomVectors(150, 21, 5));
-      const q = Array.from(randomVectors(1, 21, 6)[0]!);
-      const here = await s.vectors.search(q, { k: 12 });
-      const simd = JSON.parse(await child(config(root), ["search", JSON.stringify(q), "12"]));
-      const js = JSON.parse(
-        await child(config(root), ["search", JSON.stringify(q), "12"], { KEYV_WORKSPACES_SIMD: "0" }),
-      );
-      expect(simd.kernel).toBe("wasm-simd128");
-      expect(js.kernel).toBe("js");
-      expect(simd.results).toEqual(here);
-      expect(js.results).toEqual(here);
-    },
-  );
+  it("KEYV_WORKSPACES_SIMD=0 takes the fallback, with identical results", async () => {
+    const root = newRoot();
+    const s = await open(root);
+    await fill(s.vectors, randomVectors(150, 21, 5));
+    const q = Array.from(randomVectors(1, 21, 6)[0]!);
+    const here = await s.vectors.search(q, { k: 12 });
+    const simd = JSON.parse(await child(config(root), ["search", JSON.stringify(q), "12"]));
+    const js = JSON.parse(
+      await child(config(root), ["search", JSON.stringify(q), "12"], { KEYV_WORKSPACES_SIMD: "0" }),
+    );
+    expect(simd.kernel).toBe("wasm-simd128");
+    expect(js.kernel).toBe("js");
+    expect(simd.results).toEqual(here);
+    expect(js.results).toEqual(here);
+  });
 });
 
 describe("vector cache", () => {
