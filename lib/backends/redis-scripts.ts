@@ -29,28 +29,40 @@ function script(body: string): Script {
 export const PRUNE_LIMIT = 1000;
 
 const PRELUDE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
--- A version key that vanished starts again from the clock (in us), so a version a cache
--- kept from before is never reused for different contents; its old log goes with it.
+-- The clock is read only by the writes that need it (TTL writes, a counter restart, rebuilds):
+-- a plain set stays INCR + XADD + SET + ZADD.
+local t, now
+local function clock()
+  if not t then
+    t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return now
+end
+-- INCR answers 1 only for a missing key (a live counter restarts from the clock, far above 1),
+-- which spares every write an EXISTS. A version key that vanished starts again from the clock
+-- (in us), so a version a cache kept from before is never reused for different contents; its
+-- old log goes with it.
 local function bump()
-  if redis.call('EXISTS', KEYS[2]) == 0 then
+  local v = redis.call('INCR', KEYS[2])
+  if v == 1 then
+    clock()
     redis.call('DEL', KEYS[3])
     redis.call('SET', KEYS[2], t[1] .. string.format('%06d', tonumber(t[2])))
+    v = redis.call('INCR', KEYS[2])
   end
-  return string.format('%d', redis.call('INCR', KEYS[2]))
+  return string.format('%d', v)
 end
+-- '~' drops whole stream nodes only: it keeps at least cap entries (up to ~100 more) and costs
+-- a third of an exact trim's time; trimming inside XADD spares a separate XTRIM call.
 local function log(v, names, cap)
   for i, name in ipairs(names) do
-    redis.call('XADD', KEYS[3], v .. '-' .. (i - 1), 'n', name)
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', cap, v .. '-' .. (i - 1), 'n', name)
   end
-  -- '~' drops whole stream nodes only: it keeps at least cap entries (up to ~100 more) and
-  -- costs a third of an exact trim's time on every write.
-  redis.call('XTRIM', KEYS[3], 'MAXLEN', '~', cap)
 end
 -- Redis expires a key once now > its expiry, so a member is live while score >= now.
 local function expired()
-  return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, ${PRUNE_LIMIT})
+  return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. clock(), 'LIMIT', 0, ${PRUNE_LIMIT})
 end
 local function append(list, more)
   for _, x in ipairs(more) do list[#list + 1] = x end
@@ -61,16 +73,30 @@ end
 /** KEYS: index, version, log, then data keys. ARGV: ttl ms ('' = none), log cap, then name, value pairs. */
 export const SET = script(`
 local ttl, cap = ARGV[1], tonumber(ARGV[2])
-local gone = expired()
 local names = {}
 for i = 4, #KEYS do names[#names + 1] = ARGV[2 * i - 5] end
-log(bump(), append(append({}, names), gone), cap)
-if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end
-local score = '+inf'
-if ttl ~= '' then score = string.format('%d', now + tonumber(ttl)) end
-for i = 4, #KEYS do
-  if ttl ~= '' then redis.call('SET', KEYS[i], ARGV[2 * i - 4], 'PX', ttl) else redis.call('SET', KEYS[i], ARGV[2 * i - 4]) end
-  redis.call('ZADD', KEYS[1], score, names[i - 3])
+-- Only a TTL write can leave expired members behind, so only TTL writes prune them: the index
+-- then never holds more expired members than were live at the last TTL write, and plain writes
+-- skip the clock and the range query.
+local gone = {}
+if ttl ~= '' then gone = expired() end
+if #gone > 0 then
+  log(bump(), append(append({}, names), gone), cap)
+  redis.call('ZREM', KEYS[1], unpack(gone))
+else
+  log(bump(), names, cap)
+end
+if ttl ~= '' then
+  local score = string.format('%d', now + tonumber(ttl))
+  for i = 4, #KEYS do
+    redis.call('SET', KEYS[i], ARGV[2 * i - 4], 'PX', ttl)
+    redis.call('ZADD', KEYS[1], score, names[i - 3])
+  end
+else
+  for i = 4, #KEYS do
+    redis.call('SET', KEYS[i], ARGV[2 * i - 4])
+    redis.call('ZADD', KEYS[1], '+inf', names[i - 3])
+  end
 end
 return #names
 `);
@@ -78,16 +104,14 @@ return #names
 /** KEYS: index, version, log, then data keys. ARGV: log cap, then the names. Returns how many values existed. */
 export const DELETE = script(`
 local cap = tonumber(ARGV[1])
-local gone = expired()
 local changed, n = {}, 0
 for i = 4, #KEYS do
   local live = redis.call('EXISTS', KEYS[i])
   n = n + live
   if live == 1 or redis.call('ZSCORE', KEYS[1], ARGV[i - 2]) then changed[#changed + 1] = ARGV[i - 2] end
 end
-if #changed + #gone == 0 then return 0 end
-log(bump(), append(changed, gone), cap)
-if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end
+if #changed == 0 then return 0 end
+log(bump(), changed, cap)
 for i = 4, #KEYS do
   redis.call('DEL', KEYS[i])
   redis.call('ZREM', KEYS[1], ARGV[i - 2])
@@ -132,7 +156,7 @@ for i = 4, #KEYS do
   if redis.call('TYPE', KEYS[i]).ok == 'string' then
     local pttl = redis.call('PTTL', KEYS[i])
     local want = math.huge
-    if pttl >= 0 then want = now + pttl end
+    if pttl >= 0 then want = clock() + pttl end
     local have = redis.call('ZSCORE', KEYS[1], name)
     have = have and tonumber(have)
     if not have or (want == math.huge) ~= (have == math.huge) or (want ~= math.huge and math.abs(want - have) > 1) then

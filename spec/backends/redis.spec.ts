@@ -98,7 +98,7 @@ describe("redis index and TTL", () => {
     prefix = `${root()}:ws:a:artifacts`;
   });
 
-  it("hides expired names at once and drops them from the index on the next write", async () => {
+  it("hides expired names at once and drops them from the index on the next TTL write", async () => {
     const d = driver();
     await d.set(prefix, "keep", "v");
     await d.set(prefix, "short", "v", 60);
@@ -113,13 +113,16 @@ describe("redis index and TTL", () => {
     // Listing never writes: the expired members are still there until a write prunes them.
     expect(await raw.zCard(`${prefix}#index`)).toBe(4);
     const before = await d.version!(prefix);
+    // A plain write adds no expiring member, so it skips pruning (and the clock) altogether.
     await d.set(prefix, "other", "v");
-    expect(await raw.zCard(`${prefix}#index`)).toBe(3);
+    expect(await raw.zCard(`${prefix}#index`)).toBe(5);
+    await d.set(prefix, "ttl", "v", 600_000);
+    expect(await raw.zCard(`${prefix}#index`)).toBe(4);
     // The pruning write reports the expired names as changed, for caches that hold them.
-    expect((await d.changedSince!(prefix, before))?.sort()).toEqual(["other", "short", "short2"]);
+    expect((await d.changedSince!(prefix, before))?.sort()).toEqual(["other", "short", "short2", "ttl"]);
   });
 
-  it("prunes on deletes too, and re-scores a name rewritten without a TTL", async () => {
+  it("re-scores a name rewritten without a TTL, and prunes only on TTL writes", async () => {
     const d = driver();
     await d.set(prefix, "a", "v", 60);
     await d.set(prefix, "b", "v", 60);
@@ -127,7 +130,10 @@ describe("redis index and TTL", () => {
     await sleep(200);
     expect(await names(d, prefix)).toEqual(["b"]);
     await d.delete(prefix, "missing");
-    expect(await raw.zRange(`${prefix}#index`, 0, -1)).toEqual(["b"]);
+    await d.set(prefix, "c", "v");
+    expect((await raw.zRange(`${prefix}#index`, 0, -1)).sort()).toEqual(["a", "b", "c"]);
+    await d.set(prefix, "d", "v", 600_000);
+    expect((await raw.zRange(`${prefix}#index`, 0, -1)).sort()).toEqual(["b", "c", "d"]);
   });
 
   it("lists every name once across many ZSCAN pages and clears them all in batches", async () => {
