@@ -66,7 +66,6 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "xadd",
   "xrange",
   "xrevrange",
-  "xtrim",
   "xlen",
   // scripts
   "eval",
