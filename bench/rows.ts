@@ -19,7 +19,7 @@ export interface SuiteOptions {
   tiny: boolean;
 }
 
-export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+export { REDIS_URL } from "../spec/support/env.js";
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;

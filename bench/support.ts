@@ -1,20 +1,12 @@
 /** Bench roots and Redis housekeeping: every bench writes under its own random root and removes it after. */
 import { randomBytes } from "node:crypto";
-import { createClient } from "@redis/client";
-import { REDIS_URL } from "./rows.js";
+import { type RawRedis, rawRedis } from "../spec/support/env.js";
 
 export function benchRoot(tag: string): string {
   return `kvwsbench_${tag}_${randomBytes(5).toString("hex")}`;
 }
 
-export async function rawRedis() {
-  const client = createClient({ url: REDIS_URL });
-  client.on("error", () => {});
-  await client.connect();
-  return client;
-}
-
-export type RawRedis = Awaited<ReturnType<typeof rawRedis>>;
+export { type RawRedis, rawRedis };
 
 /** Deletes every key under `root` (SCAN + UNLINK in batches); never flushes the shared database. */
 export async function deleteUnder(client: RawRedis, root: string): Promise<number> {

@@ -17,23 +17,16 @@ import { VECTOR_CACHE } from "../lib/collections/vectors.js";
 import { createStorage, openStorage, type VectorStore, type WorkspaceStorage } from "../lib/index.js";
 import type { VectorCache } from "../lib/vectors/cache.js";
 import { defaultKernel } from "../lib/vectors/kernel.js";
+import { rng } from "../spec/vectors/reference.js";
 import { type BenchRow, interleaved, progress, REDIS_URL, row, type SuiteOptions, samples } from "./rows.js";
 
 const GROUP = "vectors";
 const QUERIES = 16;
 
-/** Deterministic pseudo-Gaussian values (xorshift, sum of three uniforms). */
+/** Deterministic pseudo-Gaussian values: the same generator the reference tests use. */
 function vectors(n: number, d: number, seed: number): Float32Array[] {
-  let s = seed >>> 0 || 1;
-  const u = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x100000000;
-  };
-  return Array.from({ length: n }, () => Float32Array.from({ length: d }, () => u() + u() + u() - 1.5));
+  const next = rng(seed);
+  return Array.from({ length: n }, () => Float32Array.from({ length: d }, next));
 }
 
 async function fill(store: VectorStore, data: readonly Float32Array[], prefix = "v"): Promise<void> {
