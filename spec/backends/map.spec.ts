@@ -1,10 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DRIVER } from "../../lib/backends/driver.js";
+import { DRIVER, type Driver } from "../../lib/backends/driver.js";
 import { mapDriver } from "../../lib/backends/map.js";
 import { MemoryStore } from "../../lib/backends/memory.js";
 
-async function names(driver: ReturnType<typeof mapDriver>, prefix: string): Promise<string[]> {
+async function names(driver: Driver, prefix: string): Promise<string[]> {
   const out: string[] = [];
   for await (const name of driver.names(prefix)) out.push(name);
   return out.sort();
