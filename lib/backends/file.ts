@@ -198,9 +198,15 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     if (this.#closed) return Promise.reject(new StorageClosedError(`file store ${this.path} is closed`));
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ apply, resolve: resolve as (value: unknown) => void, reject });
-      this.#flushing ??= this.#flush().finally(() => {
-        this.#flushing = undefined;
-      });
+      this.#startFlush();
+    });
+  }
+
+  #startFlush(): void {
+    this.#flushing ??= this.#flush().finally(() => {
+      this.#flushing = undefined;
+      // A caller awaiting the last batch may have queued its next write before this ran.
+      if (this.#queue.length > 0) this.#startFlush();
     });
   }
 
