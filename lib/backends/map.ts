@@ -166,8 +166,9 @@ export function mapDriver(map: Map<any, any>, options: MapDriverOptions = {}): M
     },
     version: async (prefix) => String(logged(prefix).version),
     async changedSince(prefix, version) {
-      if (!/^\d{1,16}$/.test(version)) return undefined;
       const since = Number(version);
+      // Only the exact text handed out ("007" or "7.0" never was).
+      if (!Number.isSafeInteger(since) || String(since) !== version) return undefined;
       const rec = logged(prefix);
       // A version from the future was never handed out here (another store, or made up).
       if (since > rec.version) return undefined;
