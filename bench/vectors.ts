@@ -8,9 +8,12 @@
  * Quick mode (about 90 s): n = 1k, 10k, 100k at d = 384, d = 1536 at 10k. --full adds rounds and
  * larger after-write stores; --tiny is a smoke test whose numbers mean nothing.
  */
+
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync } from "node:fs";
-import { pathToFileURL } from "node:url";
+import { createInterface } from "node:readline";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { Keyv } from "keyv";
 import { VECTOR_CACHE } from "../lib/collections/vectors.js";
@@ -211,6 +214,32 @@ async function naiveSuite(sizes: number[], plan: Plan): Promise<BenchRow[]> {
 interface AfterWriteCase {
   backend: "memory" | "file" | "redis";
   n: number;
+  /** The writer is another process (bench/fixtures/vector-writer.ts) instead of another handle. */
+  process?: boolean;
+}
+
+const VECTOR_WRITER = fileURLToPath(new URL("fixtures/vector-writer.ts", import.meta.url));
+
+/** Another process upserting vectors on request; resolves once it has opened the storage. */
+async function writerProcess(
+  config: object,
+): Promise<{ upsert(id: string, v: Float32Array): Promise<void>; stop(): void }> {
+  const child = spawn(process.execPath, ["--import", "tsx", VECTOR_WRITER, JSON.stringify(config)], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const expect = async (what: string) => {
+    const { value, done } = await lines.next();
+    if (done || value !== what) throw new Error(`vector writer said ${JSON.stringify(value)}, not ${what}`);
+  };
+  await expect("ready");
+  return {
+    async upsert(id, v) {
+      child.stdin.write(`upsert ${id} ${JSON.stringify(Array.from(v))}\n`);
+      await expect("ok");
+    },
+    stop: () => child.stdin.end("exit\n"),
+  };
 }
 
 /**
@@ -220,13 +249,14 @@ interface AfterWriteCase {
 async function afterWriteSuite(cases: AfterWriteCase[], rounds: number): Promise<BenchRow[]> {
   const out: BenchRow[] = [];
   const d = 384;
-  for (const { backend, n } of cases) {
+  for (const { backend, n, process: other } of cases) {
     const root = `kvwsbench_${randomBytes(4).toString("hex")}`;
     if (backend === "file") mkdirSync(".tmp", { recursive: true });
     const url =
       backend === "memory" ? `memory:${root}` : backend === "file" ? `file:.tmp/bench-${root}.json` : REDIS_URL;
     let a: WorkspaceStorage | undefined;
     let b: WorkspaceStorage | undefined;
+    let writer: Awaited<ReturnType<typeof writerProcess>> | undefined;
     try {
       a = await openStorage({ url, root, workspaceId: "w" }, { connectTimeoutMs: 2000 });
       b = await openStorage({ url, root, workspaceId: "w" }, { connectTimeoutMs: 2000 });
@@ -238,13 +268,15 @@ async function afterWriteSuite(cases: AfterWriteCase[], rounds: number): Promise
     try {
       progress(`vectors: after-write on ${backend}, n=${label(n)}`);
       await fill(b.vectors, vectors(n, d, 3));
+      if (other) writer = await writerProcess({ url, root, workspaceId: "w" });
+      const upsert = (id: string, v: Float32Array) => (writer ? writer.upsert(id, v) : b!.vectors.upsert(id, v));
       const queries = vectors(QUERIES, d, 7);
       await a.vectors.search(queries[0]!);
       const fresh = vectors(rounds, d, 99);
       const cold: number[] = [];
       const warm: number[] = [];
       for (let r = 0; r < rounds; r++) {
-        await b.vectors.upsert(`new${r}`, fresh[r]!);
+        await upsert(`new${r}`, fresh[r]!);
         const t0 = performance.now();
         const found = await a.vectors.search(fresh[r]!, { k: 1 });
         const t1 = performance.now();
@@ -254,12 +286,13 @@ async function afterWriteSuite(cases: AfterWriteCase[], rounds: number): Promise
         cold.push(t1 - t0);
         warm.push(t2 - t1);
       }
-      const where = `${backend}, n=${label(n)} d=${d}`;
+      const where = `${backend}${other ? ", 2 processes" : ""}, n=${label(n)} d=${d}`;
       out.push(
-        row(GROUP, `first search after another handle's write (${where})`, "ms", cold),
+        row(GROUP, `first search after another ${other ? "process" : "handle"}'s write (${where})`, "ms", cold),
         row(GROUP, `warm search (${where})`, "ms", warm),
       );
     } finally {
+      writer?.stop();
       await a.collection("vectors").clear();
       await a.close();
       await b.close();
@@ -298,11 +331,13 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
         ? [
             { backend: "memory", n: 1000 },
             { backend: "file", n: 200 },
+            { backend: "file", n: 200, process: true },
             { backend: "redis", n: 200 },
           ]
         : [
             { backend: "memory", n: opts.full ? 100_000 : 10_000 },
             { backend: "file", n: opts.full ? 10_000 : 2000 },
+            { backend: "file", n: opts.full ? 10_000 : 2000, process: true },
             { backend: "redis", n: opts.full ? 10_000 : 2000 },
           ],
       afterRounds,

@@ -9,7 +9,7 @@ import { joinKey } from "../keys.js";
 import { type Backend, DRIVER, type Driver, type DriverEntry } from "./driver.js";
 import { type Contents, decode, emptyContents, encode } from "./file-format.js";
 import { FileLock, processAlive } from "./file-lock.js";
-import { mapDriver } from "./map.js";
+import { type MapDriver, mapDriver } from "./map.js";
 
 export interface FileStoreOptions {
   /** How long a write waits for another process's lock before failing with ERR_STORE_LOCKED; default 10 s. */
@@ -26,6 +26,18 @@ interface Pending {
 function signature(path: string): string {
   const st: BigIntStats | undefined = statSync(path, { bigint: true, throwIfNoEntry: false });
   return st ? `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : "absent";
+}
+
+/**
+ * Full keys whose value or expiry differs between two contents, each once. Values are the
+ * serialised strings Keyv hands over, so equal text is an equal value (anything else counts
+ * as changed). O(entries), no parsing; a generator, so nothing runs unless someone asks.
+ */
+function* changedKeys(before: Contents, after: Contents): Generator<string> {
+  for (const [key, value] of after.data) {
+    if (before.data.get(key) !== value || before.expires.get(key) !== after.expires.get(key)) yield key;
+  }
+  for (const key of before.data.keys()) if (!after.data.has(key)) yield key;
 }
 
 /**
@@ -83,10 +95,12 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   readonly #lock: FileLock;
   readonly #lockTimeoutMs: number;
   #contents: Contents = emptyContents();
-  /** Listing and per-prefix versions over the in-memory Map; rebuilt whenever the Map is replaced. */
-  #map: Driver = mapDriver(this.#contents.data, { owned: true });
-  /** Bumped whenever #map is rebuilt, so versions never repeat across reloads. */
-  #epoch = 0;
+  /**
+   * Listing, per-prefix versions and change logs over the in-memory Map. It outlives reloads:
+   * each reload tells it which keys another process changed, so versions stay monotonic and
+   * `changedSince` answers across them.
+   */
+  readonly #map: MapDriver = mapDriver(this.#contents.data, { owned: true });
   #signature: string | undefined;
   #reloading: Promise<void> | undefined;
   #queue: Pending[] = [];
@@ -172,14 +186,10 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   }
 
   #replace(contents: Contents, sig: string): void {
+    const before = this.#contents;
     this.#contents = contents;
-    this.#rebuildIndex();
+    this.#map.external(contents.data, changedKeys(before, contents));
     this.#signature = sig;
-  }
-
-  #rebuildIndex(): void {
-    this.#map = mapDriver(this.#contents.data, { owned: true });
-    this.#epoch++;
   }
 
   // --- writes ------------------------------------------------------------------------------
@@ -188,9 +198,15 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     if (this.#closed) return Promise.reject(new StorageClosedError(`file store ${this.path} is closed`));
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ apply, resolve: resolve as (value: unknown) => void, reject });
-      this.#flushing ??= this.#flush().finally(() => {
-        this.#flushing = undefined;
-      });
+      this.#startFlush();
+    });
+  }
+
+  #startFlush(): void {
+    this.#flushing ??= this.#flush().finally(() => {
+      this.#flushing = undefined;
+      // A caller awaiting the last batch may have queued its next write before this ran.
+      if (this.#queue.length > 0) this.#startFlush();
     });
   }
 
@@ -297,7 +313,8 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
         })();
       },
       clear: (prefix) => this.#write(() => void this.#map.clear(prefix)),
-      version: (prefix) => read(async () => `${this.#epoch}.${await this.#map.version?.(prefix)}`),
+      version: (prefix) => read(() => this.#map.version(prefix)),
+      changedSince: (prefix, version) => read(() => this.#map.changedSince(prefix, version)),
     };
   }
 
@@ -315,29 +332,28 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     return this[DRIVER].has(key);
   }
 
-  // Raw writes bypass the per-prefix name index, so they rebuild it (rare: composition with raw Keyv).
+  // Raw writes know only full keys: the driver finds the prefixes they belong to (rare: composition with raw Keyv).
   set(key: string, value: unknown, ttl?: number): Promise<void> {
     return this.#write(() => {
       this.#contents.data.set(key, value);
       this.#setExpiry(key, ttl);
-      this.#rebuildIndex();
+      this.#map.external(this.#contents.data, [key]);
     });
   }
 
   delete(key: string): Promise<boolean> {
     return this.#write(() => {
       const existed = this.#contents.data.delete(key);
-      this.#rebuildIndex();
+      if (existed) this.#map.external(this.#contents.data, [key]);
       return existed;
     });
   }
 
   deleteMany(keys: string[]): Promise<boolean> {
     return this.#write(() => {
-      let all = true;
-      for (const key of keys) all = this.#contents.data.delete(key) && all;
-      this.#rebuildIndex();
-      return all;
+      const gone = keys.filter((key) => this.#contents.data.delete(key));
+      this.#map.external(this.#contents.data, gone);
+      return gone.length === keys.length;
     });
   }
 
@@ -346,7 +362,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     return this.#write(() => {
       this.#contents.data.clear();
       this.#contents.expires.clear();
-      this.#rebuildIndex();
+      this.#map.external(this.#contents.data, undefined);
     });
   }
 

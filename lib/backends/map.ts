@@ -1,4 +1,5 @@
-import { joinKey } from "../keys.js";
+import { joinKey, SEPARATOR } from "../keys.js";
+import { ChangeLog, MAP_LOG_LIMIT } from "./change-log.js";
 import type { Driver, DriverEntry } from "./driver.js";
 
 // Keyv keeps a Map's expiry inside the value, serialised last: `{"value":…,"expires":<ms>}`.
@@ -12,6 +13,13 @@ function expired(value: unknown): boolean {
   return typeof expires === "number" && expires <= Date.now();
 }
 
+/**
+ * One counter for every map driver of the process: a version is never handed out twice, so a
+ * version kept from a store that was closed and opened again is older than anything the new
+ * store can answer for, and is refused instead of misread.
+ */
+let clock = 0;
+
 interface PrefixRecord {
   version: number;
   /**
@@ -19,6 +27,27 @@ interface PrefixRecord {
    * Only for Maps the library owns, where every write passes through this driver.
    */
   names: Set<string> | undefined;
+  /** What changed since when; only kept once someone asked for the prefix's version. */
+  log: ChangeLog | undefined;
+}
+
+export interface MapDriverOptions {
+  /** The library owns the Map (every write passes through a driver): listing may keep an index. */
+  owned?: boolean;
+  /** Change-log entries kept per prefix (default 1000). */
+  logLimit?: number;
+}
+
+export interface MapDriver extends Driver {
+  version(prefix: string): Promise<string>;
+  changedSince(prefix: string, version: string): Promise<string[] | undefined>;
+  /**
+   * Tells the driver that its data now lives in `map` (may be the same Map) and that the full
+   * keys `changed` were written or deleted outside it; `undefined` = anything may have changed.
+   * `changed` is only iterated when some prefix is tracked, so a lazy generator costs nothing otherwise.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: Keyv accepts any Map as a store
+  external(map: Map<any, any>, changed: Iterable<string> | undefined): void;
 }
 
 /**
@@ -29,26 +58,41 @@ interface PrefixRecord {
  * library owns (`memory:` URLs) every write passes through here, so the first listing of a
  * prefix also builds a name set that later writes keep current, and from then on listing
  * costs O(entries of that scope). Prefixes never listed pay nothing for it on writes.
+ *
+ * Versions and change log: every write bumps the prefix's version; once a prefix's version has
+ * been asked for, each write also logs the names it touched (a bounded ring), so
+ * `changedSince` can name them. Writes made to a Map directly (not through this driver, e.g. a
+ * caller's own Map also used with raw Keyv) are seen by neither: as before, caches over such a
+ * Map only follow writes made through the library.
  */
 // biome-ignore lint/suspicious/noExplicitAny: Keyv accepts any Map as a store
-export function mapDriver(map: Map<any, any>, options: { owned?: boolean } = {}): Driver {
+export function mapDriver(map: Map<any, any>, options: MapDriverOptions = {}): MapDriver {
   const owned = options.owned === true;
-  // One lookup per write finds both the version (for vector caches) and the name set.
+  const logLimit = options.logLimit ?? MAP_LOG_LIMIT;
+  // One lookup per write finds the version, the name set and the log.
   const prefixes = new Map<string, PrefixRecord>();
   const record = (prefix: string): PrefixRecord => {
     let found = prefixes.get(prefix);
     if (!found) {
-      found = { version: 0, names: undefined };
+      found = { version: ++clock, names: undefined, log: undefined };
       prefixes.set(prefix, found);
     }
     return found;
+  };
+  const logged = (prefix: string): PrefixRecord => {
+    const rec = record(prefix);
+    rec.log ??= new ChangeLog(rec.version, logLimit);
+    return rec;
   };
   const done = Promise.resolve();
   const remove = (prefix: string, name: string): boolean => {
     const deleted = map.delete(joinKey(prefix, name));
     const rec = record(prefix);
     rec.names?.delete(name);
-    if (deleted) rec.version++;
+    if (deleted) {
+      rec.version = ++clock;
+      rec.log?.push(rec.version, name);
+    }
     return deleted;
   };
 
@@ -64,6 +108,19 @@ export function mapDriver(map: Map<any, any>, options: { owned?: boolean } = {})
     rec.names ??= new Set(walk(prefix));
     return rec.names;
   };
+  /** A key changed behind our back: every tracked prefix it lies under learns of it. */
+  const touch = (key: string): void => {
+    const present = map.has(key);
+    for (let i = key.indexOf(SEPARATOR); i !== -1; i = key.indexOf(SEPARATOR, i + 1)) {
+      const rec = prefixes.get(key.slice(0, i));
+      if (!rec) continue;
+      const name = key.slice(i + 1);
+      if (present) rec.names?.add(name);
+      else rec.names?.delete(name);
+      rec.version = ++clock;
+      rec.log?.push(rec.version, name);
+    }
+  };
 
   return {
     get: (key) => Promise.resolve(map.get(key)),
@@ -75,17 +132,19 @@ export function mapDriver(map: Map<any, any>, options: { owned?: boolean } = {})
     set(prefix, name, value) {
       map.set(joinKey(prefix, name), value);
       const rec = prefixes.get(prefix) ?? record(prefix);
-      rec.version++;
+      rec.version = ++clock;
       if (rec.names !== undefined) rec.names.add(name);
+      if (rec.log !== undefined) rec.log.push(rec.version, name);
       return done;
     },
     async setMany(prefix, entries: readonly DriverEntry[]) {
       const rec = record(prefix);
+      rec.version = ++clock;
       for (const { name, value } of entries) {
         map.set(joinKey(prefix, name), value);
         rec.names?.add(name);
+        rec.log?.push(rec.version, name);
       }
-      rec.version++;
     },
     delete: (prefix, name) => Promise.resolve(remove(prefix, name)),
     async deleteMany(prefix, names) {
@@ -101,8 +160,33 @@ export function mapDriver(map: Map<any, any>, options: { owned?: boolean } = {})
       // Spread first: deleting from the set we iterate is safe, but keys come from either source.
       for (const name of [...(indexed(prefix) ?? walk(prefix))]) map.delete(joinKey(prefix, name));
       rec.names?.clear();
-      rec.version++;
+      rec.version = ++clock;
+      // As on Redis, a clear is not spelled out name by name: a cache from before it reloads.
+      rec.log?.reset(rec.version);
     },
-    version: async (prefix) => String(prefixes.get(prefix)?.version ?? 0),
+    version: async (prefix) => String(logged(prefix).version),
+    async changedSince(prefix, version) {
+      const since = Number(version);
+      // Only the exact text handed out ("007" or "7.0" never was).
+      if (!Number.isSafeInteger(since) || String(since) !== version) return undefined;
+      const rec = logged(prefix);
+      // A version from the future was never handed out here (another store, or made up).
+      if (since > rec.version) return undefined;
+      if (since === rec.version) return [];
+      return rec.log!.since(since);
+    },
+    external(next, changed) {
+      map = next;
+      if (prefixes.size === 0) return;
+      if (changed === undefined) {
+        for (const rec of prefixes.values()) {
+          rec.names = undefined;
+          rec.version = ++clock;
+          rec.log?.reset(rec.version);
+        }
+        return;
+      }
+      for (const key of changed) touch(key);
+    },
   };
 }

@@ -6,7 +6,9 @@ import { promisify } from "node:util";
 import { Keyv } from "keyv";
 import { KeyvFile } from "keyv-file";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { openFileBackend } from "../../lib/backends/file.js";
+import type { Backend, Driver } from "../../lib/backends/driver.js";
+import { DRIVER } from "../../lib/backends/driver.js";
+import { type FileStore, openFileBackend } from "../../lib/backends/file.js";
 import { openStorage, StoreCorruptError, type WorkspaceStorage } from "../../lib/index.js";
 import { tempDir } from "../support/env.js";
 
@@ -187,6 +189,17 @@ describe("file backend", () => {
     expect(await notes.get("lasting")).toBe(2);
   });
 
+  it("completes a write issued as soon as the previous one resolved", async () => {
+    const backend = await openFileBackend(path);
+    const driver = (backend.store as FileStore)[DRIVER];
+    // Awaiting the driver directly resumes before the finished batch is let go of.
+    await driver.set("fw:notes", "a", "1");
+    await driver.set("fw:notes", "b", "2");
+    await driver.delete("fw:notes", "a");
+    expect(await driver.get("fw:notes:b")).toBe("2");
+    await backend.close();
+  });
+
   it("shares one store per path in a process and releases it after the last close", async () => {
     const a = await openFileBackend(path);
     const b = await openFileBackend(join(dir.path, ".", "store.json"));
@@ -198,5 +211,104 @@ describe("file backend", () => {
     expect(c.store).not.toBe(a.store);
     expect(await c.store.get("still-open")).toBe("1");
     await c.close();
+  });
+});
+
+describe("file backend change log", () => {
+  const ops = fileURLToPath(new URL("../fixtures/file-ops.ts", import.meta.url));
+  let dir: ReturnType<typeof tempDir>;
+  let path = "";
+  let backend: Backend | undefined;
+  const A = "fw:ws:a:vectors";
+  const B = "fw:ws:b:vectors";
+
+  beforeEach(() => {
+    dir = tempDir();
+    path = join(dir.path, "store.json");
+  });
+  afterEach(async () => {
+    await backend?.close();
+    backend = undefined;
+    dir.remove();
+  });
+
+  const openHere = async (): Promise<Driver> => {
+    backend = await openFileBackend(path);
+    return (backend.store as FileStore)[DRIVER];
+  };
+  /** Runs driver writes in a process of their own, as another app sharing the file would. */
+  const elsewhere = (...list: unknown[][]) =>
+    run(process.execPath, ["--import", "tsx", ops, path, JSON.stringify(list)], { timeout: 60_000 });
+
+  it("names exactly what another process wrote or deleted, and nothing under other prefixes", async () => {
+    const driver = await openHere();
+    await driver.setMany(A, [
+      { name: "keep", value: "1" },
+      { name: "gone", value: "2" },
+    ]);
+    await driver.set(B, "other", "3");
+    const a0 = await driver.version!(A);
+    const b0 = await driver.version!(B);
+    await elsewhere(["set", A, "new", "4"]);
+    expect(await driver.changedSince!(A, a0)).toEqual(["new"]);
+    expect(await driver.changedSince!(B, b0)).toEqual([]);
+    expect(await driver.version!(B)).toBe(b0);
+    const a1 = await driver.version!(A);
+    expect(a1).not.toBe(a0);
+    expect(Number(a1)).toBeGreaterThan(Number(a0));
+    // Same text written again is no change; a new value and a deletion are.
+    await elsewhere(["set", A, "keep", "1"], ["set", A, "new", "5"], ["delete", A, "gone"]);
+    expect((await driver.changedSince!(A, a1))?.sort()).toEqual(["gone", "new"]);
+    expect((await driver.changedSince!(A, a0))?.sort()).toEqual(["gone", "new"]);
+    const names: string[] = [];
+    for await (const name of driver.names(A)) names.push(name);
+    expect(names.sort()).toEqual(["keep", "new"]);
+    expect(await driver.get(`${A}:new`)).toBe("5");
+  });
+
+  it("names another process's clear by the names it removed, but not further back than its log", async () => {
+    const driver = await openHere();
+    await driver.setMany(B, [
+      { name: "p", value: "1" },
+      { name: "q", value: "2" },
+    ]);
+    await driver.set(A, "x", "1");
+    const a0 = await driver.version!(A);
+    const b0 = await driver.version!(B);
+    // Another process's clear arrives as the file's new contents: the diff names every removed key.
+    await elsewhere(["clear", B]);
+    expect((await driver.changedSince!(B, b0))?.sort()).toEqual(["p", "q"]);
+    expect(await driver.changedSince!(A, a0)).toEqual([]);
+    // More names than the log keeps (1000) cannot be named one by one.
+    await elsewhere(["fill", A, "t", "1001"]);
+    expect(await driver.changedSince!(A, a0)).toBeUndefined();
+    const a1 = await driver.version!(A);
+    await elsewhere(["set", A, "y", "2"]);
+    expect(await driver.changedSince!(A, a1)).toEqual(["y"]);
+  });
+
+  it("follows raw Keyv writes to the same file by full key", async () => {
+    const driver = await openHere();
+    const store = backend!.store as FileStore;
+    await driver.set(A, "x", "1");
+    const v0 = await driver.version!(A);
+    await store.set(`${A}:raw`, "2");
+    await store.delete(`${A}:x`);
+    expect((await driver.changedSince!(A, v0))?.sort()).toEqual(["raw", "x"]);
+    const v1 = await driver.version!(A);
+    await store.clear();
+    expect(await driver.changedSince!(A, v1)).toBeUndefined();
+    expect(await driver.changedSince!(A, await driver.version!(A))).toEqual([]);
+  });
+
+  it("refuses versions it never handed out, including those of an earlier opening of the file", async () => {
+    let driver = await openHere();
+    await driver.set(A, "x", "1");
+    const old = await driver.version!(A);
+    expect(await driver.changedSince!(A, `${Number(old) + 1000}`)).toBeUndefined();
+    expect(await driver.changedSince!(A, "1.2")).toBeUndefined();
+    await backend!.close();
+    driver = await openHere();
+    expect(await driver.changedSince!(A, old)).toBeUndefined();
   });
 });
