@@ -338,7 +338,7 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
             { backend: "memory", n: opts.full ? 100_000 : 10_000 },
             { backend: "file", n: opts.full ? 10_000 : 2000 },
             { backend: "file", n: opts.full ? 10_000 : 2000, process: true },
-            { backend: "redis", n: opts.full ? 10_000 : 2000 },
+            { backend: "redis", n: opts.full ? 100_000 : 10_000 },
           ],
       afterRounds,
     )),
