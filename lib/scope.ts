@@ -16,13 +16,14 @@ const drivers = new WeakMap<object, Driver>();
 
 /** One driver per wrapped store, shared by every scoped view of it. */
 export function driverFor(store: AnyStore | WithDriver): Driver {
-  if (!isStore(store)) {
-    throw new InvalidArgumentError(
-      `store must be a Keyv store adapter (with get, set and delete) or a Map, got ${describeValue(store)}`,
-    );
-  }
+  // WeakMap.get takes any value, so a known store (every per-request view) skips the shape check.
   let driver = drivers.get(store);
   if (!driver) {
+    if (!isStore(store)) {
+      throw new InvalidArgumentError(
+        `store must be a Keyv store adapter (with get, set and delete) or a Map, got ${describeValue(store)}`,
+      );
+    }
     if (hasOwnDriver(store)) driver = store[DRIVER];
     else if (store instanceof Map) driver = mapDriver(store);
     else driver = redisDriverFor(store) ?? genericDriver(store);
