@@ -1,7 +1,6 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { openStorage, type WorkspaceStorage } from "../lib/index.js";
-import { BACKENDS } from "./support/backends.js";
-import { randomRoot } from "./support/env.js";
+import { describe, expect, it } from "vitest";
+import { openStorage } from "../lib/index.js";
+import { BACKENDS, perTest } from "./support/backends.js";
 
 const TRICKY_NAMES = [
   "a:b",
@@ -20,22 +19,9 @@ const TRICKY_NAMES = [
 ];
 
 describe.each(BACKENDS)("storage on $name", (backend) => {
-  const opened: WorkspaceStorage[] = [];
-  const roots: string[] = [];
-  const open = async (root: string, workspaceId?: string | null, extra: Record<string, unknown> = {}) => {
-    const storage = await openStorage({ url: backend.url(root), root, workspaceId, ...extra });
-    opened.push(storage);
-    return storage;
-  };
-  const newRoot = () => {
-    const root = randomRoot(backend.name);
-    roots.push(root);
-    return root;
-  };
-  afterEach(async () => {
-    for (const s of opened.splice(0)) await s.close();
-    for (const root of roots.splice(0)) await backend.cleanup(root);
-  });
+  const { newRoot, track } = perTest(backend);
+  const open = (root: string, workspaceId?: string | null, extra: Record<string, unknown> = {}) =>
+    track(openStorage({ url: backend.url(root), root, workspaceId, ...extra }));
 
   it("keeps workspaces, sibling ids and unscoped data apart, both ways", async () => {
     const root = newRoot();
@@ -126,8 +112,7 @@ describe.each(BACKENDS)("storage on $name", (backend) => {
     const config = s.toBootstrapConfig();
     expect(JSON.parse(JSON.stringify(config))).toEqual(config);
     expect(config).toMatchObject({ root, workspaceId: "boot", unscoped: ["deps", "vectors"] });
-    const again = await openStorage(config);
-    opened.push(again);
+    const again = await track(openStorage(config));
     expect(await again.artifacts.load("a")).toBe("b");
     expect(again.keyspace.prefix("vectors")).toBe(`${root}:vectors`);
     expect(s.withWorkspace(null).toBootstrapConfig().workspaceId).toBeNull();

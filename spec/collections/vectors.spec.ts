@@ -1,16 +1,15 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type AnyStore, DRIVER, type Driver } from "../../lib/backends/driver.js";
 import { mapDriver } from "../../lib/backends/map.js";
 import { createVectorStore, VECTOR_CACHE } from "../../lib/collections/vectors.js";
-import { createStorage, openStorage, type VectorStore, type WorkspaceStorage } from "../../lib/index.js";
+import { createStorage, openStorage, type VectorStore } from "../../lib/index.js";
 import { ScopedStore, scopedKeyv } from "../../lib/scope.js";
 import type { VectorCache } from "../../lib/vectors/cache.js";
 import { jsKernel } from "../../lib/vectors/kernel.js";
-import { BACKENDS } from "../support/backends.js";
-import { randomRoot } from "../support/env.js";
+import { BACKENDS, perTest } from "../support/backends.js";
 import { randomVectors, referenceTopK } from "../vectors/reference.js";
 
 const run = promisify(execFile);
@@ -36,23 +35,10 @@ async function fill(store: VectorStore, vectors: Float32Array[]): Promise<void> 
 }
 
 describe.each(BACKENDS)("vectors on $name", (backend) => {
-  const opened: WorkspaceStorage[] = [];
-  const roots: string[] = [];
+  const { newRoot, track } = perTest(backend, `vec${backend.name}`);
   const config = (root: string, workspaceId = "w") => ({ url: backend.url(root), root, workspaceId });
-  const open = async (root: string, workspaceId = "w", vectors = {}) => {
-    const storage = await openStorage(config(root, workspaceId), { vectors });
-    opened.push(storage);
-    return storage;
-  };
-  const newRoot = () => {
-    const root = randomRoot(`vec${backend.name}`);
-    roots.push(root);
-    return root;
-  };
-  afterEach(async () => {
-    for (const s of opened.splice(0)) await s.close();
-    for (const root of roots.splice(0)) await backend.cleanup(root);
-  });
+  const open = (root: string, workspaceId = "w", vectors = {}) =>
+    track(openStorage(config(root, workspaceId), { vectors }));
 
   it("stores vectors compactly and returns them exactly, with metadata", async () => {
     const root = newRoot();
@@ -184,8 +170,7 @@ describe.each(BACKENDS)("vectors on $name", (backend) => {
   it("rejects invalid vector options", async () => {
     const root = newRoot();
     for (const vectors of [{ quantization: "int4" }, { maxCachedWorkspaces: -1 }, { maxCacheBytes: 1.5 }] as const) {
-      const s = await openStorage(config(root), { vectors: vectors as never });
-      opened.push(s);
+      const s = await track(openStorage(config(root), { vectors: vectors as never }));
       expect(() => s.vectors).toThrow(expect.objectContaining({ code: "ERR_INVALID_ARGUMENT" }));
     }
   });
@@ -193,23 +178,9 @@ describe.each(BACKENDS)("vectors on $name", (backend) => {
 
 // Another process can only share a backend that lives outside this one.
 describe.each(BACKENDS.filter((b) => b.name !== "memory"))("vectors on $name, across processes", (backend) => {
-  const opened: WorkspaceStorage[] = [];
-  const roots: string[] = [];
+  const { newRoot, track } = perTest(backend, `vecx${backend.name}`);
   const config = (root: string, workspaceId = "w") => ({ url: backend.url(root), root, workspaceId });
-  const open = async (root: string) => {
-    const storage = await openStorage(config(root));
-    opened.push(storage);
-    return storage;
-  };
-  const newRoot = () => {
-    const root = randomRoot(`vecx${backend.name}`);
-    roots.push(root);
-    return root;
-  };
-  afterEach(async () => {
-    for (const s of opened.splice(0)) await s.close();
-    for (const root of roots.splice(0)) await backend.cleanup(root);
-  });
+  const open = (root: string) => track(openStorage(config(root)));
 
   it("sees an upsert and a delete made by another process", async () => {
     const root = newRoot();

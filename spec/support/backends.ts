@@ -1,7 +1,9 @@
 import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { deleteUnder, REDIS_URL, rawRedis } from "./env.js";
+import { afterEach } from "vitest";
+import type { WorkspaceStorage } from "../../lib/index.js";
+import { deleteUnder, REDIS_URL, randomRoot, rawRedis } from "./env.js";
 
 /** Every built-in backend, as a URL per test root plus how to remove what a test left. */
 export interface BackendCase {
@@ -30,3 +32,28 @@ export const BACKENDS: BackendCase[] = [
     },
   },
 ];
+
+/**
+ * Fresh roots and opened storages for the tests of one describe block on one backend: after
+ * each test every storage is closed and every root removed.
+ */
+export function perTest(backend: BackendCase, tag: string = backend.name) {
+  const opened: WorkspaceStorage[] = [];
+  const roots: string[] = [];
+  afterEach(async () => {
+    for (const s of opened.splice(0)) await s.close();
+    for (const root of roots.splice(0)) await backend.cleanup(root);
+  });
+  return {
+    newRoot(): string {
+      const root = randomRoot(tag);
+      roots.push(root);
+      return root;
+    },
+    async track(storage: Promise<WorkspaceStorage>): Promise<WorkspaceStorage> {
+      const s = await storage;
+      opened.push(s);
+      return s;
+    },
+  };
+}
