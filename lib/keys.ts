@@ -187,6 +187,15 @@ export function keyspace(options: KeyspaceOptions): Keyspace {
   });
 }
 
+/**
+ * Prefixes whose changes are versioned and logged, so a vector cache can follow them with one
+ * read per search: the `vectors` collection (however it is reached) and the workflow index.
+ * Decided by the layout, not by the caller, so every path to such a prefix keeps its log.
+ */
+export function tracksChanges(prefix: string): boolean {
+  return prefix.endsWith(`${SEPARATOR}vectors`) || prefix.endsWith("#vectors");
+}
+
 export function joinKey(prefix: string, name: string): string {
   return `${prefix}${SEPARATOR}${name}`;
 }

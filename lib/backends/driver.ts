@@ -1,42 +1,60 @@
 import type { KeyvStoreAdapter } from "keyv";
 
 /**
- * What a backend must offer so that a scoped view can be exact: reads by full key,
- * writes that know their prefix (so a backend can keep a per-prefix index in step
- * with the value), and listing/clearing of exactly one prefix.
+ * The one store layer: a backend driver hands out `scope(prefix)`, a store bound to one
+ * prefix that takes names only. A "name" is the part after `<prefix>:`; the key a backend
+ * stores it at is always `joinKey(prefix, name)`. Values are opaque to drivers (the
+ * serialised strings Keyv and the collections hand over).
  *
- * A "name" is the part after `<prefix>:`; the full key is always `joinKey(prefix, name)`.
- * Values are opaque to drivers (Keyv hands them serialised strings).
+ * Listing is exact: a prefix lists the names written under it, never the keys that merely
+ * start with its text (a nested root `R:crm`'s keys are not names of `R`'s collection `crm`).
  */
-export interface Driver {
-  get(key: string): Promise<unknown>;
-  getMany(keys: readonly string[]): Promise<unknown[]>;
-  has(key: string): Promise<boolean>;
-  /** `ttl` in milliseconds; undefined = no expiry. */
-  set(prefix: string, name: string, value: unknown, ttl?: number): Promise<void>;
-  setMany(prefix: string, entries: readonly DriverEntry[]): Promise<void>;
-  delete(prefix: string, name: string): Promise<boolean>;
-  deleteMany(prefix: string, names: readonly string[]): Promise<boolean>;
-  /** Every live name under `<prefix>:`, each once, in no particular order. */
-  names(prefix: string): AsyncIterable<string>;
-  /** Deletes every key under `<prefix>:` and nothing else. */
-  clear(prefix: string): Promise<void>;
+export interface PrefixStore {
+  readonly prefix: string;
+  /** The stored value, or undefined when missing or expired. */
+  get(name: string): Promise<unknown>;
+  getMany(names: readonly string[]): Promise<unknown[]>;
+  has(name: string): Promise<boolean>;
+  /** `ttl` in milliseconds; undefined (or not positive) = no expiry. */
+  set(name: string, value: unknown, ttl?: number): Promise<void>;
+  setMany(entries: readonly Entry[]): Promise<void>;
+  /** Whether a value existed. */
+  delete(name: string): Promise<boolean>;
+  /** How many of the names had a value. */
+  deleteMany(names: readonly string[]): Promise<number>;
+  /** Every live name under the prefix, each once, in no particular order. */
+  names(): AsyncIterable<string>;
+  /** Deletes every name of this prefix and nothing else. */
+  clear(): Promise<void>;
   /**
-   * A value that changes whenever anything under `prefix` changes (it may also change
-   * more often). Lets caches revalidate with one cheap read.
+   * A value that changes whenever anything under the prefix changes (it may also change more
+   * often), so a cache revalidates with one cheap read. Kept where `tracksChanges(prefix)` says
+   * (vector prefixes); a driver may keep it for every prefix.
    */
-  version?(prefix: string): Promise<string>;
+  version?(): Promise<string>;
   /**
-   * Names written or deleted under `prefix` since `version` (a value returned by
-   * `version()`), or undefined when the driver cannot tell (the caller then reloads all).
+   * Names written or deleted since `version` (a value `version()` returned), or undefined when
+   * the driver cannot tell (the caller then reloads everything).
    */
-  changedSince?(prefix: string, version: string): Promise<string[] | undefined>;
+  changedSince?(version: string): Promise<string[] | undefined>;
 }
 
-/** A backend opened from a URL: the adapter, plus how to release it. */
+export interface Entry {
+  name: string;
+  value: unknown;
+  ttl?: number | undefined;
+}
+
+/** A backend's way in: one prefix-bound store per prefix. */
+export interface Driver {
+  scope(prefix: string): PrefixStore;
+}
+
+/** A backend opened from a URL: the adapter, its driver, and how to release it. */
 export interface Backend {
-  /** The adapter; scoped views wrap it with scopeStore(). */
+  /** A plain Keyv store adapter over the same data (full keys), for apps that also use raw Keyv. */
   readonly store: AnyStore;
+  readonly driver: Driver;
   /** Normalised URL for bootstrap configs (absolute file path, credentials kept as given). */
   readonly url: string;
   /** Flush pending writes and release connections/files. Idempotent. */
@@ -50,16 +68,10 @@ export interface OpenOptions {
   commandTimeoutMs?: number;
 }
 
-export interface DriverEntry {
-  name: string;
-  value: unknown;
-  ttl?: number | undefined;
-}
-
 // biome-ignore lint/suspicious/noExplicitAny: Keyv's own signature accepts any Map
 export type AnyStore = KeyvStoreAdapter | Map<any, any>;
 
-/** Our own adapters carry their driver under this symbol, so detection is exact. */
+/** The library's own adapters carry their driver under this symbol, so detection is exact. */
 export const DRIVER = Symbol.for("keyv-workspaces.driver");
 
 export interface WithDriver {
