@@ -8,7 +8,7 @@ export {
   revokeWorkspaceUser,
   workspaceUsername,
 } from "./acl.js";
-export type { AnyStore, Backend, Driver, DriverEntry } from "./backends/driver.js";
+export type { AnyStore, Backend, Driver, Entry, PrefixStore } from "./backends/driver.js";
 export { FileStore, type FileStoreOptions, openFileBackend } from "./backends/file.js";
 export { openBackend } from "./backends/index.js";
 export type { RedisOpenOptions } from "./backends/redis-open.js";

@@ -208,3 +208,32 @@ export function joinKey(prefix: string, name: string): string {
 export function metaKey(prefix: string, what: "index" | "version" | "log" | "vectors"): string {
   return `${prefix}#${what}`;
 }
+
+const LAYOUT_COLLECTION = /^[a-z][a-z0-9_-]*(#vectors)?$/;
+const BUILT_IN = new Set<string>(COLLECTIONS);
+
+/**
+ * Where a full key written WITHOUT its prefix on record (data of 0.1.0 files, raw Keyv writes to
+ * the library's own adapters) belongs, as the length of its prefix. Everything the library writes
+ * through a scope keeps its exact prefix; this reading of the layout is only for such keys:
+ * the first `ws` segment after the root marks `<root>:ws:<id>:<collection>` (roots cannot hold a
+ * `ws` segment, ids and collections cannot hold ":"); otherwise the first built-in collection
+ * segment after the root ends the prefix, else the first two segments. Undefined when the key has
+ * no name part.
+ */
+export function layoutPrefixLength(key: string): number | undefined {
+  const segments = key.split(SEPARATOR);
+  const at = (count: number) => {
+    if (count >= segments.length) return undefined;
+    let length = 0;
+    for (let i = 0; i < count; i++) length += segments[i]!.length + SEPARATOR.length;
+    return length - SEPARATOR.length;
+  };
+  const ws = segments.indexOf(WORKSPACE_SEGMENT, 1);
+  if (ws !== -1 && LAYOUT_COLLECTION.test(segments[ws + 2] ?? "")) return at(ws + 3);
+  for (let i = 1; i < segments.length - 1; i++) {
+    const base = segments[i]!.replace(/#vectors$/, "");
+    if (BUILT_IN.has(base)) return at(i + 1);
+  }
+  return at(2);
+}

@@ -1,21 +1,21 @@
 /**
- * The namespacing decorator: a Keyv store adapter that stores key `k` at `<prefix>:k`
- * on the wrapped store. It maps keys and nothing else; how one prefix is listed or
- * cleared exactly is the backend driver's job (see backends/).
+ * The namespacing decorator, as Keyv sees it: a Keyv store adapter over one prefix-bound store
+ * (backends/driver.ts). It is the interop face of `collection()` and `scopeStore()`; the
+ * collections use the prefix-bound store directly.
  */
 import { EventEmitter } from "node:events";
 import { Keyv, type KeyvOptions, type KeyvStoreAdapter, type StoredData } from "keyv";
-import { type AnyStore, DRIVER, type Driver, hasOwnDriver, type WithDriver } from "./backends/driver.js";
+import { type AnyStore, DRIVER, type Driver, hasOwnDriver, type PrefixStore } from "./backends/driver.js";
 import { genericDriver } from "./backends/generic.js";
 import { mapDriver } from "./backends/map.js";
 import { redisDriverFor } from "./backends/redis.js";
 import { InvalidArgumentError } from "./errors.js";
-import { joinKey, validateDepsPrefix } from "./keys.js";
+import { validateDepsPrefix } from "./keys.js";
 
 const drivers = new WeakMap<object, Driver>();
 
-/** One driver per wrapped store, shared by every scoped view of it. */
-export function driverFor(store: AnyStore | WithDriver): Driver {
+/** One driver per wrapped store, shared by every scope of it (a Map's names are booked once). */
+export function driverFor(store: AnyStore): Driver {
   // WeakMap.get takes any value, so a known store (every per-request view) skips the shape check.
   let driver = drivers.get(store);
   if (!driver) {
@@ -32,7 +32,7 @@ export function driverFor(store: AnyStore | WithDriver): Driver {
   return driver;
 }
 
-function isStore(store: unknown): store is AnyStore | WithDriver {
+function isStore(store: unknown): store is AnyStore {
   if (typeof store !== "object" || store === null) return false;
   if (store instanceof Map || hasOwnDriver(store)) return true;
   const { get, set, delete: del } = store as Record<string, unknown>;
@@ -45,96 +45,93 @@ function describeValue(value: unknown): string {
   return `an object without them (${value.constructor?.name ?? "no prototype"})`;
 }
 
+const ITERATE_BATCH = 256;
+
 export class ScopedStore extends EventEmitter implements KeyvStoreAdapter {
-  readonly prefix: string;
-  readonly driver: Driver;
+  readonly store: PrefixStore;
   /** Keyv writes its namespace here; we honour it for iterator()/clear() like other adapters do. */
   namespace: string | undefined;
   readonly opts: { prefix: string; dialect: string; url: string };
 
-  constructor(store: AnyStore | WithDriver, prefix: string) {
+  constructor(store: PrefixStore) {
     super();
-    this.prefix = validateDepsPrefix(prefix, "scope prefix");
-    this.driver = driverFor(store);
+    this.store = store;
     // Keyv 5 only exposes keyv.iterator when it finds a dialect it knows in opts.url. Every
     // scoped store can iterate exactly (the driver lists one prefix), so we say so in its terms.
-    this.opts = { prefix: this.prefix, dialect: "keyv-workspaces", url: "keyv-workspaces://scoped?iterable=redis" };
+    this.opts = { prefix: store.prefix, dialect: "keyv-workspaces", url: "keyv-workspaces://scoped?iterable=redis" };
   }
 
-  key(name: string): string {
-    return joinKey(this.prefix, name);
+  get prefix(): string {
+    return this.store.prefix;
   }
 
-  // Every get/set passes through here: return the driver's promise as is, no extra async frame.
+  // Every get/set passes through here: return the store's promise as is, no extra async frame.
   get<Value>(key: string): Promise<StoredData<Value> | undefined> {
-    return this.driver.get(this.key(key)) as Promise<StoredData<Value> | undefined>;
+    return this.store.get(key) as Promise<StoredData<Value> | undefined>;
   }
 
   getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
-    return this.driver.getMany(keys.map((key) => this.key(key))) as Promise<Array<StoredData<Value | undefined>>>;
+    return this.store.getMany(keys) as Promise<Array<StoredData<Value | undefined>>>;
   }
 
   has(key: string): Promise<boolean> {
-    return this.driver.has(this.key(key));
+    return this.store.has(key);
   }
 
   hasMany(keys: string[]): Promise<boolean[]> {
-    return Promise.all(keys.map((key) => this.has(key)));
+    return Promise.all(keys.map((key) => this.store.has(key)));
   }
 
   /** Resolves once stored (Keyv reads a non-boolean result as success); rejects when the write failed. */
   set(key: string, value: unknown, ttl?: number): Promise<void> {
-    return this.driver.set(this.prefix, key, value, ttl);
+    return this.store.set(key, value, ttl);
   }
 
   setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<void> {
-    return this.driver.setMany(
-      this.prefix,
-      entries.map(({ key, value, ttl }) => ({ name: key, value, ttl })),
-    );
+    return this.store.setMany(entries.map(({ key, value, ttl }) => ({ name: key, value, ttl })));
   }
 
   delete(key: string): Promise<boolean> {
-    return this.driver.delete(this.prefix, key);
+    return this.store.delete(key);
   }
 
-  deleteMany(keys: string[]): Promise<boolean> {
-    return this.driver.deleteMany(this.prefix, keys);
+  async deleteMany(keys: string[]): Promise<boolean> {
+    return (await this.store.deleteMany(keys)) === keys.length;
   }
 
   /** Deletes only this prefix's keys (only this Keyv namespace's, when one is set). */
   async clear(): Promise<void> {
-    if (!this.namespace) return this.driver.clear(this.prefix);
+    if (!this.namespace) return this.store.clear();
     const doomed: string[] = [];
     for await (const name of this.names()) doomed.push(name);
-    if (doomed.length > 0) await this.driver.deleteMany(this.prefix, doomed);
+    if (doomed.length > 0) await this.store.deleteMany(doomed);
   }
 
   /** Names under this prefix (within the Keyv namespace, if set), prefix removed. */
-  async *names(): AsyncGenerator<string> {
-    const inNamespace = this.namespace ? `${this.namespace}:` : undefined;
-    for await (const name of this.driver.names(this.prefix)) {
+  async *names(namespace = this.namespace): AsyncGenerator<string> {
+    const inNamespace = namespace ? `${namespace}:` : undefined;
+    for await (const name of this.store.names()) {
       if (inNamespace === undefined || name.startsWith(inNamespace)) yield name;
     }
   }
 
   async *iterator<Value>(namespace?: string): AsyncGenerator<Array<string | Awaited<Value> | undefined>, void> {
-    const inNamespace = namespace ? `${namespace}:` : undefined;
-    const batch: string[] = [];
-    const flush = async function* (this: ScopedStore) {
-      const values = await this.driver.getMany(batch.map((name) => this.key(name)));
-      for (let i = 0; i < batch.length; i++) {
+    let batch: string[] = [];
+    const flush = async function* (this: ScopedStore, names: string[]) {
+      const values = await this.store.getMany(names);
+      for (let i = 0; i < names.length; i++) {
         // A key deleted between listing and reading is simply gone: skip it.
-        if (values[i] !== undefined && values[i] !== null) yield [batch[i] as string, values[i] as Awaited<Value>];
+        if (values[i] !== undefined && values[i] !== null) yield [names[i] as string, values[i] as Awaited<Value>];
       }
-      batch.length = 0;
     };
-    for await (const name of this.driver.names(this.prefix)) {
-      if (inNamespace !== undefined && !name.startsWith(inNamespace)) continue;
+    for await (const name of this.names(namespace)) {
       batch.push(name);
-      if (batch.length >= 256) yield* flush.call(this);
+      if (batch.length >= ITERATE_BATCH) {
+        yield* flush.call(this, batch);
+        batch = [];
+      }
     }
-    if (batch.length > 0) yield* flush.call(this);
+    if (batch.length > 0) yield* flush.call(this, batch);
   }
 
   /** The wrapped store belongs to whoever created it: a scoped view never closes it. */
@@ -143,7 +140,7 @@ export class ScopedStore extends EventEmitter implements KeyvStoreAdapter {
 
 /** Wrap any Keyv store adapter (or Map) so every key lives under `<prefix>:`. */
 export function scopeStore(store: AnyStore, prefix: string): ScopedStore {
-  return new ScopedStore(store, prefix);
+  return new ScopedStore(driverFor(store).scope(validateDepsPrefix(prefix, "scope prefix")));
 }
 
 /**
@@ -151,6 +148,9 @@ export function scopeStore(store: AnyStore, prefix: string): ScopedStore {
  * namespace in between (useKeyPrefix: false also stops Keyv's iterator from cutting
  * keys at their first ":"), and failed writes reject instead of resolving false.
  */
-export function scopedKeyv(store: ScopedStore, options: Omit<KeyvOptions, "store" | "namespace"> = {}): Keyv {
-  return new Keyv({ throwOnErrors: true, ...options, store, namespace: undefined, useKeyPrefix: false });
+export function scopedKeyv<T = unknown>(
+  store: ScopedStore,
+  options: Omit<KeyvOptions, "store" | "namespace"> = {},
+): Keyv<T> {
+  return new Keyv<T>({ throwOnErrors: true, ...options, store, namespace: undefined, useKeyPrefix: false });
 }

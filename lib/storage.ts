@@ -2,14 +2,13 @@
  * Composition: config → backend adapter → scoped adapters → collections.
  */
 import type { Keyv } from "keyv";
-import { type AnyStore, type Backend, DRIVER, type Driver, type WithDriver } from "./backends/driver.js";
+import type { AnyStore, Backend, PrefixStore } from "./backends/driver.js";
 import { openBackend } from "./backends/index.js";
 import { createArtifactStore } from "./collections/artifacts.js";
 import { createDepsStore } from "./collections/deps.js";
 import { hashingEmbedder } from "./collections/embedder.js";
 import type {
   ArtifactStore,
-  CollectionContext,
   DepsStore,
   Embedder,
   VectorOptions,
@@ -38,7 +37,7 @@ export interface WorkspaceStorage {
   readonly keyspace: Keyspace;
   readonly workspaceId: string | undefined;
   /** A Keyv whose key k is stored at exactly keyspace.key(name, k), with no "keyv:" namespace in between. */
-  collection(name: string): Keyv;
+  collection<T = unknown>(name: string): Keyv<T>;
   readonly artifacts: ArtifactStore;
   readonly workflows: WorkflowStore;
   readonly vectors: VectorStore;
@@ -53,72 +52,68 @@ export interface WorkspaceStorage {
 /** One opened backend, shared by a storage and all its withWorkspace views. */
 interface Shared {
   readonly backend: Backend;
-  readonly driver: Driver;
   /** Whether close() of the owning storage releases the backend (false for the caller's own store). */
   readonly owned: boolean;
   readonly options: StorageOptions;
   closed: boolean;
 }
 
-const DRIVER_METHODS = [
-  "get",
-  "getMany",
-  "has",
-  "set",
-  "setMany",
-  "delete",
-  "deleteMany",
-  "names",
-  "clear",
-  "version",
-  "changedSince",
-] as const;
-
 /**
- * The driver's methods, bound, on an object of their own. Closing replaces them with ones
- * that throw, so the open path pays no "is it closed?" check on every read and write.
- * Views inherit from their owner's object (prototype chain), so closing the owner reaches them all.
+ * The prefix store, refusing every call once the storage that opened the backend is closed: one
+ * flag read per call, shared by every view.
  */
-function liveDriver(driver: Driver): Driver {
-  const out: Record<string, unknown> = {};
-  for (const method of DRIVER_METHODS) {
-    const fn = driver[method] as ((...args: unknown[]) => unknown) | undefined;
-    if (fn) out[method] = fn.bind(driver);
-  }
-  return out as unknown as Driver;
+function guarded(store: PrefixStore, open: () => void): PrefixStore {
+  const { version, changedSince } = store;
+  const later = <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      open();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return fn();
+  };
+  return {
+    prefix: store.prefix,
+    get: (name) => later(() => store.get(name)),
+    getMany: (names) => later(() => store.getMany(names)),
+    has: (name) => later(() => store.has(name)),
+    set: (name, value, ttl) => later(() => store.set(name, value, ttl)),
+    setMany: (entries) => later(() => store.setMany(entries)),
+    delete: (name) => later(() => store.delete(name)),
+    deleteMany: (names) => later(() => store.deleteMany(names)),
+    names: () => {
+      open();
+      return store.names();
+    },
+    clear: () => later(() => store.clear()),
+    ...(version && { version: () => later(() => version.call(store)) }),
+    ...(changedSince && { changedSince: (v: string) => later(() => changedSince.call(store, v)) }),
+  };
 }
 
-function poison(target: Driver, error: () => Error): void {
-  const fail = () => {
-    throw error();
-  };
-  for (const method of DRIVER_METHODS) {
-    if (method in target) (target as unknown as Record<string, unknown>)[method] = fail;
-  }
+interface Context {
+  readonly store: PrefixStore;
+  keyv?: Keyv;
 }
 
 class Storage implements WorkspaceStorage {
   readonly keyspace: Keyspace;
   readonly #shared: Shared;
   readonly #isOwner: boolean;
-  /** This storage's own driver object; views inherit from their owner's (see liveDriver). */
-  readonly #driver: Driver;
-  readonly #ownerDriver: Driver;
-  readonly #store: WithDriver;
-  readonly #collections = new Map<string, CollectionContext>();
+  readonly #contexts = new Map<string, Context>();
+  readonly #open = () => {
+    if (this.#closed || this.#shared.closed) throw this.#closedError();
+  };
   #closed = false;
   #artifacts?: ArtifactStore;
   #workflows?: WorkflowStore;
   #vectors?: VectorStore;
   #deps?: DepsStore;
 
-  constructor(shared: Shared, keyspace: Keyspace, isOwner: boolean, ownerDriver?: Driver) {
+  constructor(shared: Shared, keyspace: Keyspace, isOwner: boolean) {
     this.#shared = shared;
     this.keyspace = keyspace;
     this.#isOwner = isOwner;
-    this.#driver = ownerDriver ? (Object.create(ownerDriver) as Driver) : liveDriver(shared.driver);
-    this.#ownerDriver = ownerDriver ?? this.#driver;
-    this.#store = { [DRIVER]: this.#driver };
   }
 
   get workspaceId(): string | undefined {
@@ -131,23 +126,23 @@ class Storage implements WorkspaceStorage {
     return new StorageClosedError(`${scope} is closed (its backend was released by close())`);
   }
 
-  #assertOpen(): void {
-    if (this.#closed || this.#shared.closed) throw this.#closedError();
-  }
-
-  #context(prefix: string): CollectionContext {
-    let context = this.#collections.get(prefix);
+  #context(prefix: string): Context {
+    let context = this.#contexts.get(prefix);
     if (!context) {
-      const store = new ScopedStore(this.#store, prefix);
-      const keyv = scopedKeyv(store);
-      context = { keyv, store };
-      this.#collections.set(prefix, context);
+      context = { store: guarded(this.#shared.backend.driver.scope(prefix), this.#open) };
+      this.#contexts.set(prefix, context);
     }
     return context;
   }
 
-  collection(name: string): Keyv {
-    return this.#context(this.keyspace.prefix(name)).keyv;
+  collection<T = unknown>(name: string): Keyv<T> {
+    const context = this.#context(this.keyspace.prefix(name));
+    context.keyv ??= scopedKeyv(new ScopedStore(context.store));
+    return context.keyv as Keyv<T>;
+  }
+
+  #vectorStore(prefix: string): VectorStore {
+    return createVectorStore(this.#context(prefix), this.#shared.options.vectors, { owner: this.#shared });
   }
 
   get artifacts(): ArtifactStore {
@@ -156,7 +151,7 @@ class Storage implements WorkspaceStorage {
   }
 
   get vectors(): VectorStore {
-    this.#vectors ??= createVectorStore(this.#context(this.keyspace.prefix("vectors")), this.#shared.options.vectors);
+    this.#vectors ??= this.#vectorStore(this.keyspace.prefix("vectors"));
     return this.#vectors;
   }
 
@@ -164,12 +159,9 @@ class Storage implements WorkspaceStorage {
     if (!this.#workflows) {
       const prefix = this.keyspace.prefix("workflows");
       // The workflow index sits beside the workflows (same scope, same ACL pattern), apart from the user's vectors.
-      const index = createVectorStore(this.#context(metaKey(prefix, "vectors")), this.#shared.options.vectors);
-      this.#workflows = createWorkflowStore(
-        this.#context(prefix),
-        index,
-        this.#shared.options.embedder ?? hashingEmbedder(),
-      );
+      const index = this.#vectorStore(metaKey(prefix, "vectors"));
+      const embedder = this.#shared.options.embedder ?? hashingEmbedder();
+      this.#workflows = createWorkflowStore(this.#context(prefix), index, embedder);
     }
     return this.#workflows;
   }
@@ -180,8 +172,8 @@ class Storage implements WorkspaceStorage {
   }
 
   withWorkspace(workspaceId: string | null | undefined): WorkspaceStorage {
-    this.#assertOpen();
-    return new Storage(this.#shared, this.keyspace.withWorkspace(workspaceId), false, this.#ownerDriver);
+    this.#open();
+    return new Storage(this.#shared, this.keyspace.withWorkspace(workspaceId), false);
   }
 
   toBootstrapConfig(): StorageConfig {
@@ -205,7 +197,6 @@ class Storage implements WorkspaceStorage {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    poison(this.#driver, () => this.#closedError());
     if (this.#isOwner && !this.#shared.closed) {
       this.#shared.closed = true;
       if (this.#shared.owned) await this.#shared.backend.close();
@@ -219,8 +210,8 @@ export function createStorage(
   options: KeyspaceOptions & StorageOptions & { url?: string },
 ): WorkspaceStorage {
   const ks = makeKeyspace(options);
-  const backend: Backend = { store, url: options.url ?? "", close: async () => {} };
-  return new Storage({ backend, driver: driverFor(store), owned: false, options, closed: false }, ks, true);
+  const backend: Backend = { store, driver: driverFor(store), url: options.url ?? "", close: async () => {} };
+  return new Storage({ backend, owned: false, options, closed: false }, ks, true);
 }
 
 /** Open the backend a config names, scoped as it says. */
@@ -231,5 +222,5 @@ export async function openStorage(config: StorageConfig, options: StorageOptions
     connectTimeoutMs: options.connectTimeoutMs ?? 5000,
     ...(options.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: options.commandTimeoutMs }),
   });
-  return new Storage({ backend, driver: driverFor(backend.store), owned: true, options, closed: false }, ks, true);
+  return new Storage({ backend, owned: true, options, closed: false }, ks, true);
 }

@@ -1,5 +1,5 @@
-/** Entries a prefix's log keeps (the same as Redis's default, see redis.ts). */
-export const MAP_LOG_LIMIT = 1000;
+/** Change-log entries a prefix keeps, on every backend: a cache further behind than this reloads everything. */
+export const LOG_LIMIT = 1000;
 
 /**
  * The names written or deleted under one prefix, newest last, as a ring of at most `limit`
@@ -17,7 +17,7 @@ export class ChangeLog {
   #floor: number;
   readonly #limit: number;
 
-  constructor(floor: number, limit = MAP_LOG_LIMIT) {
+  constructor(floor: number, limit = LOG_LIMIT) {
     this.#floor = floor;
     this.#limit = Math.max(1, Math.floor(limit));
   }

@@ -2,8 +2,11 @@ import { StoreCorruptError } from "../errors.js";
 
 /**
  * On-disk layout of a file store: one JSON document,
- * `{"format":"keyv-workspaces/file","version":1,"entries":[[key, value, expiresAtMs|null], …]}`.
- * Tuples keep it compact and decode straight into a Map.
+ * `{"format":"keyv-workspaces/file","version":1,"entries":[[key, value, expiresAtMs|null, prefixLength?], …]}`.
+ * Tuples keep it compact and decode straight into a Map. `prefixLength` records which prefix a
+ * scope wrote the key under, so listing stays exact across reloads (a key of root `R:crm` is never
+ * a name of root `R`'s collection `crm`); entries without it (0.1.0 files, raw writes) are placed
+ * by the key layout (keys.ts layoutPrefixLength). Readers that ignore the fourth element still read it.
  *
  * Files written by keyv-file (`{"cache":[[key,{value,expire}]…],"lastExpire":…}`) are read too,
  * so an app can point this backend at its existing keyv-file store; the first write converts it.
@@ -15,10 +18,12 @@ export interface Contents {
   data: Map<string, unknown>;
   /** Expiry (ms since epoch) of the keys written with a TTL. */
   expires: Map<string, number>;
+  /** Where each key's prefix ends, for keys whose writer recorded it. */
+  prefixLengths: Map<string, number>;
 }
 
 export function emptyContents(): Contents {
-  return { data: new Map(), expires: new Map() };
+  return { data: new Map(), expires: new Map(), prefixLengths: new Map() };
 }
 
 function corrupt(path: string, why: string, cause?: unknown): StoreCorruptError {
@@ -44,7 +49,7 @@ export function decode(path: string, text: string, now = Date.now()): Contents {
   }
   if (!isRecord(doc)) throw corrupt(path, "the top level is not an object");
   const contents = emptyContents();
-  const add = (key: unknown, value: unknown, expires: unknown, at: number) => {
+  const add = (key: unknown, value: unknown, expires: unknown, at: number, prefixLength?: unknown) => {
     if (typeof key !== "string") throw corrupt(path, `entry ${at} has no string key`);
     if (expires !== null && expires !== undefined && typeof expires !== "number") {
       throw corrupt(path, `entry ${at} has a non-numeric expiry`);
@@ -52,13 +57,16 @@ export function decode(path: string, text: string, now = Date.now()): Contents {
     if (typeof expires === "number" && expires <= now) return;
     contents.data.set(key, value);
     if (typeof expires === "number") contents.expires.set(key, expires);
+    if (Number.isSafeInteger(prefixLength) && (prefixLength as number) > 0 && (prefixLength as number) < key.length) {
+      contents.prefixLengths.set(key, prefixLength as number);
+    }
   };
   if (doc.format === FORMAT) {
     if (doc.version !== FORMAT_VERSION) throw corrupt(path, `unknown format version ${JSON.stringify(doc.version)}`);
     if (!Array.isArray(doc.entries)) throw corrupt(path, "entries is not an array");
     doc.entries.forEach((entry: unknown, at: number) => {
       if (!Array.isArray(entry)) throw corrupt(path, `entry ${at} is not a [key, value, expires] tuple`);
-      add(entry[0], entry[1], entry[2], at);
+      add(entry[0], entry[1], entry[2], at, entry[3]);
     });
     return contents;
   }
@@ -75,13 +83,18 @@ export function decode(path: string, text: string, now = Date.now()): Contents {
   throw corrupt(path, `not a ${FORMAT} document`);
 }
 
-export function encode(contents: Contents, now = Date.now()): string {
+export function encode(
+  contents: Contents,
+  prefixLengthOf: (key: string) => number | undefined = () => undefined,
+  now = Date.now(),
+): string {
   const { data, expires } = contents;
-  const entries: Array<[string, unknown, number | null]> = [];
+  const entries: Array<[string, unknown, number | null] | [string, unknown, number | null, number]> = [];
   for (const [key, value] of data) {
     const at = expires.get(key);
     if (at !== undefined && at <= now) continue;
-    entries.push([key, value, at ?? null]);
+    const prefixLength = prefixLengthOf(key);
+    entries.push(prefixLength === undefined ? [key, value, at ?? null] : [key, value, at ?? null, prefixLength]);
   }
   // Expiry records of keys deleted since the last write would otherwise pile up.
   for (const key of expires.keys()) if (!data.has(key)) expires.delete(key);

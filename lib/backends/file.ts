@@ -5,11 +5,10 @@ import { mkdir, open, readdir, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { KeyvStoreAdapter, StoredData } from "keyv";
 import { InvalidConfigError, StorageClosedError, StoreCorruptError } from "../errors.js";
-import { joinKey } from "../keys.js";
-import { type Backend, DRIVER, type Driver, type DriverEntry } from "./driver.js";
+import { type Backend, DRIVER, type Driver } from "./driver.js";
 import { type Contents, decode, emptyContents, encode } from "./file-format.js";
 import { FileLock, processAlive } from "./file-lock.js";
-import { type MapDriver, mapDriver } from "./map.js";
+import { MapCore, mapScope } from "./map.js";
 
 export interface FileStoreOptions {
   /** How long a write waits for another process's lock before failing with ERR_STORE_LOCKED; default 10 s. */
@@ -100,7 +99,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
    * each reload tells it which keys another process changed, so versions stay monotonic and
    * `changedSince` answers across them.
    */
-  readonly #map: MapDriver = mapDriver(this.#contents.data, { owned: true });
+  readonly #core = new MapCore(this.#contents.data);
   #signature: string | undefined;
   #reloading: Promise<void> | undefined;
   #queue: Pending[] = [];
@@ -188,7 +187,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   #replace(contents: Contents, sig: string): void {
     const before = this.#contents;
     this.#contents = contents;
-    this.#map.external(contents.data, changedKeys(before, contents));
+    this.#core.replace(contents.data, changedKeys(before, contents), (key) => contents.prefixLengths.get(key));
     this.#signature = sig;
   }
 
@@ -248,7 +247,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   }
 
   async #persist(): Promise<void> {
-    const text = encode(this.#contents);
+    const text = encode(this.#contents, (key) => this.#core.prefixLengthOf(key));
     const temp = `${this.path}.tmp.${process.pid}-${randomBytes(4).toString("hex")}`;
     const handle = await open(temp, "wx");
     try {
@@ -274,95 +273,52 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
 
   // --- the driver scoped views use ----------------------------------------------------------
 
+  #read<T>(fn: () => T): Promise<T> {
+    const pending = this.#fresh();
+    return pending ? pending.then(fn) : Promise.resolve(fn());
+  }
+
   #driver(): Driver {
-    const read = <T>(fn: () => Promise<T>): Promise<T> => {
-      const pending = this.#fresh();
-      return pending ? pending.then(fn) : fn();
-    };
-    const setOne = (prefix: string, name: string, value: unknown, ttl: number | undefined) => {
-      this.#setExpiry(joinKey(prefix, name), ttl);
-      return this.#map.set(prefix, name, value);
-    };
-    const removeOne = (prefix: string, name: string): boolean => {
-      const existed = this.#contents.data.has(joinKey(prefix, name));
-      void this.#map.delete(prefix, name);
-      return existed;
-    };
-    return {
-      get: (key) => read(() => this.#map.get(key)),
-      getMany: (keys) => read(() => this.#map.getMany(keys)),
-      has: (key) => read(() => this.#map.has(key)),
-      set: (prefix, name, value, ttl) => this.#write(() => void setOne(prefix, name, value, ttl)),
-      setMany: (prefix, entries: readonly DriverEntry[]) =>
-        this.#write(() => {
-          for (const { name, value, ttl } of entries) void setOne(prefix, name, value, ttl);
-        }),
-      // mapDriver applies writes synchronously, so each batch step is done when apply() returns.
-      delete: (prefix, name) => this.#write(() => removeOne(prefix, name)),
-      deleteMany: (prefix, names) =>
-        this.#write(() => {
-          let all = true;
-          for (const name of names) all = removeOne(prefix, name) && all;
-          return all;
-        }),
-      names: (prefix) => {
-        const store = this;
-        return (async function* () {
-          await store.#fresh();
-          yield* store.#map.names(prefix);
-        })();
-      },
-      clear: (prefix) => this.#write(() => void this.#map.clear(prefix)),
-      version: (prefix) => read(() => this.#map.version(prefix)),
-      changedSince: (prefix, version) => read(() => this.#map.changedSince(prefix, version)),
-    };
+    const access = { read: <T>(fn: () => T) => this.#read(fn), write: <T>(fn: () => T) => this.#write(fn) };
+    const onTtl = (key: string, ttl: number | undefined) => this.#setExpiry(key, ttl);
+    return { scope: (prefix) => mapScope(this.#core, prefix, access, onTtl) };
   }
 
   // --- plain Keyv adapter (full keys) ------------------------------------------------------
 
   get<Value>(key: string): Promise<StoredData<Value> | undefined> {
-    return this[DRIVER].get(key) as Promise<StoredData<Value> | undefined>;
+    return this.#read(() => this.#contents.data.get(key) as StoredData<Value> | undefined);
   }
 
   getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
-    return this[DRIVER].getMany(keys) as Promise<Array<StoredData<Value | undefined>>>;
+    return this.#read(() => keys.map((key) => this.#contents.data.get(key) as StoredData<Value | undefined>));
   }
 
   has(key: string): Promise<boolean> {
-    return this[DRIVER].has(key);
+    return this.#read(() => this.#contents.data.has(key));
   }
 
-  // Raw writes know only full keys: the driver finds the prefixes they belong to (rare: composition with raw Keyv).
+  // Raw writes know only full keys: the key layout says which prefix lists them (rare: composition with raw Keyv).
   set(key: string, value: unknown, ttl?: number): Promise<void> {
     return this.#write(() => {
-      this.#contents.data.set(key, value);
+      this.#core.rawSet(key, value);
       this.#setExpiry(key, ttl);
-      this.#map.external(this.#contents.data, [key]);
     });
   }
 
   delete(key: string): Promise<boolean> {
-    return this.#write(() => {
-      const existed = this.#contents.data.delete(key);
-      if (existed) this.#map.external(this.#contents.data, [key]);
-      return existed;
-    });
+    return this.#write(() => this.#core.rawDelete(key));
   }
 
   deleteMany(keys: string[]): Promise<boolean> {
-    return this.#write(() => {
-      const gone = keys.filter((key) => this.#contents.data.delete(key));
-      this.#map.external(this.#contents.data, gone);
-      return gone.length === keys.length;
-    });
+    return this.#write(() => keys.filter((key) => this.#core.rawDelete(key)).length === keys.length);
   }
 
   /** Empties the whole file (every root and workspace in it), like any Keyv adapter's clear(). */
   clear(): Promise<void> {
     return this.#write(() => {
-      this.#contents.data.clear();
+      this.#core.rawClear();
       this.#contents.expires.clear();
-      this.#map.external(this.#contents.data, undefined);
     });
   }
 
@@ -432,6 +388,7 @@ export async function openFileBackend(path: string, options: FileStoreOptions = 
   let released = false;
   return {
     store,
+    driver: store[DRIVER],
     url: store.opts.url,
     async close() {
       if (released) return;

@@ -15,28 +15,33 @@ export function genericDriver(store: KeyvStoreAdapter): Driver {
         "Use a Map, @keyv/redis, or a backend opened with openStorage().",
     );
   return {
-    get: async (key) => store.get(key),
-    getMany: async (keys) =>
-      store.getMany ? store.getMany([...keys]) : Promise.all(keys.map((key) => store.get(key))),
-    has: async (key) => (store.has ? store.has(key) : (await store.get(key)) !== undefined),
-    async set(prefix, name, value, ttl) {
-      await store.set(joinKey(prefix, name), value, ttl);
-    },
-    async setMany(prefix, entries) {
-      for (const { name, value, ttl } of entries) await store.set(joinKey(prefix, name), value, ttl);
-    },
-    delete: async (prefix, name) => store.delete(joinKey(prefix, name)),
-    async deleteMany(prefix, names) {
-      // One at a time: some adapters' deleteMany stop at the first missing key.
-      let all = true;
-      for (const name of names) all = (await store.delete(joinKey(prefix, name))) && all;
-      return all;
-    },
-    names() {
-      throw unsupported("Listing a scope");
-    },
-    clear() {
-      return Promise.reject(unsupported("Clearing a scope"));
+    scope(prefix) {
+      const key = (name: string) => joinKey(prefix, name);
+      const remove = async (name: string) => (await store.delete(key(name))) === true;
+      return {
+        prefix,
+        get: async (name) => store.get(key(name)),
+        getMany: async (names) =>
+          store.getMany ? store.getMany(names.map(key)) : Promise.all(names.map((name) => store.get(key(name)))),
+        has: async (name) => (store.has ? store.has(key(name)) : (await store.get(key(name))) !== undefined),
+        async set(name, value, ttl) {
+          await store.set(key(name), value, ttl);
+        },
+        async setMany(entries) {
+          for (const { name, value, ttl } of entries) await store.set(key(name), value, ttl);
+        },
+        delete: remove,
+        async deleteMany(names) {
+          // One at a time: some adapters' deleteMany stop at the first missing key.
+          let deleted = 0;
+          for (const name of names) if (await remove(name)) deleted++;
+          return deleted;
+        },
+        names() {
+          throw unsupported("Listing a scope");
+        },
+        clear: () => Promise.reject(unsupported("Clearing a scope")),
+      };
     },
   };
 }

@@ -1,6 +1,6 @@
-import { joinKey, SEPARATOR } from "../keys.js";
-import { ChangeLog, MAP_LOG_LIMIT } from "./change-log.js";
-import type { Driver, DriverEntry } from "./driver.js";
+import { joinKey, layoutPrefixLength, SEPARATOR } from "../keys.js";
+import { ChangeLog, LOG_LIMIT } from "./change-log.js";
+import type { Driver, Entry, PrefixStore } from "./driver.js";
 
 // Keyv keeps a Map's expiry inside the value, serialised last: `{"value":…,"expires":<ms>}`.
 const EXPIRES = /"expires":(\d+)\}$/;
@@ -14,179 +14,243 @@ function expired(value: unknown): boolean {
 }
 
 /**
- * One counter for every map driver of the process: a version is never handed out twice, so a
- * version kept from a store that was closed and opened again is older than anything the new
- * store can answer for, and is refused instead of misread.
+ * One counter for every map of the process: a version is never handed out twice, so a version
+ * kept from a prefix that was emptied (its state dropped) or from a store opened again is older
+ * than anything that can be answered for now, and is refused instead of misread.
  */
 let clock = 0;
 
-interface PrefixRecord {
+/** What a prefix with entries costs: its names, its version, and a change log once someone follows it. */
+interface PrefixState {
+  readonly names: Set<string>;
   version: number;
-  /**
-   * The prefix's names, built on its first listing and then kept in step by every write.
-   * Only for Maps the library owns, where every write passes through this driver.
-   */
-  names: Set<string> | undefined;
-  /** What changed since when; only kept once someone asked for the prefix's version. */
   log: ChangeLog | undefined;
 }
 
-export interface MapDriverOptions {
-  /** The library owns the Map (every write passes through a driver): listing may keep an index. */
-  owned?: boolean;
-  /** Change-log entries kept per prefix (default 1000). */
-  logLimit?: number;
-}
+// biome-ignore lint/suspicious/noExplicitAny: Keyv accepts any Map as a store
+type AnyMap = Map<any, any>;
 
-export interface MapDriver extends Driver {
-  version(prefix: string): Promise<string>;
-  changedSince(prefix: string, version: string): Promise<string[] | undefined>;
-  /**
-   * Tells the driver that its data now lives in `map` (may be the same Map) and that the full
-   * keys `changed` were written or deleted outside it; `undefined` = anything may have changed.
-   * `changed` is only iterated when some prefix is tracked, so a lazy generator costs nothing otherwise.
-   */
-  // biome-ignore lint/suspicious/noExplicitAny: Keyv accepts any Map as a store
-  external(map: Map<any, any>, changed: Iterable<string> | undefined): void;
-}
+const mapSet = Map.prototype.set;
+const mapDelete = Map.prototype.delete;
 
 /**
- * Driver over a Map (Keyv's default store). TTL is left to Keyv, which keeps the expiry
- * inside the value exactly as it does with a raw Map.
+ * The bookkeeping of a Map-backed store (memory and file backends). Each prefix lists the names
+ * written under it — never the keys that merely start with its text — and its state exists only
+ * while it has entries: created by a write, dropped when the last name goes. Reads, listings and
+ * deletes of empty prefixes allocate nothing.
  *
- * Listing walks the Map's keys in place (nothing is copied or re-serialised). For a Map the
- * library owns (`memory:` URLs) every write passes through here, so the first listing of a
- * prefix also builds a name set that later writes keep current, and from then on listing
- * costs O(entries of that scope). Prefixes never listed pay nothing for it on writes.
- *
- * Versions and change log: every write bumps the prefix's version; once a prefix's version has
- * been asked for, each write also logs the names it touched (a bounded ring), so
- * `changedSince` can name them. Writes made to a Map directly (not through this driver, e.g. a
- * caller's own Map also used with raw Keyv) are seen by neither: as before, caches over such a
- * Map only follow writes made through the library.
+ * Values are written with Map.prototype methods, so a Map subclass that routes its own
+ * set/delete here (MemoryStore) is not called back.
  */
-// biome-ignore lint/suspicious/noExplicitAny: Keyv accepts any Map as a store
-export function mapDriver(map: Map<any, any>, options: MapDriverOptions = {}): MapDriver {
-  const owned = options.owned === true;
-  const logLimit = options.logLimit ?? MAP_LOG_LIMIT;
-  // One lookup per write finds the version, the name set and the log.
-  const prefixes = new Map<string, PrefixRecord>();
-  const record = (prefix: string): PrefixRecord => {
-    let found = prefixes.get(prefix);
-    if (!found) {
-      found = { version: ++clock, names: undefined, log: undefined };
-      prefixes.set(prefix, found);
-    }
-    return found;
-  };
-  const logged = (prefix: string): PrefixRecord => {
-    const rec = record(prefix);
-    rec.log ??= new ChangeLog(rec.version, logLimit);
-    return rec;
-  };
-  const done = Promise.resolve();
-  const remove = (prefix: string, name: string): boolean => {
-    const deleted = map.delete(joinKey(prefix, name));
-    const rec = record(prefix);
-    rec.names?.delete(name);
-    if (deleted) {
-      rec.version = ++clock;
-      rec.log?.push(rec.version, name);
-    }
-    return deleted;
-  };
+export class MapCore {
+  #map: AnyMap;
+  readonly #prefixes = new Map<string, PrefixState>();
+  readonly #logLimit: number;
 
-  function* walk(prefix: string): Generator<string> {
-    const start = `${prefix}:`;
-    for (const key of map.keys()) {
-      if (typeof key === "string" && key.startsWith(start)) yield key.slice(start.length);
+  constructor(map: AnyMap, options: { logLimit?: number } = {}) {
+    this.#map = map;
+    this.#logLimit = options.logLimit ?? LOG_LIMIT;
+    for (const key of map.keys()) if (typeof key === "string") this.#attribute(key);
+  }
+
+  get map(): AnyMap {
+    return this.#map;
+  }
+
+  get(prefix: string, name: string): unknown {
+    return this.#map.get(joinKey(prefix, name));
+  }
+
+  has(prefix: string, name: string): boolean {
+    const value = this.#map.get(joinKey(prefix, name));
+    return value !== undefined && !expired(value);
+  }
+
+  set(prefix: string, name: string, value: unknown): void {
+    mapSet.call(this.#map, joinKey(prefix, name), value);
+    this.#added(prefix, name);
+  }
+
+  delete(prefix: string, name: string): boolean {
+    const existed = mapDelete.call(this.#map, joinKey(prefix, name));
+    this.#removed(prefix, name, existed);
+    return existed;
+  }
+
+  clear(prefix: string): void {
+    const state = this.#prefixes.get(prefix);
+    if (!state) return;
+    for (const name of state.names) mapDelete.call(this.#map, joinKey(prefix, name));
+    // Nothing of the prefix is left, so nothing of it is kept: a cache from before it reloads.
+    this.#prefixes.delete(prefix);
+  }
+
+  names(prefix: string): Iterable<string> {
+    return this.#prefixes.get(prefix)?.names ?? [];
+  }
+
+  /** "0" for a prefix without entries; otherwise a number no other state of any prefix had. */
+  version(prefix: string): string {
+    const state = this.#prefixes.get(prefix);
+    if (!state) return "0";
+    state.log ??= new ChangeLog(state.version, this.#logLimit);
+    return String(state.version);
+  }
+
+  changedSince(prefix: string, version: string): string[] | undefined {
+    const state = this.#prefixes.get(prefix);
+    if (!state) return version === "0" ? [] : undefined;
+    // "0" is an empty prefix: whatever changed since, what a reader lacks is what is there now.
+    if (version === "0") return [...state.names];
+    const since = Number(version);
+    // Only the exact text handed out ("007" or "7.0" never was); a version from the future was
+    // never handed out here (another store, or made up).
+    if (!Number.isSafeInteger(since) || String(since) !== version || since > state.version) return undefined;
+    if (since === state.version) return [];
+    state.log ??= new ChangeLog(state.version, this.#logLimit);
+    return state.log.since(since);
+  }
+
+  /** The length of the prefix `key` was written under, if any (for encoders that keep it). */
+  prefixLengthOf(key: string): number | undefined {
+    for (let i = key.lastIndexOf(SEPARATOR); i > 0; i = key.lastIndexOf(SEPARATOR, i - 1)) {
+      if (this.#prefixes.get(key.slice(0, i))?.names.has(key.slice(i + 1))) return i;
+    }
+    return undefined;
+  }
+
+  /** A write by full key (a plain Keyv over the adapter): it joins the prefix the layout gives it. */
+  rawSet(key: string, value: unknown): void {
+    mapSet.call(this.#map, key, value);
+    this.#attribute(key);
+  }
+
+  rawDelete(key: string): boolean {
+    const at = this.prefixLengthOf(key);
+    const existed = mapDelete.call(this.#map, key);
+    if (at !== undefined) this.#removed(key.slice(0, at), key.slice(at + 1), existed);
+    return existed;
+  }
+
+  rawClear(): void {
+    Map.prototype.clear.call(this.#map);
+    this.#prefixes.clear();
+  }
+
+  /**
+   * The data now lives in `map` (may be the same Map) and the full keys `changed` were written or
+   * deleted elsewhere (another process); `undefined` = anything may have changed. `prefixLength`
+   * says where a key's prefix ends when its writer recorded it.
+   */
+  replace(
+    map: AnyMap,
+    changed: Iterable<string> | undefined,
+    prefixLength?: (key: string) => number | undefined,
+  ): void {
+    const previous = this.#map;
+    this.#map = map;
+    if (changed === undefined) {
+      this.#prefixes.clear();
+      for (const key of map.keys()) if (typeof key === "string") this.#attribute(key, prefixLength?.(key));
+      return;
+    }
+    // Additions first, so a prefix whose names were all replaced keeps its state (and its log).
+    const gone: string[] = [];
+    for (const key of changed) {
+      if (map.has(key)) this.#attribute(key, prefixLength?.(key));
+      else gone.push(key);
+    }
+    for (const key of gone) {
+      const at = this.prefixLengthOf(key);
+      if (at !== undefined) this.#removed(key.slice(0, at), key.slice(at + 1), previous.has(key));
     }
   }
-  const indexed = (prefix: string): Set<string> | undefined => {
-    if (!owned) return undefined;
-    const rec = record(prefix);
-    rec.names ??= new Set(walk(prefix));
-    return rec.names;
-  };
-  /** A key changed behind our back: every tracked prefix it lies under learns of it. */
-  const touch = (key: string): void => {
-    const present = map.has(key);
-    for (let i = key.indexOf(SEPARATOR); i !== -1; i = key.indexOf(SEPARATOR, i + 1)) {
-      const rec = prefixes.get(key.slice(0, i));
-      if (!rec) continue;
-      const name = key.slice(i + 1);
-      if (present) rec.names?.add(name);
-      else rec.names?.delete(name);
-      rec.version = ++clock;
-      rec.log?.push(rec.version, name);
-    }
-  };
 
-  return {
-    get: (key) => Promise.resolve(map.get(key)),
-    getMany: (keys) => Promise.resolve(keys.map((key) => map.get(key))),
-    has: (key) => {
-      const value = map.get(key);
-      return Promise.resolve(value !== undefined && !expired(value));
-    },
-    set(prefix, name, value) {
-      map.set(joinKey(prefix, name), value);
-      const rec = prefixes.get(prefix) ?? record(prefix);
-      rec.version = ++clock;
-      if (rec.names !== undefined) rec.names.add(name);
-      if (rec.log !== undefined) rec.log.push(rec.version, name);
-      return done;
-    },
-    async setMany(prefix, entries: readonly DriverEntry[]) {
-      const rec = record(prefix);
-      rec.version = ++clock;
-      for (const { name, value } of entries) {
-        map.set(joinKey(prefix, name), value);
-        rec.names?.add(name);
-        rec.log?.push(rec.version, name);
-      }
-    },
-    delete: (prefix, name) => Promise.resolve(remove(prefix, name)),
-    async deleteMany(prefix, names) {
-      let all = true;
-      for (const name of names) all = remove(prefix, name) && all;
-      return all;
-    },
-    async *names(prefix) {
-      yield* indexed(prefix) ?? walk(prefix);
-    },
-    async clear(prefix) {
-      const rec = record(prefix);
-      // Spread first: deleting from the set we iterate is safe, but keys come from either source.
-      for (const name of [...(indexed(prefix) ?? walk(prefix))]) map.delete(joinKey(prefix, name));
-      rec.names?.clear();
-      rec.version = ++clock;
-      // As on Redis, a clear is not spelled out name by name: a cache from before it reloads.
-      rec.log?.reset(rec.version);
-    },
-    version: async (prefix) => String(logged(prefix).version),
-    async changedSince(prefix, version) {
-      const since = Number(version);
-      // Only the exact text handed out ("007" or "7.0" never was).
-      if (!Number.isSafeInteger(since) || String(since) !== version) return undefined;
-      const rec = logged(prefix);
-      // A version from the future was never handed out here (another store, or made up).
-      if (since > rec.version) return undefined;
-      if (since === rec.version) return [];
-      return rec.log!.since(since);
-    },
-    external(next, changed) {
-      map = next;
-      if (prefixes.size === 0) return;
-      if (changed === undefined) {
-        for (const rec of prefixes.values()) {
-          rec.names = undefined;
-          rec.version = ++clock;
-          rec.log?.reset(rec.version);
-        }
-        return;
-      }
-      for (const key of changed) touch(key);
-    },
+  #attribute(key: string, recorded?: number): void {
+    const at = recorded ?? this.prefixLengthOf(key) ?? layoutPrefixLength(key);
+    // A key with no ":" belongs to no prefix: raw Keyv data, never listed by a scope.
+    if (at !== undefined && at > 0 && at < key.length - 1) this.#added(key.slice(0, at), key.slice(at + 1));
+  }
+
+  #added(prefix: string, name: string): void {
+    let state = this.#prefixes.get(prefix);
+    if (!state) {
+      state = { names: new Set(), version: 0, log: undefined };
+      this.#prefixes.set(prefix, state);
+    }
+    state.names.add(name);
+    state.version = ++clock;
+    state.log?.push(state.version, name);
+  }
+
+  #removed(prefix: string, name: string, existed: boolean): void {
+    const state = this.#prefixes.get(prefix);
+    if (!state) return;
+    const listed = state.names.delete(name);
+    if (state.names.size === 0) {
+      this.#prefixes.delete(prefix);
+      return;
+    }
+    if (!existed && !listed) return;
+    state.version = ++clock;
+    state.log?.push(state.version, name);
+  }
+}
+
+/** How a backend runs reads and writes against its MapCore (the file store waits for freshness and the disk). */
+export interface MapAccess {
+  read<T>(fn: () => T): Promise<T>;
+  write<T>(fn: () => T): Promise<T>;
+}
+
+const immediate: MapAccess = {
+  read: (fn) => Promise.resolve(fn()),
+  write: (fn) => Promise.resolve(fn()),
+};
+
+/** The prefix-bound store over a MapCore; `onTtl` lets a backend keep expiries of its own. */
+export function mapScope(
+  core: MapCore,
+  prefix: string,
+  access: MapAccess = immediate,
+  onTtl?: (key: string, ttl: number | undefined) => void,
+): PrefixStore {
+  const setOne = (name: string, value: unknown, ttl: number | undefined) => {
+    onTtl?.(joinKey(prefix, name), ttl);
+    core.set(prefix, name, value);
   };
+  return {
+    prefix,
+    get: (name) => access.read(() => core.get(prefix, name)),
+    getMany: (names) => access.read(() => names.map((name) => core.get(prefix, name))),
+    has: (name) => access.read(() => core.has(prefix, name)),
+    set: (name, value, ttl) => access.write(() => setOne(name, value, ttl)),
+    setMany: (entries: readonly Entry[]) =>
+      access.write(() => {
+        for (const { name, value, ttl } of entries) setOne(name, value, ttl);
+      }),
+    delete: (name) => access.write(() => core.delete(prefix, name)),
+    deleteMany: (names) =>
+      access.write(() => {
+        let deleted = 0;
+        for (const name of names) if (core.delete(prefix, name)) deleted++;
+        return deleted;
+      }),
+    names: () => {
+      // Copied: a caller that deletes while it iterates must still see every name once.
+      const listed = access.read(() => [...core.names(prefix)]);
+      return (async function* () {
+        yield* await listed;
+      })();
+    },
+    clear: () => access.write(() => core.clear(prefix)),
+    version: () => access.read(() => core.version(prefix)),
+    changedSince: (version) => access.read(() => core.changedSince(prefix, version)),
+  };
+}
+
+/** Driver over a Map (Keyv's default store): TTL is left to Keyv, which keeps the expiry inside the value. */
+export function mapDriver(map: AnyMap, options: { logLimit?: number } = {}): Driver & { readonly core: MapCore } {
+  const core = new MapCore(map, options);
+  return { core, scope: (prefix) => mapScope(core, prefix) };
 }

@@ -1,9 +1,27 @@
 import { type Backend, DRIVER, type Driver } from "./driver.js";
-import { mapDriver } from "./map.js";
+import { MapCore, mapScope } from "./map.js";
 
-/** The Map behind `memory:` URLs. It is a real Map (raw Keyv accepts it) that carries its own indexed driver. */
+/**
+ * The Map behind `memory:` URLs. It is a real Map (raw Keyv accepts it), and a raw write to it
+ * (a plain Keyv sharing the store) is booked to the prefix the key layout gives it, so scopes
+ * list it as well.
+ */
 export class MemoryStore extends Map<string, unknown> {
-  readonly [DRIVER]: Driver = mapDriver(this, { owned: true });
+  readonly #core = new MapCore(this);
+  readonly [DRIVER]: Driver = { scope: (prefix) => mapScope(this.#core, prefix) };
+
+  override set(key: string, value: unknown): this {
+    this.#core.rawSet(key, value);
+    return this;
+  }
+
+  override delete(key: string): boolean {
+    return this.#core.rawDelete(key);
+  }
+
+  override clear(): void {
+    this.#core.rawClear();
+  }
 }
 
 // Named in-process stores: every storage opened on `memory:<name>` shares one Map.
@@ -19,5 +37,5 @@ export function openMemoryBackend(url: string): Backend {
     named.set(name, store);
   }
   // Closing never drops a named store: another storage of the process may still use it.
-  return { store, url, close: async () => {} };
+  return { store, driver: store[DRIVER], url, close: async () => {} };
 }

@@ -13,7 +13,7 @@ import {
   KeyvWorkspacesError,
   PermissionDeniedError,
 } from "../errors.js";
-import { type Backend, DRIVER, type OpenOptions } from "./driver.js";
+import type { Backend, OpenOptions } from "./driver.js";
 import { type RedisCommander, redisDriver } from "./redis.js";
 import { redact, scrub, urlPassword } from "./redis-url.js";
 
@@ -271,6 +271,5 @@ export async function openRedisBackend(url: string, options: RedisOpenOptions = 
   // use the driver below, whose commands carry typed errors and time bounds.
   const store = new KeyvRedis(connection.client as never, { throwOnErrors: true });
   const driver = redisDriver(async () => connection.commander);
-  Object.defineProperty(store, DRIVER, { value: driver });
-  return { store, url, close: connection.close };
+  return { store, driver, url, close: connection.close };
 }

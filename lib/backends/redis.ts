@@ -1,7 +1,7 @@
 import KeyvRedis from "@keyv/redis";
 import { InvalidNameError, InvalidValueError } from "../errors.js";
 import { isWellFormed, joinKey, metaKey } from "../keys.js";
-import type { Driver, DriverEntry } from "./driver.js";
+import type { Driver, Entry } from "./driver.js";
 import { CLEAR_BATCH, DELETE, type Script, SET } from "./redis-scripts.js";
 
 /** The one client call we need; node-redis clients (and KeyvRedis's) provide it. */
@@ -92,7 +92,7 @@ type LogEntry = [id: string, fields: string[]];
  */
 export function redisDriver(connect: () => Promise<RedisCommander>, options: RedisDriverOptions = {}): Driver {
   const cap = String(Math.max(1, Math.floor(options.logLimit ?? DEFAULT_LOG_LIMIT)));
-  const set = async (prefix: string, entries: readonly DriverEntry[], ttl: number | undefined) => {
+  const set = async (prefix: string, entries: readonly Entry[], ttl: number | undefined) => {
     if (entries.length === 0) return;
     const keys: string[] = bookkeeping(prefix);
     const args = [ttl === undefined ? "" : String(Math.max(1, Math.ceil(ttl))), cap];
@@ -110,86 +110,92 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
   const validTtl = (ttl: number | undefined) => (typeof ttl === "number" && ttl > 0 ? ttl : undefined);
 
   return {
-    async get(key) {
-      return (await (await connect()).sendCommand(["GET", utf8(key)])) ?? undefined;
-    },
-    async getMany(keys) {
-      if (keys.length === 0) return [];
-      const values = (await (await connect()).sendCommand(["MGET", ...keys.map(utf8)])) as unknown[];
-      return values.map((value) => value ?? undefined);
-    },
-    async has(key) {
-      return Number(await (await connect()).sendCommand(["EXISTS", utf8(key)])) > 0;
-    },
-    set: (prefix, name, value, ttl) => set(prefix, [{ name, value }], validTtl(ttl)),
-    async setMany(prefix, entries) {
-      // Group by TTL so each group is one atomic script call.
-      const groups = new Map<number | undefined, DriverEntry[]>();
-      for (const entry of entries) {
-        const ttl = validTtl(entry.ttl);
-        let group = groups.get(ttl);
-        if (!group) groups.set(ttl, (group = []));
-        group.push(entry);
-      }
-      for (const [ttl, group] of groups) await set(prefix, group, ttl);
-    },
-    delete: async (prefix, name) => (await del(prefix, [name])) > 0,
-    deleteMany: async (prefix, names) => (await del(prefix, names)) === names.length,
-    async *names(prefix) {
-      const client = await connect();
-      // Expired members are hidden here and pruned by the next write to the prefix; listing
-      // never writes, so read-only ACL users can list. The clock is Redis's, as in the
-      // scripts, so a skewed client clock neither hides live names nor shows expired ones.
-      const time = client.sendCommand(["TIME"]);
-      time.catch(() => {}); // awaited below; this only keeps an early return from leaving it unhandled
-      let now: number | undefined;
-      const seen = new Set<string>();
-      for await (const [name, raw] of scanSortedSet(client, bookkeeping(prefix)[0])) {
-        now ??= serverMs(await time);
-        if (score(raw) >= now && !seen.has(name)) {
-          seen.add(name);
-          yield name;
-        }
-      }
-      await time;
-    },
-    async clear(prefix) {
-      const client = await connect();
-      const keys = bookkeeping(prefix);
-      let first = "1";
-      while (Number(await runScript(client, CLEAR_BATCH, keys, [prefix, String(CLEAR_BATCH_SIZE), first])) > 0) {
-        first = "0";
-      }
-    },
-    async version(prefix) {
-      const value = await (await connect()).sendCommand(["GET", bookkeeping(prefix)[1]]);
-      return value == null ? "0" : String(value);
-    },
-    async changedSince(prefix, version) {
-      if (!/^\d{1,16}$/.test(version) || !Number.isSafeInteger(Number(version) + 1)) return undefined;
-      const since = Number(version);
-      const client = await connect();
-      const [, versionKey, logKey] = bookkeeping(prefix);
-      // Sent together (one round trip). The log only ever loses entries from its head, and
-      // each version logs at least one entry starting at `<v>-0`: so if the first entry
-      // after `since` is `<since+1>-0`, nothing after `since` has been trimmed away.
-      const [entries, current] = (await Promise.all([
-        client.sendCommand(["XRANGE", logKey, `${since + 1}-0`, "+"]),
-        client.sendCommand(["GET", versionKey]),
-      ])) as [LogEntry[], unknown];
-      const now = Number(current ?? 0);
-      // A version from before the counter was reset (or made up) says nothing about now.
-      if (since > now) return undefined;
-      // An empty answer is only trusted when the version agrees: a log deleted by hand (or a
-      // write landing between the two reads) must not pass for "nothing changed".
-      if (entries.length === 0) return since === now ? [] : undefined;
-      if (entries[0]?.[0] !== `${since + 1}-0`) return undefined;
-      const names = new Set<string>();
-      for (const [, fields] of entries) {
-        if (fields[0] !== "n") return undefined; // a clear: everything may have changed
-        names.add(String(fields[1]));
-      }
-      return [...names];
+    scope(prefix) {
+      const key = (name: string) => utf8(joinKey(prefix, name));
+      return {
+        prefix,
+        async get(name) {
+          return (await (await connect()).sendCommand(["GET", key(name)])) ?? undefined;
+        },
+        async getMany(names) {
+          if (names.length === 0) return [];
+          const values = (await (await connect()).sendCommand(["MGET", ...names.map(key)])) as unknown[];
+          return values.map((value) => value ?? undefined);
+        },
+        async has(name) {
+          return Number(await (await connect()).sendCommand(["EXISTS", key(name)])) > 0;
+        },
+        set: (name, value, ttl) => set(prefix, [{ name, value }], validTtl(ttl)),
+        async setMany(entries) {
+          // Group by TTL so each group is one atomic script call.
+          const groups = new Map<number | undefined, Entry[]>();
+          for (const entry of entries) {
+            const ttl = validTtl(entry.ttl);
+            let group = groups.get(ttl);
+            if (!group) groups.set(ttl, (group = []));
+            group.push(entry);
+          }
+          for (const [ttl, group] of groups) await set(prefix, group, ttl);
+        },
+        delete: async (name) => (await del(prefix, [name])) > 0,
+        deleteMany: (names) => del(prefix, names),
+        async *names() {
+          const client = await connect();
+          // Expired members are hidden here and pruned by the next write to the prefix; listing
+          // never writes, so read-only ACL users can list. The clock is Redis's, as in the
+          // scripts, so a skewed client clock neither hides live names nor shows expired ones.
+          const time = client.sendCommand(["TIME"]);
+          time.catch(() => {}); // awaited below; this only keeps an early return from leaving it unhandled
+          let now: number | undefined;
+          const seen = new Set<string>();
+          for await (const [name, raw] of scanSortedSet(client, bookkeeping(prefix)[0])) {
+            now ??= serverMs(await time);
+            if (score(raw) >= now && !seen.has(name)) {
+              seen.add(name);
+              yield name;
+            }
+          }
+          await time;
+        },
+        async clear() {
+          const client = await connect();
+          const keys = bookkeeping(prefix);
+          let first = "1";
+          while (Number(await runScript(client, CLEAR_BATCH, keys, [prefix, String(CLEAR_BATCH_SIZE), first])) > 0) {
+            first = "0";
+          }
+        },
+        async version() {
+          const value = await (await connect()).sendCommand(["GET", bookkeeping(prefix)[1]]);
+          return value == null ? "0" : String(value);
+        },
+        async changedSince(version) {
+          if (!/^\d{1,16}$/.test(version) || !Number.isSafeInteger(Number(version) + 1)) return undefined;
+          const since = Number(version);
+          const client = await connect();
+          const [, versionKey, logKey] = bookkeeping(prefix);
+          // Sent together (one round trip). The log only ever loses entries from its head, and
+          // each version logs at least one entry starting at `<v>-0`: so if the first entry
+          // after `since` is `<since+1>-0`, nothing after `since` has been trimmed away.
+          const [entries, current] = (await Promise.all([
+            client.sendCommand(["XRANGE", logKey, `${since + 1}-0`, "+"]),
+            client.sendCommand(["GET", versionKey]),
+          ])) as [LogEntry[], unknown];
+          const now = Number(current ?? 0);
+          // A version from before the counter was reset (or made up) says nothing about now.
+          if (since > now) return undefined;
+          // An empty answer is only trusted when the version agrees: a log deleted by hand (or a
+          // write landing between the two reads) must not pass for "nothing changed".
+          if (entries.length === 0) return since === now ? [] : undefined;
+          if (entries[0]?.[0] !== `${since + 1}-0`) return undefined;
+          const names = new Set<string>();
+          for (const [, fields] of entries) {
+            if (fields[0] !== "n") return undefined; // a clear: everything may have changed
+            names.add(String(fields[1]));
+          }
+          return [...names];
+        },
+      };
     },
   };
 }

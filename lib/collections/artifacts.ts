@@ -1,5 +1,6 @@
 import { ArtifactNotFoundError, InvalidValueError } from "../errors.js";
 import { validateName } from "../keys.js";
+import { decodeValue, encodeValue } from "./codec.js";
 import { assertJson, assertMetadata } from "./json.js";
 import { listValues } from "./list.js";
 import type { ArtifactInfo, ArtifactStore, CollectionContext } from "./types.js";
@@ -20,9 +21,10 @@ function infoOf({ data: _data, ...info }: StoredArtifact): ArtifactInfo {
   return info;
 }
 
-export function createArtifactStore({ keyv, store }: CollectionContext): ArtifactStore {
+export function createArtifactStore({ store }: CollectionContext): ArtifactStore {
   const read = async (name: string) =>
-    (await keyv.get<StoredArtifact>(validateName(name, "artifact name"))) ?? undefined;
+    (decodeValue(await store.get(validateName(name, "artifact name")), name) as StoredArtifact | undefined) ??
+    undefined;
 
   return {
     async save(name, data, options) {
@@ -56,7 +58,7 @@ export function createArtifactStore({ keyv, store }: CollectionContext): Artifac
         updatedAt: now,
         metadata,
       };
-      await keyv.set(name, { ...info, data: payload } satisfies StoredArtifact);
+      await store.set(name, encodeValue({ ...info, data: payload } satisfies StoredArtifact));
       return info;
     },
     async load(name) {
@@ -69,10 +71,10 @@ export function createArtifactStore({ keyv, store }: CollectionContext): Artifac
       return stored && infoOf(stored);
     },
     async list() {
-      const all = await listValues<StoredArtifact>({ keyv, store });
+      const all = await listValues<StoredArtifact>(store);
       return all.map(([, stored]) => infoOf(stored));
     },
-    has: async (name) => keyv.has(validateName(name, "artifact name")),
-    delete: async (name) => keyv.delete(validateName(name, "artifact name")),
+    has: async (name) => store.has(validateName(name, "artifact name")),
+    delete: async (name) => store.delete(validateName(name, "artifact name")),
   };
 }

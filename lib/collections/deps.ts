@@ -1,5 +1,6 @@
 import { InvalidValueError } from "../errors.js";
 import { isWellFormed } from "../keys.js";
+import { encodeValue } from "./codec.js";
 import { listValues } from "./list.js";
 import type { CollectionContext, DepsStore } from "./types.js";
 
@@ -24,16 +25,15 @@ export function packageName(spec: string): string {
 }
 
 /** One entry per package name (key = name, value = the full spec), so a new spec replaces the old. */
-export function createDepsStore(ctx: CollectionContext): DepsStore {
-  const { keyv } = ctx;
+export function createDepsStore({ store }: CollectionContext): DepsStore {
   return {
     async add(spec) {
-      await keyv.set(packageName(spec), spec);
+      await store.set(packageName(spec), encodeValue(spec));
     },
-    remove: async (nameOrSpec) => keyv.delete(packageName(nameOrSpec)),
-    has: async (nameOrSpec) => keyv.has(packageName(nameOrSpec)),
+    remove: async (nameOrSpec) => store.delete(packageName(nameOrSpec)),
+    has: async (nameOrSpec) => store.has(packageName(nameOrSpec)),
     async list() {
-      return (await listValues<string>(ctx)).map(([, spec]) => spec).sort();
+      return (await listValues<string>(store)).map(([, spec]) => spec).sort();
     },
   };
 }

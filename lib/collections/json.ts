@@ -62,3 +62,10 @@ export function assertMetadata(metadata: unknown): Record<string, unknown> {
   assertJson(metadata, "metadata");
   return metadata as Record<string, unknown>;
 }
+
+/**
+ * Deepest nesting of objects and arrays a stored value may have. Keyv's serializer and
+ * JSON.parse with a reviver recurse once per level and overflow the default stack at a few
+ * thousand levels; this limit keeps every stored value far from that, so it can always be read back.
+ */
+export const MAX_DEPTH = 128;

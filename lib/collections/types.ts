@@ -1,11 +1,8 @@
-import type { Keyv } from "keyv";
-import type { ScopedStore } from "../scope.js";
+import type { PrefixStore } from "../backends/driver.js";
 
-/** What a collection is built from: a Keyv over a scoped store, and that store itself for listing. */
+/** What a collection is built from: the store bound to its prefix. */
 export interface CollectionContext {
-  /** Keyv with no namespace of its own over `store`: key k lives at exactly `<prefix>:k`. */
-  readonly keyv: Keyv;
-  readonly store: ScopedStore;
+  readonly store: PrefixStore;
 }
 
 export interface ArtifactInfo {

@@ -3,20 +3,17 @@
  * exactly by a SIMD scan over a cached contiguous matrix that every search revalidates
  * against the backend (see vectors/sync.ts), so writes from other processes are seen.
  */
-import { Keyv } from "keyv";
 import { DimensionMismatchError, InvalidArgumentError } from "../errors.js";
 import { validateName } from "../keys.js";
-import { cacheFor, cacheLimits, ownerOf, type VectorCache } from "../vectors/cache.js";
+import { cacheFor, cacheLimits, type VectorCache } from "../vectors/cache.js";
 import { decodeVector, encodeVector, parseKeyvText, parseRow, type StoredRow, toFloat32 } from "../vectors/codec.js";
 import { defaultKernel, type Kernel } from "../vectors/kernel.js";
 import { Matrix } from "../vectors/matrix.js";
 import { keepsStoredValues, revalidate, type SyncSource } from "../vectors/sync.js";
+import { decodeValue, encodeValue } from "./codec.js";
 import { assertMetadata } from "./json.js";
 import { listNames } from "./list.js";
 import type { CollectionContext, VectorMatch, VectorOptions, VectorStore } from "./types.js";
-
-/** Keyv's default deserializer, recognised by identity so loads can take the fast path. */
-const DEFAULT_DESERIALIZE = new Keyv().deserialize;
 
 /** Where tests and benchmarks find a store's cache (not part of the public API). */
 export const VECTOR_CACHE = Symbol.for("keyv-workspaces.vectorCache");
@@ -24,6 +21,8 @@ export const VECTOR_CACHE = Symbol.for("keyv-workspaces.vectorCache");
 export interface VectorInternals {
   /** Force a kernel (tests compare the SIMD and fallback paths). */
   kernel?: Kernel;
+  /** Whose cache this store shares (one per opened storage); default: a cache of its own. */
+  owner?: object;
 }
 
 function checkK(k: unknown): number {
@@ -38,7 +37,7 @@ export function createVectorStore(
   options: VectorOptions = {},
   internals: VectorInternals = {},
 ): VectorStore {
-  const { keyv, store } = ctx;
+  const { store } = ctx;
   const quantization = options.quantization ?? "none";
   if (quantization !== "none" && quantization !== "int8") {
     throw new InvalidArgumentError(`quantization must be "none" or "int8", got ${JSON.stringify(quantization)}`);
@@ -46,7 +45,7 @@ export function createVectorStore(
   const int8 = quantization === "int8";
   const kernel = internals.kernel ?? defaultKernel();
   const limits = cacheLimits({ maxWorkspaces: options.maxCachedWorkspaces, maxBytes: options.maxCacheBytes });
-  const cache: VectorCache = cacheFor(ownerOf(store.driver), limits);
+  const cache: VectorCache = cacheFor(internals.owner ?? {}, limits);
   const key = `${store.prefix}\u0000${quantization}\u0000${kernel.name}`;
   const syncOptions = { kernel, int8 };
 
@@ -56,21 +55,12 @@ export function createVectorStore(
     return typeof expires === "number" && expires <= Date.now() ? undefined : value;
   };
   const source: SyncSource = {
-    prefix: store.prefix,
-    // Read each time: closing a storage swaps its driver's methods.
-    get driver() {
-      return store.driver;
-    },
-    // Straight from the driver: this store's Keyv has no namespace to filter by, and each
-    // async-generator layer costs a few microtask turns per name on every resync.
-    names: () => store.driver.names(store.prefix),
+    store,
+    names: () => store.names(),
     fetch: (names) => store.getMany(names),
     decode(raw) {
       if (raw === undefined || raw === null) return undefined;
-      const deserialize = keyv.deserialize;
-      if (typeof raw !== "string" || !deserialize) return unwrap(raw);
-      const data = deserialize === DEFAULT_DESERIALIZE ? parseKeyvText(raw) : deserialize(raw);
-      return data instanceof Promise ? data.then(unwrap) : unwrap(data);
+      return typeof raw === "string" ? unwrap(parseKeyvText(raw)) : unwrap(raw);
     },
   };
 
@@ -79,7 +69,7 @@ export function createVectorStore(
     const entry = cache.peek(key);
     if (entry?.synced && entry.matrix) return entry.matrix.d;
     for await (const name of store.names()) {
-      const row = parseRow(await source.decode(await store.get(name)));
+      const row = parseRow(source.decode(await store.get(name)));
       if (row) return row.d;
     }
     return undefined;
@@ -99,9 +89,9 @@ export function createVectorStore(
         );
       }
       const row: StoredRow = { v: encodeVector(values), m: meta };
-      // Serialised exactly as keyv.set would, and written through the same adapter, so the cache can
-      // keep this very value: a later resync then recognises the row as unchanged without decoding it.
-      const stored = await keyv.serializeData({ value: row, expires: undefined });
+      // Serialised exactly as keyv.set would, so the cache can keep this very value: a later resync
+      // then recognises the row as unchanged without decoding it.
+      const stored = encodeValue(row);
       await store.set(id, stored);
       const entry = cache.peek(key);
       if (!entry) return;
@@ -110,14 +100,14 @@ export function createVectorStore(
       await entry.exclusive(() => {
         if (!entry.synced) return;
         entry.matrix ??= new Matrix(kernel, values.length, { int8 });
-        const raw = keepsStoredValues(store.driver) ? stored : undefined;
+        const raw = keepsStoredValues(store) ? stored : undefined;
         if (entry.matrix.d !== values.length || !entry.matrix.set(id, values, copy, raw)) entry.synced = false;
       });
       cache.trim();
     },
 
     async get(id) {
-      const row = parseRow(await keyv.get(validateName(id, "vector id")));
+      const row = parseRow(decodeValue(await store.get(validateName(id, "vector id")), id));
       if (!row) return undefined;
       const vector = decodeVector(row.v);
       return vector ? { vector, metadata: row.m } : undefined;
@@ -125,7 +115,7 @@ export function createVectorStore(
 
     async delete(id) {
       validateName(id, "vector id");
-      const deleted = await keyv.delete(id);
+      const deleted = await store.delete(id);
       const entry = cache.peek(key);
       if (entry) {
         await entry.exclusive(() => {

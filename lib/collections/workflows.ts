@@ -1,6 +1,7 @@
 import { InvalidArgumentError, InvalidNameError, InvalidValueError } from "../errors.js";
+import { decodeValue, encodeValue } from "./codec.js";
 import { assertMetadata } from "./json.js";
-import { listValues } from "./list.js";
+import { listValues, readable } from "./list.js";
 import type { CollectionContext, Embedder, VectorStore, Workflow, WorkflowStore } from "./types.js";
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -25,9 +26,13 @@ function text(value: unknown, field: string): string {
  * store private to this workflows collection (never the user's own `vectors`, whose
  * dimension is the user's choice), so search only ever sees this workspace's workflows.
  */
-export function createWorkflowStore(ctx: CollectionContext, index: VectorStore, embedder: Embedder): WorkflowStore {
-  const { keyv } = ctx;
-  const get = async (name: string) => (await keyv.get<Workflow>(validateWorkflowName(name))) ?? undefined;
+export function createWorkflowStore(
+  { store }: CollectionContext,
+  index: VectorStore,
+  embedder: Embedder,
+): WorkflowStore {
+  const get = async (name: string) =>
+    (decodeValue(await store.get(validateWorkflowName(name)), name) as Workflow | undefined) ?? undefined;
 
   return {
     async add(input) {
@@ -48,13 +53,13 @@ export function createWorkflowStore(ctx: CollectionContext, index: VectorStore, 
       };
       // Index first: a crash in between leaves an index entry search skips, never a workflow search cannot find.
       await index.upsert(name, vector);
-      await keyv.set(name, workflow);
+      await store.set(name, encodeValue(workflow));
       return workflow;
     },
     get,
-    list: async () => (await listValues<Workflow>(ctx)).map(([, workflow]) => workflow),
+    list: async () => (await listValues<Workflow>(store)).map(([, workflow]) => workflow),
     async delete(name) {
-      const deleted = await keyv.delete(validateWorkflowName(name));
+      const deleted = await store.delete(validateWorkflowName(name));
       await index.delete(name);
       return deleted;
     },
@@ -64,11 +69,11 @@ export function createWorkflowStore(ctx: CollectionContext, index: VectorStore, 
         throw new InvalidArgumentError(`search limit must be a positive integer, got ${JSON.stringify(limit)}`);
       // Checked before the empty-index shortcut, so a bad query fails the same way in every workspace.
       const q = text(query, "search query");
-      if ((await index.count()) === 0) return [];
       const matches = await index.search(await embedder.embed(q), { k: limit });
-      const found = await keyv.getMany<Workflow>(matches.map((m) => m.id));
+      if (matches.length === 0) return [];
+      const found = await store.getMany(matches.map((m) => m.id));
       return matches.flatMap((match, i) => {
-        const workflow = found[i];
+        const workflow = readable(store, match.id, found[i]) as Workflow | undefined;
         return workflow ? [{ ...workflow, score: match.score }] : [];
       });
     },

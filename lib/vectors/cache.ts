@@ -106,7 +106,7 @@ export function cacheLimits(limits: Partial<CacheLimits>): CacheLimits {
 
 const caches = new WeakMap<object, VectorCache>();
 
-/** One cache per opened storage: keyed by its driver object, shared by its withWorkspace views. */
+/** One cache per opened storage (`owner` is its shared state), shared by its withWorkspace views. */
 export function cacheFor(owner: object, limits: Partial<CacheLimits>): VectorCache {
   let cache = caches.get(owner);
   if (!cache) {
@@ -114,17 +114,4 @@ export function cacheFor(owner: object, limits: Partial<CacheLimits>): VectorCac
     caches.set(owner, cache);
   }
   return cache;
-}
-
-/**
- * Views of one storage hand out drivers that inherit from their owner's (Object.create), so
- * the object at the end of the prototype chain names the storage they all share.
- */
-export function ownerOf(driver: object): object {
-  let owner = driver;
-  for (;;) {
-    const proto = Object.getPrototypeOf(owner) as object | null;
-    if (proto === null || proto === Object.prototype) return owner;
-    owner = proto;
-  }
 }

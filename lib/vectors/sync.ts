@@ -2,7 +2,7 @@
  * Keeping a cached matrix coherent with the backend, across processes, at one cheap read per
  * search in the common case:
  *
- * - `driver.version(prefix)` unchanged since the last load: the matrix is current.
+ * - `store.version()` unchanged since the last load: the matrix is current.
  * - changed, and the driver can say which names changed (`changedSince`): refetch those rows.
  * - otherwise (or no version at all): list and fetch every row, but decode only rows whose
  *   stored value differs from the one the cached row came from. Stored values of the map and
@@ -11,7 +11,7 @@
  *
  * The version is read before any data, so a write racing a load is seen by the next search.
  */
-import type { Driver } from "../backends/driver.js";
+import type { PrefixStore } from "../backends/driver.js";
 import type { CacheEntry } from "./cache.js";
 import { parseRow } from "./codec.js";
 import type { Kernel } from "./kernel.js";
@@ -20,8 +20,7 @@ import { Matrix } from "./matrix.js";
 const FETCH_BATCH = 1000;
 
 export interface SyncSource {
-  readonly prefix: string;
-  readonly driver: Driver;
+  readonly store: PrefixStore;
   names(): AsyncIterable<string>;
   /** Stored values (as the driver returns them) for these names; missing ones undefined. */
   fetch(names: string[]): Promise<unknown[]>;
@@ -45,11 +44,11 @@ export async function revalidate(entry: CacheEntry, source: SyncSource, options:
 }
 
 async function sync(entry: CacheEntry, source: SyncSource, options: SyncOptions): Promise<void> {
-  const { driver, prefix } = source;
-  const version = driver.version ? await driver.version(prefix) : undefined;
+  const { store } = source;
+  const version = store.version ? await store.version() : undefined;
   if (entry.synced && version !== undefined && entry.version === version) return;
-  if (entry.synced && version !== undefined && entry.version !== undefined && driver.changedSince) {
-    const changed = await driver.changedSince(prefix, entry.version);
+  if (entry.synced && version !== undefined && entry.version !== undefined && store.changedSince) {
+    const changed = await store.changedSince(entry.version);
     if (changed) {
       await refetch(entry, source, options, [...new Set(changed)]);
       entry.version = version;
@@ -93,12 +92,12 @@ function apply(entry: CacheEntry, options: SyncOptions, name: string, value: unk
 }
 
 /** Whether cached rows remember their stored value: only needed (and only paid for) without changedSince. */
-export function keepsStoredValues(driver: Driver): boolean {
-  return !driver.changedSince;
+export function keepsStoredValues(store: PrefixStore): boolean {
+  return !store.changedSince;
 }
 
 async function reload(entry: CacheEntry, source: SyncSource, options: SyncOptions): Promise<void> {
-  const keepRaw = keepsStoredValues(source.driver);
+  const keepRaw = keepsStoredValues(source.store);
   const names: string[] = [];
   for await (const name of source.names()) names.push(name);
   const live = new Set(names);

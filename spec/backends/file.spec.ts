@@ -193,10 +193,10 @@ describe("file backend", () => {
     const backend = await openFileBackend(path);
     const driver = (backend.store as FileStore)[DRIVER];
     // Awaiting the driver directly resumes before the finished batch is let go of.
-    await driver.set("fw:notes", "a", "1");
-    await driver.set("fw:notes", "b", "2");
-    await driver.delete("fw:notes", "a");
-    expect(await driver.get("fw:notes:b")).toBe("2");
+    await driver.scope("fw:notes").set("a", "1");
+    await driver.scope("fw:notes").set("b", "2");
+    await driver.scope("fw:notes").delete("a");
+    expect(await driver.scope("fw:notes").get("b")).toBe("2");
     await backend.close();
   });
 
@@ -242,73 +242,75 @@ describe("file backend change log", () => {
 
   it("names exactly what another process wrote or deleted, and nothing under other prefixes", async () => {
     const driver = await openHere();
-    await driver.setMany(A, [
+    await driver.scope(A).setMany([
       { name: "keep", value: "1" },
       { name: "gone", value: "2" },
     ]);
-    await driver.set(B, "other", "3");
-    const a0 = await driver.version!(A);
-    const b0 = await driver.version!(B);
+    await driver.scope(B).set("other", "3");
+    const a0 = await driver.scope(A).version!();
+    const b0 = await driver.scope(B).version!();
     await elsewhere(["set", A, "new", "4"]);
-    expect(await driver.changedSince!(A, a0)).toEqual(["new"]);
-    expect(await driver.changedSince!(B, b0)).toEqual([]);
-    expect(await driver.version!(B)).toBe(b0);
-    const a1 = await driver.version!(A);
+    expect(await driver.scope(A).changedSince!(a0)).toEqual(["new"]);
+    expect(await driver.scope(B).changedSince!(b0)).toEqual([]);
+    expect(await driver.scope(B).version!()).toBe(b0);
+    const a1 = await driver.scope(A).version!();
     expect(a1).not.toBe(a0);
     expect(Number(a1)).toBeGreaterThan(Number(a0));
     // Same text written again is no change; a new value and a deletion are.
     await elsewhere(["set", A, "keep", "1"], ["set", A, "new", "5"], ["delete", A, "gone"]);
-    expect((await driver.changedSince!(A, a1))?.sort()).toEqual(["gone", "new"]);
-    expect((await driver.changedSince!(A, a0))?.sort()).toEqual(["gone", "new"]);
+    expect((await driver.scope(A).changedSince!(a1))?.sort()).toEqual(["gone", "new"]);
+    expect((await driver.scope(A).changedSince!(a0))?.sort()).toEqual(["gone", "new"]);
     const names: string[] = [];
-    for await (const name of driver.names(A)) names.push(name);
+    for await (const name of driver.scope(A).names()) names.push(name);
     expect(names.sort()).toEqual(["keep", "new"]);
-    expect(await driver.get(`${A}:new`)).toBe("5");
+    expect(await driver.scope(A).get("new")).toBe("5");
   });
 
-  it("names another process's clear by the names it removed, but not further back than its log", async () => {
+  it("keeps no state for a prefix another process emptied, and names no further back than its log", async () => {
     const driver = await openHere();
-    await driver.setMany(B, [
+    await driver.scope(B).setMany([
       { name: "p", value: "1" },
       { name: "q", value: "2" },
     ]);
-    await driver.set(A, "x", "1");
-    const a0 = await driver.version!(A);
-    const b0 = await driver.version!(B);
-    // Another process's clear arrives as the file's new contents: the diff names every removed key.
+    await driver.scope(A).set("x", "1");
+    const a0 = await driver.scope(A).version!();
+    const b0 = await driver.scope(B).version!();
+    // Another process's clear arrives as the file's new contents: B is empty, so nothing of it is
+    // kept (a reader of b0 reloads, which costs nothing for an empty prefix).
     await elsewhere(["clear", B]);
-    expect((await driver.changedSince!(B, b0))?.sort()).toEqual(["p", "q"]);
-    expect(await driver.changedSince!(A, a0)).toEqual([]);
+    expect(await driver.scope(B).changedSince!(b0)).toBeUndefined();
+    expect(await driver.scope(B).version!()).toBe("0");
+    expect(await driver.scope(A).changedSince!(a0)).toEqual([]);
     // More names than the log keeps (1000) cannot be named one by one.
     await elsewhere(["fill", A, "t", "1001"]);
-    expect(await driver.changedSince!(A, a0)).toBeUndefined();
-    const a1 = await driver.version!(A);
+    expect(await driver.scope(A).changedSince!(a0)).toBeUndefined();
+    const a1 = await driver.scope(A).version!();
     await elsewhere(["set", A, "y", "2"]);
-    expect(await driver.changedSince!(A, a1)).toEqual(["y"]);
+    expect(await driver.scope(A).changedSince!(a1)).toEqual(["y"]);
   });
 
   it("follows raw Keyv writes to the same file by full key", async () => {
     const driver = await openHere();
     const store = backend!.store as FileStore;
-    await driver.set(A, "x", "1");
-    const v0 = await driver.version!(A);
+    await driver.scope(A).set("x", "1");
+    const v0 = await driver.scope(A).version!();
     await store.set(`${A}:raw`, "2");
     await store.delete(`${A}:x`);
-    expect((await driver.changedSince!(A, v0))?.sort()).toEqual(["raw", "x"]);
-    const v1 = await driver.version!(A);
+    expect((await driver.scope(A).changedSince!(v0))?.sort()).toEqual(["raw", "x"]);
+    const v1 = await driver.scope(A).version!();
     await store.clear();
-    expect(await driver.changedSince!(A, v1)).toBeUndefined();
-    expect(await driver.changedSince!(A, await driver.version!(A))).toEqual([]);
+    expect(await driver.scope(A).changedSince!(v1)).toBeUndefined();
+    expect(await driver.scope(A).changedSince!(await driver.scope(A).version!())).toEqual([]);
   });
 
   it("refuses versions it never handed out, including those of an earlier opening of the file", async () => {
     let driver = await openHere();
-    await driver.set(A, "x", "1");
-    const old = await driver.version!(A);
-    expect(await driver.changedSince!(A, `${Number(old) + 1000}`)).toBeUndefined();
-    expect(await driver.changedSince!(A, "1.2")).toBeUndefined();
+    await driver.scope(A).set("x", "1");
+    const old = await driver.scope(A).version!();
+    expect(await driver.scope(A).changedSince!(`${Number(old) + 1000}`)).toBeUndefined();
+    expect(await driver.scope(A).changedSince!("1.2")).toBeUndefined();
     await backend!.close();
     driver = await openHere();
-    expect(await driver.changedSince!(A, old)).toBeUndefined();
+    expect(await driver.scope(A).changedSince!(old)).toBeUndefined();
   });
 });

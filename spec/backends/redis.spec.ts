@@ -19,7 +19,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function names(driver: Driver, prefix: string): Promise<string[]> {
   const out: string[] = [];
-  for await (const name of driver.names(prefix)) out.push(name);
+  for await (const name of driver.scope(prefix).names()) out.push(name);
   return out.sort();
 }
 
@@ -100,56 +100,53 @@ describe("redis index and TTL", () => {
 
   it("hides expired names at once and drops them from the index on the next TTL write", async () => {
     const d = driver();
-    await d.set(prefix, "keep", "v");
-    await d.set(prefix, "short", "v", 60);
-    await d.setMany(prefix, [
+    await d.scope(prefix).set("keep", "v");
+    await d.scope(prefix).set("short", "v", 60);
+    await d.scope(prefix).setMany([
       { name: "short2", value: "v", ttl: 60 },
       { name: "long", value: "v", ttl: 600_000 },
     ]);
     expect(await names(d, prefix)).toEqual(["keep", "long", "short", "short2"]);
     await sleep(200);
-    expect(await d.get(`${prefix}:short`)).toBeUndefined();
+    expect(await d.scope(prefix).get("short")).toBeUndefined();
     expect(await names(d, prefix)).toEqual(["keep", "long"]);
     // Listing never writes: the expired members are still there until a write prunes them.
     expect(await raw.zCard(`${prefix}#index`)).toBe(4);
-    const before = await d.version!(prefix);
+    const before = await d.scope(prefix).version!();
     // A plain write adds no expiring member, so it skips pruning (and the clock) altogether.
-    await d.set(prefix, "other", "v");
+    await d.scope(prefix).set("other", "v");
     expect(await raw.zCard(`${prefix}#index`)).toBe(5);
-    await d.set(prefix, "ttl", "v", 600_000);
+    await d.scope(prefix).set("ttl", "v", 600_000);
     expect(await raw.zCard(`${prefix}#index`)).toBe(4);
     // The pruning write reports the expired names as changed, for caches that hold them.
-    expect((await d.changedSince!(prefix, before))?.sort()).toEqual(["other", "short", "short2", "ttl"]);
+    expect((await d.scope(prefix).changedSince!(before))?.sort()).toEqual(["other", "short", "short2", "ttl"]);
   });
 
   it("re-scores a name rewritten without a TTL, and prunes only on TTL writes", async () => {
     const d = driver();
-    await d.set(prefix, "a", "v", 60);
-    await d.set(prefix, "b", "v", 60);
-    await d.set(prefix, "b", "v2");
+    await d.scope(prefix).set("a", "v", 60);
+    await d.scope(prefix).set("b", "v", 60);
+    await d.scope(prefix).set("b", "v2");
     await sleep(200);
     expect(await names(d, prefix)).toEqual(["b"]);
-    await d.delete(prefix, "missing");
-    await d.set(prefix, "c", "v");
+    await d.scope(prefix).delete("missing");
+    await d.scope(prefix).set("c", "v");
     expect((await raw.zRange(`${prefix}#index`, 0, -1)).sort()).toEqual(["a", "b", "c"]);
-    await d.set(prefix, "d", "v", 600_000);
+    await d.scope(prefix).set("d", "v", 600_000);
     expect((await raw.zRange(`${prefix}#index`, 0, -1)).sort()).toEqual(["b", "c", "d"]);
   });
 
   it("lists every name once across many ZSCAN pages and clears them all in batches", async () => {
     const d = driver();
     const all = Array.from({ length: 2500 }, (_, i) => `n:${i}*?[x]`);
-    await d.setMany(
-      prefix,
-      all.map((name) => ({ name, value: "v" })),
-    );
+    await d.scope(prefix).setMany(all.map((name) => ({ name, value: "v" })));
     expect(await names(d, prefix)).toEqual([...all].sort());
-    const before = await d.version!(prefix);
-    await d.clear(prefix);
+    const before = await d.scope(prefix).version!();
+    await d.scope(prefix).clear();
     expect(await names(d, prefix)).toEqual([]);
     expect(await keysUnder(raw, `${prefix}:`)).toEqual([]);
     expect(await raw.exists(`${prefix}#index`)).toBe(0);
-    expect(await d.changedSince!(prefix, before)).toBeUndefined();
+    expect(await d.scope(prefix).changedSince!(before)).toBeUndefined();
   });
 });
 
@@ -175,25 +172,25 @@ describe("redis driver against a model", () => {
         const prefixes = [`${r}:ws:a${run}:x`, `${r}:ws:a${run}b:x`, `${r}:x${run}`];
         const d = driver();
         // Seeded, so the first version is a real one (a "0" always answers undefined).
-        for (const p of prefixes) await d.set(p, "seed", "v");
+        for (const p of prefixes) await d.scope(p).set("seed", "v");
         const live = prefixes.map(() => new Set<string>(["seed"]));
         // Per prefix: every version seen, with the names changed by the write that produced it (null = clear).
         const history = await Promise.all(
-          prefixes.map(async (p) => [{ version: await d.version!(p), changed: [] as string[] | null }]),
+          prefixes.map(async (p) => [{ version: await d.scope(p).version!(), changed: [] as string[] | null }]),
         );
         for (const o of ops) {
           const p = prefixes[o.p]!;
           let changed: string[] | null = [];
           if (o.kind === "set") {
-            await d.set(p, o.name, "v");
+            await d.scope(p).set(o.name, "v");
             live[o.p]!.add(o.name);
             changed = [o.name];
           } else if (o.kind === "delete") {
             const existed = live[o.p]!.delete(o.name);
-            expect(await d.delete(p, o.name)).toBe(existed);
+            expect(await d.scope(p).delete(o.name)).toBe(existed);
             changed = existed ? [o.name] : [];
           } else if (o.kind === "clear") {
-            await d.clear(p);
+            await d.scope(p).clear();
             live[o.p]!.clear();
             changed = null;
           } else {
@@ -201,7 +198,7 @@ describe("redis driver against a model", () => {
             const h = history[o.p]!;
             const from = Math.max(0, h.length - 1 - o.back);
             const since = h.slice(from + 1);
-            const got = await d.changedSince!(p, h[from]!.version);
+            const got = await d.scope(p).changedSince!(h[from]!.version);
             if (since.some((x) => x.changed === null)) {
               expect(got).toBeUndefined();
             } else {
@@ -210,7 +207,7 @@ describe("redis driver against a model", () => {
             continue;
           }
           // Every write that changes something bumps the version; one that changes nothing does not.
-          const version = await d.version!(p);
+          const version = await d.scope(p).version!();
           expect(version !== history[o.p]!.at(-1)!.version).toBe(changed === null || changed.length > 0);
           if (version !== history[o.p]!.at(-1)!.version) history[o.p]!.push({ version, changed });
         }
@@ -229,102 +226,99 @@ describe("redis version and changedSince", () => {
 
   it("bumps the version on every set, setMany, delete and clear, and on nothing else", async () => {
     const d = driver();
-    const seen = [await d.version!(prefix)];
+    const seen = [await d.scope(prefix).version!()];
     const expectBump = async () => {
-      const v = await d.version!(prefix);
+      const v = await d.scope(prefix).version!();
       expect(seen).not.toContain(v);
       expect(BigInt(v)).toBeGreaterThan(BigInt(seen.at(-1)!));
       seen.push(v);
     };
-    await d.set(prefix, "a", "1");
+    await d.scope(prefix).set("a", "1");
     await expectBump();
-    await d.set(prefix, "a", "1");
+    await d.scope(prefix).set("a", "1");
     await expectBump();
-    await d.setMany(prefix, [
+    await d.scope(prefix).setMany([
       { name: "b", value: "2" },
       { name: "c", value: "3" },
     ]);
     await expectBump();
-    await d.delete(prefix, "a");
+    await d.scope(prefix).delete("a");
     await expectBump();
-    await d.deleteMany(prefix, ["b", "c"]);
+    await d.scope(prefix).deleteMany(["b", "c"]);
     await expectBump();
-    await d.clear(prefix);
+    await d.scope(prefix).clear();
     await expectBump();
     // Reads, and writes to another prefix, leave it alone.
-    await d.get(`${prefix}:a`);
+    await d.scope(prefix).get("a");
     await names(d, prefix);
-    await d.set(`${prefix}x`, "a", "1");
-    await d.set(`${prefix}:sub`, "a", "1");
-    expect(await d.version!(prefix)).toBe(seen.at(-1));
+    await d.scope(`${prefix}x`).set("a", "1");
+    await d.scope(`${prefix}:sub`).set("a", "1");
+    expect(await d.scope(prefix).version!()).toBe(seen.at(-1));
   });
 
   it("returns exactly the names changed since a version", async () => {
     const d = driver();
-    await d.set(prefix, "a", "1");
-    const v1 = await d.version!(prefix);
-    expect(await d.changedSince!(prefix, v1)).toEqual([]);
-    await d.set(prefix, "b", "2");
-    await d.setMany(prefix, [
+    await d.scope(prefix).set("a", "1");
+    const v1 = await d.scope(prefix).version!();
+    expect(await d.scope(prefix).changedSince!(v1)).toEqual([]);
+    await d.scope(prefix).set("b", "2");
+    await d.scope(prefix).setMany([
       { name: "c", value: "3" },
       { name: "b", value: "4" },
     ]);
-    const v2 = await d.version!(prefix);
-    await d.delete(prefix, "a");
-    expect((await d.changedSince!(prefix, v1))?.sort()).toEqual(["a", "b", "c"]);
-    expect(await d.changedSince!(prefix, v2)).toEqual(["a"]);
-    expect(await d.changedSince!(prefix, await d.version!(prefix))).toEqual([]);
+    const v2 = await d.scope(prefix).version!();
+    await d.scope(prefix).delete("a");
+    expect((await d.scope(prefix).changedSince!(v1))?.sort()).toEqual(["a", "b", "c"]);
+    expect(await d.scope(prefix).changedSince!(v2)).toEqual(["a"]);
+    expect(await d.scope(prefix).changedSince!(await d.scope(prefix).version!())).toEqual([]);
   });
 
   it("says undefined after a clear, when the log no longer reaches back, or for a version it never gave", async () => {
     // Redis trims the log by whole stream nodes (100 entries), so "5" keeps 5 to ~105 entries.
     const d = driver(5);
-    await d.set(prefix, "a", "1");
-    const v1 = await d.version!(prefix);
-    for (const name of ["b", "c", "d", "e"]) await d.set(prefix, name, "x");
-    expect((await d.changedSince!(prefix, v1))?.sort()).toEqual(["b", "c", "d", "e"]);
-    for (let i = 0; i < 300; i++) await d.set(prefix, `f${i}`, "x");
-    const recent = await d.version!(prefix);
-    await d.set(prefix, "g", "x");
-    expect(await d.changedSince!(prefix, v1)).toBeUndefined();
-    expect(await d.changedSince!(prefix, recent)).toEqual(["g"]);
+    await d.scope(prefix).set("a", "1");
+    const v1 = await d.scope(prefix).version!();
+    for (const name of ["b", "c", "d", "e"]) await d.scope(prefix).set(name, "x");
+    expect((await d.scope(prefix).changedSince!(v1))?.sort()).toEqual(["b", "c", "d", "e"]);
+    for (let i = 0; i < 300; i++) await d.scope(prefix).set(`f${i}`, "x");
+    const recent = await d.scope(prefix).version!();
+    await d.scope(prefix).set("g", "x");
+    expect(await d.scope(prefix).changedSince!(v1)).toBeUndefined();
+    expect(await d.scope(prefix).changedSince!(recent)).toEqual(["g"]);
     expect(await raw.xLen(`${prefix}#log`)).toBeLessThanOrEqual(5 + 100);
     // One write of more names than the log holds cannot be reported exactly either.
-    const before = await d.version!(prefix);
-    await d.setMany(
-      prefix,
-      Array.from({ length: 300 }, (_, i) => ({ name: `h${i}`, value: "x" })),
-    );
-    expect(await d.changedSince!(prefix, before)).toBeUndefined();
-    const beforeClear = await d.version!(prefix);
-    await d.clear(prefix);
-    expect(await d.changedSince!(prefix, beforeClear)).toBeUndefined();
-    await d.set(prefix, "z", "x");
-    expect(await d.changedSince!(prefix, beforeClear)).toBeUndefined();
+    const before = await d.scope(prefix).version!();
+    await d.scope(prefix).setMany(Array.from({ length: 300 }, (_, i) => ({ name: `h${i}`, value: "x" })));
+    expect(await d.scope(prefix).changedSince!(before)).toBeUndefined();
+    const beforeClear = await d.scope(prefix).version!();
+    await d.scope(prefix).clear();
+    expect(await d.scope(prefix).changedSince!(beforeClear)).toBeUndefined();
+    await d.scope(prefix).set("z", "x");
+    expect(await d.scope(prefix).changedSince!(beforeClear)).toBeUndefined();
     for (const bad of ["", "abc", "-1", "1.5", "99999999999999999999"]) {
-      expect(await d.changedSince!(prefix, bad)).toBeUndefined();
+      expect(await d.scope(prefix).changedSince!(bad)).toBeUndefined();
     }
-    const future = (BigInt(await d.version!(prefix)) + 10n).toString();
-    expect(await d.changedSince!(prefix, future)).toBeUndefined();
+    const future = (BigInt(await d.scope(prefix).version!()) + 10n).toString();
+    expect(await d.scope(prefix).changedSince!(future)).toBeUndefined();
   });
 
   it("never reuses a version after its counter is lost, and then reports no stale changes", async () => {
     const d = driver();
-    await d.set(prefix, "a", "1");
-    await d.set(prefix, "b", "1");
-    const old = await d.version!(prefix);
+    await d.scope(prefix).set("a", "1");
+    await d.scope(prefix).set("b", "1");
+    const old = await d.scope(prefix).version!();
     await raw.del(`${prefix}#version`);
-    expect(await d.version!(prefix)).toBe("0");
-    await d.set(prefix, "c", "1");
-    const fresh = await d.version!(prefix);
+    expect(await d.scope(prefix).version!()).toBe("0");
+    await d.scope(prefix).set("c", "1");
+    const fresh = await d.scope(prefix).version!();
     expect(BigInt(fresh)).toBeGreaterThan(BigInt(old));
-    expect(await d.changedSince!(prefix, old)).toBeUndefined();
-    expect(await d.changedSince!(prefix, "0")).toBeUndefined();
+    expect(await d.scope(prefix).changedSince!(old)).toBeUndefined();
+    expect(await d.scope(prefix).changedSince!("0")).toBeUndefined();
     // A log lost on its own (say, deleted by hand) is not taken for "nothing changed".
-    const v = await d.version!(prefix);
-    await d.set(prefix, "d", "1");
+    const v = await d.scope(prefix).version!();
+    await d.scope(prefix).set("d", "1");
     await raw.del(`${prefix}#log`);
-    expect(await d.changedSince!(prefix, v)).toBeUndefined();
+    expect(await d.scope(prefix).changedSince!(v)).toBeUndefined();
   });
 
   it("is served by a storage opened on redis:// (what vector caches call)", async () => {
@@ -332,13 +326,13 @@ describe("redis version and changedSince", () => {
     const storage = await openStorage({ url: REDIS_URL, root: r, workspaceId: "w" });
     try {
       const store = storage.collection("vectors").opts.store as ReturnType<typeof scopeStore>;
-      const v0 = await store.driver.version!(store.prefix);
+      const v0 = await store.store.version!();
       await storage.vectors.upsert("one", [1, 0]);
-      const v1 = await store.driver.version!(store.prefix);
+      const v1 = await store.store.version!();
       expect(v1).not.toBe(v0);
-      expect(await store.driver.changedSince!(store.prefix, v0)).toBeUndefined(); // "0": never seen, reload
+      expect(await store.store.changedSince!(v0)).toBeUndefined(); // "0": never seen, reload
       await storage.vectors.upsert("two", [0, 1]);
-      expect(await store.driver.changedSince!(store.prefix, v1)).toContain("two");
+      expect(await store.store.changedSince!(v1)).toContain("two");
     } finally {
       await storage.close();
     }
@@ -370,20 +364,20 @@ describe("redis driver under a per-workspace ACL user", () => {
       await limited.connect();
       const d = redisDriver(async () => limited as unknown as RedisCommander);
       const prefix = `${r}:ws:a:artifacts`;
-      await d.set(prefix, "x", "1", 60);
-      await d.setMany(prefix, [
+      await d.scope(prefix).set("x", "1", 60);
+      await d.scope(prefix).setMany([
         { name: "y", value: "2" },
         { name: "z:*", value: "3" },
       ]);
-      const v = await d.version!(prefix);
-      await d.delete(prefix, "y");
-      expect(await d.changedSince!(prefix, v)).toEqual(["y"]);
+      const v = await d.scope(prefix).version!();
+      await d.scope(prefix).delete("y");
+      expect(await d.scope(prefix).changedSince!(v)).toEqual(["y"]);
       expect(await names(d, prefix)).toEqual(["x", "z:*"]);
-      await d.clear(prefix);
+      await d.scope(prefix).clear();
       expect(await names(d, prefix)).toEqual([]);
       expect(await keysUnder(raw, `${prefix}:`)).toEqual([]);
       // The pattern is enforced, scripts included: another workspace is out of reach.
-      await expect(d.set(`${r}:ws:b:artifacts`, "x", "1")).rejects.toThrow(/NOPERM|permission/i);
+      await expect(d.scope(`${r}:ws:b:artifacts`).set("x", "1")).rejects.toThrow(/NOPERM|permission/i);
       expect(await raw.exists(`${r}:ws:b:artifacts:x`)).toBe(0);
     } finally {
       await limited.quit().catch(() => {});
@@ -404,14 +398,14 @@ describe("rebuildIndex", () => {
     await raw.set(`${r}:ws:a:artifactsx:other`, "v");
     await raw.set(`${r}:ws:ab:artifacts:other`, "v");
     const d = driver();
-    await d.set(prefix, "live", "v");
-    await d.set(prefix, "gone", "v");
+    await d.scope(prefix).set("live", "v");
+    await d.scope(prefix).set("gone", "v");
     await raw.del(`${prefix}:gone`); // as if evicted or deleted by hand
     await sleep(150);
     expect(await names(d, prefix)).toEqual(["gone", "live"]);
     const untouched = await snapshot(raw, `${r}:ws:a:artifactsx`);
     const hash = await raw.hGetAll(`${prefix}:hash`);
-    const v0 = await d.version!(prefix);
+    const v0 = await d.scope(prefix).version!();
 
     const report = await rebuildIndex(REDIS_URL, prefix);
     expect(report).toEqual({ prefix, scanned: 4, added: 3, removed: 1 });
@@ -419,21 +413,21 @@ describe("rebuildIndex", () => {
     const ttlScore = await raw.zScore(`${prefix}#index`, "ttl");
     expect(ttlScore).toBeGreaterThan(Date.now() + 500_000);
     expect(await raw.zScore(`${prefix}#index`, "old")).toBe(Number.POSITIVE_INFINITY);
-    expect((await d.changedSince!(prefix, v0))?.sort()).toEqual(["gone", "old", "ttl", "with:colon*"]);
+    expect((await d.scope(prefix).changedSince!(v0))?.sort()).toEqual(["gone", "old", "ttl", "with:colon*"]);
     expect(await raw.hGetAll(`${prefix}:hash`)).toEqual(hash);
     expect(await snapshot(raw, `${r}:ws:a:artifactsx`)).toEqual(untouched);
     expect(await raw.get(`${r}:ws:ab:artifacts:other`)).toBe("v");
     expect(await raw.exists(`${r}:ws:ab:artifacts#index`)).toBe(0);
 
     // A second run finds nothing to do and changes no version.
-    const v1 = await d.version!(prefix);
+    const v1 = await d.scope(prefix).version!();
     expect(await rebuildIndex(raw as unknown as RedisCommander, prefix)).toEqual({
       prefix,
       scanned: 4,
       added: 0,
       removed: 0,
     });
-    expect(await d.version!(prefix)).toBe(v1);
+    expect(await d.scope(prefix).version!()).toBe(v1);
   });
 
   it("finds the prefixes of one workspace, of a root's unscoped collections, or of all workspaces", async () => {
@@ -513,9 +507,9 @@ describe("two processes writing one workspace", () => {
     const storage = await openStorage({ url: REDIS_URL, root: r, workspaceId: "shared" });
     try {
       const store = storage.collection("artifacts").opts.store as ReturnType<typeof scopeStore>;
-      const v0 = await store.driver.version!(store.prefix);
+      const v0 = await store.store.version!();
       await storage.artifacts.save("seed", { i: -1 }); // so v1 below is a version the log covers
-      const v1 = await store.driver.version!(store.prefix);
+      const v1 = await store.store.version!();
       expect(v1).not.toBe(v0);
       const env = { ...process.env, START_AT: String(Date.now() + 2000) };
       const args = (tag: string) => ["--import", "tsx", writer, REDIS_URL, r, "shared", tag, "100"];
@@ -527,7 +521,7 @@ describe("two processes writing one workspace", () => {
       const expected = ["a", "b"].flatMap((tag) => Array.from({ length: 100 }, (_, i) => `${tag}-${i}`)).sort();
       expect((await storage.artifacts.list()).map((a) => a.name)).toEqual(expected);
       expect(await raw.zCard(`${store.prefix}#index`)).toBe(200);
-      expect((await store.driver.changedSince!(store.prefix, v1))?.sort()).toEqual([...expected, "seed"].sort());
+      expect((await store.store.changedSince!(v1))?.sort()).toEqual([...expected, "seed"].sort());
     } finally {
       await storage.close();
     }

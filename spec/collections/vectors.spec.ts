@@ -6,7 +6,7 @@ import { type AnyStore, DRIVER, type Driver } from "../../lib/backends/driver.js
 import { mapDriver } from "../../lib/backends/map.js";
 import { createVectorStore, VECTOR_CACHE } from "../../lib/collections/vectors.js";
 import { createStorage, openStorage, type VectorStore } from "../../lib/index.js";
-import { ScopedStore, scopedKeyv } from "../../lib/scope.js";
+import { driverFor } from "../../lib/scope.js";
 import type { VectorCache } from "../../lib/vectors/cache.js";
 import { jsKernel } from "../../lib/vectors/kernel.js";
 import { BACKENDS, perTest } from "../support/backends.js";
@@ -257,33 +257,38 @@ describe("vector cache", () => {
       for (const name of names) log.push([prefix, name]);
     };
     const driver: Driver = {
-      ...inner,
-      getMany(keys) {
-        fetched.push(...keys);
-        return inner.getMany(keys);
-      },
-      async set(prefix, name, value, ttl) {
-        await inner.set(prefix, name, value, ttl);
-        note(prefix, [name]);
-      },
-      async setMany(prefix, entries) {
-        await inner.setMany(prefix, entries);
-        note(
-          prefix,
-          entries.map((e) => e.name),
-        );
-      },
-      async delete(prefix, name) {
-        const deleted = await inner.delete(prefix, name);
-        note(prefix, [name]);
-        return deleted;
-      },
-      version: async (prefix) => String(log.filter(([p]) => p === prefix).length),
-      async changedSince(prefix, version) {
-        return log
-          .filter(([p]) => p === prefix)
-          .slice(Number(version))
-          .map(([, name]) => name);
+      scope(prefix) {
+        const store = inner.scope(prefix);
+        return {
+          ...store,
+          getMany(names) {
+            fetched.push(...names.map((name) => `${prefix}:${name}`));
+            return store.getMany(names);
+          },
+          async set(name, value, ttl) {
+            await store.set(name, value, ttl);
+            note(prefix, [name]);
+          },
+          async setMany(entries) {
+            await store.setMany(entries);
+            note(
+              prefix,
+              entries.map((e) => e.name),
+            );
+          },
+          async delete(name) {
+            const deleted = await store.delete(name);
+            note(prefix, [name]);
+            return deleted;
+          },
+          version: async () => String(log.filter(([p]) => p === prefix).length),
+          async changedSince(version) {
+            return log
+              .filter(([p]) => p === prefix)
+              .slice(Number(version))
+              .map(([, name]) => name);
+          },
+        };
       },
     };
     const backend = { [DRIVER]: driver } as unknown as AnyStore;
@@ -310,10 +315,8 @@ describe("vector cache", () => {
 
   it("the fallback kernel gives the same answers as SIMD through the whole store", async () => {
     const map = new Map();
-    const make = (kernel?: ReturnType<typeof jsKernel>) => {
-      const store = new ScopedStore(map, "k:vectors");
-      return createVectorStore({ store, keyv: scopedKeyv(store) }, {}, kernel ? { kernel } : {});
-    };
+    const make = (kernel?: ReturnType<typeof jsKernel>) =>
+      createVectorStore({ store: driverFor(map).scope("k:vectors") }, {}, kernel ? { kernel } : {});
     const simd = make();
     const js = make(jsKernel());
     await fill(simd, randomVectors(400, 50, 12));

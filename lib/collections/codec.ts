@@ -1,0 +1,81 @@
+/**
+ * Values as the collections store them: exactly what Keyv writes (`{"value":…}` through Keyv's own
+ * serializer), so `collection()` and the collections read each other's data byte for byte.
+ */
+import { Keyv } from "keyv";
+import { InvalidValueError, ValueTooLargeError } from "../errors.js";
+import { MAX_DEPTH } from "./json.js";
+
+const defaults = new Keyv();
+type Serialize = (data: unknown) => string;
+type Deserialize = (data: string) => unknown;
+const serialize = defaults.serialize as unknown as Serialize;
+const deserialize = defaults.deserialize as unknown as Deserialize;
+
+/** Nesting depth of JSON text, counted outside strings; stops counting once past `limit`. */
+function depthOf(text: string, limit: number): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max && (max = depth) > limit) return max;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max;
+}
+
+/**
+ * Keyv's serializer with typed failures: a value too deep to read back (the `{"value":…}` wrapper
+ * is one level) is an InvalidValueError, one too large for a JS string a ValueTooLargeError.
+ */
+export function serializeChecked(data: unknown): string {
+  let text: string;
+  try {
+    text = serialize(data);
+  } catch (error) {
+    throw serializationError(error);
+  }
+  if (depthOf(text, MAX_DEPTH + 1) > MAX_DEPTH + 1) {
+    throw new InvalidValueError(`value is nested more than ${MAX_DEPTH} levels deep; the limit keeps it readable`);
+  }
+  return text;
+}
+
+function serializationError(error: unknown): Error {
+  if (error instanceof RangeError) {
+    if (/string length/i.test(error.message)) {
+      return new ValueTooLargeError("value is too large to serialise into one string", { cause: error });
+    }
+    return new InvalidValueError(`value is nested too deeply to serialise (limit ${MAX_DEPTH} levels)`, {
+      cause: error,
+    });
+  }
+  return new InvalidValueError(`value cannot be serialised: ${(error as Error)?.message}`, { cause: error });
+}
+
+/** The stored form of a value without expiry. */
+export function encodeValue(value: unknown): string {
+  return serializeChecked({ value });
+}
+
+/** The value a stored entry holds; undefined when missing or expired. Throws when it cannot be decoded. */
+export function decodeValue(raw: unknown, name: string): unknown {
+  if (raw === undefined || raw === null) return undefined;
+  let data: unknown;
+  try {
+    data = typeof raw === "string" ? deserialize(raw) : raw;
+  } catch (error) {
+    throw new InvalidValueError(`stored entry ${JSON.stringify(name)} cannot be decoded: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  if (data === null || typeof data !== "object") return undefined;
+  const { value, expires } = data as { value?: unknown; expires?: unknown };
+  return typeof expires === "number" && expires <= Date.now() ? undefined : value;
+}
