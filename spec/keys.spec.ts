@@ -5,12 +5,14 @@ import {
   InvalidRootError,
   InvalidWorkspaceIdError,
   keyspace,
+  openStorage,
   redisAcl,
   validateCollection,
   validateRoot,
   validateWorkspaceId,
 } from "../lib/index.js";
 import { validateDepsPrefix, validatePrefix } from "../lib/keys.js";
+import { BACKENDS, perTest } from "./support/backends.js";
 
 describe("key layout", () => {
   it.each([
@@ -221,5 +223,27 @@ describe("key layout", () => {
     expect(
       "app:ws:ab:artifacts:x".startsWith(`${keyspace({ root: "app", workspaceId: "a" }).prefix("artifacts")}:`),
     ).toBe(false);
+  });
+});
+
+// Names are code-unit exact, as Redis keys and JSON object keys are: no Unicode normalisation.
+describe.each(BACKENDS)("canonically equivalent names on $name", (backend) => {
+  const { newRoot, track } = perTest(backend, `nfc${backend.name}`);
+  const nfc = "caf\u00e9";
+  const nfd = "cafe\u0301";
+
+  it("keeps NFC and NFD spellings of one name as two artifacts", async () => {
+    expect(nfc.normalize("NFC")).toBe(nfd.normalize("NFC"));
+    const root = newRoot();
+    const s = await track(openStorage({ url: backend.url(root), root, workspaceId: "w" }));
+    await s.artifacts.save(nfc, { form: "NFC" });
+    await s.artifacts.save(nfd, { form: "NFD" });
+    expect(await s.artifacts.load(nfc)).toEqual({ form: "NFC" });
+    expect(await s.artifacts.load(nfd)).toEqual({ form: "NFD" });
+    expect((await s.artifacts.list()).map((a) => a.name).sort()).toEqual([nfc, nfd].sort());
+    // A second storage opened on the same URL tells them apart too.
+    const again = await track(openStorage({ url: backend.url(root), root, workspaceId: "w" }));
+    expect(await again.artifacts.load(nfd)).toEqual({ form: "NFD" });
+    expect(await again.artifacts.load(nfc)).toEqual({ form: "NFC" });
   });
 });
