@@ -1,11 +1,12 @@
 import { z } from "zod";
 import { isSupportedUrl, SCHEMES } from "./backends/index.js";
 import { InvalidConfigError } from "./errors.js";
+import { keyspace } from "./keys.js";
 
 /**
  * The storage configuration. It is also the bootstrap config a worker or child process
  * receives, so it must be plain JSON. Zod checks shape; the key layout rules (root,
- * workspace id, collection names) are checked by keyspace(), which throws their own typed errors.
+ * workspace id, collection names, deps prefix) are keyspace()'s, with their own typed errors.
  */
 export const storageConfigSchema = z
   .object({
@@ -24,7 +25,12 @@ export type StorageConfig = z.infer<typeof storageConfigSchema>;
 
 export function parseConfig(input: unknown): StorageConfig {
   const result = storageConfigSchema.safeParse(input);
-  if (result.success) return result.data;
+  if (result.success) {
+    // A config that parses is one a process can open: a deps prefix pointing into a workspace
+    // must fail here (and in configFromEnv), not later in whichever process opens it.
+    keyspace(result.data);
+    return result.data;
+  }
   const issue = result.error.issues[0];
   const field = issue?.path.join(".") || (issue?.code === "unrecognized_keys" ? issue.keys.join(",") : "");
   const where = field ? `config field "${field}"` : "config";

@@ -30,6 +30,7 @@ export const MAX_COLLECTION_LENGTH = 64;
 const WORKSPACE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const COLLECTION = /^[a-z][a-z0-9_-]*$/;
 const GLOB_OR_SPACE = /[\s*?[\]\\]/;
+const BRACE = /[{}]/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 // With the u flag a surrogate range matches only unpaired halves: text that has no UTF-8 form.
@@ -76,7 +77,7 @@ export function validateCollection(name: unknown): string {
   return name;
 }
 
-/** Shared by roots and explicit deps prefixes: both are raw key prefixes. */
+/** Shared by roots, deps prefixes and scope prefixes: all are raw key prefixes. */
 function prefixProblem(prefix: unknown): string | undefined {
   if (typeof prefix !== "string" || prefix.length === 0) return "it must be a non-empty string";
   if (GLOB_OR_SPACE.test(prefix) || CONTROL.test(prefix)) {
@@ -88,18 +89,46 @@ function prefixProblem(prefix: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Roots and deps prefixes pick where shared data lives, so they must not reach into a
+ * workspace: a `ws` segment would let them equal or lie under some `<root>:ws:<id>`, and
+ * braces would make Redis Cluster hash them by a tag of the caller's choosing.
+ */
+function sharedPrefixProblem(prefix: unknown): string | undefined {
+  const problem = prefixProblem(prefix);
+  if (problem) return problem;
+  if ((prefix as string).split(SEPARATOR).includes(WORKSPACE_SEGMENT)) {
+    return `the segment "${WORKSPACE_SEGMENT}" is reserved for workspace keys`;
+  }
+  if (BRACE.test(prefix as string)) return 'it must not contain "{" or "}" (Redis Cluster hash tags)';
+  return undefined;
+}
+
 export function validateRoot(root: unknown): string {
-  const problem =
-    prefixProblem(root) ??
-    ((root as string).split(SEPARATOR).includes(WORKSPACE_SEGMENT)
-      ? `the segment "${WORKSPACE_SEGMENT}" is reserved for workspace keys`
-      : undefined);
+  const problem = sharedPrefixProblem(root);
   if (problem) throw new InvalidRootError(`invalid root ${show(root)}: ${problem}`);
   return root as string;
 }
 
-export function validateDepsPrefix(prefix: unknown, what = "deps prefix"): string {
+/**
+ * Any raw key prefix (scopeStore, rebuildIndex of one prefix). Unlike roots and deps prefixes
+ * it may name a workspace (`app:ws:a:cache`) and hold braces (a hash-tagged workspace prefix).
+ */
+export function validatePrefix(prefix: unknown, what = "prefix"): string {
   const problem = prefixProblem(prefix);
+  if (problem) throw new InvalidRootError(`invalid ${what} ${show(prefix)}: ${problem}`);
+  return prefix as string;
+}
+
+/**
+ * Where a keyspace's deps live: every workspace reads it, so it may not point into a
+ * workspace (nor into another root's workspaces) — same rules as a root.
+ */
+export function validateDepsPrefix(prefix: unknown, what = "deps prefix"): string {
+  // A caller naming something other than a deps prefix still means the generic check; that is
+  // scope.ts's scopeStore until it switches to validatePrefix.
+  if (what !== "deps prefix") return validatePrefix(prefix, what);
+  const problem = sharedPrefixProblem(prefix);
   if (problem) throw new InvalidRootError(`invalid ${what} ${show(prefix)}: ${problem}`);
   return prefix as string;
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   configFromEnv,
   InvalidConfigError,
+  InvalidRootError,
   keyspace,
   openStorage,
   parseConfig,
@@ -42,6 +43,16 @@ describe("storage config", () => {
     }
   });
 
+  it("refuses a deps prefix into a workspace when parsing, not only when opening", async () => {
+    const config = { url: "memory:", root: "app", workspaceId: "a", depsPrefix: "app:ws:b:artifacts" };
+    expect(() => parseConfig(config)).toThrow(InvalidRootError);
+    expect(() => parseConfig({ ...config, depsPrefix: "shared:{deps}" })).toThrow(
+      expect.objectContaining({ code: "ERR_INVALID_ROOT" }),
+    );
+    expect(() => parseConfig({ url: "memory:", root: "{app}" })).toThrow(InvalidRootError);
+    await expect(openStorage(config)).rejects.toMatchObject({ code: "ERR_INVALID_ROOT" });
+  });
+
   it("lets key layout errors through as their own types", async () => {
     await expect(openStorage({ url: "memory:", root: "a b" })).rejects.toMatchObject({ code: "ERR_INVALID_ROOT" });
     await expect(openStorage({ url: "memory:", root: "app", workspaceId: "../x" })).rejects.toMatchObject({
@@ -68,6 +79,15 @@ describe("configFromEnv", () => {
     const config = configFromEnv({ ...base, KVWS_WORKSPACE_ID: "client_a", KVWS_DEPS_PREFIX: "shared:deps" });
     expect(keyspace(config).prefix("deps")).toBe("shared:deps");
   });
+
+  it.each(["app:ws:b:artifacts", "app:ws:a:deps", "other:ws:x:deps", "app:{deps}"])(
+    "refuses KVWS_DEPS_PREFIX=%s with ERR_INVALID_ROOT",
+    (prefix) => {
+      expect(() => configFromEnv({ ...base, KVWS_WORKSPACE_ID: "a", KVWS_DEPS_PREFIX: prefix })).toThrow(
+        expect.objectContaining({ code: "ERR_INVALID_ROOT", message: expect.stringContaining("deps prefix") }),
+      );
+    },
+  );
 
   it("reads the unscoped allowlist as a comma list; empty means none", () => {
     expect(configFromEnv({ ...base, KVWS_UNSCOPED: "deps, vectors" }).unscoped).toEqual(["deps", "vectors"]);

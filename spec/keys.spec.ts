@@ -5,10 +5,14 @@ import {
   InvalidRootError,
   InvalidWorkspaceIdError,
   keyspace,
+  openStorage,
+  redisAcl,
   validateCollection,
   validateRoot,
   validateWorkspaceId,
 } from "../lib/index.js";
+import { validateDepsPrefix, validatePrefix } from "../lib/keys.js";
+import { BACKENDS, perTest } from "./support/backends.js";
 
 describe("key layout", () => {
   it.each([
@@ -83,17 +87,98 @@ describe("key layout", () => {
     expect(() => keyspace({ root: "app", unscoped: [name] })).toThrow(InvalidCollectionError);
   });
 
-  it.each(["", " ", "a b", "a*", "a?", "a[", "a]", "a\\b", ":a", "a:", "a::b", "ws", "app:ws", "ws:app", "a\tb"])(
-    "refuses root %j",
-    (root) => {
-      expect(() => validateRoot(root)).toThrow(InvalidRootError);
-      expect(() => keyspace({ root })).toThrow(expect.objectContaining({ code: "ERR_INVALID_ROOT" }));
-    },
-  );
+  it.each([
+    "",
+    " ",
+    "a b",
+    "a*",
+    "a?",
+    "a[",
+    "a]",
+    "a\\b",
+    ":a",
+    "a:",
+    "a::b",
+    "ws",
+    "app:ws",
+    "ws:app",
+    "a\tb",
+    "{app}",
+    "a{b",
+    "a}",
+  ])("refuses root %j", (root) => {
+    expect(() => validateRoot(root)).toThrow(InvalidRootError);
+    expect(() => keyspace({ root })).toThrow(expect.objectContaining({ code: "ERR_INVALID_ROOT" }));
+  });
 
   it("refuses a deps prefix that could match by glob or has empty segments", () => {
     expect(() => keyspace({ root: "app", depsPrefix: "app:*" })).toThrow(InvalidRootError);
     expect(() => keyspace({ root: "app", depsPrefix: "app::deps" })).toThrow(InvalidRootError);
+  });
+
+  it.each([
+    "app:ws:b:artifacts",
+    "app:ws:b",
+    "app:ws",
+    "app:ws:a:deps",
+    "other:ws:x:deps",
+    "ws:deps",
+    "legacy:ws",
+    "app:{deps}",
+    "{shared}:deps",
+    "shared:de}ps",
+  ])("refuses deps prefix %j (into a workspace, or a hash tag)", (depsPrefix) => {
+    expect(() => validateDepsPrefix(depsPrefix)).toThrow(InvalidRootError);
+    expect(() => keyspace({ root: "app", workspaceId: "a", depsPrefix })).toThrow(
+      expect.objectContaining({ code: "ERR_INVALID_ROOT", message: expect.stringContaining("deps prefix") }),
+    );
+    expect(() => keyspace({ root: "app", depsPrefix })).toThrow(InvalidRootError);
+  });
+
+  it.each(["legacy:deps", "app:deps", "app:shared:deps", "wss:deps", "app:ws_old:deps", "a.ws:deps"])(
+    "accepts deps prefix %j",
+    (depsPrefix) => {
+      expect(keyspace({ root: "app", workspaceId: "a", depsPrefix }).prefix("deps")).toBe(depsPrefix);
+    },
+  );
+
+  it("still accepts workspace segments and braces in a plain scope prefix (validatePrefix)", () => {
+    expect(validatePrefix("app:ws:a:cache", "scope prefix")).toBe("app:ws:a:cache");
+    expect(validatePrefix("app:ws:{a}:artifacts")).toBe("app:ws:{a}:artifacts");
+    expect(() => validatePrefix("app:*")).toThrow(expect.objectContaining({ code: "ERR_INVALID_ROOT" }));
+    expect(() => validatePrefix("app::x")).toThrow(InvalidRootError);
+    // The transitional call shape scope.ts uses (validateDepsPrefix(p, "scope prefix")) is the generic check.
+    expect(validateDepsPrefix("app:ws:a:cache", "scope prefix")).toBe("app:ws:a:cache");
+  });
+
+  it("never lets redisAcl grant into any workspace through a deps prefix", () => {
+    const segment = fc.constantFrom("app", "ws", "b", "a", "deps", "artifacts", "ws_x", "{a}", "x.y", "WS");
+    const prefixes = fc.array(segment, { minLength: 1, maxLength: 5 }).map((s) => s.join(":"));
+    let accepted = 0;
+    fc.assert(
+      fc.property(prefixes, fc.boolean(), (depsPrefix, depsWritable) => {
+        let ks: ReturnType<typeof keyspace>;
+        try {
+          ks = keyspace({ root: "app", workspaceId: "a", depsPrefix });
+        } catch (error) {
+          expect(error).toBeInstanceOf(InvalidRootError);
+          return;
+        }
+        accepted++;
+        const own = "~app:ws:a:*";
+        for (const rule of redisAcl(ks, { depsWritable })) {
+          const pattern = /^%RW?~(.*)$/.exec(rule)?.[1] ?? (rule.startsWith("~") ? rule.slice(1) : undefined);
+          if (pattern === undefined || `~${pattern}` === own) continue;
+          // Every shared pattern is "<prefix>:*" or "<prefix>#*"; none may have a "ws" segment.
+          expect(pattern.replace(/[:#]\*$/, "").split(":")).not.toContain("ws");
+        }
+      }),
+      { numRuns: 1000, seed: 11 },
+    );
+    expect(accepted).toBeGreaterThan(50);
+    expect(() => redisAcl(keyspace({ root: "app", workspaceId: "a", depsPrefix: "app:ws:b:artifacts" }))).toThrow(
+      expect.objectContaining({ code: "ERR_INVALID_ROOT" }),
+    );
   });
 
   const workspaceIds = fc.oneof(
@@ -138,5 +223,27 @@ describe("key layout", () => {
     expect(
       "app:ws:ab:artifacts:x".startsWith(`${keyspace({ root: "app", workspaceId: "a" }).prefix("artifacts")}:`),
     ).toBe(false);
+  });
+});
+
+// Names are code-unit exact, as Redis keys and JSON object keys are: no Unicode normalisation.
+describe.each(BACKENDS)("canonically equivalent names on $name", (backend) => {
+  const { newRoot, track } = perTest(backend, `nfc${backend.name}`);
+  const nfc = "caf\u00e9";
+  const nfd = "cafe\u0301";
+
+  it("keeps NFC and NFD spellings of one name as two artifacts", async () => {
+    expect(nfc.normalize("NFC")).toBe(nfd.normalize("NFC"));
+    const root = newRoot();
+    const s = await track(openStorage({ url: backend.url(root), root, workspaceId: "w" }));
+    await s.artifacts.save(nfc, { form: "NFC" });
+    await s.artifacts.save(nfd, { form: "NFD" });
+    expect(await s.artifacts.load(nfc)).toEqual({ form: "NFC" });
+    expect(await s.artifacts.load(nfd)).toEqual({ form: "NFD" });
+    expect((await s.artifacts.list()).map((a) => a.name).sort()).toEqual([nfc, nfd].sort());
+    // A second storage opened on the same URL tells them apart too.
+    const again = await track(openStorage({ url: backend.url(root), root, workspaceId: "w" }));
+    expect(await again.artifacts.load(nfd)).toEqual({ form: "NFD" });
+    expect(await again.artifacts.load(nfc)).toEqual({ form: "NFC" });
   });
 });

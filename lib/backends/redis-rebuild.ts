@@ -14,7 +14,7 @@ import {
   COLLECTIONS,
   SEPARATOR,
   validateCollection,
-  validateDepsPrefix,
+  validatePrefix,
   validateRoot,
   validateWorkspaceId,
   WORKSPACE_SEGMENT,
@@ -64,7 +64,7 @@ export async function rebuildIndex(
   prefix: string,
   options: RebuildOptions = {},
 ): Promise<RebuildReport> {
-  validateDepsPrefix(prefix);
+  validatePrefix(prefix);
   return withClient(target, options, (client) => rebuildPrefix(client, prefix, settings(options)));
 }
 

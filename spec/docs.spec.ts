@@ -1,0 +1,78 @@
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { MAP_LOG_LIMIT } from "../lib/backends/change-log.js";
+import { DEFAULT_LOG_LIMIT } from "../lib/backends/redis.js";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "../lib/backends/redis-open.js";
+import { createStorage } from "../lib/index.js";
+import { MAX_COLLECTION_LENGTH, MAX_NAME_LENGTH, MAX_WORKSPACE_ID_LENGTH } from "../lib/keys.js";
+import { DEFAULT_CACHE_LIMITS } from "../lib/vectors/cache.js";
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
+const readme = readFileSync(join(repo, "README.md"), "utf8");
+const vectorsDoc = readFileSync(join(repo, "docs", "vectors.md"), "utf8");
+
+/** Every number the pattern captures in the text; at least one must be there. */
+function numbers(text: string, pattern: RegExp): number[] {
+  const found = [...text.matchAll(pattern)].map((m) => Number((m[1] as string).replace(/,/g, "")));
+  expect(found.length, `no match for ${pattern} in the document`).toBeGreaterThan(0);
+  return found;
+}
+
+describe("numbers the README states are the ones the code uses", () => {
+  it("workspace ids: 1–N characters", () => {
+    for (const n of numbers(readme, /workspace ids are 1–(\d+) characters/g)) expect(n).toBe(MAX_WORKSPACE_ID_LENGTH);
+    for (const n of numbers(readme, /workspace ids:[^|]*> (\d+) chars/g)) expect(n).toBe(MAX_WORKSPACE_ID_LENGTH);
+  });
+
+  it("artifact names and vector ids: up to N characters", () => {
+    for (const n of numbers(readme, /vector ids are any text up to (\d+) characters/g)) expect(n).toBe(MAX_NAME_LENGTH);
+    for (const n of numbers(readme, /vector ids?:? empty, > (\d+) chars/g)) expect(n).toBe(MAX_NAME_LENGTH);
+  });
+
+  it("collection names: at most N characters", () => {
+    for (const n of numbers(readme, /collection names? [^.|]*?at most (\d+) characters/g)) {
+      expect(n).toBe(MAX_COLLECTION_LENGTH);
+    }
+    for (const n of numbers(readme, /collection names?[^|]*> (\d+) chars/g)) expect(n).toBe(MAX_COLLECTION_LENGTH);
+  });
+
+  it("connectTimeoutMs defaults to N s", () => {
+    for (const n of numbers(readme, /`connectTimeoutMs`\s+\(default (\d+) s\)/g)) {
+      expect(n * 1000).toBe(DEFAULT_CONNECT_TIMEOUT_MS);
+    }
+  });
+
+  it("vector cache defaults", () => {
+    const [workspaces] = numbers(readme, /maxCachedWorkspaces: (\d+), maxCacheBytes: 2 \*\* \d+ \}` \(the defaults\)/g);
+    const [power] = numbers(readme, /maxCachedWorkspaces: \d+, maxCacheBytes: 2 \*\* (\d+) \}` \(the defaults\)/g);
+    expect(workspaces).toBe(DEFAULT_CACHE_LIMITS.maxWorkspaces);
+    expect(2 ** (power as number)).toBe(DEFAULT_CACHE_LIMITS.maxBytes);
+  });
+
+  it("docs/vectors.md: change logs keep N names on every backend", () => {
+    expect(MAP_LOG_LIMIT).toBe(DEFAULT_LOG_LIMIT);
+    for (const n of numbers(vectorsDoc, /change log in the process \((\d+) names, like\s+Redis/g)) {
+      expect(n).toBe(MAP_LOG_LIMIT);
+    }
+    for (const n of numbers(vectorsDoc, /more than (\d+) library writes/g)) expect(n).toBe(MAP_LOG_LIMIT);
+  });
+});
+
+describe("what docs/vectors.md says about a caller's own Map", () => {
+  it("a direct write is not seen by a cached search, even after a library write, but a new storage sees it", async () => {
+    const map = new Map<string, unknown>();
+    const storage = createStorage(map, { root: "docs", workspaceId: "w" });
+    await storage.vectors.upsert("a", [1, 0, 0]);
+    expect((await storage.vectors.search([1, 0, 0])).map((m) => m.id)).toEqual(["a"]);
+    // Behind the library's back: a copy of a's stored row under another name.
+    map.set("docs:ws:w:vectors:b", map.get("docs:ws:w:vectors:a"));
+    expect((await storage.vectors.search([1, 0, 0])).map((m) => m.id)).toEqual(["a"]);
+    await storage.vectors.upsert("c", [0, 0, 1]);
+    expect((await storage.vectors.search([1, 0, 0])).map((m) => m.id)).toEqual(["a", "c"]);
+    const later = createStorage(map, { root: "docs", workspaceId: "w" });
+    expect((await later.vectors.search([1, 0, 0])).map((m) => m.id)).toEqual(["a", "b", "c"]);
+    expect(vectorsDoc).toMatch(/Writes made directly to a Map you passed to\s+`createStorage`/);
+  });
+});
