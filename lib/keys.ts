@@ -125,9 +125,6 @@ export function validatePrefix(prefix: unknown, what = "prefix"): string {
  * workspace (nor into another root's workspaces) — same rules as a root.
  */
 export function validateDepsPrefix(prefix: unknown, what = "deps prefix"): string {
-  // A caller naming something other than a deps prefix still means the generic check; that is
-  // scope.ts's scopeStore until it switches to validatePrefix.
-  if (what !== "deps prefix") return validatePrefix(prefix, what);
   const problem = sharedPrefixProblem(prefix);
   if (problem) throw new InvalidRootError(`invalid ${what} ${show(prefix)}: ${problem}`);
   return prefix as string;

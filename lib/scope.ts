@@ -10,7 +10,7 @@ import { genericDriver } from "./backends/generic.js";
 import { mapDriver } from "./backends/map.js";
 import { redisDriverFor } from "./backends/redis.js";
 import { InvalidArgumentError } from "./errors.js";
-import { validateDepsPrefix } from "./keys.js";
+import { validatePrefix } from "./keys.js";
 
 const drivers = new WeakMap<object, Driver>();
 
@@ -140,7 +140,7 @@ export class ScopedStore extends EventEmitter implements KeyvStoreAdapter {
 
 /** Wrap any Keyv store adapter (or Map) so every key lives under `<prefix>:`. */
 export function scopeStore(store: AnyStore, prefix: string): ScopedStore {
-  return new ScopedStore(driverFor(store).scope(validateDepsPrefix(prefix, "scope prefix")));
+  return new ScopedStore(driverFor(store).scope(validatePrefix(prefix, "scope prefix")));
 }
 
 /**

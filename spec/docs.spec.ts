@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { MAP_LOG_LIMIT } from "../lib/backends/change-log.js";
+import { LOG_LIMIT } from "../lib/backends/change-log.js";
 import { DEFAULT_LOG_LIMIT } from "../lib/backends/redis.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS } from "../lib/backends/redis-open.js";
 import { createStorage } from "../lib/index.js";
@@ -52,16 +52,18 @@ describe("numbers the README states are the ones the code uses", () => {
   });
 
   it("docs/vectors.md: change logs keep N names on every backend", () => {
-    expect(MAP_LOG_LIMIT).toBe(DEFAULT_LOG_LIMIT);
-    for (const n of numbers(vectorsDoc, /change log in the process \((\d+) names, like\s+Redis/g)) {
-      expect(n).toBe(MAP_LOG_LIMIT);
-    }
-    for (const n of numbers(vectorsDoc, /more than (\d+) library writes/g)) expect(n).toBe(MAP_LOG_LIMIT);
+    expect(LOG_LIMIT).toBe(DEFAULT_LOG_LIMIT);
+    const stated = numbers(vectorsDoc, /change log of (\d+) names \(like Redis\)/g);
+    for (const n of stated) expect(n).toBe(LOG_LIMIT);
   });
 });
 
 describe("what docs/vectors.md says about a caller's own Map", () => {
-  it("a direct write is not seen by a cached search, even after a library write, but a new storage sees it", async () => {
+  it("a direct write is neither listed nor searched, by this storage or a later one; keys held before are", async () => {
+    const before = new Map<string, unknown>();
+    await createStorage(before, { root: "docs", workspaceId: "w" }).vectors.upsert("old", [1, 0, 0]);
+    const copy = new Map(before);
+    expect(await createStorage(copy, { root: "docs", workspaceId: "w" }).vectors.ids()).toEqual(["old"]);
     const map = new Map<string, unknown>();
     const storage = createStorage(map, { root: "docs", workspaceId: "w" });
     await storage.vectors.upsert("a", [1, 0, 0]);
@@ -72,7 +74,9 @@ describe("what docs/vectors.md says about a caller's own Map", () => {
     await storage.vectors.upsert("c", [0, 0, 1]);
     expect((await storage.vectors.search([1, 0, 0])).map((m) => m.id)).toEqual(["a", "c"]);
     const later = createStorage(map, { root: "docs", workspaceId: "w" });
-    expect((await later.vectors.search([1, 0, 0])).map((m) => m.id)).toEqual(["a", "b", "c"]);
+    expect((await later.vectors.search([1, 0, 0])).map((m) => m.id)).toEqual(["a", "c"]);
+    expect(await later.vectors.ids()).toEqual(["a", "c"]);
     expect(vectorsDoc).toMatch(/Writes made directly to a Map you passed to\s+`createStorage`/);
+    expect(vectorsDoc).toMatch(/Keys the Map already held when the library first\s+saw it are booked/);
   });
 });

@@ -12,6 +12,7 @@ import {
   validateWorkspaceId,
 } from "../lib/index.js";
 import { validateDepsPrefix, validatePrefix } from "../lib/keys.js";
+import { scopeStore } from "../lib/scope.js";
 import { BACKENDS, perTest } from "./support/backends.js";
 
 describe("key layout", () => {
@@ -147,8 +148,7 @@ describe("key layout", () => {
     expect(validatePrefix("app:ws:{a}:artifacts")).toBe("app:ws:{a}:artifacts");
     expect(() => validatePrefix("app:*")).toThrow(expect.objectContaining({ code: "ERR_INVALID_ROOT" }));
     expect(() => validatePrefix("app::x")).toThrow(InvalidRootError);
-    // The transitional call shape scope.ts uses (validateDepsPrefix(p, "scope prefix")) is the generic check.
-    expect(validateDepsPrefix("app:ws:a:cache", "scope prefix")).toBe("app:ws:a:cache");
+    expect(() => scopeStore(new Map(), "app:ws:a:cache")).not.toThrow();
   });
 
   it("never lets redisAcl grant into any workspace through a deps prefix", () => {
