@@ -4,12 +4,32 @@ import { type BigIntStats, statSync, unlinkSync } from "node:fs";
 import { mkdir, open, readdir, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { KeyvStoreAdapter, StoredData } from "keyv";
-import { InvalidConfigError, StorageClosedError, StoreCorruptError } from "../errors.js";
+import {
+  InvalidConfigError,
+  KeyvWorkspacesError,
+  StorageClosedError,
+  StoreCorruptError,
+  ValueTooLargeError,
+} from "../errors.js";
 import { joinKey } from "../keys.js";
 import { type Backend, DRIVER, type Driver, type DriverEntry } from "./driver.js";
 import { type Contents, decode, emptyContents, encode } from "./file-format.js";
+import { realStorePath, storeFileError } from "./file-fs.js";
 import { FileLock, processAlive } from "./file-lock.js";
 import { type MapDriver, mapDriver } from "./map.js";
+
+/** A symlink is followed once, here: the store then reads, locks and renames beside the real file. */
+function storePath(path: string): string {
+  try {
+    return realStorePath(path);
+  } catch (error) {
+    throw new InvalidConfigError(
+      "url",
+      `cannot resolve the file store path ${resolve(path)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      { cause: error },
+    );
+  }
+}
 
 export interface FileStoreOptions {
   /** How long a write waits for another process's lock before failing with ERR_STORE_LOCKED; default 10 s. */
@@ -77,7 +97,10 @@ async function fsyncDir(dir: string): Promise<void> {
  *
  * - A write resolves only after its bytes are on disk: temp file in the same directory,
  *   fsync, rename over the store, fsync of the directory. A crash leaves the old file or the
- *   new one, never a torn one.
+ *   new one, never a torn one. `path` is the real file (symlinks resolved at construction),
+ *   so a symlink to the store stays a symlink.
+ * - A failed write rejects with a typed error (full disk, read-only, permission, too large,
+ *   other I/O) and changes nothing: memory is reloaded from the file before the next access.
  * - Writes issued while a rewrite is in progress are batched into the next one (group commit).
  * - Several processes may share a file: a writer takes `<file>.lock`, re-reads the file if
  *   another process changed it, applies its writes and renames the result into place.
@@ -111,7 +134,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
 
   constructor(path: string, options: FileStoreOptions = {}) {
     super();
-    this.path = resolve(path);
+    this.path = storePath(path);
     this.opts = { url: `file:${this.path}`, dialect: "keyv-workspaces-file" };
     this.#lock = new FileLock(`${this.path}.lock`);
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
@@ -123,8 +146,9 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     try {
       await this.#open();
     } catch (error) {
-      if (error instanceof StoreCorruptError) throw error;
-      const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      if (error instanceof StoreCorruptError || error instanceof ValueTooLargeError) throw error;
+      const errno = error instanceof KeyvWorkspacesError ? error.cause : error;
+      const why = (errno as NodeJS.ErrnoException).code ?? (errno as Error).message;
       throw new InvalidConfigError(
         "url",
         `cannot open the file store at ${this.path} (${why}): the url must name a file in a directory this process can create and write`,
@@ -167,6 +191,14 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   }
 
   async #reload(): Promise<void> {
+    try {
+      await this.#readFile();
+    } catch (error) {
+      throw storeFileError(this.path, "read", error);
+    }
+  }
+
+  async #readFile(): Promise<void> {
     let handle: Awaited<ReturnType<typeof open>>;
     try {
       handle = await open(this.path, "r");
@@ -236,7 +268,8 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
       } catch (error) {
         // Memory may now hold writes the file does not: forget what we know, so the next access reloads.
         this.#signature = undefined;
-        for (const op of batch) op.reject(error);
+        const failure = storeFileError(this.path, "write", error);
+        for (const op of batch) op.reject(failure);
         continue;
       }
       batch.forEach((op, i) => {
@@ -387,7 +420,7 @@ interface Registered {
   refs: number;
 }
 
-// One store per resolved path per process: every storage opened on it sees the same Map.
+// One store per real path per process: every storage opened on it sees the same Map.
 const registry = new Map<string, Registered>();
 const live = new Set<FileStore>();
 let exitHookInstalled = false;
@@ -402,7 +435,8 @@ function installExitHook(): void {
 }
 
 export async function openFileBackend(path: string, options: FileStoreOptions = {}): Promise<Backend> {
-  const absolute = resolve(path);
+  // Keyed by the real path: a file reached through a symlink or a second path is still one store.
+  const absolute = storePath(path);
   let entry = registry.get(absolute);
   if (!entry) {
     const store = new FileStore(absolute, options);
@@ -432,7 +466,8 @@ export async function openFileBackend(path: string, options: FileStoreOptions = 
   let released = false;
   return {
     store,
-    url: store.opts.url,
+    // The path as configured, symlinks kept: a bootstrap config made from it follows the link as the user set it.
+    url: `file:${resolve(path)}`,
     async close() {
       if (released) return;
       released = true;
