@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { link, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { StoreLockedError } from "../errors.js";
@@ -11,15 +12,37 @@ interface LockOwner {
 
 const HOST = hostname();
 
-/** Whether a process with this pid exists on this machine (EPERM: it exists, it just isn't ours). */
+/**
+ * Tokens of the locks this process holds right now, across every FileLock object: a lock
+ * file naming our pid is ours only if its token is here; otherwise an earlier process that
+ * had the same pid left it behind.
+ */
+const heldHere = new Set<string>();
+
+/**
+ * A killed process stays in the table as a zombie until its parent reaps it, and signal 0
+ * still reaches it; it will never release a lock. Without /proc the pid counts as alive.
+ */
+function zombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name in parentheses may itself contain ") ", so the state follows the last one.
+    const state = stat.charAt(stat.lastIndexOf(")") + 2);
+    return state === "Z" || state === "X";
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a process with this pid runs on this machine (EPERM: it exists, it just isn't ours). */
 export function processAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
+  return !zombie(pid);
 }
 
 function parseOwner(text: string): LockOwner | undefined {
@@ -68,6 +91,7 @@ export class FileLock {
         try {
           await link(aside, this.path);
           this.#token = token;
+          heldHere.add(token);
           return;
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
@@ -92,6 +116,7 @@ export class FileLock {
     const token = this.#token;
     if (token === undefined) return;
     this.#token = undefined;
+    heldHere.delete(token);
     // Only remove the lock if it is still ours (it always should be; this guards against a takeover bug).
     const owner = parseOwner(await readFile(this.path, "utf8").catch(() => ""));
     if (owner?.token === token) await unlink(this.path).catch(() => {});
@@ -100,6 +125,7 @@ export class FileLock {
   /** For process exit, where nothing async runs any more. */
   releaseSync(unlinkSync: (path: string) => void): void {
     if (this.#token === undefined) return;
+    heldHere.delete(this.#token);
     this.#token = undefined;
     try {
       unlinkSync(this.path);
@@ -118,8 +144,9 @@ export class FileLock {
     if (owner) {
       // Another host's pid means nothing here; such locks are never broken (the README says: one machine per file).
       if (owner.host !== HOST) return false;
-      // Our own pid on a lock we do not hold is a leftover of an earlier process that had the same pid.
-      if (owner.pid !== process.pid && processAlive(owner.pid)) return false;
+      // Our own pid: held if one of our lock objects holds that token (another store object on the
+      // same file), else a leftover of an earlier process that had the same pid.
+      if (owner.pid === process.pid ? heldHere.has(owner.token) : processAlive(owner.pid)) return false;
     } else {
       const age = await stat(this.path).then(
         (s) => Date.now() - s.mtimeMs,
