@@ -177,12 +177,27 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   /** Undefined when memory already matches the file (the common case: one stat, no await). */
   #fresh(): Promise<void> | undefined {
     if (this.#closed) throw new StorageClosedError(`file store ${this.path} is closed`);
-    if (this.#writing || signature(this.path) === this.#signature) return undefined;
-    return this.#refresh();
+    if (this.#writing) return undefined;
+    let current: string;
+    try {
+      current = this.#currentSignature();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return current === this.#signature ? undefined : this.#refresh();
+  }
+
+  /** The file's signature; a path that cannot be looked at (ELOOP, ENOTDIR, EACCES) is a typed read error. */
+  #currentSignature(): string {
+    try {
+      return signature(this.path);
+    } catch (error) {
+      throw storeFileError(this.path, "read", error);
+    }
   }
 
   async #refresh(): Promise<void> {
-    while (signature(this.path) !== this.#signature) {
+    while (this.#currentSignature() !== this.#signature) {
       this.#reloading ??= this.#reload().finally(() => {
         this.#reloading = undefined;
       });

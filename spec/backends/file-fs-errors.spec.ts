@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -121,6 +121,24 @@ describe("file store: file system errors are typed", () => {
     expect((write as Error).message).toContain(path);
     expect((write as Error).message).toContain("EISDIR");
     await expect(backend.store.get("a")).rejects.toMatchObject({ code: "ERR_IO", cause: { code: "EISDIR" } });
+  });
+
+  it("maps a store path that cannot even be looked at (a symlink loop) to IOError, as a rejection", async () => {
+    backend = await openFileBackend(path);
+    await backend.store.set("a", "1");
+    unlinkSync(path);
+    symlinkSync(path, path);
+    const store = backend.store;
+    // Through a promise chain, so a synchronous throw fails the test as surely as a wrong rejection.
+    const read = await Promise.resolve()
+      .then(() => store.get("a"))
+      .catch((e: unknown) => e);
+    expect(read).toMatchObject({ code: "ERR_IO", cause: { code: "ELOOP" } });
+    const write = await Promise.resolve()
+      .then(() => store.set("b", "2"))
+      .catch((e: unknown) => e);
+    expect(write).toMatchObject({ code: "ERR_IO", cause: { code: "ELOOP" } });
+    unlinkSync(path);
   });
 
   it("refuses a write too large to encode with ValueTooLargeError, changes nothing, and writes on", async () => {
