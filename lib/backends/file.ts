@@ -262,37 +262,51 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0);
-      const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
-      try {
-        await this.#lock.acquire(this.#lockTimeoutMs);
-        try {
-          await this.#refresh();
-          this.#writing = true;
-          for (const op of batch) {
-            try {
-              results.push({ ok: true, value: op.apply() });
-            } catch (error) {
-              results.push({ ok: false, error });
-            }
-          }
-          await this.#persist();
-        } finally {
-          this.#writing = false;
-          await this.#lock.release();
+      const failure = await this.#commit(batch);
+      if (failure instanceof ValueTooLargeError && batch.length > 1) {
+        // One oversized write must not take down the writes that happened to share its batch:
+        // each is tried alone (memory is reloaded first, so none of the refused batch lingers).
+        for (const op of batch) {
+          const alone = await this.#commit([op]);
+          if (alone) op.reject(alone);
         }
-      } catch (error) {
-        // Memory may now hold writes the file does not: forget what we know, so the next access reloads.
-        this.#signature = undefined;
-        const failure = storeFileError(this.path, "write", error);
+      } else if (failure) {
         for (const op of batch) op.reject(failure);
-        continue;
       }
-      batch.forEach((op, i) => {
-        const result = results[i];
-        if (result?.ok) op.resolve(result.value);
-        else op.reject(result?.error);
-      });
     }
+  }
+
+  /** Applies and persists one batch, settling each op; on failure settles none and returns the typed error. */
+  async #commit(batch: Pending[]): Promise<KeyvWorkspacesError | undefined> {
+    const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      await this.#lock.acquire(this.#lockTimeoutMs);
+      try {
+        await this.#refresh();
+        this.#writing = true;
+        for (const op of batch) {
+          try {
+            results.push({ ok: true, value: op.apply() });
+          } catch (error) {
+            results.push({ ok: false, error });
+          }
+        }
+        await this.#persist();
+      } finally {
+        this.#writing = false;
+        await this.#lock.release();
+      }
+    } catch (error) {
+      // Memory may now hold writes the file does not: forget what we know, so the next access reloads.
+      this.#signature = undefined;
+      return storeFileError(this.path, "write", error);
+    }
+    batch.forEach((op, i) => {
+      const result = results[i];
+      if (result?.ok) op.resolve(result.value);
+      else op.reject(result?.error);
+    });
+    return undefined;
   }
 
   async #persist(): Promise<void> {

@@ -159,4 +159,21 @@ describe("file store: file system errors are typed", () => {
       ["b", "2", null],
     ]);
   });
+
+  it("refuses only the oversized write, not the writes batched with it", async () => {
+    backend = await openFileBackend(path);
+    const store = backend.store;
+    const [small, huge, other] = await Promise.allSettled([
+      store.set("small", "1"),
+      store.set("huge", "\u0001".repeat(100_000_000)),
+      store.set("other", "2"),
+    ]);
+    expect(small.status).toBe("fulfilled");
+    expect(other.status).toBe("fulfilled");
+    expect(huge).toMatchObject({ status: "rejected", reason: { code: "ERR_VALUE_TOO_LARGE" } });
+    expect(JSON.parse(readFileSync(path, "utf8")).entries).toEqual([
+      ["small", "1", null],
+      ["other", "2", null],
+    ]);
+  });
 });
