@@ -1,6 +1,8 @@
 import { readlinkSync, realpathSync } from "node:fs";
+import { mkdir, open } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import {
+  InvalidConfigError,
   IOError,
   KeyvWorkspacesError,
   PermissionDeniedError,
@@ -77,5 +79,49 @@ export function storeFileError(path: string, action: string, error: unknown): Ke
       return new PermissionDeniedError(`${message}; this process may not change the file or its directory`, options);
     default:
       return new IOError(message, options);
+  }
+}
+
+/** A symlink is followed once, here: the store then reads, locks and renames beside the real file. */
+export function storePath(path: string): string {
+  try {
+    return realStorePath(path);
+  } catch (error) {
+    throw new InvalidConfigError(
+      "url",
+      `cannot resolve the file store path ${resolve(path)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * mkdir -p, one level at a time. Node's own recursive mkdir spins forever where a parent
+ * exists but refuses new entries with ENOENT (e.g. under /proc); this fails instead.
+ */
+export async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") return;
+    const parent = dirname(dir);
+    if (code !== "ENOENT" || parent === dir) throw error;
+    await makeDirectory(parent);
+    await mkdir(dir).catch((again: NodeJS.ErrnoException) => {
+      if (again.code !== "EEXIST") throw again;
+    });
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } catch (error) {
+    // Some filesystems cannot fsync a directory; the rename is then as durable as they allow.
+    if (!["EINVAL", "EISDIR", "EPERM", "ENOTSUP"].includes((error as NodeJS.ErrnoException).code ?? "")) throw error;
+  } finally {
+    await handle.close();
   }
 }

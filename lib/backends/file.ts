@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { type BigIntStats, statSync, unlinkSync } from "node:fs";
-import { mkdir, open, readdir, rename, unlink } from "node:fs/promises";
+import { open, readdir, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { KeyvStoreAdapter, StoredData } from "keyv";
 import {
@@ -14,22 +14,9 @@ import {
 import { joinKey } from "../keys.js";
 import { type Backend, DRIVER, type Driver, type DriverEntry } from "./driver.js";
 import { type Contents, decode, emptyContents, encode } from "./file-format.js";
-import { realStorePath, storeFileError } from "./file-fs.js";
+import { fsyncDir, makeDirectory, storeFileError, storePath } from "./file-fs.js";
 import { FileLock, processAlive } from "./file-lock.js";
 import { type MapDriver, mapDriver } from "./map.js";
-
-/** A symlink is followed once, here: the store then reads, locks and renames beside the real file. */
-function storePath(path: string): string {
-  try {
-    return realStorePath(path);
-  } catch (error) {
-    throw new InvalidConfigError(
-      "url",
-      `cannot resolve the file store path ${resolve(path)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
-      { cause: error },
-    );
-  }
-}
 
 export interface FileStoreOptions {
   /** How long a write waits for another process's lock before failing with ERR_STORE_LOCKED; default 10 s. */
@@ -58,37 +45,6 @@ function* changedKeys(before: Contents, after: Contents): Generator<string> {
     if (before.data.get(key) !== value || before.expires.get(key) !== after.expires.get(key)) yield key;
   }
   for (const key of before.data.keys()) if (!after.data.has(key)) yield key;
-}
-
-/**
- * mkdir -p, one level at a time. Node's own recursive mkdir spins forever where a parent
- * exists but refuses new entries with ENOENT (e.g. under /proc); this fails instead.
- */
-async function makeDirectory(dir: string): Promise<void> {
-  try {
-    await mkdir(dir);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "EEXIST") return;
-    const parent = dirname(dir);
-    if (code !== "ENOENT" || parent === dir) throw error;
-    await makeDirectory(parent);
-    await mkdir(dir).catch((again: NodeJS.ErrnoException) => {
-      if (again.code !== "EEXIST") throw again;
-    });
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } catch (error) {
-    // Some filesystems cannot fsync a directory; the rename is then as durable as they allow.
-    if (!["EINVAL", "EISDIR", "EPERM", "ENOTSUP"].includes((error as NodeJS.ErrnoException).code ?? "")) throw error;
-  } finally {
-    await handle.close();
-  }
 }
 
 /**
