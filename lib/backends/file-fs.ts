@@ -89,7 +89,8 @@ export function storePath(path: string): string {
   } catch (error) {
     throw new InvalidConfigError(
       "url",
-      `cannot resolve the file store path ${resolve(path)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      `cannot open the file store at ${resolve(path)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): ` +
+        "its path cannot be resolved; the url must name a file in a directory this process can create and write",
       { cause: error },
     );
   }
