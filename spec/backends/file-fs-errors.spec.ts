@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Backend } from "../../lib/backends/driver.js";
 import { openFileBackend } from "../../lib/backends/file.js";
+import { storeFileError } from "../../lib/backends/file-fs.js";
 import {
   IOError,
   PermissionDeniedError,
@@ -175,5 +176,14 @@ describe("file store: file system errors are typed", () => {
       ["small", "1", null],
       ["other", "2", null],
     ]);
+  });
+
+  it("maps EDQUOT like ENOSPC (this machine mounts no quota file system, so that errno is built by hand)", () => {
+    const cause = Object.assign(new Error("EDQUOT: disk quota exceeded, write"), { code: "EDQUOT" });
+    const error = storeFileError(path, "write", cause);
+    expect(error).toBeInstanceOf(StorageFullError);
+    expect(error).toMatchObject({ code: "ERR_STORAGE_FULL", cause });
+    expect(error.message).toContain(path);
+    expect(error.message).toContain("EDQUOT");
   });
 });
