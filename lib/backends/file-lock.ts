@@ -19,6 +19,23 @@ const HOST = hostname();
  */
 const heldHere = new Set<string>();
 
+/** Lock paths some FileLock of this process is acquiring or holding, with how many. */
+const busyHere = new Map<string, number>();
+
+function busy(path: string, by: 1 | -1): void {
+  const count = (busyHere.get(path) ?? 0) + by;
+  if (count > 0) busyHere.set(path, count);
+  else busyHere.delete(path);
+}
+
+/**
+ * Whether this process is taking or holding the lock at `path`: its temp and aside files are
+ * then in use, not leftovers of a crash, even though they carry this process's pid.
+ */
+export function lockBusyHere(path: string): boolean {
+  return busyHere.has(path);
+}
+
 /**
  * A killed process stays in the table as a zombie until its parent reaps it, and signal 0
  * still reaches it; it will never release a lock. Without /proc the pid counts as alive.
@@ -84,14 +101,17 @@ export class FileLock {
   async acquire(timeoutMs: number): Promise<void> {
     const token = randomBytes(8).toString("hex");
     const aside = `${this.path}.${process.pid}-${token}`;
-    await writeFile(aside, JSON.stringify({ pid: process.pid, host: HOST, token } satisfies LockOwner));
+    busy(this.path, 1);
+    let acquired = false;
     try {
+      await writeFile(aside, JSON.stringify({ pid: process.pid, host: HOST, token } satisfies LockOwner));
       const deadline = Date.now() + timeoutMs;
       for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
         try {
           await link(aside, this.path);
           this.#token = token;
           heldHere.add(token);
+          acquired = true;
           return;
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
@@ -108,6 +128,7 @@ export class FileLock {
         await sleep(delay);
       }
     } finally {
+      if (!acquired) busy(this.path, -1);
       await unlink(aside).catch(() => {});
     }
   }
@@ -117,6 +138,7 @@ export class FileLock {
     if (token === undefined) return;
     this.#token = undefined;
     heldHere.delete(token);
+    busy(this.path, -1);
     // Only remove the lock if it is still ours (it always should be; this guards against a takeover bug).
     const owner = parseOwner(await readFile(this.path, "utf8").catch(() => ""));
     if (owner?.token === token) await unlink(this.path).catch(() => {});
@@ -126,6 +148,7 @@ export class FileLock {
   releaseSync(unlinkSync: (path: string) => void): void {
     if (this.#token === undefined) return;
     heldHere.delete(this.#token);
+    busy(this.path, -1);
     this.#token = undefined;
     try {
       unlinkSync(this.path);

@@ -15,7 +15,7 @@ import { joinKey } from "../keys.js";
 import { type Backend, DRIVER, type Driver, type DriverEntry } from "./driver.js";
 import { type Contents, decode, emptyContents, encode } from "./file-format.js";
 import { fsyncDir, makeDirectory, storeFileError, storePath } from "./file-fs.js";
-import { FileLock, processAlive } from "./file-lock.js";
+import { FileLock, lockBusyHere, processAlive } from "./file-lock.js";
 import { type MapDriver, mapDriver } from "./map.js";
 
 export interface FileStoreOptions {
@@ -121,9 +121,13 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
       const match = entry.startsWith(`${base}.`)
         ? /^\.(?:tmp|lock)\.(\d+)-[0-9a-f]+$/.exec(entry.slice(base.length))
         : null;
-      // No write of this process can be in flight yet: this is the path's first open here.
+      // Temp and aside files exist only while their writer takes or holds the lock, so with our
+      // pid and no lock of ours busy here they are leftovers of an earlier process with that pid.
       const pid = Number(match?.[1]);
-      if (match && (pid === process.pid || !processAlive(pid))) await unlink(join(dir, entry)).catch(() => {});
+      const ours = pid === process.pid;
+      if (match && (ours ? !lockBusyHere(this.#lock.path) : !processAlive(pid))) {
+        await unlink(join(dir, entry)).catch(() => {});
+      }
     }
     await this.#refresh();
   }

@@ -99,6 +99,21 @@ describe("file store: one file reached by several paths", () => {
     expect(entries).toHaveLength(200);
   });
 
+  it("opening a second FileStore object leaves alone the temp file of this process's write in flight", async () => {
+    const path = join(dir.path, "store.json");
+    const writing = new FileLock(`${path}.lock`);
+    await writing.acquire(1000);
+    try {
+      // What a writer of this process has on disk between its temp file and its rename.
+      const temp = `${path}.tmp.${process.pid}-0123abcd`;
+      writeFileSync(temp, "{}");
+      await new FileStore(path).open();
+      expect(existsSync(temp)).toBe(true);
+    } finally {
+      await writing.release();
+    }
+  });
+
   it("still takes over a leftover lock that carries this process's pid but not one of its tokens", async () => {
     const path = join(dir.path, "store.json");
     const backend = await openFileBackend(path, { lockTimeoutMs: 150 });
