@@ -41,6 +41,8 @@ export class StorageFullError extends defineError("ERR_STORAGE_FULL") {}
 export class ReadOnlyError extends defineError("ERR_READ_ONLY") {}
 /** A value larger than the backend or the runtime can hold in one piece. */
 export class ValueTooLargeError extends defineError("ERR_VALUE_TOO_LARGE") {}
+/** A file system error that fits no other class (EIO, EISDIR, ...); `cause` holds the original. */
+export class IOError extends defineError("ERR_IO") {}
 export class ArtifactNotFoundError extends defineError("ERR_ARTIFACT_NOT_FOUND") {}
 export class DimensionMismatchError extends defineError("ERR_VECTOR_DIMENSIONS") {}
 export class InvalidVectorError extends defineError("ERR_INVALID_VECTOR") {}

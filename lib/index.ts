@@ -46,6 +46,7 @@ export {
   InvalidValueError,
   InvalidVectorError,
   InvalidWorkspaceIdError,
+  IOError,
   KeyvWorkspacesError,
   PermissionDeniedError,
   ReadOnlyError,

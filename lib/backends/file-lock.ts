@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { link, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { StoreLockedError } from "../errors.js";
@@ -11,15 +12,54 @@ interface LockOwner {
 
 const HOST = hostname();
 
-/** Whether a process with this pid exists on this machine (EPERM: it exists, it just isn't ours). */
+/**
+ * Tokens of the locks this process holds right now, across every FileLock object: a lock
+ * file naming our pid is ours only if its token is here; otherwise an earlier process that
+ * had the same pid left it behind.
+ */
+const heldHere = new Set<string>();
+
+/** Lock paths some FileLock of this process is acquiring or holding, with how many. */
+const busyHere = new Map<string, number>();
+
+function busy(path: string, by: 1 | -1): void {
+  const count = (busyHere.get(path) ?? 0) + by;
+  if (count > 0) busyHere.set(path, count);
+  else busyHere.delete(path);
+}
+
+/**
+ * Whether this process is taking or holding the lock at `path`: its temp and aside files are
+ * then in use, not leftovers of a crash, even though they carry this process's pid.
+ */
+export function lockBusyHere(path: string): boolean {
+  return busyHere.has(path);
+}
+
+/**
+ * A killed process stays in the table as a zombie until its parent reaps it, and signal 0
+ * still reaches it; it will never release a lock. Without /proc the pid counts as alive.
+ */
+function zombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name in parentheses may itself contain ") ", so the state follows the last one.
+    const state = stat.charAt(stat.lastIndexOf(")") + 2);
+    return state === "Z" || state === "X";
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a process with this pid runs on this machine (EPERM: it exists, it just isn't ours). */
 export function processAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
+  return !zombie(pid);
 }
 
 function parseOwner(text: string): LockOwner | undefined {
@@ -61,13 +101,17 @@ export class FileLock {
   async acquire(timeoutMs: number): Promise<void> {
     const token = randomBytes(8).toString("hex");
     const aside = `${this.path}.${process.pid}-${token}`;
-    await writeFile(aside, JSON.stringify({ pid: process.pid, host: HOST, token } satisfies LockOwner));
+    busy(this.path, 1);
+    let acquired = false;
     try {
+      await writeFile(aside, JSON.stringify({ pid: process.pid, host: HOST, token } satisfies LockOwner));
       const deadline = Date.now() + timeoutMs;
       for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
         try {
           await link(aside, this.path);
           this.#token = token;
+          heldHere.add(token);
+          acquired = true;
           return;
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
@@ -84,6 +128,7 @@ export class FileLock {
         await sleep(delay);
       }
     } finally {
+      if (!acquired) busy(this.path, -1);
       await unlink(aside).catch(() => {});
     }
   }
@@ -92,6 +137,8 @@ export class FileLock {
     const token = this.#token;
     if (token === undefined) return;
     this.#token = undefined;
+    heldHere.delete(token);
+    busy(this.path, -1);
     // Only remove the lock if it is still ours (it always should be; this guards against a takeover bug).
     const owner = parseOwner(await readFile(this.path, "utf8").catch(() => ""));
     if (owner?.token === token) await unlink(this.path).catch(() => {});
@@ -100,6 +147,8 @@ export class FileLock {
   /** For process exit, where nothing async runs any more. */
   releaseSync(unlinkSync: (path: string) => void): void {
     if (this.#token === undefined) return;
+    heldHere.delete(this.#token);
+    busy(this.path, -1);
     this.#token = undefined;
     try {
       unlinkSync(this.path);
@@ -118,8 +167,9 @@ export class FileLock {
     if (owner) {
       // Another host's pid means nothing here; such locks are never broken (the README says: one machine per file).
       if (owner.host !== HOST) return false;
-      // Our own pid on a lock we do not hold is a leftover of an earlier process that had the same pid.
-      if (owner.pid !== process.pid && processAlive(owner.pid)) return false;
+      // Our own pid: held if one of our lock objects holds that token (another store object on the
+      // same file), else a leftover of an earlier process that had the same pid.
+      if (owner.pid === process.pid ? heldHere.has(owner.token) : processAlive(owner.pid)) return false;
     } else {
       const age = await stat(this.path).then(
         (s) => Date.now() - s.mtimeMs,

@@ -1,13 +1,20 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { type BigIntStats, statSync, unlinkSync } from "node:fs";
-import { mkdir, open, readdir, rename, unlink } from "node:fs/promises";
+import { open, readdir, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { KeyvStoreAdapter, StoredData } from "keyv";
-import { InvalidConfigError, StorageClosedError, StoreCorruptError } from "../errors.js";
+import {
+  InvalidConfigError,
+  KeyvWorkspacesError,
+  StorageClosedError,
+  StoreCorruptError,
+  ValueTooLargeError,
+} from "../errors.js";
 import { type Backend, DRIVER, type Driver } from "./driver.js";
 import { type Contents, decode, emptyContents, encode } from "./file-format.js";
-import { FileLock, processAlive } from "./file-lock.js";
+import { fsyncDir, makeDirectory, storeFileError, storePath } from "./file-fs.js";
+import { FileLock, lockBusyHere, processAlive } from "./file-lock.js";
 import { MapCore, mapScope } from "./map.js";
 
 export interface FileStoreOptions {
@@ -40,43 +47,15 @@ function* changedKeys(before: Contents, after: Contents): Generator<string> {
 }
 
 /**
- * mkdir -p, one level at a time. Node's own recursive mkdir spins forever where a parent
- * exists but refuses new entries with ENOENT (e.g. under /proc); this fails instead.
- */
-async function makeDirectory(dir: string): Promise<void> {
-  try {
-    await mkdir(dir);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "EEXIST") return;
-    const parent = dirname(dir);
-    if (code !== "ENOENT" || parent === dir) throw error;
-    await makeDirectory(parent);
-    await mkdir(dir).catch((again: NodeJS.ErrnoException) => {
-      if (again.code !== "EEXIST") throw again;
-    });
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } catch (error) {
-    // Some filesystems cannot fsync a directory; the rename is then as durable as they allow.
-    if (!["EINVAL", "EISDIR", "EPERM", "ENOTSUP"].includes((error as NodeJS.ErrnoException).code ?? "")) throw error;
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
  * The embedded durable store behind `file:` URLs: the whole store is one JSON file, held in
  * memory and rewritten on every (batched) write.
  *
  * - A write resolves only after its bytes are on disk: temp file in the same directory,
  *   fsync, rename over the store, fsync of the directory. A crash leaves the old file or the
- *   new one, never a torn one.
+ *   new one, never a torn one. `path` is the real file (symlinks resolved at construction),
+ *   so a symlink to the store stays a symlink.
+ * - A failed write rejects with a typed error (full disk, read-only, permission, too large,
+ *   other I/O) and changes nothing: memory is reloaded from the file before the next access.
  * - Writes issued while a rewrite is in progress are batched into the next one (group commit).
  * - Several processes may share a file: a writer takes `<file>.lock`, re-reads the file if
  *   another process changed it, applies its writes and renames the result into place.
@@ -110,7 +89,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
 
   constructor(path: string, options: FileStoreOptions = {}) {
     super();
-    this.path = resolve(path);
+    this.path = storePath(path);
     this.opts = { url: `file:${this.path}`, dialect: "keyv-workspaces-file" };
     this.#lock = new FileLock(`${this.path}.lock`);
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
@@ -122,8 +101,9 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     try {
       await this.#open();
     } catch (error) {
-      if (error instanceof StoreCorruptError) throw error;
-      const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      if (error instanceof StoreCorruptError || error instanceof ValueTooLargeError) throw error;
+      const errno = error instanceof KeyvWorkspacesError ? error.cause : error;
+      const why = (errno as NodeJS.ErrnoException).code ?? (errno as Error).message;
       throw new InvalidConfigError(
         "url",
         `cannot open the file store at ${this.path} (${why}): the url must name a file in a directory this process can create and write`,
@@ -140,9 +120,13 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
       const match = entry.startsWith(`${base}.`)
         ? /^\.(?:tmp|lock)\.(\d+)-[0-9a-f]+$/.exec(entry.slice(base.length))
         : null;
-      // No write of this process can be in flight yet: this is the path's first open here.
+      // Temp and aside files exist only while their writer takes or holds the lock, so with our
+      // pid and no lock of ours busy here they are leftovers of an earlier process with that pid.
       const pid = Number(match?.[1]);
-      if (match && (pid === process.pid || !processAlive(pid))) await unlink(join(dir, entry)).catch(() => {});
+      const ours = pid === process.pid;
+      if (match && (ours ? !lockBusyHere(this.#lock.path) : !processAlive(pid))) {
+        await unlink(join(dir, entry)).catch(() => {});
+      }
     }
     await this.#refresh();
   }
@@ -152,12 +136,27 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   /** Undefined when memory already matches the file (the common case: one stat, no await). */
   #fresh(): Promise<void> | undefined {
     if (this.#closed) throw new StorageClosedError(`file store ${this.path} is closed`);
-    if (this.#writing || signature(this.path) === this.#signature) return undefined;
-    return this.#refresh();
+    if (this.#writing) return undefined;
+    let current: string;
+    try {
+      current = this.#currentSignature();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return current === this.#signature ? undefined : this.#refresh();
+  }
+
+  /** The file's signature; a path that cannot be looked at (ELOOP, ENOTDIR, EACCES) is a typed read error. */
+  #currentSignature(): string {
+    try {
+      return signature(this.path);
+    } catch (error) {
+      throw storeFileError(this.path, "read", error);
+    }
   }
 
   async #refresh(): Promise<void> {
-    while (signature(this.path) !== this.#signature) {
+    while (this.#currentSignature() !== this.#signature) {
       this.#reloading ??= this.#reload().finally(() => {
         this.#reloading = undefined;
       });
@@ -166,6 +165,14 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   }
 
   async #reload(): Promise<void> {
+    try {
+      await this.#readFile();
+    } catch (error) {
+      throw storeFileError(this.path, "read", error);
+    }
+  }
+
+  async #readFile(): Promise<void> {
     let handle: Awaited<ReturnType<typeof open>>;
     try {
       handle = await open(this.path, "r");
@@ -214,36 +221,51 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0);
-      const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
-      try {
-        await this.#lock.acquire(this.#lockTimeoutMs);
-        try {
-          await this.#refresh();
-          this.#writing = true;
-          for (const op of batch) {
-            try {
-              results.push({ ok: true, value: op.apply() });
-            } catch (error) {
-              results.push({ ok: false, error });
-            }
-          }
-          await this.#persist();
-        } finally {
-          this.#writing = false;
-          await this.#lock.release();
+      const failure = await this.#commit(batch);
+      if (failure instanceof ValueTooLargeError && batch.length > 1) {
+        // One oversized write must not take down the writes that happened to share its batch:
+        // each is tried alone (memory is reloaded first, so none of the refused batch lingers).
+        for (const op of batch) {
+          const alone = await this.#commit([op]);
+          if (alone) op.reject(alone);
         }
-      } catch (error) {
-        // Memory may now hold writes the file does not: forget what we know, so the next access reloads.
-        this.#signature = undefined;
-        for (const op of batch) op.reject(error);
-        continue;
+      } else if (failure) {
+        for (const op of batch) op.reject(failure);
       }
-      batch.forEach((op, i) => {
-        const result = results[i];
-        if (result?.ok) op.resolve(result.value);
-        else op.reject(result?.error);
-      });
     }
+  }
+
+  /** Applies and persists one batch, settling each op; on failure settles none and returns the typed error. */
+  async #commit(batch: Pending[]): Promise<KeyvWorkspacesError | undefined> {
+    const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      await this.#lock.acquire(this.#lockTimeoutMs);
+      try {
+        await this.#refresh();
+        this.#writing = true;
+        for (const op of batch) {
+          try {
+            results.push({ ok: true, value: op.apply() });
+          } catch (error) {
+            results.push({ ok: false, error });
+          }
+        }
+        await this.#persist();
+      } finally {
+        this.#writing = false;
+        await this.#lock.release();
+      }
+    } catch (error) {
+      // Memory may now hold writes the file does not: forget what we know, so the next access reloads.
+      this.#signature = undefined;
+      return storeFileError(this.path, "write", error);
+    }
+    batch.forEach((op, i) => {
+      const result = results[i];
+      if (result?.ok) op.resolve(result.value);
+      else op.reject(result?.error);
+    });
+    return undefined;
   }
 
   async #persist(): Promise<void> {
@@ -343,7 +365,7 @@ interface Registered {
   refs: number;
 }
 
-// One store per resolved path per process: every storage opened on it sees the same Map.
+// One store per real path per process: every storage opened on it sees the same Map.
 const registry = new Map<string, Registered>();
 const live = new Set<FileStore>();
 let exitHookInstalled = false;
@@ -358,7 +380,8 @@ function installExitHook(): void {
 }
 
 export async function openFileBackend(path: string, options: FileStoreOptions = {}): Promise<Backend> {
-  const absolute = resolve(path);
+  // Keyed by the real path: a file reached through a symlink or a second path is still one store.
+  const absolute = storePath(path);
   let entry = registry.get(absolute);
   if (!entry) {
     const store = new FileStore(absolute, options);
@@ -389,7 +412,8 @@ export async function openFileBackend(path: string, options: FileStoreOptions = 
   return {
     store,
     driver: store[DRIVER],
-    url: store.opts.url,
+    // The path as configured, symlinks kept: a bootstrap config made from it follows the link as the user set it.
+    url: `file:${resolve(path)}`,
     async close() {
       if (released) return;
       released = true;
