@@ -9,6 +9,7 @@ import { type AnyStore, DRIVER, type Driver, hasOwnDriver, type PrefixStore } fr
 import { genericDriver } from "./backends/generic.js";
 import { mapDriver } from "./backends/map.js";
 import { redisDriverFor } from "./backends/redis.js";
+import { serializeChecked } from "./collections/codec.js";
 import { InvalidArgumentError } from "./errors.js";
 import { validatePrefix } from "./keys.js";
 
@@ -152,5 +153,12 @@ export function scopedKeyv<T = unknown>(
   store: ScopedStore,
   options: Omit<KeyvOptions, "store" | "namespace"> = {},
 ): Keyv<T> {
-  return new Keyv<T>({ throwOnErrors: true, ...options, store, namespace: undefined, useKeyPrefix: false });
+  return new Keyv<T>({
+    throwOnErrors: true,
+    serialize: serializeChecked,
+    ...options,
+    store,
+    namespace: undefined,
+    useKeyPrefix: false,
+  });
 }

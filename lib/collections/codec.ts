@@ -30,17 +30,21 @@ function depthOf(text: string, limit: number): number {
   return max;
 }
 
-/**
- * Keyv's serializer with typed failures: a value too deep to read back (the `{"value":…}` wrapper
- * is one level) is an InvalidValueError, one too large for a JS string a ValueTooLargeError.
- */
-export function serializeChecked(data: unknown): string {
-  let text: string;
+function serializeTyped(data: unknown): string {
   try {
-    text = serialize(data);
+    return serialize(data);
   } catch (error) {
     throw serializationError(error);
   }
+}
+
+/**
+ * Keyv's serializer for `collection()` writes, with typed failures: a value nested deeper than
+ * MAX_DEPTH (Keyv's `{"value":…}` envelope is one more level) is an InvalidValueError, so it can
+ * always be read back; one too large for a JS string is a ValueTooLargeError.
+ */
+export function serializeChecked(data: unknown): string {
+  const text = serializeTyped(data);
   if (depthOf(text, MAX_DEPTH + 1) > MAX_DEPTH + 1) {
     throw new InvalidValueError(`value is nested more than ${MAX_DEPTH} levels deep; the limit keeps it readable`);
   }
@@ -59,9 +63,9 @@ function serializationError(error: unknown): Error {
   return new InvalidValueError(`value cannot be serialised: ${(error as Error)?.message}`, { cause: error });
 }
 
-/** The stored form of a value without expiry. */
+/** The stored form of a value without expiry (its parts were checked by assertJson). */
 export function encodeValue(value: unknown): string {
-  return serializeChecked({ value });
+  return serializeTyped({ value });
 }
 
 /** The value a stored entry holds; undefined when missing or expired. Throws when it cannot be decoded. */

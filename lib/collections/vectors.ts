@@ -69,7 +69,13 @@ export function createVectorStore(
     const entry = cache.peek(key);
     if (entry?.synced && entry.matrix) return entry.matrix.d;
     for await (const name of store.names()) {
-      const row = parseRow(source.decode(await store.get(name)));
+      const raw = await store.get(name);
+      let row: ReturnType<typeof parseRow>;
+      try {
+        row = parseRow(source.decode(raw));
+      } catch {
+        continue; // an unreadable row sets no dimension; search skips it and says so
+      }
       if (row) return row.d;
     }
     return undefined;

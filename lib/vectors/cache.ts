@@ -9,7 +9,10 @@ import type { Matrix } from "./matrix.js";
 export interface CacheLimits {
   /** Workspaces (vector collections) kept decoded at once; default 64. */
   maxWorkspaces: number;
-  /** Bytes of decoded matrices kept at once; default 1 GiB. */
+  /**
+   * Bytes kept at once, counting all a cached workspace holds: its matrix memory plus an
+   * estimate (on the high side) of its ids, metadata and kept stored values; default 1 GiB.
+   */
   maxBytes: number;
 }
 
@@ -68,10 +71,6 @@ export class VectorCache {
 
   peek(key: string): CacheEntry | undefined {
     return this.#entries.get(key);
-  }
-
-  has(key: string): boolean {
-    return this.#entries.has(key);
   }
 
   /** Evicts least recently used entries until both limits hold (`keep` goes last, if at all). */

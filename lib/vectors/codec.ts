@@ -97,15 +97,30 @@ export function parseRow(value: unknown): { v: string | number[]; m: Record<stri
   return { v: v as string | number[], m: metadata, d };
 }
 
-/** Undoes @keyv/serialize's escaping in place: ":base64:…" strings were Buffers, other ":…" strings gained a ":". */
+function unescapeString(text: string): unknown {
+  if (text.startsWith(":base64:")) return Buffer.from(text.slice(8), "base64");
+  return text.startsWith(":") ? text.slice(1) : text;
+}
+
+/**
+ * Undoes @keyv/serialize's escaping in place: ":base64:…" strings were Buffers, other ":…"
+ * strings gained a ":". Walks with its own stack: JSON.parse builds any depth without
+ * recursing, and a stored value nested too deep must come back as data (which search then
+ * skips), not as a RangeError.
+ */
 function unescapeKeyv(node: unknown): unknown {
-  if (typeof node === "string") {
-    if (node.startsWith(":base64:")) return Buffer.from(node.slice(8), "base64");
-    return node.startsWith(":") ? node.slice(1) : node;
-  }
-  if (node !== null && typeof node === "object") {
-    const record = node as Record<string, unknown>;
-    for (const key of Object.keys(record)) record[key] = unescapeKeyv(record[key]);
+  if (typeof node === "string") return unescapeString(node);
+  if (node === null || typeof node !== "object") return node;
+  const stack: Array<Record<string, unknown>> = [node as Record<string, unknown>];
+  for (let record = stack.pop(); record; record = stack.pop()) {
+    for (const key of Object.keys(record)) {
+      const field = record[key];
+      if (typeof field === "string") {
+        if (field.startsWith(":")) record[key] = unescapeString(field);
+      } else if (field !== null && typeof field === "object") {
+        stack.push(field as Record<string, unknown>);
+      }
+    }
   }
   return node;
 }

@@ -2,14 +2,16 @@
  * One workspace's vectors as one contiguous block of linear memory, the layout the scan
  * kernels read at memory speed. Rows are unit-normalised copies (cosine = dot product),
  * zero-padded to a multiple of 4 float32 (and of 16 int8 in int8 mode); ids, metadata and
- * the stored value each row came from are parallel JS arrays. Deletes swap the last row in,
- * so rows stay dense.
+ * the stored value each row came from are parallel JS arrays, whose estimated size is kept
+ * per row so `bytes` stays O(1) (see footprint.ts). Deletes swap the last row in, so rows
+ * stay dense.
  *
  * Memory layout (byte offsets, all 16-aligned):
  *   query f32 [dpad] | query i16 [dpad8] | scores f32 [cap] | scales f32 [cap, int8 only]
  *   | rows f32 [cap × dpad] | rows i8 [cap × dpad8, int8 only]
  */
 import { decodeInto, LITTLE_ENDIAN } from "./codec.js";
+import { jsonBytes, ROW_OVERHEAD, stringBytes } from "./footprint.js";
 import type { Kernel, KernelMemory } from "./kernel.js";
 import { quantizeInto } from "./quantize.js";
 import { topK } from "./topk.js";
@@ -63,6 +65,9 @@ export class Matrix {
   readonly metadata: Record<string, unknown>[] = [];
   /** The stored value each row was decoded from (when the cache compares values to resync). */
   readonly raw: unknown[] = [];
+  /** Estimated JS bytes of each row's id, metadata and stored value, parallel to `ids`. */
+  readonly #rowBytes: number[] = [];
+  #heapBytes = 0;
   readonly #index = new Map<string, number>();
   readonly #mem: KernelMemory;
   #layout: Layout;
@@ -85,16 +90,14 @@ export class Matrix {
     this.#bytes = Buffer.from(this.#mem.buffer);
   }
 
-  /** Bytes held in linear memory (the bulk of a cached workspace). */
+  /** Everything the matrix holds: its linear memory plus the estimated JS side (`heapBytes`). */
   get bytes(): number {
-    return this.#mem.buffer.byteLength;
+    return this.#mem.buffer.byteLength + this.#heapBytes;
   }
 
-  /** Bytes this many rows will take: for cache budgeting before loading. */
-  static bytesFor(d: number, rows: number, int8: boolean): number {
-    const dpad = Math.ceil(d / 4) * 4;
-    const dpad8 = int8 ? Math.ceil(d / 16) * 16 : 0;
-    return rows * (dpad * 4 + 4 + (int8 ? 4 + dpad8 : 0)) + dpad * 4 + dpad8 * 2;
+  /** Estimated JS heap bytes of ids, metadata and kept stored values (high rather than low). */
+  get heapBytes(): number {
+    return this.#heapBytes;
   }
 
   #layoutFor(capacity: number): Layout {
@@ -172,12 +175,21 @@ export class Matrix {
       i8.fill(0);
       f[(this.#layout.scales >> 2) + row] = quantizeInto(f.subarray(at, at + d), i8);
     }
+    const empty = isEmpty(metadata);
+    // Walks only this row's metadata, about what decoding it cost; never all rows.
+    const size =
+      ROW_OVERHEAD + stringBytes(id) + (empty ? 0 : jsonBytes(metadata)) + (raw === undefined ? 0 : jsonBytes(raw));
     if (existing === undefined) {
       this.#index.set(id, row);
       this.ids.push(id);
+      this.#rowBytes.push(size);
       this.n++;
+    } else {
+      this.#heapBytes -= this.#rowBytes[row]!;
+      this.#rowBytes[row] = size;
     }
-    this.metadata[row] = isEmpty(metadata) ? EMPTY : metadata;
+    this.#heapBytes += size;
+    this.metadata[row] = empty ? EMPTY : metadata;
     this.raw[row] = raw;
     return true;
   }
@@ -190,6 +202,7 @@ export class Matrix {
   remove(id: string): boolean {
     const row = this.#index.get(id);
     if (row === undefined) return false;
+    this.#heapBytes -= this.#rowBytes[row]!;
     const last = this.n - 1;
     if (row !== last) {
       const { f32, i8, scales } = this.#layout;
@@ -203,9 +216,11 @@ export class Matrix {
       this.ids[row] = moved;
       this.metadata[row] = this.metadata[last]!;
       this.raw[row] = this.raw[last];
+      this.#rowBytes[row] = this.#rowBytes[last]!;
       this.#index.set(moved, row);
     }
     this.ids.pop();
+    this.#rowBytes.pop();
     this.metadata.pop();
     this.raw.pop();
     this.#index.delete(id);

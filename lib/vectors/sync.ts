@@ -12,6 +12,8 @@
  * The version is read before any data, so a write racing a load is seen by the next search.
  */
 import type { PrefixStore } from "../backends/driver.js";
+import { MAX_DEPTH, withinDepth } from "../collections/json.js";
+import { warnOnce } from "../warnings.js";
 import type { CacheEntry } from "./cache.js";
 import { parseRow } from "./codec.js";
 import type { Kernel } from "./kernel.js";
@@ -67,28 +69,86 @@ async function* batches(source: SyncSource, names: string[]): AsyncGenerator<[st
   }
 }
 
-/** Decodes the values at `which` (all when omitted); awaits only when a custom deserializer is async. */
+/** A stored value that could not be decoded, and why. */
+class Unreadable {
+  constructor(readonly reason: string) {}
+}
+
+const why = (error: unknown): Unreadable =>
+  new Unreadable(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+
+/**
+ * Decodes the values at `which` (all when omitted); awaits only when a custom deserializer is
+ * async. A value whose decoding throws or rejects (too deep for a recursive reviver, not JSON)
+ * becomes an Unreadable instead of failing the whole load.
+ */
 async function decodeSome(source: SyncSource, raws: unknown[], which?: number[]): Promise<unknown[]> {
   const out: unknown[] = new Array(raws.length);
   let pending = false;
   for (const i of which ?? raws.keys()) {
-    out[i] = source.decode(raws[i]);
-    if (out[i] instanceof Promise) pending = true;
+    try {
+      out[i] = source.decode(raws[i]);
+    } catch (error) {
+      out[i] = why(error);
+    }
+    if (out[i] instanceof Promise) {
+      out[i] = (out[i] as Promise<unknown>).catch(why);
+      pending = true;
+    }
   }
   return pending ? Promise.all(out) : out;
 }
 
-/** Applies one stored row; returns false when it does not fit the matrix (other dimension, bad values). */
-function apply(entry: CacheEntry, options: SyncOptions, name: string, value: unknown, raw: unknown, capacity = 16) {
+type Row = NonNullable<ReturnType<typeof parseRow>>;
+
+/** Says once per process that `name` is stored but not searchable, and why. */
+function unreadable(prefix: string, name: string, reason: string): undefined {
+  warnOnce(
+    "KVWS_UNREADABLE_ENTRY",
+    `vector entry ${JSON.stringify(name)} under ${JSON.stringify(prefix)} cannot be read and is skipped by search: ${reason}`,
+  );
+  return undefined;
+}
+
+/**
+ * The row in a decoded value; undefined, with a warning, when a stored value is not one.
+ * Metadata deeper than MAX_DEPTH (written before the limit, or by another writer) is refused
+ * here too: every search result is a structuredClone of it, which recursion would overflow.
+ */
+function readRow(prefix: string, name: string, raw: unknown, value: unknown): Row | undefined {
+  if (value instanceof Unreadable) return unreadable(prefix, name, value.reason);
+  // Missing, expired, or an envelope without a value: nothing stored to search.
+  if (raw === undefined || value === undefined) return undefined;
   const row = parseRow(value);
+  if (!row) return unreadable(prefix, name, "it is not a vector row");
+  if (!withinDepth(row.m)) return unreadable(prefix, name, `its metadata nests deeper than ${MAX_DEPTH} levels`);
+  return row;
+}
+
+/** Applies one stored row (undefined: not searchable, so removed). */
+function apply(
+  entry: CacheEntry,
+  options: SyncOptions,
+  at: { prefix: string; name: string },
+  row: Row | undefined,
+  raw: unknown,
+  capacity = 16,
+): void {
+  const { prefix, name } = at;
   if (!row) {
     entry.matrix?.remove(name);
     return;
   }
   entry.matrix ??= new Matrix(options.kernel, row.d, { int8: options.int8, capacity });
   const matrix = entry.matrix;
-  // A row of another dimension can only come from a writer that raced the dimension check; it is not searchable.
-  if (row.d !== matrix.d || !matrix.set(name, row.v, row.m, raw)) matrix.remove(name);
+  // A row of another dimension can only come from a writer that raced the dimension check.
+  if (row.d !== matrix.d) {
+    matrix.remove(name);
+    unreadable(prefix, name, `it has ${row.d} dimensions; this workspace's vectors have ${matrix.d}`);
+  } else if (!matrix.set(name, row.v, row.m, raw)) {
+    matrix.remove(name);
+    unreadable(prefix, name, "its vector is truncated or not finite");
+  }
 }
 
 /** Whether cached rows remember their stored value: only needed (and only paid for) without changedSince. */
@@ -120,16 +180,13 @@ async function reload(entry: CacheEntry, source: SyncSource, options: SyncOption
     for (const i of changed) {
       const name = chunk[i]!;
       const raw = raws[i];
-      const value = values[i];
-      if (first) {
+      const row = readRow(source.store.prefix, name, raw, values[i]);
+      if (first && row) {
         // The workspace was emptied and refilled with another dimension: start over.
-        const d = parseRow(value)?.d;
-        if (d !== undefined) {
-          first = false;
-          if (matrix && matrix.d !== d && unchanged === 0) entry.matrix = matrix = undefined;
-        }
+        first = false;
+        if (matrix && matrix.d !== row.d && unchanged === 0) entry.matrix = matrix = undefined;
       }
-      apply(entry, options, name, value, keepRaw ? raw : undefined, names.length);
+      apply(entry, options, { prefix: source.store.prefix, name }, row, keepRaw ? raw : undefined, names.length);
       matrix = entry.matrix;
     }
   }
@@ -137,16 +194,18 @@ async function reload(entry: CacheEntry, source: SyncSource, options: SyncOption
 }
 
 async function refetch(entry: CacheEntry, source: SyncSource, options: SyncOptions, names: string[]): Promise<void> {
-  const present: Array<[string, unknown]> = [];
+  const { prefix } = source.store;
+  const present: Array<[string, Row]> = [];
   for await (const [chunk, raws] of batches(source, names)) {
     const values = await decodeSome(source, raws);
     chunk.forEach((name, i) => {
-      if (parseRow(values[i])) present.push([name, values[i]]);
+      const row = readRow(prefix, name, raws[i], values[i]);
+      if (row) present.push([name, row]);
       else entry.matrix?.remove(name);
     });
   }
   // Deletions first: if they emptied the workspace, its next rows may set a new dimension.
   if (entry.matrix?.n === 0) entry.matrix = undefined;
-  for (const [name, value] of present) apply(entry, options, name, value, undefined);
+  for (const [name, row] of present) apply(entry, options, { prefix, name }, row, undefined);
   if (entry.matrix?.n === 0) entry.matrix = undefined;
 }

@@ -139,3 +139,45 @@ describe("Matrix search", () => {
     expect(Array.from(m.normalizedRow("a")!)).toEqual([1, 0]);
   });
 });
+
+describe("Matrix byte accounting", () => {
+  it("keeps heapBytes equal to a fresh matrix of the same rows through sets, replaces and removes", () => {
+    const meta = (i: number, step: number) =>
+      step % 3 === 0 ? {} : { i, text: "m".repeat((i * 37 + step) % 200), list: [step, i / 3] };
+    const m = new Matrix(kernels[0]!, 3, { int8: false, capacity: 4 });
+    const live = new Map<string, [Float32Array, Record<string, unknown>, string | undefined]>();
+    const next = rng(9);
+    for (let step = 0; step < 2000; step++) {
+      const i = Math.floor((next() + 1.5) * 60) % 120;
+      if (next() > 0.3) {
+        const v = Float32Array.of(i + 1, step % 7, 1);
+        const raw = step % 2 ? `raw-${step}` : undefined;
+        m.set(id(i), v, meta(i, step), raw);
+        live.set(id(i), [v, meta(i, step), raw]);
+      } else {
+        m.remove(id(i));
+        live.delete(id(i));
+      }
+    }
+    const fresh = new Matrix(kernels[0]!, 3, { int8: false });
+    for (const [name, [v, metadata, raw]] of live) fresh.set(name, v, metadata, raw);
+    expect(m.heapBytes).toBe(fresh.heapBytes);
+    for (const name of [...live.keys()]) m.remove(name);
+    expect(m.heapBytes).toBe(0);
+  });
+
+  it("counts metadata and kept stored values at two bytes per character at least", () => {
+    const m = new Matrix(kernels[0]!, 2, { int8: false });
+    m.set("a", Float32Array.of(1, 0), {});
+    const base = m.bytes;
+    m.set("b", Float32Array.of(1, 0), { text: "t".repeat(5000) });
+    expect(m.bytes - base).toBeGreaterThanOrEqual(5000 * 2);
+    const withMeta = m.bytes;
+    m.set("b", Float32Array.of(1, 0), { text: "t".repeat(5000) }, "r".repeat(8000));
+    expect(m.bytes - withMeta).toBeGreaterThanOrEqual(8000 * 2);
+    // A refused row changes nothing, accounting included.
+    const before = m.bytes;
+    expect(m.set("b", [Number.NaN, 1], { text: "other" })).toBe(false);
+    expect(m.bytes).toBe(before);
+  });
+});
