@@ -9,7 +9,8 @@ import { type AnyStore, DRIVER, type Driver, hasOwnDriver, type PrefixStore } fr
 import { genericDriver } from "./backends/generic.js";
 import { mapDriver } from "./backends/map.js";
 import { redisDriverFor } from "./backends/redis.js";
-import { serializeChecked } from "./collections/codec.js";
+import { deserializeChecked, serializeChecked } from "./collections/codec.js";
+import { readable } from "./collections/list.js";
 import { InvalidArgumentError } from "./errors.js";
 import { validatePrefix } from "./keys.js";
 
@@ -50,6 +51,11 @@ const ITERATE_BATCH = 256;
 
 export class ScopedStore extends EventEmitter implements KeyvStoreAdapter {
   readonly store: PrefixStore;
+  /**
+   * Set when the reader's format is known (scopedKeyv's own codec): iteration then skips, with a
+   * warning, an entry that cannot be decoded, instead of letting it end the whole iteration.
+   */
+  readable: ((name: string, raw: unknown) => boolean) | undefined;
   /** Keyv writes its namespace here; we honour it for iterator()/clear() like other adapters do. */
   namespace: string | undefined;
   readonly opts: { prefix: string; dialect: string; url: string };
@@ -122,7 +128,9 @@ export class ScopedStore extends EventEmitter implements KeyvStoreAdapter {
       const values = await this.store.getMany(names);
       for (let i = 0; i < names.length; i++) {
         // A key deleted between listing and reading is simply gone: skip it.
-        if (values[i] !== undefined && values[i] !== null) yield [names[i] as string, values[i] as Awaited<Value>];
+        const raw = values[i];
+        if (raw === undefined || raw === null || (this.readable && !this.readable(names[i]!, raw))) continue;
+        yield [names[i] as string, raw as Awaited<Value>];
       }
     };
     for await (const name of this.names(namespace)) {
@@ -153,9 +161,13 @@ export function scopedKeyv<T = unknown>(
   store: ScopedStore,
   options: Omit<KeyvOptions, "store" | "namespace"> = {},
 ): Keyv<T> {
+  if (!options.serialize && !options.deserialize) {
+    store.readable = (name, raw) => readable(store.store, name, raw) !== undefined;
+  }
   return new Keyv<T>({
     throwOnErrors: true,
     serialize: serializeChecked,
+    deserialize: deserializeChecked as NonNullable<KeyvOptions["deserialize"]>,
     ...options,
     store,
     namespace: undefined,

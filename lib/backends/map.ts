@@ -53,8 +53,9 @@ export class MapCore {
     for (const key of map.keys()) if (typeof key === "string") this.#attribute(key);
   }
 
-  get map(): AnyMap {
-    return this.#map;
+  /** Prefixes that currently hold state (exactly those with entries). */
+  get prefixCount(): number {
+    return this.#prefixes.size;
   }
 
   get(prefix: string, name: string): unknown {

@@ -1,6 +1,6 @@
 import { ArtifactNotFoundError, InvalidValueError } from "../errors.js";
 import { validateName } from "../keys.js";
-import { decodeValue, encodeValue } from "./codec.js";
+import { decodeValue, encodeValue, jsonBytes } from "./codec.js";
 import { assertJson, assertMetadata } from "./json.js";
 import { listValues } from "./list.js";
 import type { ArtifactInfo, ArtifactStore, CollectionContext } from "./types.js";
@@ -44,7 +44,7 @@ export function createArtifactStore({ store }: CollectionContext): ArtifactStore
       } else {
         if (data === undefined) throw new InvalidValueError("artifact data is undefined; save null or a value");
         assertJson(data, "artifact data");
-        size = Buffer.byteLength(JSON.stringify(data));
+        size = jsonBytes(data);
         payload = data;
       }
       const now = new Date().toISOString();

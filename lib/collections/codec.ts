@@ -63,6 +63,24 @@ function serializationError(error: unknown): Error {
   return new InvalidValueError(`value cannot be serialised: ${(error as Error)?.message}`, { cause: error });
 }
 
+/** UTF-8 bytes of a value's JSON text; a value too large for one JS string is a ValueTooLargeError. */
+export function jsonBytes(value: unknown): number {
+  try {
+    return Buffer.byteLength(JSON.stringify(value));
+  } catch (error) {
+    throw serializationError(error);
+  }
+}
+
+/** Keyv's deserializer for `collection()` reads, with a typed failure naming what could not be read. */
+export function deserializeChecked(text: string): unknown {
+  try {
+    return deserialize(text);
+  } catch (error) {
+    throw new InvalidValueError(`stored value cannot be decoded: ${(error as Error).message}`, { cause: error });
+  }
+}
+
 /** The stored form of a value without expiry (its parts were checked by assertJson). */
 export function encodeValue(value: unknown): string {
   return serializeTyped({ value });

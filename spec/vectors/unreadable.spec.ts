@@ -9,6 +9,7 @@ import { jsKernel } from "../../lib/vectors/kernel.js";
 import { revalidate, type SyncSource } from "../../lib/vectors/sync.js";
 import { BACKENDS, perTest } from "../support/backends.js";
 import { randomRoot, rawRedis } from "../support/env.js";
+import { captureWarnings } from "../support/warnings.js";
 
 const CODE = "KVWS_UNREADABLE_ENTRY";
 
@@ -18,21 +19,7 @@ function deepRowText(depth: number): string {
   return `{"value":{"v":"${encodeVector(Float32Array.of(1, 0))}","m":${meta}}}`;
 }
 
-/** Process warnings with our code, collected until stopped (they are emitted on the next tick). */
-function listen() {
-  const seen: Array<{ code?: string; message: string }> = [];
-  const on = (warning: Error & { code?: string }) => {
-    if (warning.code === CODE) seen.push({ code: warning.code, message: warning.message });
-  };
-  process.on("warning", on);
-  return {
-    async about(name: string) {
-      await new Promise((resolve) => setImmediate(resolve));
-      return seen.filter((w) => w.message.includes(JSON.stringify(name)));
-    },
-    stop: () => process.off("warning", on),
-  };
-}
+const listen = () => captureWarnings(CODE);
 
 const ids = (matches: Array<{ id: string }>) => matches.map((m) => m.id).sort();
 
