@@ -12,7 +12,14 @@ export class KeyvWorkspacesError extends Error {
   }
 }
 
-function defineError<C extends string>(code: C) {
+/** A subclass of KeyvWorkspacesError whose `code` (on instances and on the class) is C. */
+export interface CodedErrorClass<C extends string> {
+  new (message: string, options?: { cause?: unknown }): KeyvWorkspacesError & { readonly code: C };
+  readonly code: C;
+}
+
+// Typed as an interface, so the emitted declarations carry no statics of Error (some are `any`).
+function defineError<C extends string>(code: C): CodedErrorClass<C> {
   return class extends KeyvWorkspacesError {
     declare readonly code: C;
     static readonly code: C = code;

@@ -21,7 +21,6 @@ import {
 export const SEPARATOR = ":";
 export const WORKSPACE_SEGMENT = "ws";
 export const COLLECTIONS = ["artifacts", "workflows", "vectors", "deps"] as const;
-export type CollectionName = (typeof COLLECTIONS)[number];
 export const DEFAULT_UNSCOPED: readonly string[] = Object.freeze(["deps"]);
 export const MAX_WORKSPACE_ID_LENGTH = 128;
 export const MAX_NAME_LENGTH = 512;

@@ -65,4 +65,18 @@ describe("the published package", () => {
     expect(packages).toEqual([...Object.keys(manifest.dependencies), "keyv"].sort());
     expect(manifest.devDependencies["keyv-file"]).toBeDefined();
   });
+
+  it("has no `any` in its public types", () => {
+    const dist = join(repo, "dist");
+    expect(existsSync(join(dist, "index.d.ts")), "dist/ is missing: run `npm run build` first").toBe(true);
+    const offenders: string[] = [];
+    for (const entry of readdirSync(dist, { withFileTypes: true, recursive: true })) {
+      if (!entry.isFile() || !entry.name.endsWith(".d.ts")) continue;
+      const text = readFileSync(join(entry.parentPath, entry.name), "utf8")
+        .replace(/\/\*[\s\S]*?\*\//g, "")
+        .replace(/\/\/.*$/gm, "");
+      for (const line of text.split("\n")) if (/\bany\b/.test(line)) offenders.push(`${entry.name}: ${line.trim()}`);
+    }
+    expect(offenders).toEqual([]);
+  });
 });

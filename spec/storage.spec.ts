@@ -1,5 +1,6 @@
-import { describe, expect, it } from "vitest";
-import { openStorage } from "../lib/index.js";
+import type { Keyv } from "keyv";
+import { describe, expect, expectTypeOf, it } from "vitest";
+import { createStorage, openStorage } from "../lib/index.js";
 import { BACKENDS, perTest } from "./support/backends.js";
 
 const TRICKY_NAMES = [
@@ -159,5 +160,13 @@ describe.each(BACKENDS)("storage on $name", (backend) => {
     expect(() => s.withWorkspace("../escape")).toThrow(expect.objectContaining({ code: "ERR_INVALID_WORKSPACE_ID" }));
     expect(await s.artifacts.load("keep")).toEqual({ ok: true });
     expect((await s.artifacts.list()).map((i) => i.name)).toEqual(["keep"]);
+  });
+});
+
+describe("collection types", () => {
+  it("collection<T>() is a Keyv<T>", () => {
+    const s = createStorage(new Map<string, string>(), { root: "types" });
+    expectTypeOf(s.collection<{ n: number }>("c")).toEqualTypeOf<Keyv<{ n: number }>>();
+    expectTypeOf(s.collection("c")).toEqualTypeOf<Keyv<unknown>>();
   });
 });

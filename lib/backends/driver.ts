@@ -68,8 +68,7 @@ export interface OpenOptions {
   commandTimeoutMs?: number;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: Keyv's own signature accepts any Map
-export type AnyStore = KeyvStoreAdapter | Map<any, any>;
+export type AnyStore = KeyvStoreAdapter | Map<unknown, unknown>;
 
 /** The library's own adapters carry their driver under this symbol, so detection is exact. */
 export const DRIVER = Symbol.for("keyv-workspaces.driver");

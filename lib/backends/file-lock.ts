@@ -94,10 +94,6 @@ export class FileLock {
     this.path = path;
   }
 
-  get held(): boolean {
-    return this.#token !== undefined;
-  }
-
   async acquire(timeoutMs: number): Promise<void> {
     const token = randomBytes(8).toString("hex");
     const aside = `${this.path}.${process.pid}-${token}`;

@@ -27,8 +27,7 @@ interface PrefixState {
   log: ChangeLog | undefined;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: Keyv accepts any Map as a store
-type AnyMap = Map<any, any>;
+type AnyMap = Map<unknown, unknown>;
 
 const mapSet = Map.prototype.set;
 const mapDelete = Map.prototype.delete;

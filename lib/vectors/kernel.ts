@@ -9,8 +9,6 @@
 import { KERNEL_WASM_BASE64 } from "./kernel-wasm.js";
 
 const PAGE = 65536;
-/** wasm32 addresses 4 GiB; V8 caps a memory at 65536 pages. */
-export const MAX_MEMORY_BYTES = 65536 * PAGE;
 
 export interface KernelMemory {
   /** The current backing buffer; replaced (old views detached) by grow(). */
