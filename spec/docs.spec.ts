@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { LOG_LIMIT } from "../lib/backends/change-log.js";
 import { DEFAULT_LOG_LIMIT } from "../lib/backends/redis.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS } from "../lib/backends/redis-open.js";
+import { MAX_DEPTH } from "../lib/collections/json.js";
 import { createStorage } from "../lib/index.js";
 import { MAX_COLLECTION_LENGTH, MAX_NAME_LENGTH, MAX_WORKSPACE_ID_LENGTH } from "../lib/keys.js";
 import { DEFAULT_CACHE_LIMITS } from "../lib/vectors/cache.js";
@@ -36,6 +37,10 @@ describe("numbers the README states are the ones the code uses", () => {
       expect(n).toBe(MAX_COLLECTION_LENGTH);
     }
     for (const n of numbers(readme, /collection names?[^|]*> (\d+) chars/g)) expect(n).toBe(MAX_COLLECTION_LENGTH);
+  });
+
+  it("values and metadata nest at most MAX_DEPTH levels", () => {
+    for (const n of numbers(readme, /nested deeper than (\d+) levels \(`MAX_DEPTH`/g)) expect(n).toBe(MAX_DEPTH);
   });
 
   it("connectTimeoutMs defaults to N s", () => {
