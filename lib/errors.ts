@@ -35,6 +35,12 @@ export class AuthenticationError extends defineError("ERR_AUTH") {}
 /** The server's access control refused a command or key (e.g. a workspace ACL user writing shared deps). */
 export class PermissionDeniedError extends defineError("ERR_PERMISSION_DENIED") {}
 export class StorageClosedError extends defineError("ERR_STORAGE_CLOSED") {}
+/** The backend has no room left (a full disk, a Redis at maxmemory refusing writes). Deletes still work. */
+export class StorageFullError extends defineError("ERR_STORAGE_FULL") {}
+/** The backend accepts no writes (a read-only filesystem, a Redis replica). */
+export class ReadOnlyError extends defineError("ERR_READ_ONLY") {}
+/** A value larger than the backend or the runtime can hold in one piece. */
+export class ValueTooLargeError extends defineError("ERR_VALUE_TOO_LARGE") {}
 export class ArtifactNotFoundError extends defineError("ERR_ARTIFACT_NOT_FOUND") {}
 export class DimensionMismatchError extends defineError("ERR_VECTOR_DIMENSIONS") {}
 export class InvalidVectorError extends defineError("ERR_INVALID_VECTOR") {}

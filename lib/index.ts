@@ -48,10 +48,13 @@ export {
   InvalidWorkspaceIdError,
   KeyvWorkspacesError,
   PermissionDeniedError,
+  ReadOnlyError,
   StorageClosedError,
+  StorageFullError,
   StoreCorruptError,
   StoreLockedError,
   UnsupportedStoreError,
+  ValueTooLargeError,
 } from "./errors.js";
 export {
   COLLECTIONS,
