@@ -41,6 +41,8 @@ export class StorageFullError extends defineError("ERR_STORAGE_FULL") {}
 export class ReadOnlyError extends defineError("ERR_READ_ONLY") {}
 /** A value larger than the backend or the runtime can hold in one piece. */
 export class ValueTooLargeError extends defineError("ERR_VALUE_TOO_LARGE") {}
+/** The backend refused a command for a reason none of the other codes name (e.g. a key of the wrong type). */
+export class StoreCommandError extends defineError("ERR_STORE_COMMAND") {}
 export class ArtifactNotFoundError extends defineError("ERR_ARTIFACT_NOT_FOUND") {}
 export class DimensionMismatchError extends defineError("ERR_VECTOR_DIMENSIONS") {}
 export class InvalidVectorError extends defineError("ERR_INVALID_VECTOR") {}

@@ -51,6 +51,7 @@ export {
   ReadOnlyError,
   StorageClosedError,
   StorageFullError,
+  StoreCommandError,
   StoreCorruptError,
   StoreLockedError,
   UnsupportedStoreError,

@@ -1,5 +1,7 @@
-/** Entries a prefix's log keeps (the same as Redis's default, see redis.ts). */
-export const MAP_LOG_LIMIT = 1000;
+/** Change-log entries a prefix keeps, in every backend (Redis keeps up to ~100 more: it trims whole stream nodes). */
+export const LOG_LIMIT = 1000;
+/** @deprecated the same number as LOG_LIMIT; kept until the map driver imports LOG_LIMIT. */
+export const MAP_LOG_LIMIT = LOG_LIMIT;
 
 /**
  * The names written or deleted under one prefix, newest last, as a ring of at most `limit`
