@@ -209,23 +209,45 @@ function redisScope(
       await exec(client, commands);
     });
 
-  const remove = (names: readonly string[]) =>
-    run(async (client) => {
-      if (names.length === 0) return 0;
-      const base = [
-        ["DEL", ...names.map(key)],
+  /**
+   * Removal is MULTI [DEL values, ZREM members(, XADD log)]. At maxmemory Redis 7 refuses every
+   * command queued in a MULTI (and XADD anywhere), so then the same goes out as plain commands,
+   * back to back: the log first (readers reload), the members, then the values. In that order a
+   * write racing in between can at worst leave a member without a value (listed until the next
+   * rebuildIndex), never a value without a member.
+   */
+  const removal = async (
+    client: RedisCommander,
+    keys: string[],
+    names: readonly string[],
+    del: "DEL" | "UNLINK",
+    bookkeeping: string[] | undefined,
+  ) => {
+    const atomic = [
+      [del, ...keys],
+      ["ZREM", index, ...names],
+    ];
+    if (bookkeeping) atomic.push(bookkeeping);
+    try {
+      return Number((await exec(client, atomic))[0]);
+    } catch (error) {
+      if (!(error instanceof StorageFullError)) throw error;
+      const plain = [
+        ["DEL", log, legacyVersion],
         ["ZREM", index, ...names],
+        [del, ...keys],
       ];
-      if (!tracked) return Number((await exec(client, base))[0]);
-      try {
-        return Number((await exec(client, [...base, logEntry(names)]))[0]);
-      } catch (error) {
-        if (!(error instanceof StorageFullError)) throw error;
-        // At maxmemory XADD is refused but DEL is not: drop the log instead, which readers
-        // take for "reload" (see version()), so the delete still frees memory and stays seen.
-        return Number((await exec(client, [...base, ["DEL", log]]))[0]);
-      }
-    });
+      const replies = await Promise.all(plain.map((command) => client.sendCommand(command)));
+      return Number(replies[2]);
+    }
+  };
+
+  const remove = (names: readonly string[]) =>
+    run((client) =>
+      names.length === 0
+        ? Promise.resolve(0)
+        : removal(client, names.map(key), names, "DEL", tracked ? logEntry(names) : undefined),
+    );
 
   const store: PrefixStore = {
     prefix,
@@ -271,11 +293,8 @@ function redisScope(
             String,
           );
           if (names.length === 0) break;
-          await exec(client, [
-            ["UNLINK", ...names.map(key)],
-            ["ZREM", index, ...names],
-            ["DEL", log, legacyVersion],
-          ]);
+          // A clear logs nothing: its batches drop the log, which readers take for "reload".
+          await removal(client, names.map(key), names, "UNLINK", ["DEL", log, legacyVersion]);
         }
         // An emptied sorted set vanishes by itself; only bookkeeping of an already empty index may be
         // left (a log after deletes, 0.1.0's counter). DEL creates nothing when there is none.
@@ -286,9 +305,11 @@ function redisScope(
 
   store.version = () =>
     run(async (client) => {
-      const [newest, listed] = (await exec(client, [
-        ["XREVRANGE", log, "+", "-", "COUNT", "1"],
-        ["EXISTS", index],
+      // Plain reads, not MULTI: at maxmemory Redis refuses anything queued in a MULTI. In this
+      // order a write landing between them can only turn an answer into "unknown", never into "0".
+      const [newest, listed] = (await Promise.all([
+        client.sendCommand(["XREVRANGE", log, "+", "-", "COUNT", "1"]),
+        client.sendCommand(["EXISTS", index]),
       ])) as [LogEntry[], unknown];
       if (newest.length > 0) return versionOf(newest[0] as LogEntry);
       // No log and no entries: the empty state, always "0". No log but entries (a clear cut short,
@@ -299,9 +320,9 @@ function redisScope(
   store.changedSince = (version) =>
     run(async (client) => {
       if (version === "0") {
-        const [logs, listed] = (await exec(client, [
-          ["EXISTS", log],
-          ["EXISTS", index],
+        const [logs, listed] = (await Promise.all([
+          client.sendCommand(["EXISTS", log]),
+          client.sendCommand(["EXISTS", index]),
         ])) as [unknown, unknown];
         // From the empty state, only "still empty" is certain: a log that appeared since may have
         // been cut short by a clear racing a write, so it is no proof of what changed.
