@@ -38,7 +38,9 @@ async function open(url: string, commandTimeoutMs = 5000): Promise<RedisConnecti
 const store = (connection: RedisConnection, prefix: string): PrefixStore =>
   redisDriver(async () => connection.commander).scope(prefix);
 
-async function usedMemory(admin: ReturnType<typeof createClient>): Promise<number> {
+type Admin = Awaited<ReturnType<typeof privateRedis>>["admin"];
+
+async function usedMemory(admin: Admin): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(String(await admin.info("memory")))?.[1]);
 }
 
@@ -99,7 +101,7 @@ describe("redis replica (read-only)", () => {
 });
 
 describe("redis busy with a script", () => {
-  const hog = async (admin: ReturnType<typeof createClient>) => {
+  const hog = async (admin: Admin) => {
     // Another client's runaway script; the server answers BUSY to everyone else until it is killed.
     const running = admin.sendCommand(["EVAL", "local i = 0 while true do i = i + 1 end", "0"]);
     running.catch(() => {});
