@@ -2,7 +2,7 @@
  * Isolation in depth for Redis: one ACL user per workspace, so that even code that bypasses
  * this library (or a bug in it) cannot read or write another workspace's keys through that
  * user's connection. The key layout makes it one pattern: everything of workspace `id`,
- * values and bookkeeping alike (`<prefix>#index`, `#version`, `#log`, ...), lives under
+ * values and bookkeeping alike (`<prefix>#index`, and `<prefix>#log` where changes are tracked), lives under
  * `<root>:ws:<id>:`.
  */
 import { ErrorReply } from "@redis/client";
