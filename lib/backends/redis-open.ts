@@ -4,12 +4,13 @@ import {
   createClient,
   DisconnectsClientError,
   ErrorReply,
+  MultiErrorReply,
   SocketClosedUnexpectedlyError,
 } from "@redis/client";
 import { AuthenticationError, ConnectionError, InvalidConfigError, KeyvWorkspacesError } from "../errors.js";
 import type { Backend, OpenOptions } from "./driver.js";
 import { redisDriver } from "./redis.js";
-import { execOnce, isTransient, type RedisCommander, replyKind, typedReply } from "./redis-tx.js";
+import { isTransient, type RedisCommander, replyKind, typedReply } from "./redis-tx.js";
 import { redact, scrub, urlPassword } from "./redis-url.js";
 
 export type RedisOpenOptions = OpenOptions;
@@ -192,9 +193,9 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
     }
   };
   let unanswered = 0;
-  const send = (args: string[]) =>
+  const track = (command: string | undefined, request: () => Promise<unknown>) =>
     new Promise<unknown>((resolve, reject) => {
-      const entry = { deadline: Date.now() + commandTimeoutMs, command: args[0], reject };
+      const entry = { deadline: Date.now() + commandTimeoutMs, command, reject };
       waiting.add(entry);
       if (watchdog === undefined) {
         watchdog = setInterval(tick, Math.max(10, Math.floor(commandTimeoutMs / 4)));
@@ -205,7 +206,7 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
         waiting.delete(entry);
         if (--unanswered === 0) drained?.();
       };
-      client.sendCommand(args).then(
+      request().then(
         (reply) => {
           settled();
           resolve(reply);
@@ -216,6 +217,19 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
         },
       );
     });
+  const send = (args: string[]) => track(args[0], () => client.sendCommand(args));
+  // node-redis's own MULTI: one batch, one promise, written back to back. A command refused while
+  // queueing (OOM, NOPERM, READONLY) rejects the batch with its own reply, not EXECABORT's.
+  const sendMulti = (commands: readonly string[][]) =>
+    track("MULTI", async () => {
+      const multi = client.multi();
+      for (const command of commands) multi.addCommand(command);
+      try {
+        return await multi.exec();
+      } catch (error) {
+        throw error instanceof MultiErrorReply ? (error.replies[error.errorIndexes[0] as number] ?? error) : error;
+      }
+    }) as Promise<unknown[]>;
 
   const once: RedisCommander = {
     sendCommand(args) {
@@ -244,7 +258,16 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
   const commander: RedisCommander = {
     sendCommand: (args) =>
       NO_RETRY.has(String(args[0]).toUpperCase()) ? once.sendCommand(args) : retrying(() => once.sendCommand(args)),
-    transaction: (commands) => retrying(() => execOnce(once, commands)),
+    transaction: (commands) =>
+      retrying(() => {
+        const opening = ensureOpen();
+        return opening
+          ? opening.then(
+              () => sendMulti(commands),
+              (error) => Promise.reject(fail(error)),
+            )
+          : sendMulti(commands);
+      }),
   };
 
   let closed: Promise<void> | undefined;
