@@ -158,7 +158,8 @@ describe("rebuildIndex", () => {
     await expect(rebuildIndexes(REDIS_URL, { root: "r", workspaceId: "a", allWorkspaces: true })).rejects.toMatchObject(
       { code: "ERR_INVALID_ARGUMENT" },
     );
-    const error = await rebuildIndex("redis://u:hunter2pw@127.0.0.1:1", "p", { connectTimeoutMs: 1000 }).catch(
+    const error = await rebuildIndex("redis://u:hunter2pw@127.0.0.1:1", "p", { connectTimeoutMs: 1000 }).then(
+      () => undefined,
       (e: unknown) => e as Error,
     );
     expect(error).toMatchObject({ code: "ERR_CONNECTION" });
