@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { LOG_LIMIT } from "../../lib/backends/change-log.js";
 import type { PrefixStore } from "../../lib/backends/driver.js";
 import { type RedisDriverOptions, redisDriver } from "../../lib/backends/redis.js";
 import { connectRedis, type RedisConnection } from "../../lib/backends/redis-open.js";
@@ -192,6 +193,17 @@ describe("redis PrefixStore: versions and change log", () => {
     }
     const [ms] = (await s.version!()).split(/[-.]/);
     expect(await s.changedSince!(`${Number(ms) + 10}-0`)).toBeUndefined();
+  });
+
+  it("keeps at least LOG_LIMIT entries by default, and about 100 more at most", async () => {
+    const s = scope(prefix);
+    await s.set("first", "v");
+    const v0 = await s.version!();
+    for (let i = 0; i < LOG_LIMIT; i++) await s.set(`n${i}`, "v");
+    expect(await s.changedSince!(v0)).toHaveLength(LOG_LIMIT);
+    for (let i = 0; i < 200; i++) await s.set(`m${i}`, "v");
+    expect(await raw.xLen(`${prefix}#log`)).toBeGreaterThanOrEqual(LOG_LIMIT);
+    expect(await raw.xLen(`${prefix}#log`)).toBeLessThanOrEqual(LOG_LIMIT + 100);
   });
 
   it("never answers 'unchanged' for a log lost on its own", async () => {
