@@ -2,13 +2,13 @@
  * Isolation in depth for Redis: one ACL user per workspace, so that even code that bypasses
  * this library (or a bug in it) cannot read or write another workspace's keys through that
  * user's connection. The key layout makes it one pattern: everything of workspace `id`,
- * values and bookkeeping alike (`<prefix>#index`, `#version`, `#log`, ...), lives under
+ * values and bookkeeping alike (`<prefix>#index`, and `<prefix>#log` where changes are tracked), lives under
  * `<root>:ws:<id>:`.
  */
 import { ErrorReply } from "@redis/client";
 import { connectRedis } from "./backends/redis-open.js";
 import { redact, scrub, withCredentials } from "./backends/redis-url.js";
-import { InvalidArgumentError, InvalidWorkspaceIdError, UnsupportedStoreError } from "./errors.js";
+import { InvalidArgumentError, InvalidWorkspaceIdError, StoreCommandError, UnsupportedStoreError } from "./errors.js";
 import type { Keyspace } from "./keys.js";
 
 export interface RedisAclOptions {
@@ -21,10 +21,10 @@ export interface RedisAclOptions {
 }
 
 /**
- * Commands the library sends: connection setup (node-redis's handshake), plain reads,
- * the Lua scripts that keep values and indexes in step, and the commands those scripts run
- * (Redis 7 checks each command inside a script against the caller's ACL, TIME included).
- * Lists and streams are there for change logs kept beside a prefix.
+ * Commands the library sends, and no more: connection setup (node-redis's handshake), plain
+ * reads and writes of values, the sorted-set index, the stream change log of tracked prefixes,
+ * and MULTI/EXEC that keeps a value and its index in step. None of them runs code the caller
+ * supplies: scripts and functions are denied (see ACL_DENIED).
  */
 export const ACL_COMMANDS: readonly string[] = Object.freeze([
   // connection
@@ -35,52 +35,38 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "quit",
   "client|setinfo",
   "client|setname",
-  // strings and keys
+  // values
   "get",
   "mget",
-  "set",
   "exists",
+  "set",
+  "mset",
   "del",
   "unlink",
-  "incr",
-  "incrby",
-  "pttl",
-  "type",
-  "expire",
-  "pexpire",
-  // sorted sets (per-prefix indexes)
+  // sorted-set indexes
   "zadd",
   "zrem",
   "zrange",
   "zrangebyscore",
   "zremrangebyscore",
-  "zcard",
-  "zscore",
-  "zmscore",
   "zscan",
-  // lists and streams (change logs)
-  "rpush",
-  "ltrim",
-  "lrange",
-  "llen",
+  // stream change logs (tracked prefixes only)
   "xadd",
   "xrange",
   "xrevrange",
-  "xlen",
-  // scripts
-  "eval",
-  "evalsha",
-  "eval_ro",
-  "evalsha_ro",
-  "script|load",
-  "script|exists",
+  // transactions, and the server clock TTL scores are kept on
+  "multi",
+  "exec",
+  "discard",
   "time",
 ]);
 
 /**
  * Denied by name even though `reset` already removes everything: the list documents what a
  * workspace user must never do — see all keys (SCAN, KEYS, RANDOMKEY), wipe or swap the
- * database, move keys out of reach, reconfigure or stop the server, manage users.
+ * database, move keys out of reach, reconfigure or stop the server, manage users, or run
+ * code of its own on the server (a script can block every tenant: `EVAL "while true do end" 0`;
+ * loading scripts or functions grows server memory outside any key).
  */
 export const ACL_DENIED: readonly string[] = Object.freeze([
   "scan",
@@ -97,13 +83,27 @@ export const ACL_DENIED: readonly string[] = Object.freeze([
   "shutdown",
   "acl",
   "module",
+  "eval",
+  "evalsha",
+  "eval_ro",
+  "evalsha_ro",
+  "script",
   "function",
-  "script|flush",
-  "script|kill",
+  "fcall",
+  "fcall_ro",
 ]);
 
 // Only a handshake nicety; Redis before 7.2 does not know them, and node-redis ignores their failure.
-const OPTIONAL = new Set(["+client|setinfo", "+client|setname", "+eval_ro", "+evalsha_ro", "-function", "-module"]);
+const OPTIONAL = new Set([
+  "+client|setinfo",
+  "+client|setname",
+  "-eval_ro",
+  "-evalsha_ro",
+  "-function",
+  "-fcall",
+  "-fcall_ro",
+  "-module",
+]);
 
 const GLOB = /[*?[\]\\]/g;
 const escapeGlob = (text: string) => text.replace(GLOB, "\\$&");
@@ -216,16 +216,17 @@ export async function provisionWorkspaceUser(
         await send(["ACL", "SETUSER", username, ...left]);
         return;
       } catch (error) {
-        // Typed errors (unreachable, auth, no ACL rights) are already clear; raw replies are about the rules.
-        if (!(error instanceof ErrorReply)) throw error;
-        const rejected = /modifier '([^']*)'/.exec(error.message)?.[1];
+        // Unreachable, auth, no ACL rights are already clear; only an otherwise unnamed reply is about the rules.
+        if (!(error instanceof StoreCommandError) || !(error.cause instanceof ErrorReply)) throw error;
+        const reply = error.cause;
+        const rejected = /modifier '([^']*)'/.exec(reply.message)?.[1];
         if (rejected !== undefined && OPTIONAL.has(rejected) && left.includes(rejected)) {
           left = left.filter((rule) => rule !== rejected);
           continue;
         }
         // The reply may quote the rule it rejected, password included: neither the message nor the cause keeps it.
         throw new UnsupportedStoreError(
-          `Redis at ${redact(adminUrl)} refused ACL SETUSER ${username}: ${scrub(error.message, [password])}. ` +
+          `Redis at ${redact(adminUrl)} refused ACL SETUSER ${username}: ${scrub(reply.message, [password])}. ` +
             "Workspace users need Redis 7 or later (read-only key patterns) and an admin URL allowed to run ACL.",
         );
       }

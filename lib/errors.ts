@@ -50,6 +50,8 @@ export class ReadOnlyError extends defineError("ERR_READ_ONLY") {}
 export class ValueTooLargeError extends defineError("ERR_VALUE_TOO_LARGE") {}
 /** A file system error that fits no other class (EIO, EISDIR, ...); `cause` holds the original. */
 export class IOError extends defineError("ERR_IO") {}
+/** The backend refused a command for a reason none of the other codes name (e.g. a key of the wrong type). */
+export class StoreCommandError extends defineError("ERR_STORE_COMMAND") {}
 export class ArtifactNotFoundError extends defineError("ERR_ARTIFACT_NOT_FOUND") {}
 export class DimensionMismatchError extends defineError("ERR_VECTOR_DIMENSIONS") {}
 export class InvalidVectorError extends defineError("ERR_INVALID_VECTOR") {}

@@ -52,6 +52,7 @@ export {
   ReadOnlyError,
   StorageClosedError,
   StorageFullError,
+  StoreCommandError,
   StoreCorruptError,
   StoreLockedError,
   UnsupportedStoreError,

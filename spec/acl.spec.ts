@@ -235,10 +235,10 @@ describe("workspace ACL users on Redis", () => {
       // sanity: the user does reach its own keys and reads deps
       expect(await user.sendCommand(["SET", `${root}:ws:a:raw:k`, "v"])).toBe("OK");
       expect(String(await user.sendCommand(["GET", depsKey]))).toContain("lodash@^4.17.0");
-      // read-only scripts may read shared deps (plain EVAL declares its keys read-write, so it may not)
-      const viaScript = await user.sendCommand(["EVAL_RO", "return redis.call('GET', KEYS[1])", "1", depsKey]);
-      expect(String(viaScript)).toContain("lodash@^4.17.0");
+      // no scripts at all, read-only ones included: a tenant runs no code of its own on the server
+      await expectDenied(["EVAL_RO", "return redis.call('GET', KEYS[1])", "1", depsKey]);
       await expectDenied(["EVAL", "return redis.call('GET', KEYS[1])", "1", depsKey]);
+      await expectDenied(["SCRIPT", "LOAD", "return 1"]);
       // another workspace, every way in
       await expectDenied(["GET", bKey]);
       await expectDenied(["MGET", `${root}:ws:a:raw:k`, bKey]);

@@ -4,17 +4,13 @@ import {
   createClient,
   DisconnectsClientError,
   ErrorReply,
+  MultiErrorReply,
   SocketClosedUnexpectedlyError,
 } from "@redis/client";
-import {
-  AuthenticationError,
-  ConnectionError,
-  InvalidConfigError,
-  KeyvWorkspacesError,
-  PermissionDeniedError,
-} from "../errors.js";
+import { AuthenticationError, ConnectionError, InvalidConfigError, KeyvWorkspacesError } from "../errors.js";
 import type { Backend, OpenOptions } from "./driver.js";
-import { type RedisCommander, redisDriver } from "./redis.js";
+import { redisDriver } from "./redis.js";
+import { isTransient, type RedisCommander, replyKind, typedReply } from "./redis-tx.js";
 import { redact, scrub, urlPassword } from "./redis-url.js";
 
 export type RedisOpenOptions = OpenOptions;
@@ -47,15 +43,9 @@ function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Pro
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-const AUTH_FAILED = /^(WRONGPASS|NOAUTH)\b|invalid username-password/;
-// Inside scripts Redis 7 reports ACL denials as "ERR The user executing the script can't ...".
-const DENIED = /^NOPERM\b|user executing the script can't/;
-// Replies that mean "the server is there but cannot serve yet": as transient as a lost socket.
-const NOT_SERVING = /^(LOADING|MASTERDOWN|TRYAGAIN)\b/;
-
 /**
- * Maps what node-redis rejects with to this library's typed errors. Server replies other than
- * the ones named here pass through unchanged: they describe the command, not the connection.
+ * Maps what node-redis rejects with to this library's typed errors: every server reply gets a
+ * code (redis-tx.ts typedReply), lost or missing connections are ConnectionErrors.
  */
 export function redisError(error: unknown, where: string, secrets: ReadonlyArray<string | undefined>): Error {
   if (error instanceof KeyvWorkspacesError) return error;
@@ -72,23 +62,17 @@ export function redisError(error: unknown, where: string, secrets: ReadonlyArray
   }
   const message = scrub(error instanceof Error ? error.message : String(error), secrets);
   if (error instanceof ErrorReply) {
-    if (AUTH_FAILED.test(message)) {
+    if (replyKind(message) === "auth") {
       return new AuthenticationError(`Redis at ${where} refused the credentials: ${message}`, { cause: error });
     }
-    if (DENIED.test(message)) {
-      return new PermissionDeniedError(
-        `Redis at ${where} denied the command to this user: ${message} ` +
-          "(workspace ACL users may only touch their own workspace, and read shared collections such as deps)",
-        { cause: error },
-      );
-    }
-    if (NOT_SERVING.test(message)) {
-      return new ConnectionError(`Redis at ${where} is not serving yet: ${message}`, { cause: error });
-    }
-    return error;
+    return typedReply(error, message, where);
   }
   return new ConnectionError(`Redis at ${where} is unreachable: ${message || "connection failed"}`, { cause: error });
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+// Transaction control must stay back to back on the connection: never resent on its own.
+const NO_RETRY = new Set(["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"]);
 
 /**
  * A node-redis client that never hangs its caller:
@@ -209,9 +193,9 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
     }
   };
   let unanswered = 0;
-  const send = (args: string[]) =>
+  const track = (command: string | undefined, request: () => Promise<unknown>) =>
     new Promise<unknown>((resolve, reject) => {
-      const entry = { deadline: Date.now() + commandTimeoutMs, command: args[0], reject };
+      const entry = { deadline: Date.now() + commandTimeoutMs, command, reject };
       waiting.add(entry);
       if (watchdog === undefined) {
         watchdog = setInterval(tick, Math.max(10, Math.floor(commandTimeoutMs / 4)));
@@ -222,7 +206,7 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
         waiting.delete(entry);
         if (--unanswered === 0) drained?.();
       };
-      client.sendCommand(args).then(
+      request().then(
         (reply) => {
           settled();
           resolve(reply);
@@ -233,8 +217,21 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
         },
       );
     });
+  const send = (args: string[]) => track(args[0], () => client.sendCommand(args));
+  // node-redis's own MULTI: one batch, one promise, written back to back. A command refused while
+  // queueing (OOM, NOPERM, READONLY) rejects the batch with its own reply, not EXECABORT's.
+  const sendMulti = (commands: readonly string[][]) =>
+    track("MULTI", async () => {
+      const multi = client.multi();
+      for (const command of commands) multi.addCommand(command);
+      try {
+        return await multi.exec();
+      } catch (error) {
+        throw error instanceof MultiErrorReply ? (error.replies[error.errorIndexes[0] as number] ?? error) : error;
+      }
+    }) as Promise<unknown[]>;
 
-  const commander: RedisCommander = {
+  const once: RedisCommander = {
     sendCommand(args) {
       const opening = ensureOpen();
       return opening
@@ -244,6 +241,33 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
           )
         : send(args);
     },
+  };
+  // A busy (script running), loading or failing-over server is retried with backoff until the
+  // command's own time is up; then the last ConnectionError (its cause the reply) is the answer.
+  const retrying = async <T>(attempt: () => Promise<T>): Promise<T> => {
+    const deadline = Date.now() + commandTimeoutMs;
+    for (let delay = 20; ; delay = Math.min(2 * delay, 500)) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (!isTransient(error) || Date.now() + delay >= deadline) throw error;
+        await sleep(delay);
+      }
+    }
+  };
+  const commander: RedisCommander = {
+    sendCommand: (args) =>
+      NO_RETRY.has(String(args[0]).toUpperCase()) ? once.sendCommand(args) : retrying(() => once.sendCommand(args)),
+    transaction: (commands) =>
+      retrying(() => {
+        const opening = ensureOpen();
+        return opening
+          ? opening.then(
+              () => sendMulti(commands),
+              (error) => Promise.reject(fail(error)),
+            )
+          : sendMulti(commands);
+      }),
   };
 
   let closed: Promise<void> | undefined;

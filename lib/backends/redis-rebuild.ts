@@ -3,24 +3,32 @@
  * existed (older versions, plain Keyv over @keyv/redis), or an index lost to a partial
  * restore. Normal operation never needs it: every write through the driver keeps the index.
  *
- * It walks the keyspace with SCAN (never KEYS), so it is O(keys in the database) and meant
- * to be run once, not per request. Running it while the application writes is safe: each
- * batch is one atomic script that checks the key as it is at that moment.
+ * It walks the keyspace with SCAN (never KEYS) once per call, grouping keys by prefix, so it
+ * is O(keys under the root) and meant to be run once, not per request. Running it while the
+ * application writes is safe: each batch is one atomic script (admin only, see
+ * redis-scripts.ts) that checks the key as it is at that moment.
+ *
+ * It also migrates 0.1.0's bookkeeping: the `<prefix>#version` counter is deleted, and so is
+ * the log it numbered (0.1.0 ids were `<counter>-<i>`, not time-based; readers reload once).
  */
 import KeyvRedis from "@keyv/redis";
-import { createClient } from "@redis/client";
-import { ConnectionError, InvalidArgumentError } from "../errors.js";
+import { InvalidArgumentError } from "../errors.js";
 import {
   COLLECTIONS,
+  metaKey,
   SEPARATOR,
+  tracksChanges,
   validateCollection,
   validatePrefix,
   validateRoot,
   validateWorkspaceId,
   WORKSPACE_SEGMENT,
 } from "../keys.js";
-import { bookkeeping, DEFAULT_LOG_LIMIT, type RedisCommander, runScript, scanSortedSet } from "./redis.js";
-import { REBUILD_ADD, REBUILD_PRUNE } from "./redis-scripts.js";
+import { LOG_LIMIT } from "./change-log.js";
+import { scanSortedSet } from "./redis.js";
+import { connectRedis } from "./redis-open.js";
+import { REBUILD_ADD, REBUILD_PRUNE, runScript } from "./redis-scripts.js";
+import type { RedisCommander } from "./redis-tx.js";
 
 /** A Redis URL, a connected node-redis client, or a @keyv/redis adapter. */
 export type RedisTarget = string | RedisCommander | KeyvRedis<unknown>;
@@ -28,7 +36,7 @@ export type RedisTarget = string | RedisCommander | KeyvRedis<unknown>;
 export interface RebuildOptions {
   /** Keys per SCAN step and per script call; default 500. */
   batchSize?: number;
-  /** Must match the driver's logLimit (default 1000). */
+  /** Must match the driver's logLimit (default LOG_LIMIT). */
   logLimit?: number;
   /** Bound on connecting when `target` is a URL; default 5000 ms. */
   connectTimeoutMs?: number;
@@ -65,7 +73,15 @@ export async function rebuildIndex(
   options: RebuildOptions = {},
 ): Promise<RebuildReport> {
   validatePrefix(prefix);
-  return withClient(target, options, (client) => rebuildPrefix(client, prefix, settings(options)));
+  const config = settings(options);
+  return withClient(target, options, async (client) => {
+    const rebuild = new Rebuild(client, config);
+    rebuild.want(prefix);
+    for await (const keys of scan(client, `${globEscape(prefix)}${SEPARATOR}*`, config.batch)) {
+      for (const key of keys) await rebuild.add(prefix, key.slice(prefix.length + SEPARATOR.length));
+    }
+    return (await rebuild.finish())[0] as RebuildReport;
+  });
 }
 
 /** Find every collection prefix of a root (one workspace, unscoped, or all) and rebuild each. */
@@ -81,12 +97,9 @@ export async function rebuildIndexes(
   }
   const collections = new Set((scope.collections ?? COLLECTIONS).map(validateCollection));
   const config = settings(options);
-  return withClient(target, options, async (client) => {
-    const prefixes = await discover(client, root, workspaceId, scope.allWorkspaces === true, collections, config);
-    const reports: RebuildReport[] = [];
-    for (const prefix of prefixes) reports.push(await rebuildPrefix(client, prefix, config));
-    return reports;
-  });
+  return withClient(target, options, (client) =>
+    discover(client, root, workspaceId, scope.allWorkspaces === true, collections, config),
+  );
 }
 
 interface Settings {
@@ -99,7 +112,7 @@ function settings(options: RebuildOptions): Settings {
   if (!Number.isInteger(batch) || batch < 1 || batch > 5000) {
     throw new InvalidArgumentError(`batchSize must be an integer from 1 to 5000, got ${batch}`);
   }
-  return { batch, cap: String(Math.max(1, Math.floor(options.logLimit ?? DEFAULT_LOG_LIMIT))) };
+  return { batch, cap: String(Math.max(1, Math.floor(options.logLimit ?? LOG_LIMIT))) };
 }
 
 export function globEscape(text: string): string {
@@ -117,38 +130,99 @@ async function* scan(client: RedisCommander, pattern: string, count: number, typ
   } while (cursor !== "0");
 }
 
-async function rebuildPrefix(client: RedisCommander, prefix: string, { batch, cap }: Settings): Promise<RebuildReport> {
-  const report: RebuildReport = { prefix, scanned: 0, added: 0, removed: 0 };
-  const meta = bookkeeping(prefix);
-  const start = prefix.length + SEPARATOR.length;
-  // `<prefix>:*` never matches the prefix's own `<prefix>#…` keys; TYPE skips hashes, sets, …
-  for await (const keys of scan(client, `${globEscape(prefix)}${SEPARATOR}*`, batch, "string")) {
-    report.scanned += keys.length;
-    const names = keys.map((key) => key.slice(start));
-    report.added += Number(await runScript(client, REBUILD_ADD, [...meta, ...keys], [cap, ...names]));
+/** The prefixes seen by one walk, each with its pending names, rebuilt batch by batch. */
+class Rebuild {
+  readonly #pending = new Map<string, string[]>();
+  readonly #reports = new Map<string, RebuildReport>();
+  constructor(
+    readonly client: RedisCommander,
+    readonly config: Settings,
+  ) {}
+
+  want(prefix: string): void {
+    if (!this.#reports.has(prefix)) this.#reports.set(prefix, { prefix, scanned: 0, added: 0, removed: 0 });
   }
-  let names: string[] = [];
-  const prune = async () => {
-    const keys = names.map((name) => `${prefix}${SEPARATOR}${name}`);
-    report.removed += Number(await runScript(client, REBUILD_PRUNE, [...meta, ...keys], [cap, ...names]));
-    names = [];
-  };
-  for await (const [name] of scanSortedSet(client, meta[0])) {
+
+  async add(prefix: string, name: string): Promise<void> {
+    this.want(prefix);
+    let names = this.#pending.get(prefix);
+    if (!names) this.#pending.set(prefix, (names = []));
     names.push(name);
-    if (names.length >= batch) await prune();
+    if (names.length >= this.config.batch) await this.#flush(prefix);
   }
-  if (names.length > 0) await prune();
-  return report;
+
+  #meta(prefix: string): string[] {
+    return [metaKey(prefix, "index"), metaKey(prefix, "log")];
+  }
+
+  #cap(prefix: string): string {
+    return tracksChanges(prefix) ? this.config.cap : "";
+  }
+
+  async #flush(prefix: string): Promise<void> {
+    const names = this.#pending.get(prefix) ?? [];
+    this.#pending.delete(prefix);
+    if (names.length === 0) return;
+    const keys = names.map((name) => `${prefix}${SEPARATOR}${name}`);
+    const [added, strings] = (await runScript(
+      this.client,
+      REBUILD_ADD,
+      [...this.#meta(prefix), ...keys],
+      [this.#cap(prefix), ...names],
+    )) as [number, number];
+    const report = this.#reports.get(prefix) as RebuildReport;
+    report.added += Number(added);
+    report.scanned += Number(strings);
+  }
+
+  async #prune(prefix: string): Promise<void> {
+    const report = this.#reports.get(prefix) as RebuildReport;
+    const meta = this.#meta(prefix);
+    let names: string[] = [];
+    const prune = async () => {
+      const keys = names.map((name) => `${prefix}${SEPARATOR}${name}`);
+      report.removed += Number(
+        await runScript(this.client, REBUILD_PRUNE, [...meta, ...keys], [this.#cap(prefix), ...names]),
+      );
+      names = [];
+    };
+    for await (const [name] of scanSortedSet(this.client, meta[0] as string)) {
+      names.push(name);
+      if (names.length >= this.config.batch) await prune();
+    }
+    if (names.length > 0) await prune();
+  }
+
+  /** 0.1.0 bookkeeping: its counter goes, with the log it numbered; untracked prefixes keep no log at all. */
+  async #migrate(prefix: string): Promise<void> {
+    const legacy = metaKey(prefix, "version");
+    const hadCounter = Number(await this.client.sendCommand(["EXISTS", legacy])) > 0;
+    const stale = [legacy];
+    if (hadCounter || !tracksChanges(prefix)) stale.push(metaKey(prefix, "log"));
+    await this.client.sendCommand(["DEL", ...stale]);
+  }
+
+  async finish(): Promise<RebuildReport[]> {
+    const prefixes = [...this.#reports.keys()].sort();
+    for (const prefix of prefixes) {
+      await this.#flush(prefix);
+      await this.#prune(prefix);
+      await this.#migrate(prefix);
+    }
+    return prefixes.map((prefix) => this.#reports.get(prefix) as RebuildReport);
+  }
 }
 
-const INDEX_SUFFIX = "#index";
+// A key with no name part names a prefix only if it is bookkeeping (0.1.0's included).
+const META_SUFFIX = /#(index|version|log)$/;
 // A collection, optionally with the vector index the library keeps beside it (metaKey "vectors").
 const SEGMENT = /^([a-z][a-z0-9_-]*)(#vectors)?$/;
 
 /**
- * Collection prefixes under a root, found from the keys themselves: data keys
+ * Collection prefixes under a root, found from the keys themselves in one SCAN: data keys
  * `<base>:<collection>[#vectors]:<name>` of the wanted collections, and any prefix that has
- * an index already (so an index whose values are all gone is emptied too).
+ * bookkeeping already (so an index whose values are all gone is emptied too). Each prefix is
+ * rebuilt from the same walk: its keys are handed over as they come.
  */
 async function discover(
   client: RedisCommander,
@@ -156,12 +230,13 @@ async function discover(
   workspaceId: string | undefined,
   allWorkspaces: boolean,
   collections: ReadonlySet<string>,
-  { batch }: Settings,
-): Promise<string[]> {
+  config: Settings,
+): Promise<RebuildReport[]> {
+  const { batch } = config;
+  const rebuild = new Rebuild(client, config);
   const wsBase = `${root}${SEPARATOR}${WORKSPACE_SEGMENT}${SEPARATOR}`;
   const pattern = workspaceId === undefined ? `${globEscape(root)}:*` : `${globEscape(wsBase + workspaceId)}:*`;
-  const found = new Set<string>();
-  const consider = (key: string) => {
+  const consider = async (key: string): Promise<void> => {
     let base = root;
     let rest = key.slice(root.length + 1);
     if (key.startsWith(wsBase)) {
@@ -180,17 +255,18 @@ async function discover(
     }
     const cut = rest.indexOf(SEPARATOR);
     if (cut < 0) {
-      // A key with no name part: only an index tells us of a prefix.
-      if (!rest.endsWith(INDEX_SUFFIX)) return;
-      const segment = rest.slice(0, -INDEX_SUFFIX.length);
-      if (SEGMENT.test(segment)) found.add(`${base}${SEPARATOR}${segment}`);
+      const suffix = META_SUFFIX.exec(rest);
+      if (!suffix) return;
+      const segment = rest.slice(0, -suffix[0].length);
+      if (SEGMENT.test(segment)) rebuild.want(`${base}${SEPARATOR}${segment}`);
       return;
     }
     const match = SEGMENT.exec(rest.slice(0, cut));
-    if (match && collections.has(match[1] as string)) found.add(`${base}${SEPARATOR}${match[0]}`);
+    if (match && collections.has(match[1] as string))
+      await rebuild.add(`${base}${SEPARATOR}${match[0]}`, rest.slice(cut + 1));
   };
-  for await (const keys of scan(client, pattern, batch)) for (const key of keys) consider(key);
-  return [...found].sort();
+  for await (const keys of scan(client, pattern, batch)) for (const key of keys) await consider(key);
+  return rebuild.finish();
 }
 
 async function withClient<T>(
@@ -205,19 +281,13 @@ async function withClient<T>(
         : (target as RedisCommander);
     return work(client);
   }
-  const client = createClient({
-    url: target,
-    socket: { connectTimeout: options.connectTimeoutMs ?? 5000, reconnectStrategy: false },
-  });
-  client.on("error", () => {});
+  const connection = await connectRedis(
+    target,
+    options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs },
+  );
   try {
-    await client.connect();
-  } catch (error) {
-    throw new ConnectionError(`cannot connect to Redis: ${(error as Error).message}`, { cause: error });
-  }
-  try {
-    return await work(client as unknown as RedisCommander);
+    return await work(connection.commander);
   } finally {
-    await client.quit().catch(() => {});
+    await connection.close();
   }
 }

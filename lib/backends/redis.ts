@@ -1,31 +1,40 @@
+/**
+ * The Redis driver: plain commands in MULTI/EXEC, no Lua. Per prefix, beside the values at
+ * `<prefix>:<name>`:
+ *
+ *   `<prefix>#index`  sorted set, member = name, score = expiry in ms on the server's clock, or
+ *                     +inf. Listing reads it (O(entries in scope), never SCAN).
+ *   `<prefix>#log`    only where `tracksChanges(prefix)`: a stream capped at ~LOG_LIMIT entries,
+ *                     one entry per write with an auto (time-based) id; fields `v <nonce>`, then
+ *                     `n <name>` per name. The newest entry's `<id>.<nonce>` is the version.
+ *
+ * Invariant: every value has an index member (index ⊇ values). A write queues ZADD before SET
+ * and a delete DEL before ZREM inside one MULTI, so no interleaving of writers, deletes and
+ * clears can leave a value unlisted; a member whose value expired or was evicted is hidden
+ * by its score (or, for eviction, listed until rebuildIndex) — never the reverse.
+ * See docs/redis-index.md.
+ */
+import { randomUUID } from "node:crypto";
 import KeyvRedis from "@keyv/redis";
-import { InvalidNameError, InvalidValueError } from "../errors.js";
-import { isWellFormed, joinKey, metaKey } from "../keys.js";
-import type { Driver, Entry } from "./driver.js";
-import { CLEAR_BATCH, DELETE, type Script, SET } from "./redis-scripts.js";
+import { InvalidNameError, InvalidValueError, StorageFullError } from "../errors.js";
+import { isWellFormed, joinKey, metaKey, tracksChanges } from "../keys.js";
+import { LOG_LIMIT } from "./change-log.js";
+import type { Driver, Entry, PrefixStore } from "./driver.js";
+import { exec, type RedisCommander, typed } from "./redis-tx.js";
 
-/** The one client call we need; node-redis clients (and KeyvRedis's) provide it. */
-export interface RedisCommander {
-  sendCommand(args: string[]): Promise<unknown>;
-}
+export type { RedisCommander } from "./redis-tx.js";
 
 export interface RedisDriverOptions {
-  /**
-   * Change-log entries kept per prefix, at least (default 1000; Redis trims whole stream
-   * nodes, so up to ~100 more stay). A cache further behind than this reloads everything;
-   * an entry costs about the length of its name plus a few bytes of Redis memory.
-   */
+  /** Change-log entries kept per tracked prefix, at least (default LOG_LIMIT; Redis may keep ~100 more). */
   logLimit?: number;
 }
 
-export const DEFAULT_LOG_LIMIT = 1000;
-const CLEAR_BATCH_SIZE = 1000;
+const CLEAR_BATCH = 1000;
 const SCAN_COUNT = "1000";
-
-/** The bookkeeping keys of one prefix, in the order every script takes them. */
-export function bookkeeping(prefix: string): [index: string, version: string, log: string] {
-  return [metaKey(prefix, "index"), metaKey(prefix, "version"), metaKey(prefix, "log")];
-}
+/** How long a measured server-clock offset is trusted before TTL writes measure it again. */
+const CLOCK_REFRESH_MS = 60_000;
+/** Expired members a TTL write on a tracked prefix prunes (and logs) at most: bounds one write's work. */
+export const PRUNE_LIMIT = 1000;
 
 /**
  * Redis sends keys as UTF-8, which turns every unpaired surrogate into U+FFFD: "\uD800" and
@@ -46,14 +55,7 @@ function redisString(value: unknown): string {
   throw new InvalidValueError(`the Redis backend stores strings (Keyv serialises values); got ${typeof value}`);
 }
 
-export async function runScript(client: RedisCommander, s: Script, keys: string[], args: string[]): Promise<unknown> {
-  try {
-    return await client.sendCommand(["EVALSHA", s.sha, String(keys.length), ...keys, ...args]);
-  } catch (error) {
-    if (!String((error as Error)?.message).startsWith("NOSCRIPT")) throw error;
-    return client.sendCommand(["EVAL", s.source, String(keys.length), ...keys, ...args]);
-  }
-}
+const validTtl = (ttl: number | undefined) => (typeof ttl === "number" && ttl > 0 ? Math.ceil(ttl) : undefined);
 
 /** A sorted-set score as Redis sends it: "inf" in RESP2, a number in RESP3. */
 export function score(value: unknown): number {
@@ -64,7 +66,7 @@ export function score(value: unknown): number {
   return Number(text);
 }
 
-function serverMs(time: unknown): number {
+export function serverMs(time: unknown): number {
   const [seconds, micros] = time as [string, string];
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
@@ -82,122 +84,268 @@ export async function* scanSortedSet(client: RedisCommander, key: string): Async
   } while (cursor !== "0");
 }
 
+/**
+ * The server's clock as seen from here: TTL scores must be on the clock Redis expires keys by,
+ * and reading TIME on every TTL write would cost a round trip. The offset is measured once
+ * (error ≤ half a round trip) and again after CLOCK_REFRESH_MS.
+ */
+class ServerClock {
+  #offset = 0;
+  #measured = Number.NEGATIVE_INFINITY;
+  async now(client: RedisCommander): Promise<number> {
+    if (Date.now() - this.#measured > CLOCK_REFRESH_MS) {
+      const sent = Date.now();
+      const server = serverMs(await client.sendCommand(["TIME"]));
+      const received = Date.now();
+      this.#offset = server - (sent + received) / 2;
+      this.#measured = received;
+    }
+    return Math.round(Date.now() + this.#offset);
+  }
+}
+
 type LogEntry = [id: string, fields: string[]];
+const VERSION = /^(\d{1,20}-\d{1,20})(?:\.([0-9a-z]+))?$/;
 
 /**
- * Driver that talks to Redis directly (never through KeyvRedis's namespace or SCAN):
- * values at `<prefix>:<name>`, and per prefix a sorted-set index (listing and clearing cost
- * O(entries in that scope), not O(keys in the database)), a version and a bounded change
- * log, all kept in step atomically by the scripts in redis-scripts.ts.
+ * A stream created anew (after a clear deleted the log) numbers from the clock again, so within
+ * one millisecond it can hand out an id the old log had. Each entry therefore carries a nonce,
+ * unique per process (random) and per write (counter): a version is the id AND the nonce.
  */
-export function redisDriver(connect: () => Promise<RedisCommander>, options: RedisDriverOptions = {}): Driver {
-  const cap = String(Math.max(1, Math.floor(options.logLimit ?? DEFAULT_LOG_LIMIT)));
-  const set = async (prefix: string, entries: readonly Entry[], ttl: number | undefined) => {
-    if (entries.length === 0) return;
-    const keys: string[] = bookkeeping(prefix);
-    const args = [ttl === undefined ? "" : String(Math.max(1, Math.ceil(ttl))), cap];
-    for (const { name, value } of entries) {
-      keys.push(utf8(joinKey(prefix, name)));
-      args.push(name, redisString(value));
-    }
-    await runScript(await connect(), SET, keys, args);
-  };
-  const del = async (prefix: string, names: readonly string[]) => {
-    if (names.length === 0) return 0;
-    const keys = [...bookkeeping(prefix), ...names.map((n) => utf8(joinKey(prefix, n)))];
-    return Number(await runScript(await connect(), DELETE, keys, [cap, ...names]));
-  };
-  const validTtl = (ttl: number | undefined) => (typeof ttl === "number" && ttl > 0 ? ttl : undefined);
+class Nonces {
+  readonly #base = Math.floor(Math.random() * 36 ** 8).toString(36);
+  #count = 0;
+  next(): string {
+    this.#count++;
+    return `${this.#base}${this.#count.toString(36)}`;
+  }
+}
 
-  return {
-    scope(prefix) {
-      const key = (name: string) => utf8(joinKey(prefix, name));
-      return {
-        prefix,
-        async get(name) {
-          return (await (await connect()).sendCommand(["GET", key(name)])) ?? undefined;
-        },
-        async getMany(names) {
-          if (names.length === 0) return [];
-          const values = (await (await connect()).sendCommand(["MGET", ...names.map(key)])) as unknown[];
-          return values.map((value) => value ?? undefined);
-        },
-        async has(name) {
-          return Number(await (await connect()).sendCommand(["EXISTS", key(name)])) > 0;
-        },
-        set: (name, value, ttl) => set(prefix, [{ name, value }], validTtl(ttl)),
-        async setMany(entries) {
-          // Group by TTL so each group is one atomic script call.
-          const groups = new Map<number | undefined, Entry[]>();
-          for (const entry of entries) {
-            const ttl = validTtl(entry.ttl);
-            let group = groups.get(ttl);
-            if (!group) groups.set(ttl, (group = []));
-            group.push(entry);
-          }
-          for (const [ttl, group] of groups) await set(prefix, group, ttl);
-        },
-        delete: async (name) => (await del(prefix, [name])) > 0,
-        deleteMany: (names) => del(prefix, names),
-        async *names() {
-          const client = await connect();
-          // Expired members are hidden here and pruned by the next write to the prefix; listing
-          // never writes, so read-only ACL users can list. The clock is Redis's, as in the
-          // scripts, so a skewed client clock neither hides live names nor shows expired ones.
-          const time = client.sendCommand(["TIME"]);
-          time.catch(() => {}); // awaited below; this only keeps an early return from leaving it unhandled
-          let now: number | undefined;
-          const seen = new Set<string>();
-          for await (const [name, raw] of scanSortedSet(client, bookkeeping(prefix)[0])) {
-            now ??= serverMs(await time);
-            if (score(raw) >= now && !seen.has(name)) {
-              seen.add(name);
-              yield name;
-            }
-          }
-          await time;
-        },
-        async clear() {
-          const client = await connect();
-          const keys = bookkeeping(prefix);
-          let first = "1";
-          while (Number(await runScript(client, CLEAR_BATCH, keys, [prefix, String(CLEAR_BATCH_SIZE), first])) > 0) {
-            first = "0";
-          }
-        },
-        async version() {
-          const value = await (await connect()).sendCommand(["GET", bookkeeping(prefix)[1]]);
-          return value == null ? "0" : String(value);
-        },
-        async changedSince(version) {
-          if (!/^\d{1,16}$/.test(version) || !Number.isSafeInteger(Number(version) + 1)) return undefined;
-          const since = Number(version);
-          const client = await connect();
-          const [, versionKey, logKey] = bookkeeping(prefix);
-          // Sent together (one round trip). The log only ever loses entries from its head, and
-          // each version logs at least one entry starting at `<v>-0`: so if the first entry
-          // after `since` is `<since+1>-0`, nothing after `since` has been trimmed away.
-          const [entries, current] = (await Promise.all([
-            client.sendCommand(["XRANGE", logKey, `${since + 1}-0`, "+"]),
-            client.sendCommand(["GET", versionKey]),
-          ])) as [LogEntry[], unknown];
-          const now = Number(current ?? 0);
-          // A version from before the counter was reset (or made up) says nothing about now.
-          if (since > now) return undefined;
-          // An empty answer is only trusted when the version agrees: a log deleted by hand (or a
-          // write landing between the two reads) must not pass for "nothing changed".
-          if (entries.length === 0) return since === now ? [] : undefined;
-          if (entries[0]?.[0] !== `${since + 1}-0`) return undefined;
-          const names = new Set<string>();
-          for (const [, fields] of entries) {
-            if (fields[0] !== "n") return undefined; // a clear: everything may have changed
-            names.add(String(fields[1]));
-          }
-          return [...names];
-        },
-      };
-    },
+function versionOf([id, fields]: LogEntry): string {
+  return fields[0] === "v" ? `${id}.${fields[1]}` : String(id); // 0.1.0's entries carry no nonce
+}
+
+/** A driver on Redis; `connect` is called per operation and should return one shared client. */
+export function redisDriver(connect: () => Promise<RedisCommander>, options: RedisDriverOptions = {}): Driver {
+  const cap = String(Math.max(1, Math.floor(options.logLimit ?? LOG_LIMIT)));
+  const clock = new ServerClock();
+  const nonces = new Nonces();
+  return { scope: (prefix) => redisScope(prefix, connect, cap, clock, nonces) };
+}
+
+function redisScope(
+  prefix: string,
+  connect: () => Promise<RedisCommander>,
+  cap: string,
+  clock: ServerClock,
+  nonces: Nonces,
+): PrefixStore {
+  const index = metaKey(prefix, "index");
+  const log = metaKey(prefix, "log");
+  // 0.1.0 kept a counter here; it is only ever deleted now (clear, rebuildIndex).
+  const legacyVersion = metaKey(prefix, "version");
+  const tracked = tracksChanges(prefix);
+  const key = (name: string) => utf8(joinKey(prefix, name));
+  const logEntry = (names: readonly string[]) => {
+    const command = ["XADD", log, "MAXLEN", "~", cap, "*", "v", nonces.next()];
+    for (const name of names) command.push("n", name);
+    return command;
   };
+  // Errors of raw clients (redisDriverFor) get the same types as connectRedis's.
+  const run = async <T>(work: (client: RedisCommander) => Promise<T>): Promise<T> => {
+    try {
+      return await work(await connect());
+    } catch (error) {
+      throw typed(error);
+    }
+  };
+
+  const write = (entries: readonly Entry[]) =>
+    run(async (client) => {
+      if (entries.length === 0) return;
+      const sets: string[][] = [];
+      const zadd = ["ZADD", index];
+      const named: string[] = [];
+      let now: number | undefined;
+      for (const entry of entries) {
+        const k = key(entry.name);
+        const value = redisString(entry.value);
+        const ttl = validTtl(entry.ttl);
+        if (ttl !== undefined) now ??= await clock.now(client);
+        zadd.push(ttl === undefined ? "+inf" : String((now as number) + ttl), entry.name);
+        sets.push(ttl === undefined ? ["SET", k, value] : ["SET", k, value, "PX", String(ttl)]);
+        named.push(entry.name);
+      }
+      const commands: string[][] = [];
+      // Only a TTL write can leave expired members behind, so only TTL writes prune them: plain
+      // writes stay ZADD + SET. Redis expires a key once now > its expiry: live while score >= now.
+      if (now !== undefined) {
+        if (tracked) {
+          // The names pruned are logged too, so a cache drops them; this costs one read first.
+          const gone = (await client.sendCommand([
+            "ZRANGEBYSCORE",
+            index,
+            "-inf",
+            `(${now}`,
+            "LIMIT",
+            "0",
+            String(PRUNE_LIMIT),
+          ])) as string[];
+          if (gone.length > 0) {
+            commands.push(["ZREM", index, ...gone.map(String)]);
+            named.push(...gone.map(String));
+          }
+        } else {
+          commands.push(["ZREMRANGEBYSCORE", index, "-inf", `(${now}`]);
+        }
+      }
+      commands.push(zadd);
+      if (sets.length > 1 && sets.every((s) => s.length === 3)) {
+        commands.push(["MSET", ...sets.flatMap((s) => s.slice(1))]);
+      } else {
+        commands.push(...sets);
+      }
+      if (tracked) commands.push(logEntry(named));
+      await exec(client, commands);
+    });
+
+  /**
+   * Removal is MULTI [DEL values, ZREM members(, XADD log)]. At maxmemory Redis 7 refuses every
+   * command queued in a MULTI (and XADD anywhere), so then the same goes out as plain commands,
+   * back to back: the log first (readers reload), the members, then the values. In that order a
+   * write racing in between can at worst leave a member without a value (listed until the next
+   * rebuildIndex), never a value without a member.
+   */
+  const removal = async (
+    client: RedisCommander,
+    keys: string[],
+    names: readonly string[],
+    del: "DEL" | "UNLINK",
+    bookkeeping: string[] | undefined,
+  ) => {
+    const atomic = [
+      [del, ...keys],
+      ["ZREM", index, ...names],
+    ];
+    if (bookkeeping) atomic.push(bookkeeping);
+    try {
+      return Number((await exec(client, atomic))[0]);
+    } catch (error) {
+      if (!(error instanceof StorageFullError)) throw error;
+      const plain = [
+        ["DEL", log, legacyVersion],
+        ["ZREM", index, ...names],
+        [del, ...keys],
+      ];
+      const replies = await Promise.all(plain.map((command) => client.sendCommand(command)));
+      return Number(replies[2]);
+    }
+  };
+
+  const remove = (names: readonly string[]) =>
+    run((client) =>
+      names.length === 0
+        ? Promise.resolve(0)
+        : removal(client, names.map(key), names, "DEL", tracked ? logEntry(names) : undefined),
+    );
+
+  const store: PrefixStore = {
+    prefix,
+    get: (name) => run(async (client) => (await client.sendCommand(["GET", key(name)])) ?? undefined),
+    getMany: (names) =>
+      run(async (client) => {
+        if (names.length === 0) return [];
+        const values = (await client.sendCommand(["MGET", ...names.map(key)])) as unknown[];
+        return values.map((value) => value ?? undefined);
+      }),
+    has: (name) => run(async (client) => Number(await client.sendCommand(["EXISTS", key(name)])) > 0),
+    set: (name, value, ttl) => write([{ name, value, ttl }]),
+    setMany: (entries) => write(entries),
+    delete: async (name) => (await remove([name])) > 0,
+    deleteMany: (names) => remove(names),
+    async *names() {
+      const client = await connect().catch((error) => Promise.reject(typed(error)));
+      // Expired members are hidden here and pruned by the next TTL write; listing never
+      // writes, so read-only ACL users can list. The clock is the server's.
+      const time = client.sendCommand(["TIME"]);
+      time.catch(() => {}); // awaited below; this only keeps an early return from leaving it unhandled
+      let now: number | undefined;
+      const seen = new Set<string>();
+      try {
+        for await (const [name, raw] of scanSortedSet(client, index)) {
+          now ??= serverMs(await time);
+          if (score(raw) >= now && !seen.has(name)) {
+            seen.add(name);
+            yield name;
+          }
+        }
+        await time;
+      } catch (error) {
+        throw typed(error);
+      }
+    },
+    clear: () =>
+      run(async (client) => {
+        // Batches keep Redis responsive on huge scopes; a write landing between batches survives,
+        // as it would after clear(). The log goes with the first batch: readers reload.
+        for (;;) {
+          const names = ((await client.sendCommand(["ZRANGE", index, "0", String(CLEAR_BATCH - 1)])) as unknown[]).map(
+            String,
+          );
+          if (names.length === 0) break;
+          // A clear logs nothing: its batches drop the log, which readers take for "reload".
+          await removal(client, names.map(key), names, "UNLINK", ["DEL", log, legacyVersion]);
+        }
+        // An emptied sorted set vanishes by itself; only bookkeeping of an already empty index may be
+        // left (a log after deletes, 0.1.0's counter). DEL creates nothing when there is none.
+        await client.sendCommand(["DEL", log, legacyVersion]);
+      }),
+  };
+  if (!tracked) return store;
+
+  store.version = () =>
+    run(async (client) => {
+      // Plain reads, not MULTI: at maxmemory Redis refuses anything queued in a MULTI. In this
+      // order a write landing between them can only turn an answer into "unknown", never into "0".
+      const [newest, listed] = (await Promise.all([
+        client.sendCommand(["XREVRANGE", log, "+", "-", "COUNT", "1"]),
+        client.sendCommand(["EXISTS", index]),
+      ])) as [LogEntry[], unknown];
+      if (newest.length > 0) return versionOf(newest[0] as LogEntry);
+      // No log and no entries: the empty state, always "0". No log but entries (a clear cut short,
+      // a delete at maxmemory): nothing can vouch for them, so a version that matches no other.
+      return Number(listed) === 0 ? "0" : `unknown-${randomUUID()}`;
+    });
+
+  store.changedSince = (version) =>
+    run(async (client) => {
+      if (version === "0") {
+        const [logs, listed] = (await Promise.all([
+          client.sendCommand(["EXISTS", log]),
+          client.sendCommand(["EXISTS", index]),
+        ])) as [unknown, unknown];
+        // From the empty state, only "still empty" is certain: a log that appeared since may have
+        // been cut short by a clear racing a write, so it is no proof of what changed.
+        return Number(logs) === 0 && Number(listed) === 0 ? [] : undefined;
+      }
+      const id = VERSION.exec(version)?.[1];
+      if (id === undefined) return undefined;
+      const entries = (await client.sendCommand(["XRANGE", log, id, "+"])) as LogEntry[];
+      // The log loses entries only from its head (trim) or all at once (clear, a restore from an
+      // older snapshot — where new ids come from the clock, above any id a reader saw, and new
+      // nonces never match). So if the reader's own entry is still first, every change after it is there.
+      if (entries[0] === undefined || versionOf(entries[0]) !== version) return undefined;
+      const names = new Set<string>();
+      for (const [, fields] of entries.slice(1)) {
+        for (let i = 0; i < fields.length; i += 2) {
+          if (fields[i] === "v") continue;
+          if (fields[i] !== "n") return undefined; // 0.1.0's clear marker: everything may have changed
+          names.add(String(fields[i + 1]));
+        }
+      }
+      return [...names];
+    });
+  return store;
 }
 
 /** A driver for a @keyv/redis adapter the app already has, or undefined for other stores. */

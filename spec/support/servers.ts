@@ -37,11 +37,14 @@ export function pings(port: number, timeoutMs = 500): Promise<boolean> {
 export class PrivateRedis {
   readonly port: number;
   readonly dir: string;
+  /** Extra redis-server arguments; later ones override the defaults above (e.g. "--appendonly", "no"). */
+  readonly args: readonly string[];
   #child: ChildProcess | undefined;
 
-  constructor(port: number, dir: string) {
+  constructor(port: number, dir: string, args: readonly string[] = []) {
     this.port = port;
     this.dir = dir;
+    this.args = args;
   }
 
   get url(): string {
@@ -66,6 +69,7 @@ export class PrivateRedis {
         "always",
         "--dir",
         this.dir,
+        ...this.args,
       ],
       { stdio: "ignore" },
     );

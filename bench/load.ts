@@ -1,0 +1,193 @@
+/**
+ * Load: what a multi-tenant service pays on the Redis server, which is where it is bound.
+ * For raw Keyv over @keyv/redis and for the driver's PrefixStore (what collection() is wired
+ * to), at 1, 16 and 128 operations in flight: throughput, and the server's CPU per operation
+ * (INFO cpu deltas ÷ operations — robust to client-side noise). Then Redis memory per stored
+ * entry, raw keys against scoped ones (value + index member), in one prefix and across 1,000
+ * workspaces. Everything runs on a private redis-server this suite starts and stops itself.
+ *
+ * unstorage's prefixStorage is not measured: the package is not installed here.
+ */
+import KeyvRedis from "@keyv/redis";
+import { createClient } from "@redis/client";
+import { Keyv } from "keyv";
+import type { PrefixStore } from "../lib/backends/driver.js";
+import { redisDriver } from "../lib/backends/redis.js";
+import { connectRedis } from "../lib/backends/redis-open.js";
+import { tempDir } from "../spec/support/env.js";
+import { freePort, PrivateRedis } from "../spec/support/servers.js";
+import { type BenchRow, median, progress, ratios, row, type SuiteOptions } from "./rows.js";
+
+const GROUP = "load";
+const VALUE = { n: 1, text: "x".repeat(100), tags: ["a", "b"] };
+/** Distinct names written: the index holds this many members, as a busy collection would. */
+const NAMES = 20_000;
+const FLIGHTS = [1, 16, 128] as const;
+
+type Admin = ReturnType<typeof createClient>;
+type Op = (i: number) => Promise<unknown>;
+
+async function serverCpuSeconds(admin: Admin): Promise<number> {
+  const info = String(await admin.info("cpu"));
+  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1]);
+  return field("used_cpu_user") + field("used_cpu_sys");
+}
+
+/** Empties the private server key by key (never FLUSHDB, by house rule, even here). */
+async function wipe(admin: Admin): Promise<void> {
+  for await (const keys of admin.scanIterator({ MATCH: "app:*", COUNT: 5000 })) {
+    if (keys.length > 0) await admin.del(keys); // DEL, not UNLINK: freed before the next reading
+  }
+}
+
+async function usedMemory(admin: Admin): Promise<number> {
+  return Number(/used_memory:(\d+)/.exec(String(await admin.info("memory")))?.[1]);
+}
+
+/** `count` operations with at most `flight` in flight; returns ops/s and server µs/op. */
+async function drive(admin: Admin, op: Op, count: number, flight: number) {
+  const cpu0 = await serverCpuSeconds(admin);
+  const t0 = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < count) await op(next++);
+  };
+  await Promise.all(Array.from({ length: flight }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  // INFO itself costs the server a little: measured once per run, spread over thousands of ops.
+  const cpu = (await serverCpuSeconds(admin)) - cpu0;
+  return { opsPerSecond: count / seconds, cpuMicros: (cpu * 1e6) / count };
+}
+
+interface Variant {
+  name: string;
+  op: Op;
+}
+
+async function throughput(admin: Admin, variants: Variant[], opts: SuiteOptions): Promise<BenchRow[]> {
+  const rounds = opts.tiny ? 1 : 3;
+  const count = (flight: number) => (opts.tiny ? 500 : flight === 1 ? 5_000 : 40_000);
+  const rows: BenchRow[] = [];
+  for (const flight of FLIGHTS) {
+    const ops = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+    const cpu = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? variants : [...variants].reverse();
+      for (const variant of order) {
+        const result = await drive(admin, variant.op, count(flight), flight);
+        ops.get(variant.name)?.push(result.opsPerSecond);
+        cpu.get(variant.name)?.push(result.cpuMicros);
+      }
+    }
+    progress(`load @${flight}: ${variants.map((v) => `${v.name} ${median(ops.get(v.name) ?? []) | 0}/s`).join(", ")}`);
+    for (const variant of variants) {
+      rows.push(row(GROUP, `${variant.name} @${flight} in flight`, "ops/s", ops.get(variant.name) ?? []));
+      rows.push(row(GROUP, `${variant.name} @${flight} server CPU`, "µs/op", cpu.get(variant.name) ?? []));
+    }
+    const pairs: Array<[string, string, string]> = [
+      ["scoped set", "raw set", "goal ≤ 2 (stretch 1.5)"],
+      ["scoped get", "raw get", "goal ≤ 1.1"],
+      ["tracked set", "raw set", "vectors/workflow index: + change log"],
+    ];
+    for (const [a, b, note] of pairs) {
+      const cpuA = cpu.get(a);
+      const cpuB = cpu.get(b);
+      if (!cpuA || !cpuB) continue;
+      rows.push(row(GROUP, `${a} / ${b} server CPU @${flight}`, "×", ratios(cpuA, cpuB), note));
+      const goal = flight === 128 && a !== "tracked set" ? "goal ≥ 0.75" : undefined;
+      rows.push(row(GROUP, `${a} / ${b} ops/s @${flight}`, "×", ratios(ops.get(a) ?? [], ops.get(b) ?? []), goal));
+    }
+  }
+  return rows;
+}
+
+async function memory(admin: Admin, scopes: (prefix: string) => PrefixStore, opts: SuiteOptions) {
+  const entries = opts.tiny ? 2_000 : 100_000;
+  const value = JSON.stringify({ value: VALUE, expires: null });
+  const rows: BenchRow[] = [];
+  const measure = async (fill: () => Promise<void>) => {
+    await wipe(admin);
+    const before = await usedMemory(admin);
+    await fill();
+    return (await usedMemory(admin)) - before;
+  };
+  const layouts: Array<[string, (i: number) => [string, string]]> = [
+    ["one prefix", (i) => ["app:ws:w:things", `k${i}`]],
+    ["1,000 workspaces", (i) => [`app:ws:w${i % 1000}:things`, `k${i}`]],
+  ];
+  for (const [label, place] of layouts) {
+    const raw = await measure(async () => {
+      for (let i = 0; i < entries; i += 1000) {
+        const args: string[] = ["MSET"];
+        for (let j = i; j < Math.min(entries, i + 1000); j++) {
+          const [prefix, name] = place(j);
+          args.push(`${prefix}:${name}`, value);
+        }
+        await admin.sendCommand(args);
+      }
+    });
+    const scoped = await measure(async () => {
+      const batches = new Map<string, Array<{ name: string; value: string }>>();
+      for (let i = 0; i < entries; i++) {
+        const [prefix, name] = place(i);
+        let batch = batches.get(prefix);
+        if (!batch) batches.set(prefix, (batch = []));
+        batch.push({ name, value });
+      }
+      for (const [prefix, batch] of batches) {
+        for (let i = 0; i < batch.length; i += 1000) await scopes(prefix).setMany(batch.slice(i, i + 1000));
+      }
+    });
+    rows.push(row(GROUP, `memory per entry, raw, ${label}`, "bytes", [raw / entries]));
+    rows.push(row(GROUP, `memory per entry, scoped, ${label}`, "bytes", [scoped / entries]));
+    rows.push(row(GROUP, `memory scoped / raw, ${label}`, "×", [scoped / raw], `${entries} entries`));
+  }
+  await wipe(admin);
+  return rows;
+}
+
+export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
+  const dir = tempDir();
+  const server = new PrivateRedis(await freePort(), dir.path, ["--appendonly", "no"]);
+  await server.start();
+  const admin: Admin = createClient({ url: server.url });
+  admin.on("error", () => {});
+  await admin.connect();
+  const adapter = new KeyvRedis(server.url);
+  const raw = new Keyv({ store: adapter, namespace: "app:raw" });
+  const connection = await connectRedis(server.url);
+  const driver = redisDriver(async () => connection.commander);
+  try {
+    const scoped = driver.scope("app:ws:w:things");
+    const tracked = driver.scope("app:ws:w:vectors");
+    const name = (i: number) => `k${i % NAMES}`;
+    // Keyv serialises on both sides, as collection() will.
+    const serialised = () => JSON.stringify({ value: VALUE, expires: null });
+    for (let i = 0; i < NAMES; i += 1000) {
+      const batch = Array.from({ length: 1000 }, (_, j) => ({ name: name(i + j), value: serialised() }));
+      await scoped.setMany(batch);
+      await tracked.setMany(batch);
+      for (const entry of batch) await raw.set(entry.name, VALUE);
+    }
+    progress("load: filled");
+    const rows = await throughput(
+      admin,
+      [
+        { name: "raw set", op: (i) => raw.set(name(i), VALUE) },
+        { name: "scoped set", op: (i) => scoped.set(name(i), serialised()) },
+        { name: "tracked set", op: (i) => tracked.set(name(i), serialised()) },
+        { name: "raw get", op: (i) => raw.get(name(i)) },
+        { name: "scoped get", op: async (i) => JSON.parse(String(await scoped.get(name(i)))) },
+      ],
+      opts,
+    );
+    rows.push(...(await memory(admin, (prefix) => driver.scope(prefix), opts)));
+    return rows;
+  } finally {
+    await connection.close();
+    await adapter.disconnect().catch(() => {});
+    admin.destroy();
+    await server.kill();
+    dir.remove();
+  }
+}

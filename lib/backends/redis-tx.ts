@@ -1,0 +1,108 @@
+import { ErrorReply } from "@redis/client";
+import {
+  ConnectionError,
+  KeyvWorkspacesError,
+  PermissionDeniedError,
+  ReadOnlyError,
+  StorageFullError,
+  StoreCommandError,
+} from "../errors.js";
+
+/** The one client call the driver needs; node-redis clients (and KeyvRedis's) provide it. */
+export interface RedisCommander {
+  sendCommand(args: string[]): Promise<unknown>;
+  /**
+   * MULTI, the commands, EXEC, as one unit (connectRedis's commander retries the whole unit on
+   * a busy or loading server). Without it the driver sends the same through sendCommand.
+   */
+  transaction?(commands: readonly string[][]): Promise<unknown[]>;
+}
+
+const AUTH_FAILED = /^(WRONGPASS|NOAUTH)\b|invalid username-password/;
+// Inside scripts Redis 7 reports ACL denials as "ERR The user executing the script can't ...".
+const DENIED = /^NOPERM\b|user executing the script can't/;
+// Replies that mean "the server is there but cannot serve now": worth a retry within the command's time.
+const TRANSIENT = /^(BUSY|TRYAGAIN|LOADING|CLUSTERDOWN|MASTERDOWN)\b/;
+
+export type ReplyKind = "auth" | "denied" | "transient" | "full" | "readonly" | "other";
+
+export function replyKind(message: string): ReplyKind {
+  if (AUTH_FAILED.test(message)) return "auth";
+  if (DENIED.test(message)) return "denied";
+  if (TRANSIENT.test(message)) return "transient";
+  if (/^OOM\b/.test(message)) return "full";
+  if (/^READONLY\b/.test(message)) return "readonly";
+  return "other";
+}
+
+/** Whether `error` is (or wraps) a server reply that a later retry may not get. */
+export function isTransient(error: unknown): boolean {
+  const reply = error instanceof KeyvWorkspacesError ? error.cause : error;
+  return reply instanceof ErrorReply && replyKind(reply.message) === "transient";
+}
+
+/**
+ * A server error reply as a typed error. `message` is already scrubbed of secrets; `where`
+ * names the server (redacted). Authentication is mapped by the caller, which knows the URL.
+ */
+export function typedReply(error: ErrorReply, message: string, where: string): KeyvWorkspacesError {
+  switch (replyKind(message)) {
+    case "denied":
+      return new PermissionDeniedError(
+        `Redis at ${where} denied the command to this user: ${message} ` +
+          "(workspace ACL users may only touch their own workspace, and read shared collections such as deps)",
+        { cause: error },
+      );
+    case "transient":
+      return new ConnectionError(`Redis at ${where} cannot serve now: ${message}`, { cause: error });
+    case "full":
+      return new StorageFullError(
+        `Redis at ${where} is at its memory limit and refuses writes: ${message} (deletes and clears still work)`,
+        { cause: error },
+      );
+    case "readonly":
+      return new ReadOnlyError(`Redis at ${where} accepts no writes (a read-only replica?): ${message}`, {
+        cause: error,
+      });
+    default:
+      return new StoreCommandError(`Redis at ${where} refused a command: ${message}`, { cause: error });
+  }
+}
+
+/** For clients that do not map errors themselves (a raw node-redis client, KeyvRedis's). */
+export function typed(error: unknown): unknown {
+  if (error instanceof ErrorReply) return typedReply(error, error.message, "this server");
+  if (error instanceof KeyvWorkspacesError) return error;
+  return new ConnectionError(`Redis command failed: ${error instanceof Error ? error.message : String(error)}`, {
+    cause: error,
+  });
+}
+
+/**
+ * MULTI … EXEC through plain sendCommand. Every call is made in the same tick, so a client
+ * that multiplexes one connection (node-redis) writes them back to back: no other caller's
+ * command lands inside the transaction. A command refused while queueing (OOM, NOPERM,
+ * READONLY) makes EXEC fail with EXECABORT; that reason is what the caller gets.
+ */
+export async function execOnce(client: RedisCommander, commands: readonly string[][]): Promise<unknown[]> {
+  const queued = [client.sendCommand(["MULTI"]), ...commands.map((command) => client.sendCommand(command))];
+  const done = client.sendCommand(["EXEC"]);
+  const settled = await Promise.allSettled(queued);
+  let replies: unknown;
+  try {
+    replies = await done;
+  } catch (error) {
+    const inner = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    throw inner ? inner.reason : error;
+  }
+  // A null EXEC means a WATCH fired; the driver never WATCHes, but say so rather than return nothing.
+  if (!Array.isArray(replies)) throw new StoreCommandError("Redis discarded a transaction (EXEC returned null)");
+  // Replies of commands that failed while running come back as errors inside EXEC's array.
+  const failed = replies.find((reply) => reply instanceof Error);
+  if (failed) throw failed;
+  return replies;
+}
+
+export function exec(client: RedisCommander, commands: readonly string[][]): Promise<unknown[]> {
+  return client.transaction ? client.transaction(commands) : execOnce(client, commands);
+}
