@@ -14,6 +14,7 @@ import { Keyv } from "keyv";
 import type { PrefixStore } from "../lib/backends/driver.js";
 import { redisDriver } from "../lib/backends/redis.js";
 import { connectRedis } from "../lib/backends/redis-open.js";
+import { openStorage } from "../lib/index.js";
 import { tempDir } from "../spec/support/env.js";
 import { freePort, PrivateRedis } from "../spec/support/servers.js";
 import { type BenchRow, median, progress, ratios, row, type SuiteOptions } from "./rows.js";
@@ -85,8 +86,12 @@ async function throughput(admin: Admin, variants: Variant[], opts: SuiteOptions)
       rows.push(row(GROUP, `${variant.name} @${flight} server CPU`, "µs/op", cpu.get(variant.name) ?? []));
     }
     const pairs: Array<[string, string, string]> = [
-      ["scoped set", "raw set", "goal ≤ 2 (stretch 1.5)"],
-      ["scoped get", "raw get", "goal ≤ 1.1"],
+      ["collection set", "raw set", "goal ≤ 2 (stretch 1.5)"],
+      ["collection get", "raw get", "goal ≤ 1.1"],
+      ["artifacts save", "raw set", "goal ≤ 3"],
+      ["artifacts load", "raw get", ""],
+      ["scoped set", "raw set", "the PrefixStore under collection()"],
+      ["scoped get", "raw get", "the PrefixStore under collection()"],
       ["tracked set", "raw set", "vectors/workflow index: + change log"],
     ];
     for (const [a, b, note] of pairs) {
@@ -94,7 +99,7 @@ async function throughput(admin: Admin, variants: Variant[], opts: SuiteOptions)
       const cpuB = cpu.get(b);
       if (!cpuA || !cpuB) continue;
       rows.push(row(GROUP, `${a} / ${b} server CPU @${flight}`, "×", ratios(cpuA, cpuB), note));
-      const goal = flight === 128 && a !== "tracked set" ? "goal ≥ 0.75" : undefined;
+      const goal = flight === 128 && (a === "collection set" || a === "collection get") ? "goal ≥ 0.75" : undefined;
       rows.push(row(GROUP, `${a} / ${b} ops/s @${flight}`, "×", ratios(ops.get(a) ?? [], ops.get(b) ?? []), goal));
     }
   }
@@ -157,7 +162,9 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
   const raw = new Keyv({ store: adapter, namespace: "app:raw" });
   const connection = await connectRedis(server.url);
   const driver = redisDriver(async () => connection.commander);
+  const storage = await openStorage({ url: server.url, root: "app", workspaceId: "s" });
   try {
+    const collection = storage.collection("things");
     const scoped = driver.scope("app:ws:w:things");
     const tracked = driver.scope("app:ws:w:vectors");
     const name = (i: number) => `k${i % NAMES}`;
@@ -167,23 +174,32 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
       const batch = Array.from({ length: 1000 }, (_, j) => ({ name: name(i + j), value: serialised() }));
       await scoped.setMany(batch);
       await tracked.setMany(batch);
-      for (const entry of batch) await raw.set(entry.name, VALUE);
+      for (const entry of batch) {
+        await raw.set(entry.name, VALUE);
+        await collection.set(entry.name, VALUE);
+        await storage.artifacts.save(entry.name, VALUE);
+      }
     }
     progress("load: filled");
     const rows = await throughput(
       admin,
       [
         { name: "raw set", op: (i) => raw.set(name(i), VALUE) },
+        { name: "collection set", op: (i) => collection.set(name(i), VALUE) },
+        { name: "artifacts save", op: (i) => storage.artifacts.save(name(i), VALUE) },
         { name: "scoped set", op: (i) => scoped.set(name(i), serialised()) },
         { name: "tracked set", op: (i) => tracked.set(name(i), serialised()) },
         { name: "raw get", op: (i) => raw.get(name(i)) },
         { name: "scoped get", op: async (i) => JSON.parse(String(await scoped.get(name(i)))) },
+        { name: "collection get", op: (i) => collection.get(name(i)) },
+        { name: "artifacts load", op: (i) => storage.artifacts.load(name(i)) },
       ],
       opts,
     );
     rows.push(...(await memory(admin, (prefix) => driver.scope(prefix), opts)));
     return rows;
   } finally {
+    await storage.close();
     await connection.close();
     await adapter.disconnect().catch(() => {});
     admin.destroy();

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { type AnyStore, DRIVER, type Driver } from "../../lib/backends/driver.js";
 import { createStorage, hashingEmbedder } from "../../lib/index.js";
+import { driverFor } from "../../lib/scope.js";
 
 describe("workflows", () => {
   it("upserts by name, keeps createdAt, lists sorted", async () => {
@@ -48,5 +50,31 @@ describe("workflows", () => {
   it("embeds deterministically", () => {
     const e = hashingEmbedder();
     expect([...(e.embed("Same text") as Float32Array)]).toEqual([...(e.embed("same TEXT") as Float32Array)]);
+  });
+});
+
+describe("workflow search cost", () => {
+  it("does not list the workflow index on every query once its matrix is cached", async () => {
+    const map = new Map<string, unknown>();
+    const inner = driverFor(map);
+    const listed: string[] = [];
+    const counting: Driver = {
+      scope(prefix) {
+        const store = inner.scope(prefix);
+        return {
+          ...store,
+          names() {
+            listed.push(prefix);
+            return store.names();
+          },
+        };
+      },
+    };
+    const s = createStorage({ [DRIVER]: counting } as unknown as AnyStore, { root: "app", workspaceId: "w" });
+    for (const name of ["alpha", "beta", "gamma"]) await s.workflows.add({ name, source: "", description: name });
+    await s.workflows.search("alpha");
+    listed.length = 0;
+    for (let i = 0; i < 5; i++) expect((await s.workflows.search("beta"))[0]?.name).toBe("beta");
+    expect(listed).toEqual([]);
   });
 });
