@@ -1,17 +1,18 @@
+import { EventEmitter } from "node:events";
 import { createCache } from "cache-manager";
-import { Keyv, type KeyvStoreAdapter } from "keyv";
+import { Keyv, type KeyvStoreAdapter, type StoredData } from "keyv";
 import { describe, expect, it } from "vitest";
 import { createStorage, scopeStore, UnsupportedStoreError } from "../../lib/index.js";
 import { randomRoot } from "../support/env.js";
 import { captureWarnings } from "../support/warnings.js";
 
 /** An adapter the library cannot list: point operations only (as @keyv/memcache would be). */
-class KeyvPointOnly implements KeyvStoreAdapter {
+class KeyvPointOnly extends EventEmitter implements KeyvStoreAdapter {
   readonly data = new Map<string, unknown>();
   opts = { dialect: "point-only", url: "" };
   namespace?: string;
-  async get(key: string) {
-    return this.data.get(key);
+  async get<Value>(key: string): Promise<StoredData<Value>> {
+    return this.data.get(key) as StoredData<Value>;
   }
   async set(key: string, value: unknown) {
     this.data.set(key, value);
@@ -22,9 +23,6 @@ class KeyvPointOnly implements KeyvStoreAdapter {
   }
   async clear() {
     this.data.clear();
-  }
-  on() {
-    return this;
   }
 }
 
