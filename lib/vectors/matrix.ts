@@ -19,6 +19,7 @@ import type { CompiledFilter } from "./filter.js";
 import { jsonBytes, ROW_OVERHEAD, stringBytes } from "./footprint.js";
 import type { Kernel, KernelMemory } from "./kernel.js";
 import { quantizeInto } from "./quantize.js";
+import { Selections } from "./selection.js";
 import { topK } from "./topk.js";
 
 interface Layout {
@@ -49,9 +50,6 @@ export function normalizeInto(src: ArrayLike<number>, dst: Float32Array, d: numb
   for (let i = 0; i < d; i++) dst[i] = norm > 0 ? src[i]! / norm : 0;
   return true;
 }
-
-/** Row selections a matrix keeps (per filter, least recently used dropped first). */
-export const MAX_SELECTIONS = 8;
 
 /** Matrices smaller than this scan float32 even in int8 mode (same results, less work). */
 export const INT8_MIN_BYTES = 4 << 20;
@@ -87,9 +85,7 @@ export class Matrix {
   readonly #int8MinBytes: number;
   /** Bumped by every row change: a selection built at another count is stale. */
   #mutations = 0;
-  /** Filter key → the rows it selected and the mutation count they reflect; insertion order = recency. */
-  readonly #selections = new Map<string, { mutations: number; rows: Int32Array }>();
-  #selectionBytes = 0;
+  readonly #selections = new Selections();
 
   constructor(kernel: Kernel, d: number, options: { int8: boolean; capacity?: number; int8MinBytes?: number }) {
     this.#int8MinBytes = options.int8MinBytes ?? INT8_MIN_BYTES;
@@ -106,13 +102,9 @@ export class Matrix {
 
   /** Everything the matrix holds: its linear memory plus the estimated JS side (`heapBytes`). */
   get bytes(): number {
-    return this.#mem.buffer.byteLength + this.#heapBytes + this.#selectionBytes;
+    return this.#mem.buffer.byteLength + this.#heapBytes + this.#selections.bytes;
   }
 
-  /** Row changes so far; a selection is valid only for the count it was built at. */
-  get mutations(): number {
-    return this.#mutations;
-  }
 
   /** Estimated JS heap bytes of ids, metadata and kept stored values (high rather than low). */
   get heapBytes(): number {
@@ -256,33 +248,7 @@ export class Matrix {
    * reused by later searches with the same filter until any row changes.
    */
   select(filter: CompiledFilter): Int32Array {
-    const kept = this.#selections.get(filter.key);
-    if (kept?.mutations === this.#mutations) {
-      this.#selections.delete(filter.key);
-      this.#selections.set(filter.key, kept);
-      return kept.rows;
-    }
-    // The counter only grows, so a stale selection can never be valid again: drop them all.
-    for (const [key, old] of this.#selections) {
-      if (old.mutations !== this.#mutations) this.#forget(key, old.rows);
-    }
-    const picked = new Int32Array(this.n);
-    let count = 0;
-    const { metadata } = this;
-    for (let r = 0; r < this.n; r++) if (filter.matches(metadata[r]!)) picked[count++] = r;
-    const rows = picked.slice(0, count);
-    this.#selections.set(filter.key, { mutations: this.#mutations, rows });
-    this.#selectionBytes += rows.byteLength + stringBytes(filter.key);
-    for (const [key, old] of this.#selections) {
-      if (this.#selections.size <= MAX_SELECTIONS) break;
-      this.#forget(key, old.rows);
-    }
-    return rows;
-  }
-
-  #forget(key: string, rows: Int32Array): void {
-    this.#selections.delete(key);
-    this.#selectionBytes -= rows.byteLength + stringBytes(key);
+    return this.#selections.select(filter, this.metadata, this.#mutations);
   }
 
   /**

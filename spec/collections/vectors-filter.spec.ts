@@ -120,6 +120,20 @@ describe.each(BACKENDS)("filtered vector search on $name", (backend) => {
     const hits = await mine.workflows.search("email", { limit: 1, filter: { team: "sales" } });
     expect(hits.map((w) => [w.name, w.metadata])).toEqual([["email_digest", { team: "sales", level: 1 }]]);
   });
+
+  it("workflows.search checks the stored workflow's metadata, not only the index's copy", async () => {
+    const s = await open(newRoot());
+    const added = await s.workflows.add({
+      name: "send_email",
+      source: "",
+      description: "email",
+      metadata: { team: "ops" },
+    });
+    // As after a crash between the index write and the workflow write: the index says ops, the workflow says sales.
+    await s.collection("workflows").set("send_email", { ...added, metadata: { team: "sales" } });
+    expect(await s.workflows.search("email", { filter: { team: "ops" } })).toEqual([]);
+    expect((await s.workflows.search("email")).map((w) => w.metadata)).toEqual([{ team: "sales" }]);
+  });
 });
 
 /** A store whose every method throws, and records that it was called. */

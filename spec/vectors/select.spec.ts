@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { compileFilter } from "../../lib/vectors/filter.js";
 import { jsKernel, type Kernel, wasmKernel } from "../../lib/vectors/kernel.js";
-import { MAX_SELECTIONS, Matrix } from "../../lib/vectors/matrix.js";
+import { Matrix } from "../../lib/vectors/matrix.js";
+import { MAX_SELECTIONS } from "../../lib/vectors/selection.js";
 import { randomVectors } from "./reference.js";
 
 const kernels: Kernel[] = [wasmKernel()!, jsKernel()];
