@@ -105,7 +105,6 @@ export class Matrix {
     return this.#mem.buffer.byteLength + this.#heapBytes + this.#selections.bytes;
   }
 
-
   /** Estimated JS heap bytes of ids, metadata and kept stored values (high rather than low). */
   get heapBytes(): number {
     return this.#heapBytes;
