@@ -5,8 +5,9 @@
  *   npx tsx bench/vectors.ts [--tiny|--full]     (alone: prints a table)
  *   npm run bench -- --only vectors             (through the runner)
  *
- * Quick mode (about 90 s): n = 1k, 10k, 100k at d = 384, d = 1536 at 10k. --full adds rounds and
- * larger after-write stores; --tiny is a smoke test whose numbers mean nothing.
+ * Quick mode (about 2 min): n = 1k, 10k, 100k at d = 384, d = 1536 at 10k, and filtered search
+ * at 100k × 384. --full adds rounds and larger after-write stores; --tiny is a smoke test whose
+ * numbers mean nothing.
  */
 
 import { spawn } from "node:child_process";
@@ -21,7 +22,17 @@ import { createStorage, openStorage, type VectorStore, type WorkspaceStorage } f
 import type { VectorCache } from "../lib/vectors/cache.js";
 import { defaultKernel } from "../lib/vectors/kernel.js";
 import { rng } from "../spec/vectors/reference.js";
-import { type BenchRow, interleaved, progress, REDIS_URL, row, type SuiteOptions, samples } from "./rows.js";
+import {
+  type BenchRow,
+  interleaved,
+  median,
+  progress,
+  REDIS_URL,
+  ratios,
+  row,
+  type SuiteOptions,
+  samples,
+} from "./rows.js";
 
 const GROUP = "vectors";
 const QUERIES = 16;
@@ -41,7 +52,7 @@ async function fill(store: VectorStore, data: readonly Float32Array[], prefix = 
 const label = (n: number) => (n >= 1000 ? `${n / 1000}k` : String(n));
 const cacheOf = (store: VectorStore) => (store as unknown as { [VECTOR_CACHE]: VectorCache })[VECTOR_CACHE];
 
-interface Plan {
+export interface Plan {
   rounds: number;
   time: number;
   iterations: number;
@@ -159,6 +170,95 @@ async function searchSuite(cases: SearchCase[], probeGbps: number, plan: Plan): 
     await storage.close();
     await quantised.close();
   }
+  return out;
+}
+
+/** Fraction of rows each filter row selects: `g` is i % 100 on row i. */
+const SELECTIVITIES = [50, 10, 1] as const;
+
+/**
+ * Filtered search against unfiltered search of the same rows, in the same rounds: filters on
+ * `g` (row i has g = i % 100) selecting 50%, 10% and 1% of rows. The selection is built by the
+ * first search with a filter and reused after; "first search with a new filter" pays for it
+ * (a fresh filter each time: a field missing from every row, so `$ne` keeps the selection).
+ */
+export async function filterSuite(n: number, d: number, plan: Plan): Promise<BenchRow[]> {
+  progress(`vectors: filling n=${label(n)} d=${d} with metadata`);
+  const data = vectors(n, d, n + d + 1);
+  const queries = vectors(QUERIES, d, 8);
+  const storage = createStorage(new Map(), { root: "bench", workspaceId: "w" });
+  // One search after the first row loads the cache: later upserts then find the dimension there
+  // instead of listing the store each time, and go straight into the matrix.
+  await storage.vectors.upsert("v0", data[0]!, { g: 0 });
+  await storage.vectors.search(queries[0]!, { k: 1 });
+  for (let i = 1; i < n; i += 1000) {
+    await Promise.all(
+      data.slice(i, i + 1000).map((v, j) => storage.vectors.upsert(`v${i + j}`, v, { g: (i + j) % 100 })),
+    );
+  }
+  const filterFor = (percent: number) => ({ g: { $lt: percent } });
+  await storage.vectors.search(queries[0]!, { k: 10 });
+  for (const percent of SELECTIVITIES) await storage.vectors.search(queries[0]!, { k: 10, filter: filterFor(percent) });
+  const size = `n=${label(n)} d=${d}`;
+  const out: BenchRow[] = [];
+  progress(`vectors: filtered search ${size}`);
+  let qi = 0;
+  const results = await interleaved(
+    [
+      { name: "all", fn: () => storage.vectors.search(queries[qi++ % QUERIES]!, { k: 10 }) },
+      ...SELECTIVITIES.map((percent) => ({
+        name: `${percent}%`,
+        fn: () => storage.vectors.search(queries[qi++ % QUERIES]!, { k: 10, filter: filterFor(percent) }),
+      })),
+    ],
+    plan,
+  );
+  const all = samples(results, "all");
+  out.push(
+    row(
+      GROUP,
+      `search f32 ${size}, unfiltered (same rounds as the filtered rows)`,
+      "qps",
+      all.map((ms) => 1000 / ms),
+    ),
+  );
+  for (const percent of SELECTIVITIES) {
+    const filtered = samples(results, `${percent}%`);
+    out.push(
+      row(
+        GROUP,
+        `filtered search ${size}, filter selects ${percent}%`,
+        "qps",
+        filtered.map((ms) => 1000 / ms),
+        "k=10",
+      ),
+      row(GROUP, `filtered search ${size}, ${percent}%: speed-up over unfiltered`, "x", ratios(all, filtered)),
+    );
+  }
+  for (const percent of [1, 50]) {
+    const first: number[] = [];
+    const warm: number[] = [];
+    for (let r = 0; r < plan.rounds * 2; r++) {
+      const filter = { g: { $lt: percent }, nonce: { $ne: r } };
+      const q = queries[r % QUERIES]!;
+      const t0 = performance.now();
+      await storage.vectors.search(q, { k: 10, filter });
+      const t1 = performance.now();
+      await storage.vectors.search(q, { k: 10, filter });
+      warm.push(performance.now() - t1);
+      first.push(t1 - t0);
+    }
+    out.push(
+      row(
+        GROUP,
+        `first search with a new filter ${size}, ${percent}% (builds the selection)`,
+        "ms",
+        first,
+        `warm search with it: ${median(warm).toFixed(2)} ms`,
+      ),
+    );
+  }
+  await storage.close();
   return out;
 }
 
@@ -323,6 +423,7 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
         { n: 100_000, d: 384 },
       ];
   rows.push(...(await searchSuite(cases, p.gbps, plan)));
+  rows.push(...(await filterSuite(opts.tiny ? 2000 : 100_000, 384, plan)));
   rows.push(...(await naiveSuite(opts.tiny ? [1000] : [1000, 10_000], plan)));
   const afterRounds = opts.tiny ? 2 : opts.full ? 20 : 8;
   rows.push(

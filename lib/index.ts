@@ -26,6 +26,7 @@ export type {
   ArtifactStore,
   DepsStore,
   Embedder,
+  MetadataFilter,
   VectorMatch,
   VectorOptions,
   VectorStore,

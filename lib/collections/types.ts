@@ -48,8 +48,31 @@ export interface WorkflowStore {
   get(name: string): Promise<Workflow | undefined>;
   list(): Promise<Workflow[]>;
   delete(name: string): Promise<boolean>;
-  search(query: string, options?: { limit?: number }): Promise<Array<Workflow & { score: number }>>;
+  /** Best matches by description; with `filter`, only workflows whose metadata matches it. */
+  search(
+    query: string,
+    options?: { limit?: number; filter?: MetadataFilter },
+  ): Promise<Array<Workflow & { score: number }>>;
 }
+
+/**
+ * A search filter over a row's top-level metadata fields, all of which must match (AND): per field a
+ * bare value (deep equality) or an object of operators. Semantics in docs/vectors.md.
+ */
+export type MetadataFilter = Record<
+  string,
+  | unknown
+  | {
+      $eq?: unknown;
+      $ne?: unknown;
+      $gt?: number | string;
+      $gte?: number | string;
+      $lt?: number | string;
+      $lte?: number | string;
+      $in?: unknown[];
+      $nin?: unknown[];
+    }
+>;
 
 export interface VectorMatch {
   id: string;
@@ -62,7 +85,8 @@ export interface VectorStore {
   get(id: string): Promise<{ vector: Float32Array; metadata: Record<string, unknown> } | undefined>;
   delete(id: string): Promise<boolean>;
   count(): Promise<number>;
-  search(query: ArrayLike<number>, options?: { k?: number }): Promise<VectorMatch[]>;
+  /** The k best by cosine; with `filter`, the k best of the vectors whose metadata matches it. */
+  search(query: ArrayLike<number>, options?: { k?: number; filter?: MetadataFilter }): Promise<VectorMatch[]>;
   /** Every id, sorted. */
   ids(): Promise<string[]>;
 }

@@ -7,6 +7,7 @@ import { DimensionMismatchError, InvalidArgumentError } from "../errors.js";
 import { validateName } from "../keys.js";
 import { cacheFor, cacheLimits, type VectorCache } from "../vectors/cache.js";
 import { decodeVector, encodeVector, parseKeyvText, parseRow, type StoredRow, toFloat32 } from "../vectors/codec.js";
+import { compileFilter } from "../vectors/filter.js";
 import { defaultKernel, type Kernel } from "../vectors/kernel.js";
 import { Matrix } from "../vectors/matrix.js";
 import { keepsStoredValues, revalidate, type SyncSource } from "../vectors/sync.js";
@@ -138,6 +139,8 @@ export function createVectorStore(
     async search(query, searchOptions = {}) {
       const q = toFloat32(query, "query vector");
       const k = checkK(searchOptions?.k ?? 10);
+      // Validated here, before the first read: a malformed filter never reaches the store.
+      const filter = compileFilter(searchOptions?.filter);
       const entry = cache.entry(key);
       try {
         return await entry.exclusive(async (): Promise<VectorMatch[]> => {
@@ -149,7 +152,7 @@ export function createVectorStore(
               `query vector has ${q.length} dimensions; this workspace's vectors have ${matrix.d}`,
             );
           }
-          const { rows, scores } = matrix.search(q, k);
+          const { rows, scores } = matrix.search(q, k, filter && matrix.select(filter));
           return Array.from(rows, (row, i) => ({
             id: matrix.ids[row]!,
             score: scores[i]!,

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, InvalidNameError, InvalidValueError } from "../errors.js";
+import { compileFilter } from "../vectors/filter.js";
 import { decodeValue, encodeValue } from "./codec.js";
 import { assertMetadata } from "./json.js";
 import { listValues, readable } from "./list.js";
@@ -24,7 +25,8 @@ function text(value: unknown, field: string): string {
 /**
  * Workflows, searchable by description. Their embeddings live in `index`, a vector
  * store private to this workflows collection (never the user's own `vectors`, whose
- * dimension is the user's choice), so search only ever sees this workspace's workflows.
+ * dimension is the user's choice), so search only ever sees this workspace's workflows. Each index
+ * row carries its workflow's metadata, so a filtered search selects rows inside the scan.
  */
 export function createWorkflowStore(
   { store }: CollectionContext,
@@ -52,7 +54,7 @@ export function createWorkflowStore(
         updatedAt: now,
       };
       // Index first: a crash in between leaves an index entry search skips, never a workflow search cannot find.
-      await index.upsert(name, vector);
+      await index.upsert(name, vector, metadata);
       await store.set(name, encodeValue(workflow));
       return workflow;
     },
@@ -69,12 +71,15 @@ export function createWorkflowStore(
         throw new InvalidArgumentError(`search limit must be a positive integer, got ${JSON.stringify(limit)}`);
       // Checked before the empty-index shortcut, so a bad query fails the same way in every workspace.
       const q = text(query, "search query");
-      const matches = await index.search(await embedder.embed(q), { k: limit });
+      const filter = compileFilter(options?.filter);
+      const matches = await index.search(await embedder.embed(q), { k: limit, filter: options?.filter });
       if (matches.length === 0) return [];
       const found = await store.getMany(matches.map((m) => m.id));
       return matches.flatMap((match, i) => {
         const workflow = readable(store, match.id, found[i]) as Workflow | undefined;
-        return workflow ? [{ ...workflow, score: match.score }] : [];
+        // The index is written first: after a crash in between it may hold metadata the workflow never got.
+        if (!workflow || (filter && !filter.matches(workflow.metadata ?? {}))) return [];
+        return [{ ...workflow, score: match.score }];
       });
     },
   };

@@ -19,6 +19,10 @@ export interface KernelMemory {
   dotF32(mat: number, q: number, out: number, n: number, dpad: number): void;
   /** out[i] = f32(dot(int8 row i, int16 query)) * scales[i], rows of `dpad` bytes (dpad % 16 == 0). */
   dotI8(mat: number, q16: number, scales: number, out: number, n: number, dpad: number): void;
+  /** out[i] = dot(row sel[i], q) for i < count; `sel` points at int32 row numbers. Same sums as dotF32. */
+  dotF32Rows(mat: number, sel: number, count: number, q: number, out: number, dpad: number): void;
+  /** out[i] = f32(dot(int8 row sel[i], q16)) * scales[sel[i]] for i < count. */
+  dotI8Rows(mat: number, sel: number, count: number, q16: number, scales: number, out: number, dpad: number): void;
   /** Sum of `count` float32 at `p` (count % 16 == 0). */
   sumF32(p: number, count: number): number;
 }
@@ -32,6 +36,8 @@ export interface Kernel {
 interface KernelExports {
   dot_f32(mat: number, q: number, out: number, n: number, dpad: number): void;
   dot_i8(mat: number, q: number, scales: number, out: number, n: number, dpad: number): void;
+  dot_f32_rows(mat: number, sel: number, count: number, q: number, out: number, dpad: number): void;
+  dot_i8_rows(mat: number, sel: number, count: number, q: number, scales: number, out: number, dpad: number): void;
   sum_f32(p: number, count: number): number;
 }
 
@@ -81,6 +87,8 @@ export function wasmKernel(): Kernel | undefined {
         },
         dotF32: exports.dot_f32,
         dotI8: exports.dot_i8,
+        dotF32Rows: exports.dot_f32_rows,
+        dotI8Rows: exports.dot_i8_rows,
         sumF32: exports.sum_f32,
       };
     },
@@ -89,65 +97,71 @@ export function wasmKernel(): Kernel | undefined {
 
 const fround = Math.fround;
 
-/** Mirrors kernel.wat's dot_f32 operation by operation (see the note there). */
-function dotF32Js(f: Float32Array, mat: number, q: number, out: number, n: number, dpad: number): void {
+/** One row of kernel.wat's dot_f32, operation by operation (see the note there); `row`, `qb` in floats. */
+function dotRowJs(f: Float32Array, row: number, qb: number, dpad: number): number {
   const end16 = dpad & ~15;
-  let row = mat >> 2;
-  const qb = q >> 2;
-  const ob = out >> 2;
-  for (let i = 0; i < n; i++, row += dpad) {
-    // a<acc><lane>: four f32x4 accumulators, as in the kernel.
-    let a00 = 0,
-      a01 = 0,
-      a02 = 0,
-      a03 = 0,
-      a10 = 0,
-      a11 = 0,
-      a12 = 0,
-      a13 = 0;
-    let a20 = 0,
-      a21 = 0,
-      a22 = 0,
-      a23 = 0,
-      a30 = 0,
-      a31 = 0,
-      a32 = 0,
-      a33 = 0;
-    let j = 0;
-    for (; j < end16; j += 16) {
-      const r = row + j;
-      const s = qb + j;
-      a00 = fround(a00 + fround(f[r]! * f[s]!));
-      a01 = fround(a01 + fround(f[r + 1]! * f[s + 1]!));
-      a02 = fround(a02 + fround(f[r + 2]! * f[s + 2]!));
-      a03 = fround(a03 + fround(f[r + 3]! * f[s + 3]!));
-      a10 = fround(a10 + fround(f[r + 4]! * f[s + 4]!));
-      a11 = fround(a11 + fround(f[r + 5]! * f[s + 5]!));
-      a12 = fround(a12 + fround(f[r + 6]! * f[s + 6]!));
-      a13 = fround(a13 + fround(f[r + 7]! * f[s + 7]!));
-      a20 = fround(a20 + fround(f[r + 8]! * f[s + 8]!));
-      a21 = fround(a21 + fround(f[r + 9]! * f[s + 9]!));
-      a22 = fround(a22 + fround(f[r + 10]! * f[s + 10]!));
-      a23 = fround(a23 + fround(f[r + 11]! * f[s + 11]!));
-      a30 = fround(a30 + fround(f[r + 12]! * f[s + 12]!));
-      a31 = fround(a31 + fround(f[r + 13]! * f[s + 13]!));
-      a32 = fround(a32 + fround(f[r + 14]! * f[s + 14]!));
-      a33 = fround(a33 + fround(f[r + 15]! * f[s + 15]!));
-    }
-    for (; j < dpad; j += 4) {
-      const r = row + j;
-      const s = qb + j;
-      a00 = fround(a00 + fround(f[r]! * f[s]!));
-      a01 = fround(a01 + fround(f[r + 1]! * f[s + 1]!));
-      a02 = fround(a02 + fround(f[r + 2]! * f[s + 2]!));
-      a03 = fround(a03 + fround(f[r + 3]! * f[s + 3]!));
-    }
-    const s0 = fround(fround(a00 + a10) + fround(a20 + a30));
-    const s1 = fround(fround(a01 + a11) + fround(a21 + a31));
-    const s2 = fround(fround(a02 + a12) + fround(a22 + a32));
-    const s3 = fround(fround(a03 + a13) + fround(a23 + a33));
-    f[ob + i] = fround(fround(s0 + s1) + fround(s2 + s3));
+  // a<acc><lane>: four f32x4 accumulators, as in the kernel.
+  let a00 = 0,
+    a01 = 0,
+    a02 = 0,
+    a03 = 0,
+    a10 = 0,
+    a11 = 0,
+    a12 = 0,
+    a13 = 0;
+  let a20 = 0,
+    a21 = 0,
+    a22 = 0,
+    a23 = 0,
+    a30 = 0,
+    a31 = 0,
+    a32 = 0,
+    a33 = 0;
+  let j = 0;
+  for (; j < end16; j += 16) {
+    const r = row + j;
+    const s = qb + j;
+    a00 = fround(a00 + fround(f[r]! * f[s]!));
+    a01 = fround(a01 + fround(f[r + 1]! * f[s + 1]!));
+    a02 = fround(a02 + fround(f[r + 2]! * f[s + 2]!));
+    a03 = fround(a03 + fround(f[r + 3]! * f[s + 3]!));
+    a10 = fround(a10 + fround(f[r + 4]! * f[s + 4]!));
+    a11 = fround(a11 + fround(f[r + 5]! * f[s + 5]!));
+    a12 = fround(a12 + fround(f[r + 6]! * f[s + 6]!));
+    a13 = fround(a13 + fround(f[r + 7]! * f[s + 7]!));
+    a20 = fround(a20 + fround(f[r + 8]! * f[s + 8]!));
+    a21 = fround(a21 + fround(f[r + 9]! * f[s + 9]!));
+    a22 = fround(a22 + fround(f[r + 10]! * f[s + 10]!));
+    a23 = fround(a23 + fround(f[r + 11]! * f[s + 11]!));
+    a30 = fround(a30 + fround(f[r + 12]! * f[s + 12]!));
+    a31 = fround(a31 + fround(f[r + 13]! * f[s + 13]!));
+    a32 = fround(a32 + fround(f[r + 14]! * f[s + 14]!));
+    a33 = fround(a33 + fround(f[r + 15]! * f[s + 15]!));
   }
+  for (; j < dpad; j += 4) {
+    const r = row + j;
+    const s = qb + j;
+    a00 = fround(a00 + fround(f[r]! * f[s]!));
+    a01 = fround(a01 + fround(f[r + 1]! * f[s + 1]!));
+    a02 = fround(a02 + fround(f[r + 2]! * f[s + 2]!));
+    a03 = fround(a03 + fround(f[r + 3]! * f[s + 3]!));
+  }
+  const s0 = fround(fround(a00 + a10) + fround(a20 + a30));
+  const s1 = fround(fround(a01 + a11) + fround(a21 + a31));
+  const s2 = fround(fround(a02 + a12) + fround(a22 + a32));
+  const s3 = fround(fround(a03 + a13) + fround(a23 + a33));
+  return fround(fround(s0 + s1) + fround(s2 + s3));
+}
+
+function dotF32Js(f: Float32Array, mat: number, q: number, out: number, n: number, dpad: number): void {
+  const ob = out >> 2;
+  for (let i = 0, row = mat >> 2; i < n; i++, row += dpad) f[ob + i] = dotRowJs(f, row, q >> 2, dpad);
+}
+
+function dotF32RowsJs(f: Float32Array, mat: number, sel: number, count: number, q: number, out: number, dpad: number) {
+  const rows = new Int32Array(f.buffer, sel, count);
+  const ob = out >> 2;
+  for (let i = 0; i < count; i++) f[ob + i] = dotRowJs(f, (mat >> 2) + rows[i]! * dpad, q >> 2, dpad);
 }
 
 function dotI8Js(
@@ -159,14 +173,37 @@ function dotI8Js(
   n: number,
   dpad: number,
 ): void {
-  const rows = new Int8Array(buffer, mat, n * dpad);
+  dotI8RowsJs(
+    buffer,
+    mat,
+    Int32Array.from({ length: n }, (_, i) => i),
+    q16,
+    scales,
+    out,
+    dpad,
+  );
+}
+
+function dotI8RowsJs(
+  buffer: ArrayBuffer,
+  mat: number,
+  sel: Int32Array,
+  q16: number,
+  scales: number,
+  out: number,
+  dpad: number,
+): void {
+  const n = sel.length;
+  const rows = new Int8Array(buffer, mat);
   const q = new Int16Array(buffer, q16, dpad);
-  const sc = new Float32Array(buffer, scales, n);
+  const sc = new Float32Array(buffer, scales);
   const o = new Float32Array(buffer, out, n);
-  for (let i = 0, r = 0; i < n; i++, r += dpad) {
+  for (let i = 0; i < n; i++) {
+    const row = sel[i]!;
+    const r = row * dpad;
     let sum = 0;
     for (let j = 0; j < dpad; j++) sum += rows[r + j]! * q[j]!;
-    o[i] = fround(fround(sum) * sc[i]!);
+    o[i] = fround(fround(sum) * sc[row]!);
   }
 }
 
@@ -190,6 +227,9 @@ export function jsKernel(): Kernel {
         },
         dotF32: (mat, q, out, n, dpad) => dotF32Js(f32, mat, q, out, n, dpad),
         dotI8: (mat, q16, scales, out, n, dpad) => dotI8Js(buffer, mat, q16, scales, out, n, dpad),
+        dotF32Rows: (mat, sel, count, q, out, dpad) => dotF32RowsJs(f32, mat, sel, count, q, out, dpad),
+        dotI8Rows: (mat, sel, count, q16, scales, out, dpad) =>
+          dotI8RowsJs(buffer, mat, new Int32Array(buffer, sel, count).slice(), q16, scales, out, dpad),
         sumF32(p, count) {
           let s = 0;
           for (let i = p >> 2, end = (p >> 2) + count; i < end; i++) s = fround(s + f32[i]!);

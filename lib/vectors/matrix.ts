@@ -8,12 +8,18 @@
  *
  * Memory layout (byte offsets, all 16-aligned):
  *   query f32 [dpad] | query i16 [dpad8] | scores f32 [cap] | scales f32 [cap, int8 only]
- *   | rows f32 [cap × dpad] | rows i8 [cap × dpad8, int8 only]
+ *   | selected rows i32 [cap] | rows f32 [cap × dpad] | rows i8 [cap × dpad8, int8 only]
+ *
+ * A filtered search scans only the rows its filter selects: the selection (row numbers, built
+ * once per filter and row change, see `select`) is copied beside the rows and the kernel's
+ * gather entry scores just those, so a selective filter reads less memory, not more.
  */
 import { decodeInto, LITTLE_ENDIAN } from "./codec.js";
+import type { CompiledFilter } from "./filter.js";
 import { jsonBytes, ROW_OVERHEAD, stringBytes } from "./footprint.js";
 import type { Kernel, KernelMemory } from "./kernel.js";
 import { quantizeInto } from "./quantize.js";
+import { Selections } from "./selection.js";
 import { topK } from "./topk.js";
 
 interface Layout {
@@ -21,6 +27,7 @@ interface Layout {
   q16: number;
   scores: number;
   scales: number;
+  sel: number;
   f32: number;
   i8: number;
   end: number;
@@ -76,6 +83,9 @@ export class Matrix {
   #bytes: Buffer;
 
   readonly #int8MinBytes: number;
+  /** Bumped by every row change: a selection built at another count is stale. */
+  #mutations = 0;
+  readonly #selections = new Selections();
 
   constructor(kernel: Kernel, d: number, options: { int8: boolean; capacity?: number; int8MinBytes?: number }) {
     this.#int8MinBytes = options.int8MinBytes ?? INT8_MIN_BYTES;
@@ -92,7 +102,7 @@ export class Matrix {
 
   /** Everything the matrix holds: its linear memory plus the estimated JS side (`heapBytes`). */
   get bytes(): number {
-    return this.#mem.buffer.byteLength + this.#heapBytes;
+    return this.#mem.buffer.byteLength + this.#heapBytes + this.#selections.bytes;
   }
 
   /** Estimated JS heap bytes of ids, metadata and kept stored values (high rather than low). */
@@ -105,9 +115,10 @@ export class Matrix {
     const q16 = this.dpad * 4;
     const scores = q16 + this.dpad8 * 2;
     const scales = scores + cap * 4;
-    const f32 = scales + (this.int8 ? cap * 4 : 0);
+    const sel = scales + (this.int8 ? cap * 4 : 0);
+    const f32 = sel + cap * 4;
     const i8 = f32 + cap * this.dpad * 4;
-    return { cap, q16, scores, scales, f32, i8, end: i8 + cap * this.dpad8 };
+    return { cap, q16, scores, scales, sel, f32, i8, end: i8 + cap * this.dpad8 };
   }
 
   #views(): void {
@@ -125,6 +136,7 @@ export class Matrix {
     this.#mem.grow(next.end);
     this.#views();
     // Every region only moves up; moving the last one first never overwrites one not yet moved.
+    // The selection region is rewritten by every filtered search, so it is not moved.
     const u8 = this.#u8;
     u8.copyWithin(next.i8, old.i8, old.i8 + this.n * this.dpad8);
     u8.copyWithin(next.f32, old.f32, old.f32 + this.n * this.dpad * 4);
@@ -191,6 +203,7 @@ export class Matrix {
     this.#heapBytes += size;
     this.metadata[row] = empty ? EMPTY : metadata;
     this.raw[row] = raw;
+    this.#mutations++;
     return true;
   }
 
@@ -225,32 +238,50 @@ export class Matrix {
     this.raw.pop();
     this.#index.delete(id);
     this.n--;
+    this.#mutations++;
     return true;
   }
 
-  /** The k best rows for `query` (length d, any norm), best first. */
-  search(query: Float32Array, k: number): MatrixSearchResult {
+  /**
+   * The rows `filter` selects, ascending: every row's metadata is tested once, and the result is
+   * reused by later searches with the same filter until any row changes.
+   */
+  select(filter: CompiledFilter): Int32Array {
+    return this.#selections.select(filter, this.metadata, this.#mutations);
+  }
+
+  /**
+   * The k best rows for `query` (length d, any norm), best first; only among `selection` (row
+   * numbers from `select`) when given. Selected rows get the very scores a full scan gives them.
+   */
+  search(query: Float32Array, k: number, selection?: Int32Array): MatrixSearchResult {
     const mem = this.#mem;
     const { d, dpad, n } = this;
     const L = this.#layout;
+    const count = selection ? selection.length : n;
+    if (count === 0) return { rows: new Int32Array(0), scores: new Float32Array(0) };
     const q = new Float32Array(this.#mem.buffer, 0, dpad);
     normalizeInto(query, q, d);
     q.fill(0, d);
-    const scores = new Float32Array(this.#mem.buffer, L.scores, n);
+    if (selection) new Int32Array(this.#mem.buffer, L.sel, count).set(selection);
+    const scores = new Float32Array(this.#mem.buffer, L.scores, count);
+    const rowOf = selection ? (p: number) => selection[p]! : (p: number) => p;
     // Below a few MiB the float32 rows sit in cache and the scan is not bandwidth-bound, so the
     // int8 pass would only add a second selection and the re-rank: scan exactly instead.
-    const small = n * dpad * 4 < this.#int8MinBytes;
-    const candidates = this.int8 && !small ? Math.min(n, Math.max(k + 64, 4 * k)) : n;
-    if (candidates >= n) {
-      mem.dotF32(L.f32, 0, L.scores, n, dpad);
-      const rows = topK(scores, n, k, this.ids);
-      return { rows, scores: Float32Array.from(rows, (r) => scores[r]!) };
+    const small = count * dpad * 4 < this.#int8MinBytes;
+    const candidates = this.int8 && !small ? Math.min(count, Math.max(k + 64, 4 * k)) : count;
+    if (candidates >= count) {
+      if (selection) mem.dotF32Rows(L.f32, L.sel, count, 0, L.scores, dpad);
+      else mem.dotF32(L.f32, 0, L.scores, n, dpad);
+      const best = topK(scores, count, k, this.ids, selection);
+      return { rows: best.map(rowOf), scores: Float32Array.from(best, (p) => scores[p]!) };
     }
     const q16 = new Int16Array(this.#mem.buffer, L.q16, this.dpad8);
     q16.fill(0);
     quantizeInto(q, q16);
-    mem.dotI8(L.i8, L.q16, L.scales, L.scores, n, this.dpad8);
-    const cand = topK(scores, n, candidates, this.ids);
+    if (selection) mem.dotI8Rows(L.i8, L.sel, count, L.q16, L.scales, L.scores, this.dpad8);
+    else mem.dotI8(L.i8, L.q16, L.scales, L.scores, n, this.dpad8);
+    const cand = topK(scores, count, candidates, this.ids, selection).map(rowOf);
     // Exact float32 re-rank with the same kernel, so scores equal those of a float32 scan.
     for (let c = 0; c < candidates; c++) mem.dotF32(L.f32 + cand[c]! * dpad * 4, 0, L.scores + c * 4, 1, dpad);
     const best = topK(scores, candidates, k, this.ids, cand);

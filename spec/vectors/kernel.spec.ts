@@ -80,6 +80,51 @@ describe("scan kernel", () => {
     }
   });
 
+  it("gather entries score listed rows exactly as the full scans do, SIMD and fallback alike", () => {
+    const n = 41;
+    for (const dpad of [4, 16, 20, 384, 388]) {
+      const sel = [40, 0, 7, 7, 13, 39, 2];
+      const results = [wasmKernel()!, jsKernel()].map((kernel) => {
+        const { mem, q, out, mat } = fill(kernel, n, dpad, dpad + 5);
+        mem.grow(mem.buffer.byteLength + 4096);
+        const selAt = mem.buffer.byteLength - 4096;
+        const outRows = selAt + 1024;
+        new Int32Array(mem.buffer, selAt, sel.length).set(sel);
+        mem.dotF32(mat, q, out, n, dpad);
+        mem.dotF32Rows(mat, selAt, sel.length, q, outRows, dpad);
+        const full = new Float32Array(mem.buffer, out, n);
+        const got = Array.from(new Float32Array(mem.buffer, outRows, sel.length));
+        expect(got, `dpad=${dpad}`).toEqual(sel.map((r) => full[r]!));
+        return got;
+      });
+      expect(results[0], `dpad=${dpad}`).toEqual(results[1]);
+    }
+    for (const dpad of [16, 400]) {
+      const sel = [22, 0, 5, 5, 11];
+      const results = [wasmKernel()!, jsKernel()].map((kernel) => {
+        const mem = kernel.memory(1 << 20);
+        const [q16, scales, out, outRows, selAt] = [0, dpad * 2, dpad * 2 + 128, dpad * 2 + 256, dpad * 2 + 384];
+        const mat = dpad * 2 + 512;
+        const next = rng(dpad + 9);
+        const q = new Int16Array(mem.buffer, q16, dpad);
+        const rows = new Int8Array(mem.buffer, mat, 23 * dpad);
+        for (let j = 0; j < dpad; j++) q[j] = Math.round(next() * 170) % 128;
+        for (let j = 0; j < 23 * dpad; j++) rows[j] = Math.round(next() * 170) % 128;
+        new Float32Array(mem.buffer, scales, 23).forEach((_, i, a) => {
+          a[i] = 0.25 + i;
+        });
+        new Int32Array(mem.buffer, selAt, sel.length).set(sel);
+        mem.dotI8(mat, q16, scales, out, 23, dpad);
+        mem.dotI8Rows(mat, selAt, sel.length, q16, scales, outRows, dpad);
+        const full = new Float32Array(mem.buffer, out, 23);
+        const got = Array.from(new Float32Array(mem.buffer, outRows, sel.length));
+        expect(got).toEqual(sel.map((r) => full[r]!));
+        return got;
+      });
+      expect(results[0]).toEqual(results[1]);
+    }
+  });
+
   it("sums memory for the bandwidth probe", () => {
     for (const kernel of [wasmKernel()!, jsKernel()]) {
       const mem = kernel.memory(4096);

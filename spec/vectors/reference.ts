@@ -42,3 +42,60 @@ export function referenceTopK(
     .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .slice(0, k);
 }
+
+/** Canonical JSON (sorted keys): two JSON values are deeply equal when these strings are. */
+function canon(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canon).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const o = value as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canon(o[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * The documented filter semantics written out plainly (docs/vectors.md), independent of
+ * lib/vectors/filter.ts: the yardstick for filtered search.
+ */
+export function referenceMatches(filter: Record<string, unknown>, metadata: Record<string, unknown>): boolean {
+  return Object.entries(filter).every(([field, condition]) => {
+    const present = Object.hasOwn(metadata, field);
+    const value = metadata[field];
+    const isOps =
+      condition !== null &&
+      typeof condition === "object" &&
+      !Array.isArray(condition) &&
+      Object.keys(condition).some((k) => k.startsWith("$"));
+    const ops = (isOps ? condition : { $eq: condition }) as Record<string, unknown>;
+    return Object.entries(ops).every(([op, operand]) => {
+      const same = (x: unknown) => present && canon(value) === canon(x);
+      const ordered =
+        present && typeof value === typeof operand && (typeof value === "number" || typeof value === "string");
+      const v = value as number;
+      const b = operand as number;
+      switch (op) {
+        case "$eq":
+          return same(operand);
+        case "$ne":
+          return !same(operand);
+        case "$in":
+          return (operand as unknown[]).some(same);
+        case "$nin":
+          return !(operand as unknown[]).some(same);
+        case "$gt":
+          return ordered && v > b;
+        case "$gte":
+          return ordered && v >= b;
+        case "$lt":
+          return ordered && v < b;
+        case "$lte":
+          return ordered && v <= b;
+        default:
+          throw new Error(`reference: unknown operator ${op}`);
+      }
+    });
+  });
+}
