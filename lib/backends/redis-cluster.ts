@@ -69,7 +69,7 @@ export interface ClusterCommanderOptions {
  */
 export function clusterCommander(cluster: ClusterClient, options: ClusterCommanderOptions = {}): RedisCommander {
   const commandTimeoutMs = options.commandTimeoutMs ?? 2 * DEFAULT_CONNECT_TIMEOUT_MS;
-  const where = options.where ?? "the Redis Cluster";
+  const where = options.where ?? "the cluster";
   const secrets = options.secrets ?? [];
   const fail = (error: unknown) => redisError(error, where, secrets);
 
@@ -165,7 +165,7 @@ export interface ClusterConnection {
 export async function connectCluster(url: string, options: OpenOptions = {}): Promise<ClusterConnection> {
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const commandTimeoutMs = options.commandTimeoutMs ?? 2 * connectTimeoutMs;
-  const where = `the Redis Cluster at ${redact(url)}`;
+  const where = `${redact(url)} (cluster seed)`;
   const secrets = [urlPassword(url)];
   let parsed: URL;
   try {
