@@ -151,6 +151,31 @@ export function clusterCommander(cluster: ClusterClient, options: ClusterCommand
   };
 }
 
+/**
+ * Every master and replica the node at `url` knows of, as URLs with `url`'s credentials and
+ * scheme, or undefined when that node is not in cluster mode. Nodes marked failed, without an
+ * address or still in the handshake are left out: they cannot be reached now.
+ */
+export async function clusterNodeUrls(
+  url: string,
+  send: (args: string[]) => Promise<unknown>,
+): Promise<string[] | undefined> {
+  const info = String(await send(["INFO", "cluster"]));
+  if (!/cluster_enabled:1/.test(info)) return undefined;
+  const urls: string[] = [];
+  for (const line of String(await send(["CLUSTER", "NODES"])).split("\n")) {
+    const [, address, flags] = line.trim().split(" ");
+    if (!address || !flags || /fail|noaddr|handshake/.test(flags)) continue;
+    const match = /^(.*):(\d+)@/.exec(address);
+    if (!match) continue;
+    const node = new URL(url);
+    node.hostname = match[1] === "" ? node.hostname : (match[1] as string);
+    node.port = match[2] as string;
+    urls.push(node.href);
+  }
+  return urls.sort();
+}
+
 export interface ClusterConnection {
   readonly cluster: RedisClusterType;
   readonly commander: RedisCommander;
