@@ -6,13 +6,15 @@
 import { EventEmitter } from "node:events";
 import { Keyv, type KeyvOptions, type KeyvStoreAdapter, type StoredData } from "keyv";
 import { type AnyStore, DRIVER, type Driver, hasOwnDriver, type PrefixStore } from "./backends/driver.js";
-import { genericDriver } from "./backends/generic.js";
+import { genericDriver, unsupportedWarning } from "./backends/generic.js";
+import { isKeyvFile, keyvFileDriver } from "./backends/keyv-file.js";
 import { mapDriver } from "./backends/map.js";
 import { redisDriverFor } from "./backends/redis.js";
 import { deserializeChecked, serializeChecked } from "./collections/codec.js";
 import { readable } from "./collections/list.js";
 import { InvalidArgumentError } from "./errors.js";
 import { validatePrefix } from "./keys.js";
+import { warnOnce } from "./warnings.js";
 
 const drivers = new WeakMap<object, Driver>();
 
@@ -26,12 +28,24 @@ export function driverFor(store: AnyStore): Driver {
         `store must be a Keyv store adapter (with get, set and delete) or a Map, got ${describeValue(store)}`,
       );
     }
-    if (hasOwnDriver(store)) driver = store[DRIVER];
-    else if (store instanceof Map) driver = mapDriver(store);
-    else driver = redisDriverFor(store) ?? genericDriver(store);
+    driver = knownDriver(store);
+    if (!driver) {
+      // A plain Keyv swallows the adapter's errors, so a refused clear() would pass unnoticed:
+      // say so once, when the adapter is wrapped.
+      warnOnce("KVWS_UNSUPPORTED_STORE", unsupportedWarning(store as KeyvStoreAdapter));
+      driver = genericDriver(store as KeyvStoreAdapter);
+    }
     drivers.set(store, driver);
   }
   return driver;
+}
+
+/** Recognised by what the store is (not `instanceof`: an app may hold another copy of an adapter's package). */
+function knownDriver(store: AnyStore): Driver | undefined {
+  if (hasOwnDriver(store)) return store[DRIVER];
+  if (store instanceof Map) return mapDriver(store);
+  if (isKeyvFile(store)) return keyvFileDriver(store);
+  return redisDriverFor(store);
 }
 
 function isStore(store: unknown): store is AnyStore {
@@ -56,8 +70,12 @@ export class ScopedStore extends EventEmitter implements KeyvStoreAdapter {
    * warning, an entry that cannot be decoded, instead of letting it end the whole iteration.
    */
   readable: ((name: string, raw: unknown) => boolean) | undefined;
-  /** Keyv writes its namespace here; we honour it for iterator()/clear() like other adapters do. */
-  namespace: string | undefined;
+  #namespace: string | undefined;
+  /**
+   * Whether the Keyv over this store passes keys without its namespace (`useKeyPrefix: false`).
+   * Keyv does not tell its adapter; a key arriving without `<namespace>:` while one is set shows it.
+   */
+  #unprefixed = false;
   readonly opts: { prefix: string; dialect: string; url: string };
 
   constructor(store: PrefixStore) {
@@ -72,38 +90,66 @@ export class ScopedStore extends EventEmitter implements KeyvStoreAdapter {
     return this.store.prefix;
   }
 
+  /**
+   * Keyv writes its namespace here. Its keys live at `<prefix>:<namespace>:<key>` whether Keyv
+   * adds the namespace (default) or leaves that to the adapter (`useKeyPrefix: false`, as
+   * @keyv/redis does), so iterator()/clear() of one namespace find exactly its keys either way.
+   */
+  get namespace(): string | undefined {
+    return this.#namespace;
+  }
+
+  set namespace(namespace: string | undefined) {
+    this.#namespace = namespace || undefined;
+  }
+
+  /** The name a Keyv key is stored under. */
+  #name(key: string): string {
+    const namespace = this.#namespace;
+    if (namespace === undefined) return key;
+    if (!this.#unprefixed) {
+      if (key.startsWith(`${namespace}:`)) return key;
+      this.#unprefixed = true;
+    }
+    return `${namespace}:${key}`;
+  }
+
+  #names(keys: readonly string[]): string[] {
+    return this.#namespace === undefined ? (keys as string[]) : keys.map((key) => this.#name(key));
+  }
+
   // Every get/set passes through here: return the store's promise as is, no extra async frame.
   get<Value>(key: string): Promise<StoredData<Value> | undefined> {
-    return this.store.get(key) as Promise<StoredData<Value> | undefined>;
+    return this.store.get(this.#name(key)) as Promise<StoredData<Value> | undefined>;
   }
 
   getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
-    return this.store.getMany(keys) as Promise<Array<StoredData<Value | undefined>>>;
+    return this.store.getMany(this.#names(keys)) as Promise<Array<StoredData<Value | undefined>>>;
   }
 
   has(key: string): Promise<boolean> {
-    return this.store.has(key);
+    return this.store.has(this.#name(key));
   }
 
   hasMany(keys: string[]): Promise<boolean[]> {
-    return Promise.all(keys.map((key) => this.store.has(key)));
+    return Promise.all(this.#names(keys).map((name) => this.store.has(name)));
   }
 
   /** Resolves once stored (Keyv reads a non-boolean result as success); rejects when the write failed. */
   set(key: string, value: unknown, ttl?: number): Promise<void> {
-    return this.store.set(key, value, ttl);
+    return this.store.set(this.#name(key), value, ttl);
   }
 
   setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<void> {
-    return this.store.setMany(entries.map(({ key, value, ttl }) => ({ name: key, value, ttl })));
+    return this.store.setMany(entries.map(({ key, value, ttl }) => ({ name: this.#name(key), value, ttl })));
   }
 
   delete(key: string): Promise<boolean> {
-    return this.store.delete(key);
+    return this.store.delete(this.#name(key));
   }
 
   async deleteMany(keys: string[]): Promise<boolean> {
-    return (await this.store.deleteMany(keys)) === keys.length;
+    return (await this.store.deleteMany(this.#names(keys))) === keys.length;
   }
 
   /** Deletes only this prefix's keys (only this Keyv namespace's, when one is set). */
@@ -115,7 +161,7 @@ export class ScopedStore extends EventEmitter implements KeyvStoreAdapter {
   }
 
   /** Names under this prefix (within the Keyv namespace, if set), prefix removed. */
-  async *names(namespace = this.namespace): AsyncGenerator<string> {
+  async *names(namespace = this.#namespace): AsyncGenerator<string> {
     const inNamespace = namespace ? `${namespace}:` : undefined;
     for await (const name of this.store.names()) {
       if (inNamespace === undefined || name.startsWith(inNamespace)) yield name;
@@ -123,6 +169,10 @@ export class ScopedStore extends EventEmitter implements KeyvStoreAdapter {
   }
 
   async *iterator<Value>(namespace?: string): AsyncGenerator<Array<string | Awaited<Value> | undefined>, void> {
+    // Keys as the Keyv over us passes them: without the namespace when it leaves that to us.
+    const own = namespace ?? this.#namespace;
+    const strip = own !== undefined && own === this.#namespace && this.#unprefixed ? own.length + 1 : 0;
+    const key = (name: string) => (strip > 0 ? name.slice(strip) : name);
     let batch: string[] = [];
     const flush = async function* (this: ScopedStore, names: string[]) {
       const values = await this.store.getMany(names);
@@ -130,10 +180,10 @@ export class ScopedStore extends EventEmitter implements KeyvStoreAdapter {
         // A key deleted between listing and reading is simply gone: skip it.
         const raw = values[i];
         if (raw === undefined || raw === null || (this.readable && !this.readable(names[i]!, raw))) continue;
-        yield [names[i] as string, raw as Awaited<Value>];
+        yield [key(names[i] as string), raw as Awaited<Value>];
       }
     };
-    for await (const name of this.names(namespace)) {
+    for await (const name of this.names(own)) {
       batch.push(name);
       if (batch.length >= ITERATE_BATCH) {
         yield* flush.call(this, batch);

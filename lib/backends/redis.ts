@@ -15,11 +15,11 @@
  * See docs/redis-index.md.
  */
 import { randomUUID } from "node:crypto";
-import KeyvRedis from "@keyv/redis";
 import { InvalidNameError, InvalidValueError, StorageFullError } from "../errors.js";
 import { isWellFormed, joinKey, metaKey, tracksChanges } from "../keys.js";
 import { LOG_LIMIT } from "./change-log.js";
 import type { Driver, Entry, PrefixStore } from "./driver.js";
+import { redisAdapterOf } from "./redis-adapters.js";
 import { exec, type RedisCommander, typed } from "./redis-tx.js";
 
 export type { RedisCommander } from "./redis-tx.js";
@@ -348,9 +348,11 @@ function redisScope(
   return store;
 }
 
-/** A driver for a @keyv/redis adapter the app already has, or undefined for other stores. */
+/**
+ * A driver for a Redis adapter the app already has (@keyv/redis of any copy or version, standalone
+ * or cluster, or @keyv/valkey), or undefined for other stores. Recognised by shape: see redis-adapters.ts.
+ */
 export function redisDriverFor(store: object, options?: RedisDriverOptions): Driver | undefined {
-  if (!(store instanceof KeyvRedis)) return undefined;
-  const adapter = store as KeyvRedis<unknown>;
-  return redisDriver(async () => (await adapter.getClient()) as unknown as RedisCommander, options);
+  const adapter = redisAdapterOf(store);
+  return adapter && redisDriver(() => adapter.connect(), options);
 }

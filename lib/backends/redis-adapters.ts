@@ -1,0 +1,156 @@
+/**
+ * Recognising the Redis adapters an app already holds — by what they are, not by `instanceof`:
+ * an app may load another copy or version of @keyv/redis (npm nests ours), or load it with
+ * `require` (a second module instance), and still hold a perfectly good Redis connection.
+ * Each recognised adapter yields a `RedisCommander` for the one Redis driver.
+ */
+import { ErrorReply } from "@redis/client";
+import { KeyvWorkspacesError } from "../errors.js";
+import { execOnce, type RedisCommander, typedReply } from "./redis-tx.js";
+
+type Send = (args: string[]) => Promise<unknown>;
+type Fn = (...args: never[]) => unknown;
+
+/** What a recognised adapter is, for messages, and how to reach its server. */
+export interface RedisAdapter {
+  readonly kind: string;
+  connect(): Promise<RedisCommander>;
+}
+
+const isFn = (value: unknown): value is Fn => typeof value === "function";
+const field = (value: unknown, name: string): unknown =>
+  typeof value === "object" && value !== null ? (value as Record<string, unknown>)[name] : undefined;
+
+// Reply errors of node-redis (any copy) and of ioredis/iovalkey (redis-errors); anything else is
+// a connection problem and left to the driver's own mapping.
+const REPLY_ERRORS = new Set(["ErrorReply", "SimpleError", "BlobError", "MultiErrorReply", "ReplyError"]);
+
+function rethrowTyped(error: unknown): never {
+  if (error instanceof KeyvWorkspacesError || error instanceof ErrorReply) throw error;
+  if (error instanceof Error && REPLY_ERRORS.has(error.constructor?.name ?? "")) {
+    throw typedReply(error as ErrorReply, error.message, "this server");
+  }
+  throw error;
+}
+
+function commander(send: Send, transaction?: (commands: readonly string[][]) => Promise<unknown[]>): RedisCommander {
+  const raw: RedisCommander = { sendCommand: send };
+  return {
+    sendCommand: (args) => send(args).catch(rethrowTyped),
+    // A reply error inside EXEC's array is thrown by execOnce as is: map it here too.
+    transaction: (commands) => (transaction ? transaction(commands) : execOnce(raw, commands)).catch(rethrowTyped),
+  };
+}
+
+/** The first key of a command the driver sends (all of them name it right after the command), for cluster routing. */
+function firstKey(args: readonly string[]): string | undefined {
+  return args[0] === "TIME" ? undefined : args[1];
+}
+
+/** node-redis cluster client: `sendCommand(firstKey, isReadonly, args)`, transactions routed by their first key. */
+function clusterCommander(cluster: Record<string, unknown>): RedisCommander {
+  const send = cluster.sendCommand as (
+    key: string | undefined,
+    readonly: boolean | undefined,
+    args: string[],
+  ) => Promise<unknown>;
+  const multi = cluster.multi as (routing?: string) => {
+    addCommand(key: string | undefined, readonly: boolean | undefined, args: string[]): unknown;
+    exec(): Promise<unknown[]>;
+  };
+  return commander(
+    (args) => send.call(cluster, firstKey(args), undefined, args),
+    async (commands) => {
+      const route = commands.map(firstKey).find((key) => key !== undefined);
+      const tx = multi.call(cluster, route);
+      for (const command of commands) tx.addCommand(firstKey(command), undefined, command);
+      try {
+        return await tx.exec();
+      } catch (error) {
+        // node-redis reports failed commands as one MultiErrorReply: the first failure is the reason.
+        const replies = field(error, "replies") as unknown[] | undefined;
+        const failed = (field(error, "errorIndexes") as number[] | undefined)?.[0];
+        throw failed !== undefined && replies?.[failed] instanceof Error ? replies[failed] : error;
+      }
+    },
+  );
+}
+
+/**
+ * ioredis/iovalkey: `call(command, ...args)`; MULTI as its own pipeline (it tracks transactions
+ * itself), whose commands are named by its lower-case methods.
+ */
+function ioCommander(client: Record<string, unknown>): RedisCommander {
+  const call = client.call as (command: string, ...args: string[]) => Promise<unknown>;
+  const multi = client.multi as (commands: string[][]) => { exec(): Promise<Array<[Error | null, unknown]> | null> };
+  return commander(
+    (args) => call.call(client, args[0] as string, ...args.slice(1)),
+    async (commands) => {
+      let results: Array<[Error | null, unknown]> | null;
+      try {
+        results = await multi
+          .call(
+            client,
+            commands.map(([name, ...args]) => [String(name).toLowerCase(), ...args]),
+          )
+          .exec();
+      } catch (error) {
+        // EXECABORT: a command was refused while queueing (OOM, NOPERM); that refusal is the reason.
+        const previous = field(error, "previousErrors") as unknown[] | undefined;
+        throw previous?.[0] ?? error;
+      }
+      if (!results) throw new Error("Redis discarded a transaction (EXEC returned null)");
+      const failed = results.find(([error]) => error);
+      if (failed) throw failed[0];
+      return results.map(([, reply]) => reply);
+    },
+  );
+}
+
+const isNodeRedisClient = (client: unknown) =>
+  isFn(field(client, "sendCommand")) && isFn(field(client, "connect")) && isFn(field(client, "multi"));
+const isNodeRedisCluster = (client: unknown) => isNodeRedisClient(client) && field(client, "slots") !== undefined;
+const isSentinel = (store: object, client: unknown) =>
+  (isFn(field(store, "isSentinel")) && (store as { isSentinel(): boolean }).isSentinel()) ||
+  isFn(field(client, "getSentinelNode"));
+const isIoRedis = (client: unknown) =>
+  isFn(field(client, "call")) &&
+  isFn(field(client, "multi")) &&
+  typeof field(client, "status") === "string" &&
+  typeof field(client, "isCluster") === "boolean";
+
+/**
+ * The Redis behind a @keyv/redis (any copy or version, ESM or CJS; standalone or cluster) or
+ * @keyv/valkey adapter, or undefined. Both adapters say `opts.dialect === "redis"` — but so does
+ * keyv-file, so the client itself must have the shape of a Redis client too.
+ */
+export function redisAdapterOf(store: object): RedisAdapter | undefined {
+  if (field(field(store, "opts"), "dialect") !== "redis") return undefined;
+  const client = field(store, "client");
+  if (isFn(field(store, "getClient")) && isNodeRedisClient(client) && !isSentinel(store, client)) {
+    const adapter = store as { getClient(): Promise<unknown> };
+    const cluster = isNodeRedisCluster(client);
+    const shims = new WeakMap<object, RedisCommander>();
+    return {
+      kind: cluster ? "@keyv/redis (cluster client)" : "@keyv/redis",
+      async connect() {
+        const connected = (await adapter.getClient()) as Record<string, unknown>;
+        let shim = shims.get(connected);
+        if (!shim) {
+          shim = cluster
+            ? clusterCommander(connected)
+            : commander((args) => (connected.sendCommand as Send).call(connected, args));
+          shims.set(connected, shim);
+        }
+        return shim;
+      },
+    };
+  }
+  const io = field(store, "redis");
+  if (isIoRedis(io)) {
+    const shim = ioCommander(io as Record<string, unknown>);
+    const kind = field(io, "isCluster") ? "@keyv/valkey (cluster client)" : "@keyv/valkey";
+    return { kind, connect: async () => shim };
+  }
+  return undefined;
+}
