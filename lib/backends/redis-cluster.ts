@@ -159,6 +159,7 @@ export function clusterCommander(cluster: ClusterClient, options: ClusterCommand
 export async function clusterNodeUrls(
   url: string,
   send: (args: string[]) => Promise<unknown>,
+  options: { mastersOnly?: boolean } = {},
 ): Promise<string[] | undefined> {
   const info = String(await send(["INFO", "cluster"]));
   if (!/cluster_enabled:1/.test(info)) return undefined;
@@ -166,6 +167,7 @@ export async function clusterNodeUrls(
   for (const line of String(await send(["CLUSTER", "NODES"])).split("\n")) {
     const [, address, flags] = line.trim().split(" ");
     if (!address || !flags || /fail|noaddr|handshake/.test(flags)) continue;
+    if (options.mastersOnly && !flags.split(",").includes("master")) continue;
     const match = /^(.*):(\d+)@/.exec(address);
     if (!match) continue;
     const node = new URL(url);
