@@ -5,6 +5,7 @@ import {
   InvalidArgumentError,
   migrateLayout,
   openStorage,
+  rebuildIndex,
   rebuildIndexes,
   type WorkspaceStorage,
 } from "../../lib/index.js";
@@ -105,7 +106,6 @@ describe("moving a deployment to a cluster: migrateLayout, then redis-cli --clus
       raw.on("error", () => {});
       await raw.connect();
       await raw.del(index);
-      await raw.destroy();
       const listed = async () => {
         const names: string[] = [];
         for await (const [name] of moved.collection("notes").iterator!(undefined)) names.push(String(name));
@@ -119,6 +119,14 @@ describe("moving a deployment to a cluster: migrateLayout, then redis-cli --clus
       );
       expect(reports.find((r) => r.prefix === `${root}:ws:{a}:notes`)?.added).toBe(3);
       expect(await listed()).toEqual(["n1", "n2", "n3"]);
+
+      // One prefix: found on whichever master holds it.
+      await raw.del(index);
+      expect(await listed()).toEqual([]);
+      const one = await rebuildIndex(cluster.url, `${root}:ws:{a}:notes`, { cluster: true });
+      expect(one.added).toBe(3);
+      expect(await listed()).toEqual(["n1", "n2", "n3"]);
+      await raw.destroy();
     } finally {
       await moved.close();
     }
