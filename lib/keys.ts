@@ -245,7 +245,10 @@ export function workspaceBase(root: string, workspaceId: string, hashTags: boole
  * Decided by the layout, not by the caller, so every path to such a prefix keeps its log.
  */
 export function tracksChanges(prefix: string): boolean {
-  return prefix.endsWith(`${SEPARATOR}vectors`) || prefix.endsWith("#vectors");
+  // `:{vectors}`: the unscoped vectors collection in the hash-tag layout.
+  return (
+    prefix.endsWith(`${SEPARATOR}vectors`) || prefix.endsWith(`${SEPARATOR}{vectors}`) || prefix.endsWith("#vectors")
+  );
 }
 
 export function joinKey(prefix: string, name: string): string {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { configFromEnv, InvalidConfigError, InvalidRootError, keyspace, parseConfig } from "../../lib/index.js";
-import { layoutPrefixLength } from "../../lib/keys.js";
+import { layoutPrefixLength, tracksChanges } from "../../lib/keys.js";
 
 describe("hash-tag layout", () => {
   it("wraps the workspace id, and unscoped collections, in braces", () => {
@@ -35,6 +35,15 @@ describe("hash-tag layout", () => {
     const ab = keyspace({ root: "app", workspaceId: "ab", hashTags: true });
     expect(ab.key("notes", "x").startsWith(`${a.prefix("notes")}:`)).toBe(false);
     expect(ab.key("notes", "x").startsWith(`${a.workspacePrefix}:`)).toBe(false);
+  });
+
+  it("keeps change logs for vector prefixes in the tagged layout too", () => {
+    for (const workspaceId of ["a", null]) {
+      const ks = keyspace({ root: "app", workspaceId, hashTags: true });
+      expect(tracksChanges(ks.prefix("vectors")), ks.prefix("vectors")).toBe(true);
+      expect(tracksChanges(`${ks.prefix("workflows")}#vectors`)).toBe(true);
+      expect(tracksChanges(ks.prefix("artifacts"))).toBe(false);
+    }
   });
 
   it("reads a tagged key's prefix back", () => {
