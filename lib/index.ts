@@ -11,6 +11,11 @@ export {
 export type { AnyStore, Backend, Driver, Entry, PrefixStore } from "./backends/driver.js";
 export { FileStore, type FileStoreOptions, openFileBackend } from "./backends/file.js";
 export { openBackend } from "./backends/index.js";
+export {
+  type ClusterCommanderOptions,
+  clusterCommander,
+} from "./backends/redis-cluster.js";
+export { type MigrateLayoutOptions, type MigrateLayoutReport, migrateLayout } from "./backends/redis-migrate.js";
 export type { RedisOpenOptions } from "./backends/redis-open.js";
 export {
   type RebuildOptions,

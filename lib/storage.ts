@@ -184,13 +184,15 @@ class Storage implements WorkspaceStorage {
         "this storage was created from a store without a url; pass { url } to createStorage() to get a bootstrap config",
       );
     }
-    const { root, workspaceId, unscoped, depsPrefix } = this.keyspace;
+    const { root, workspaceId, unscoped, depsPrefix, hashTags } = this.keyspace;
     return {
       url,
       root,
       workspaceId: workspaceId ?? null,
       unscoped: [...unscoped],
       ...(depsPrefix === undefined ? {} : { depsPrefix }),
+      ...(this.#shared.backend.cluster ? { cluster: true } : {}),
+      ...(hashTags ? { hashTags: true } : {}),
     };
   }
 
@@ -221,6 +223,7 @@ export async function openStorage(config: StorageConfig, options: StorageOptions
   const backend = await openBackend(parsed.url, {
     connectTimeoutMs: options.connectTimeoutMs ?? 5000,
     ...(options.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: options.commandTimeoutMs }),
+    ...(parsed.cluster ? { cluster: true } : {}),
   });
   return new Storage({ backend, owned: true, options, closed: false }, ks, true);
 }

@@ -57,6 +57,8 @@ export interface Backend {
   readonly driver: Driver;
   /** Normalised URL for bootstrap configs (absolute file path, credentials kept as given). */
   readonly url: string;
+  /** Opened as a Redis Cluster client from a seed node (bootstrap configs carry it). */
+  readonly cluster?: boolean;
   /** Flush pending writes and release connections/files. Idempotent. */
   close(): Promise<void>;
 }
@@ -66,6 +68,8 @@ export interface OpenOptions {
   connectTimeoutMs?: number;
   /** Bound on waiting for one command's reply from a server; default twice connectTimeoutMs. */
   commandTimeoutMs?: number;
+  /** redis:// names one seed node of a Redis Cluster. */
+  cluster?: boolean;
 }
 
 export type AnyStore = KeyvStoreAdapter | Map<unknown, unknown>;
