@@ -4,6 +4,7 @@ import { openFileBackend } from "./file.js";
 import { openMemoryBackend } from "./memory.js";
 import { openRedisBackend } from "./redis-open.js";
 import { redact } from "./redis-url.js";
+import { openPostgresBackend, openSqliteBackend } from "./sql/open.js";
 
 /** URL schemes → the backend that serves them. Adding a backend = one file + one line here. */
 const OPENERS: Record<string, (url: string, options: OpenOptions) => Promise<Backend> | Backend> = {
@@ -11,6 +12,9 @@ const OPENERS: Record<string, (url: string, options: OpenOptions) => Promise<Bac
   "file:": (url) => openFileBackend(filePath(url)),
   "redis:": openRedisBackend,
   "rediss:": openRedisBackend,
+  "sqlite:": openSqliteBackend,
+  "postgres:": openPostgresBackend,
+  "postgresql:": openPostgresBackend,
 };
 
 export const SCHEMES = Object.keys(OPENERS);
