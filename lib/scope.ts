@@ -9,6 +9,7 @@ import { type AnyStore, DRIVER, type Driver, hasOwnDriver, type PrefixStore } fr
 import { genericDriver } from "./backends/generic.js";
 import { mapDriver } from "./backends/map.js";
 import { redisDriverFor } from "./backends/redis.js";
+import { sqlDriverFor } from "./backends/sql/adapters.js";
 import { deserializeChecked, serializeChecked } from "./collections/codec.js";
 import { readable } from "./collections/list.js";
 import { InvalidArgumentError } from "./errors.js";
@@ -28,7 +29,7 @@ export function driverFor(store: AnyStore): Driver {
     }
     if (hasOwnDriver(store)) driver = store[DRIVER];
     else if (store instanceof Map) driver = mapDriver(store);
-    else driver = redisDriverFor(store) ?? genericDriver(store);
+    else driver = redisDriverFor(store) ?? sqlDriverFor(store) ?? genericDriver(store);
     drivers.set(store, driver);
   }
   return driver;
