@@ -1,12 +1,17 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { LOG_LIMIT } from "../../lib/backends/change-log.js";
+import { TABLE_NAME } from "../../lib/backends/sql/client.js";
+import { PAGE, PRUNE_LIMIT, TRIM_EVERY } from "../../lib/backends/sql/driver.js";
 import { sqliteError } from "../../lib/backends/sql/errors.js";
 import { loadPeer } from "../../lib/backends/sql/peer.js";
+import { BUSY_TIMEOUT_MS } from "../../lib/backends/sql/sqlite.js";
 import {
   InvalidConfigError,
   IOError,
+  MAX_ROLE_BYTES,
   openStorage,
   ReadOnlyError,
   StorageFullError,
@@ -100,5 +105,21 @@ describe("sqlite: URLs", () => {
     expect(error).toBeInstanceOf(UnsupportedStoreError);
     expect((error as Error).message).toMatch(/npm install sqlite3/);
     expect((error as Error).cause).toBe(missing);
+  });
+});
+
+describe("docs/sql.md states the numbers the code uses", () => {
+  const doc = readFileSync(new URL("../../docs/sql.md", import.meta.url), "utf8");
+  it("page, prune, log, busy wait, name limits", () => {
+    expect(doc).toContain(`ORDER BY key LIMIT ${PAGE}\``);
+    expect(doc).toContain(`deletes up to ${PRUNE_LIMIT} expired rows`);
+    expect(doc).toContain(
+      `more than ${LOG_LIMIT} writes behind (the log is trimmed every ${TRIM_EVERY} writes to the last ${LOG_LIMIT})`,
+    );
+    expect(doc).toContain(`for up to ${BUSY_TIMEOUT_MS / 1000} s`);
+    expect(doc).toContain(`at most ${MAX_ROLE_BYTES} bytes`);
+    expect(TABLE_NAME.test("t".repeat(48))).toBe(true);
+    expect(TABLE_NAME.test("t".repeat(49))).toBe(false);
+    expect(doc).toContain("identifier of at most 48 characters");
   });
 });

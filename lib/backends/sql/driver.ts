@@ -26,7 +26,7 @@ export const PAGE = 500;
 /** Expired rows one TTL write deletes at most: bounds one write's work. */
 export const PRUNE_LIMIT = 1000;
 /** The log is trimmed every this many writes of a prefix, not on every write. */
-const TRIM_EVERY = 64;
+export const TRIM_EVERY = 64;
 const VERSION = /^([0-9a-f]{16})\.(\d{1,15})$/;
 
 export function checkedKey(key: string): string {
