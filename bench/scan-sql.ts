@@ -13,7 +13,7 @@ import KeyvPostgres from "@keyv/postgres";
 import KeyvSqlite from "@keyv/sqlite";
 import type { SqlClient } from "../lib/backends/sql/client.js";
 import type { SqlStore } from "../lib/backends/sql/store.js";
-import { createStorage, openBackend, scopeStore } from "../lib/index.js";
+import { createStorage, openBackend } from "../lib/index.js";
 import { dropPgTables, PG_URL, pgQuery, removeSqlite, sqliteFile } from "../spec/support/sql.js";
 import {
   type BenchRow,

@@ -52,12 +52,17 @@ describe("provisionWorkspaceRole on the real PostgreSQL", () => {
   it("lets the role use every collection of its own workspace and read deps", async () => {
     const { a, url } = await setup();
     expect(url).toMatch(/^postgres:\/\/kvws_a_[0-9a-f]{12}:pw-a@127\.0\.0\.1:5432\/test\?table=/);
+    await a.artifacts.save("mine", 0);
     await a.artifacts.save("mine", 1);
+    expect(await a.artifacts.load("mine")).toBe(1);
     expect((await a.artifacts.list()).map((i) => i.name)).toEqual(["mine"]);
     await a.workflows.add({ name: "wf", source: "x", description: "send the weekly report" });
     expect((await a.workflows.search("weekly report"))[0]?.name).toBe("wf");
+    await a.vectors.upsert("v", [0, 1]);
     await a.vectors.upsert("v", [1, 0]);
     expect((await a.vectors.search([1, 0]))[0]?.id).toBe("v");
+    await a.collection("cache").set("t", "v", 60_000);
+    expect(await a.collection("cache").get("t")).toBe("v");
     await a.collection("notes").set("k", "v");
     await a.collection("notes").clear();
     expect(await a.deps.list()).toEqual(["lodash@^4.17.0"]);
