@@ -6,7 +6,8 @@
  *       most prefix-namespacing libraries do. COUNT 1000 is the kind setting; Keyv's own
  *       iterator uses Redis's default COUNT 10, which costs ~10× more round trips.
  *   (b) the library: artifacts.list() / collection clear() through the per-prefix sorted-set index.
- * The memory backend's list() is measured at the same sizes.
+ * The memory backend's list() is measured at the same sizes; SQLite and PostgreSQL rows
+ * (library engine, adapter range, LIKE, adapter iterator) come from scan-sql.ts.
  */
 import { createStorage, openBackend, openStorage, type WorkspaceStorage } from "../lib/index.js";
 import { SCAN_SERIES, scanRowName } from "./report.js";
@@ -22,6 +23,7 @@ import {
   samples,
   type Task,
 } from "./rows.js";
+import { sqlScanRows } from "./scan-sql.js";
 import { benchRoot, type RawRedis, withRedisRoot } from "./support.js";
 
 const GROUP = "scan";
@@ -228,5 +230,5 @@ async function memorySuite(opts: SuiteOptions): Promise<BenchRow[]> {
 }
 
 export async function run(opts: { full: boolean; tiny: boolean }): Promise<BenchRow[]> {
-  return [...(await redisSuite(opts)), ...(await memorySuite(opts))];
+  return [...(await redisSuite(opts)), ...(await memorySuite(opts)), ...(await sqlScanRows(opts))];
 }

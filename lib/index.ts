@@ -74,5 +74,12 @@ export {
   validateRoot,
   validateWorkspaceId,
 } from "./keys.js";
+export {
+  MAX_ROLE_BYTES,
+  provisionWorkspaceRole,
+  type RoleOptions,
+  revokeWorkspaceRole,
+  workspaceRoleName,
+} from "./rls.js";
 export { ScopedStore, scopedKeyv, scopeStore } from "./scope.js";
 export { createStorage, openStorage, type StorageOptions, type WorkspaceStorage } from "./storage.js";

@@ -5,6 +5,7 @@ import { openMemoryBackend } from "./memory.js";
 import { openRedisClusterBackend } from "./redis-cluster.js";
 import { openRedisBackend } from "./redis-open.js";
 import { redact } from "./redis-url.js";
+import { openPostgresBackend, openSqliteBackend } from "./sql/open.js";
 
 /** URL schemes → the backend that serves them. Adding a backend = one file + one line here. */
 const OPENERS: Record<string, (url: string, options: OpenOptions) => Promise<Backend> | Backend> = {
@@ -12,6 +13,9 @@ const OPENERS: Record<string, (url: string, options: OpenOptions) => Promise<Bac
   "file:": (url) => openFileBackend(filePath(url)),
   "redis:": openRedis,
   "rediss:": openRedis,
+  "sqlite:": openSqliteBackend,
+  "postgres:": openPostgresBackend,
+  "postgresql:": openPostgresBackend,
 };
 
 function openRedis(url: string, options: OpenOptions): Promise<Backend> {

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { openMemoryBackend } from "../../lib/backends/memory.js";
 import { keyspace } from "../../lib/index.js";
 import { rawRedis } from "./env.js";
+import { sqlRows } from "./sql.js";
 
 /** Collections used through storage.collection(); "notes" is a prefix of the others on purpose. */
 export const COLLECTIONS = ["notes", "notes2", "notes-x"] as const;
@@ -135,6 +136,7 @@ export async function rawKeys(backend: string, url: string, root: string): Promi
   if (backend === "memory") {
     return [...(openMemoryBackend(url).store as Map<string, unknown>).keys()].sort();
   }
+  if (backend === "sqlite" || backend === "postgres") return (await sqlRows(backend, url, root)).map(([key]) => key);
   throw new Error(`no raw reader for backend ${backend}`);
 }
 
@@ -175,6 +177,10 @@ export async function rawDump(backend: string, url: string, root: string): Promi
     if (!existsSync(path)) return out;
     const doc = JSON.parse(readFileSync(path, "utf8")) as { entries: Array<[string, unknown, unknown]> };
     for (const [key, value, expires] of doc.entries) out[key] = [value, expires];
+    return out;
+  }
+  if (backend === "sqlite" || backend === "postgres") {
+    for (const [key, value, expires] of await sqlRows(backend, url, root)) out[key] = [value, expires];
     return out;
   }
   const map = openMemoryBackend(url).store as Map<string, unknown>;
