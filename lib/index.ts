@@ -8,7 +8,7 @@ export {
   revokeWorkspaceUser,
   workspaceUsername,
 } from "./acl.js";
-export type { AnyStore, Backend, Driver, Entry, PrefixStore } from "./backends/driver.js";
+export type { AnyStore, Backend, Driver, Entry, PrefixStats, PrefixStore } from "./backends/driver.js";
 export { FileStore, type FileStoreOptions, openFileBackend } from "./backends/file.js";
 export { openBackend } from "./backends/index.js";
 export type { RedisOpenOptions } from "./backends/redis-open.js";
@@ -68,5 +68,9 @@ export {
   validateRoot,
   validateWorkspaceId,
 } from "./keys.js";
+export type { DropOptions } from "./lifecycle/drop.js";
+export type { MigrateOptions } from "./lifecycle/migrate.js";
+export type { WorkspaceStats } from "./lifecycle/stats.js";
+export type { ExportRecord, ImportOptions } from "./lifecycle/transfer.js";
 export { ScopedStore, scopedKeyv, scopeStore } from "./scope.js";
 export { createStorage, openStorage, type StorageOptions, type WorkspaceStorage } from "./storage.js";

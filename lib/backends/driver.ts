@@ -37,6 +37,17 @@ export interface PrefixStore {
    * the driver cannot tell (the caller then reloads everything).
    */
   changedSince?(version: string): Promise<string[] | undefined>;
+  /**
+   * Live entries and the bytes of their stored values, where the backend can tell without
+   * fetching every value (lib/lifecycle/stats.ts falls back to reading them).
+   */
+  stats?(): Promise<PrefixStats>;
+}
+
+export interface PrefixStats {
+  entries: number;
+  /** Bytes of the stored (serialised) values, UTF-8; keys and bookkeeping are not counted. */
+  bytes: number;
 }
 
 export interface Entry {
