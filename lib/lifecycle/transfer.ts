@@ -161,12 +161,18 @@ export async function importWorkspace(
     size = 0;
     options.onProgress?.(written);
   };
-  let index = 0;
-  for await (const record of records) {
+  const iterator =
+    Symbol.asyncIterator in records
+      ? (records as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+      : (records as Iterable<unknown>)[Symbol.iterator]();
+  for (let index = 0; ; index++) {
     let checked: Checked | undefined;
     try {
-      checked = check(host, record, index++, Date.now());
+      const step = await iterator.next();
+      if (step.done) break;
+      checked = check(host, step.value, index, Date.now());
     } catch (error) {
+      // A bad record (or unreadable input) ends the import; the records before it are kept.
       await flush();
       throw error;
     }
