@@ -91,7 +91,7 @@ interface Shared {
  * flag read per call, shared by every view.
  */
 function guarded(store: PrefixStore, open: () => void): PrefixStore {
-  const { version, changedSince, stats } = store;
+  const { version, changedSince, stats, scan } = store;
   const later = <T>(fn: () => Promise<T>): Promise<T> => {
     try {
       open();
@@ -117,6 +117,12 @@ function guarded(store: PrefixStore, open: () => void): PrefixStore {
     ...(version && { version: () => later(() => version.call(store)) }),
     ...(changedSince && { changedSince: (v: string) => later(() => changedSince.call(store, v)) }),
     ...(stats && { stats: () => later(() => stats.call(store)) }),
+    ...(scan && {
+      scan: () => {
+        open();
+        return scan.call(store);
+      },
+    }),
   };
 }
 

@@ -42,6 +42,12 @@ export interface PrefixStore {
    * fetching every value (lib/lifecycle/stats.ts falls back to reading them).
    */
   stats?(): Promise<PrefixStats>;
+  /**
+   * Live names in batches, in constant memory: unlike names() a name may come twice when the
+   * prefix is written meanwhile (callers must tolerate that: deletes, idempotent copies). Where a
+   * driver has no cheaper way, callers batch names() instead.
+   */
+  scan?(): AsyncIterable<string[]>;
 }
 
 export interface PrefixStats {

@@ -300,6 +300,25 @@ function redisScope(
         // left (a log after deletes, 0.1.0's counter). DEL creates nothing when there is none.
         await client.sendCommand(["DEL", log, legacyVersion]);
       }),
+    async *scan() {
+      const client = await connect().catch((error) => Promise.reject(typed(error)));
+      try {
+        const now = serverMs(await client.sendCommand(["TIME"]));
+        let batch: string[] = [];
+        // No set of names seen (names() keeps one): ZSCAN repeats a member only across a resize.
+        for await (const [name, raw] of scanSortedSet(client, index)) {
+          if (score(raw) < now) continue;
+          batch.push(name);
+          if (batch.length >= CLEAR_BATCH) {
+            yield batch;
+            batch = [];
+          }
+        }
+        if (batch.length > 0) yield batch;
+      } catch (error) {
+        throw typed(error);
+      }
+    },
     stats: () =>
       run(async (client) => {
         // Entries from the index alone; bytes by STRLEN, which reads no value out. ZSCAN may repeat a

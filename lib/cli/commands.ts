@@ -38,7 +38,15 @@ function needId(command: string) {
   };
 }
 
-/** What a walk of the workspace will meet: its entries, and the workflow index beside the workflows. */
+/**
+ * What a walk of the workspace will meet: its entries, and the workflow index beside the
+ * workflows. Only a bar needs it, and stats() costs a command per key on Redis, so it is asked
+ * for only when stderr is a terminal.
+ */
+async function totalFor(io: Io, stats: () => Promise<WorkspaceStats>): Promise<number | undefined> {
+  return io.stderr.isTTY ? total(await stats()) : undefined;
+}
+
 function total(stats: WorkspaceStats): number {
   let sum = 0;
   for (const [collection, { entries }] of Object.entries(stats))
@@ -95,7 +103,7 @@ export const COMMANDS: Record<string, Command> = {
     check: needId("export"),
     async run(storage, [id], values, io) {
       const workspace = storage.withWorkspace(id);
-      const bar = progress(io.stderr, `export ${id}`, total(await workspace.stats()));
+      const bar = progress(io.stderr, `export ${id}`, await totalFor(io, () => workspace.stats()));
       const out = typeof values.out === "string" ? createWriteStream(values.out) : io.stdout;
       if (out !== io.stdout) await once(out, "open");
       const count = await writeRecords(workspace.exportWorkspace(), out, (n) => bar.update(n));
@@ -130,7 +138,7 @@ export const COMMANDS: Record<string, Command> = {
     },
     async run(storage, [id], _values, io) {
       const workspace = storage.withWorkspace(id);
-      const bar = progress(io.stderr, `drop ${id}`, total(await workspace.stats()));
+      const bar = progress(io.stderr, `drop ${id}`, await totalFor(io, () => workspace.stats()));
       const deleted = await workspace.dropWorkspace({ onProgress: (n) => bar.update(n) });
       bar.stop(`dropped ${id}: ${deleted} entries deleted`);
     },
@@ -146,10 +154,9 @@ export const COMMANDS: Record<string, Command> = {
       const to = values.to as string;
       const dryRun = values["dry-run"] === true;
       const target = storage.withWorkspace(to).keyspace;
-      const stats = Object.fromEntries(
-        Object.entries(await storage.stats()).filter(([collection]) => target.isScoped(collection)),
-      );
-      const bar = progress(io.stderr, dryRun ? "count" : `migrate → ${to}`, total(stats));
+      const scoped = async () =>
+        Object.fromEntries(Object.entries(await storage.stats()).filter(([name]) => target.isScoped(name)));
+      const bar = progress(io.stderr, dryRun ? "count" : `migrate → ${to}`, await totalFor(io, scoped));
       const { entries } = await storage.migrateLegacy({ to, dryRun, onProgress: (n) => bar.update(n) });
       bar.stop(dryRun ? `would move ${entries} entries into ${to}` : `moved ${entries} entries into ${to}`);
     },

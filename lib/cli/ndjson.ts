@@ -1,14 +1,27 @@
 /** NDJSON in and out: one ExportRecord per line, streamed. */
 import { once } from "node:events";
-import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
 import { InvalidValueError } from "../errors.js";
 import { type ExportRecord, LINE_OF } from "../lifecycle/transfer.js";
+
+/** The lines of a stream, read chunk by chunk: the stream waits while the caller works (backpressure). */
+async function* lines(input: Readable): AsyncGenerator<string> {
+  const decoder = new StringDecoder("utf8");
+  let rest = "";
+  for await (const chunk of input) {
+    const parts = (rest + (typeof chunk === "string" ? chunk : decoder.write(chunk as Buffer))).split("\n");
+    rest = parts.pop() as string;
+    yield* parts;
+  }
+  rest += decoder.end();
+  if (rest !== "") yield rest;
+}
 
 /** Records of a stream, each tagged with its line number so an import error can name it. */
 export async function* readRecords(input: Readable): AsyncGenerator<ExportRecord> {
   let line = 0;
-  for await (const text of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+  for await (const text of lines(input)) {
     line++;
     if (text.trim() === "") continue;
     let record: unknown;

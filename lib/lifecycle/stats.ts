@@ -10,8 +10,18 @@ export const BATCH = 500;
 
 export type WorkspaceStats = Record<string, { entries: number; bytes: number }>;
 
-/** Names of a prefix in batches of at most `size`, while the caller may delete the ones handed out. */
+/**
+ * Names of a prefix in batches, while the caller may delete the ones handed out. A driver's own
+ * scan() keeps memory constant but may repeat a name the prefix's writers move; names() lists each
+ * once (on Redis by remembering every name: memory grows with the prefix).
+ */
 export async function* batches(store: PrefixStore, size = BATCH): AsyncGenerator<string[]> {
+  if (store.scan) {
+    for await (const page of store.scan()) {
+      for (let i = 0; i < page.length; i += size) yield page.slice(i, i + size);
+    }
+    return;
+  }
   let batch: string[] = [];
   for await (const name of store.names()) {
     batch.push(name);

@@ -100,3 +100,35 @@ async function collectAll<T>(items: AsyncIterable<T>): Promise<T[]> {
   for await (const item of items) out.push(item);
   return out;
 }
+
+describe("the Redis driver's scan()", () => {
+  it("hands out every live name in batches, keeping no set of names (lifecycle walks use it)", async () => {
+    const { openStorage: open } = await import("../../lib/index.js");
+    const redis = BACKENDS.find((b) => b.name === "redis")!;
+    const root = `kvwst_scan_${Math.random().toString(36).slice(2, 10)}`;
+    const s = await open({ url: REDIS_URL, root, workspaceId: "a" });
+    try {
+      const rows = Array.from({ length: 2500 }, (_, i) => ({ collection: "notes", name: `n${i}`, value: i }));
+      await s.importWorkspace([...rows, { collection: "notes", name: "gone", value: 0, expiresAt: Date.now() + 1 }]);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const { connectRedis } = await import("../../lib/backends/redis-open.js");
+      const { redisDriver } = await import("../../lib/backends/redis.js");
+      const connection = await connectRedis(REDIS_URL);
+      try {
+        const store = redisDriver(async () => connection.commander).scope(`${root}:ws:a:notes`);
+        const seen: string[] = [];
+        for await (const page of store.scan!()) {
+          expect(page.length).toBeLessThanOrEqual(1000);
+          seen.push(...page);
+        }
+        expect(new Set(seen).size).toBe(2500);
+        expect(seen).not.toContain("gone");
+      } finally {
+        await connection.close();
+      }
+    } finally {
+      await s.close();
+      await redis.cleanup(root);
+    }
+  });
+});
