@@ -132,3 +132,14 @@ describe("the Redis driver's scan()", () => {
     }
   });
 });
+
+describe("the README's lifecycle numbers", () => {
+  it("states the batch size the walks use", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { BATCH } = await import("../../lib/lifecycle/stats.js");
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const stated = [...readme.matchAll(/in batches of (\d+)/g)].map((m) => Number(m[1]));
+    expect(stated.length).toBeGreaterThanOrEqual(2);
+    for (const n of stated) expect(n).toBe(BATCH);
+  });
+});
