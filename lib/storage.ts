@@ -166,7 +166,9 @@ class Storage implements WorkspaceStorage {
     if (!context) {
       const { registrar } = this.#shared;
       const registrations = registrationsFor(registrar, this.keyspace, collection);
-      context = { store: registering(this.#plain(prefix), registrar, registrations) };
+      // Guarded outside the registration: a closed storage is refused before it registers anything.
+      const store = registering(this.#shared.backend.driver.scope(prefix), registrar, registrations);
+      context = { store: guarded(store, this.#open) };
       this.#contexts.set(prefix, context);
     }
     return context;
@@ -260,8 +262,9 @@ class Storage implements WorkspaceStorage {
     return dropWorkspace(this.#host(), options);
   }
 
-  exportWorkspace(): AsyncIterable<ExportRecord> {
-    return exportWorkspace(this.#host());
+  async *exportWorkspace(): AsyncGenerator<ExportRecord> {
+    // A generator, so a closed storage rejects on the first next() rather than throwing here.
+    yield* exportWorkspace(this.#host());
   }
 
   async importWorkspace(

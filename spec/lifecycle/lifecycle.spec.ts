@@ -185,3 +185,22 @@ describe.each(BACKENDS)("workspace lifecycle on $name", (backend) => {
     await expect(legacy.migrateLegacy({ to: "bad/id" })).rejects.toMatchObject({ code: "ERR_INVALID_WORKSPACE_ID" });
   });
 });
+
+describe("lifecycle calls on a closed storage", () => {
+  it("reject with ERR_STORAGE_CLOSED and register nothing", async () => {
+    const map = new Map<string, unknown>();
+    const { createStorage } = await import("../../lib/index.js");
+    const owner = createStorage(map, { root: "app" });
+    const view = owner.withWorkspace("a");
+    await owner.close();
+    const closed = { code: "ERR_STORAGE_CLOSED" };
+    await expect(owner.listWorkspaces()).rejects.toMatchObject(closed);
+    await expect(view.stats()).rejects.toMatchObject(closed);
+    await expect(view.dropWorkspace()).rejects.toMatchObject(closed);
+    await expect(collect(view.exportWorkspace())).rejects.toMatchObject(closed);
+    await expect(view.importWorkspace([{ collection: "notes", name: "n", value: 1 }])).rejects.toMatchObject(closed);
+    await expect(owner.migrateLegacy({ to: "a" })).rejects.toMatchObject(closed);
+    await expect(view.collection("notes").set("k", 1)).rejects.toMatchObject(closed);
+    expect(map.size).toBe(0);
+  });
+});
