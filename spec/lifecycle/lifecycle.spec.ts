@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type ExportRecord, openStorage, type WorkspaceStorage } from "../../lib/index.js";
 import { BACKENDS, perTest } from "../support/backends.js";
 import { keysUnder, rawRedis } from "../support/env.js";
+import { rawKeys } from "../support/model.js";
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -95,6 +96,11 @@ describe.each(BACKENDS)("workspace lifecycle on $name", (backend) => {
     expect(await legacy.deps.list()).toEqual(["zod@4"]);
     expect(await legacy.listWorkspaces()).toEqual(["ab"]);
     expect(await a.dropWorkspace()).toBe(0);
+    await a.close();
+    const raw = await rawKeys(backend.name, backend.url(root), root);
+    expect(raw.filter((key) => key.startsWith(`${root}:ws:a:`))).toEqual([]);
+    expect(raw).not.toContain(`${root}#workspaces:a`);
+    expect(raw.filter((key) => key.startsWith(`${root}:ws:ab:`)).length).toBeGreaterThan(0);
     if (backend.name === "redis") {
       const client = await rawRedis();
       try {
