@@ -13,7 +13,8 @@ import { clusterNodeUrls } from "./backends/redis-cluster.js";
 import { connectRedis } from "./backends/redis-open.js";
 import { redact, scrub, withCredentials } from "./backends/redis-url.js";
 import { InvalidArgumentError, InvalidWorkspaceIdError, StoreCommandError, UnsupportedStoreError } from "./errors.js";
-import type { Keyspace } from "./keys.js";
+import { type Keyspace, metaKey } from "./keys.js";
+import { workspacesPrefix } from "./lifecycle/registry.js";
 
 export interface RedisAclOptions {
   /** Adds `><password>`. Without a password (or hash) nobody can log in as the user until one is set. */
@@ -43,6 +44,7 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "get",
   "mget",
   "exists",
+  "strlen",
   "set",
   "mset",
   "del",
@@ -52,6 +54,7 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "zrem",
   "zrange",
   "zrangebyscore",
+  "zcount",
   "zremrangebyscore",
   "zscan",
   // stream change logs (tracked prefixes only)
@@ -143,7 +146,7 @@ function sharedPrefixes(ks: Keyspace): string[] {
  * Starts with `reset`, so applying it to an existing user replaces that user's rules entirely.
  */
 export function redisAcl(ks: Keyspace, options: RedisAclOptions = {}): string[] {
-  scopedWorkspace(ks);
+  const id = scopedWorkspace(ks);
   const rules = ["reset", "on"];
   if (options.password !== undefined) rules.push(`>${checkPassword(options.password)}`);
   if (options.passwordSha256 !== undefined) {
@@ -153,6 +156,10 @@ export function redisAcl(ks: Keyspace, options: RedisAclOptions = {}): string[] 
     rules.push(`#${options.passwordSha256.toLowerCase()}`);
   }
   rules.push(`~${escapeGlob(`${ks.workspacePrefix as string}:`)}*`);
+  // The root's workspace registry: write-only, so the user registers (and on a drop removes) its
+  // own id, and can neither list the other tenants nor touch their entries.
+  const registry = workspacesPrefix(ks);
+  rules.push(`%W~${escapeGlob(`${registry}:${id}`)}`, `%W~${escapeGlob(metaKey(registry, "index"))}`);
   const shared = options.depsWritable ? "%RW~" : "%R~";
   for (const prefix of sharedPrefixes(ks)) {
     rules.push(`${shared}${escapeGlob(`${prefix}:`)}*`, `${shared}${escapeGlob(`${prefix}#`)}*`);

@@ -8,7 +8,7 @@ export {
   revokeWorkspaceUser,
   workspaceUsername,
 } from "./acl.js";
-export type { AnyStore, Backend, Driver, Entry, PrefixStore } from "./backends/driver.js";
+export type { AnyStore, Backend, Driver, Entry, PrefixStats, PrefixStore } from "./backends/driver.js";
 export { FileStore, type FileStoreOptions, openFileBackend } from "./backends/file.js";
 export { openBackend } from "./backends/index.js";
 export {
@@ -74,6 +74,10 @@ export {
   validateRoot,
   validateWorkspaceId,
 } from "./keys.js";
+export type { DropOptions } from "./lifecycle/drop.js";
+export type { MigrateOptions } from "./lifecycle/migrate.js";
+export type { WorkspaceStats } from "./lifecycle/stats.js";
+export type { ExportRecord, ImportOptions } from "./lifecycle/transfer.js";
 export {
   MAX_ROLE_BYTES,
   provisionWorkspaceRole,

@@ -37,6 +37,23 @@ export interface PrefixStore {
    * the driver cannot tell (the caller then reloads everything).
    */
   changedSince?(version: string): Promise<string[] | undefined>;
+  /**
+   * Live entries and the bytes of their stored values, where the backend can tell without
+   * fetching every value (lib/lifecycle/stats.ts falls back to reading them).
+   */
+  stats?(): Promise<PrefixStats>;
+  /**
+   * Live names in batches, in constant memory: unlike names() a name may come twice when the
+   * prefix is written meanwhile (callers must tolerate that: deletes, idempotent copies). Where a
+   * driver has no cheaper way, callers batch names() instead.
+   */
+  scan?(): AsyncIterable<string[]>;
+}
+
+export interface PrefixStats {
+  entries: number;
+  /** Bytes of the stored (serialised) values, UTF-8; keys and bookkeeping are not counted. */
+  bytes: number;
 }
 
 export interface Entry {

@@ -300,6 +300,46 @@ function redisScope(
         // left (a log after deletes, 0.1.0's counter). DEL creates nothing when there is none.
         await client.sendCommand(["DEL", log, legacyVersion]);
       }),
+    async *scan() {
+      const client = await connect().catch((error) => Promise.reject(typed(error)));
+      try {
+        const now = serverMs(await client.sendCommand(["TIME"]));
+        let batch: string[] = [];
+        // No set of names seen (names() keeps one): ZSCAN repeats a member only across a resize.
+        for await (const [name, raw] of scanSortedSet(client, index)) {
+          if (score(raw) < now) continue;
+          batch.push(name);
+          if (batch.length >= CLEAR_BATCH) {
+            yield batch;
+            batch = [];
+          }
+        }
+        if (batch.length > 0) yield batch;
+      } catch (error) {
+        throw typed(error);
+      }
+    },
+    stats: () =>
+      run(async (client) => {
+        // Entries from the index alone; bytes by STRLEN, which reads no value out. ZSCAN may repeat a
+        // member while the set is resized under it, so bytes are a measure, entries are exact.
+        const now = String(serverMs(await client.sendCommand(["TIME"])));
+        const entries = Number(await client.sendCommand(["ZCOUNT", index, now, "+inf"]));
+        let bytes = 0;
+        let batch: string[] = [];
+        const measure = async () => {
+          const lengths = await Promise.all(batch.map((name) => client.sendCommand(["STRLEN", key(name)])));
+          for (const length of lengths) bytes += Number(length);
+          batch = [];
+        };
+        for await (const [name, raw] of scanSortedSet(client, index)) {
+          if (score(raw) < Number(now)) continue;
+          batch.push(name);
+          if (batch.length >= CLEAR_BATCH) await measure();
+        }
+        await measure();
+        return { entries, bytes };
+      }),
   };
   if (!tracked) return store;
 

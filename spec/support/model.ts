@@ -89,8 +89,9 @@ export class Model {
     const problems: string[] = [];
     const expected = this.expectedKeys(root);
     const prefixes = this.prefixes(root);
+    const registries = this.registryKeys(root);
     for (const key of raw) {
-      if (expected.has(key)) continue;
+      if (expected.has(key) || registries.has(key)) continue;
       const owner = prefixes.find(({ prefix }) => key.startsWith(`${prefix}#`));
       if (!owner) {
         problems.push(`unexpected key ${JSON.stringify(key)}`);
@@ -107,7 +108,37 @@ export class Model {
     }
     const present = new Set(raw);
     for (const key of expected) if (!present.has(key)) problems.push(`missing key ${JSON.stringify(key)}`);
+    // The workspace registry never misses a workspace that holds data (lib/lifecycle/registry.ts).
+    for (const id of this.ids) {
+      if (id === null || !this.holdsData(id)) continue;
+      const entry = `${root}#workspaces:${id}`;
+      if (!present.has(entry)) problems.push(`workspace ${JSON.stringify(id)} holds data but is not registered`);
+    }
     return problems;
+  }
+
+  holdsData(id: string | null): boolean {
+    const m = this.of(id);
+    return (
+      m.artifacts.size + m.vectors.size + m.workflows.size > 0 ||
+      [...m.collections.values()].some((entries) => entries.size > 0)
+    );
+  }
+
+  /**
+   * Keys the registries may hold: the root's workspace ids, each scope's collection names, and
+   * their indexes on Redis. An emptied workspace may stay registered, so these may be present.
+   */
+  registryKeys(root: string): Set<string> {
+    const out = new Set<string>([`${root}#workspaces#index`]);
+    for (const id of this.ids) {
+      const base = id === null ? root : `${root}:ws:${id}`;
+      if (id !== null) out.add(`${root}#workspaces:${id}`);
+      out.add(`${base}:#collections#index`);
+      for (const c of ["artifacts", "vectors", "workflows", "deps", ...COLLECTIONS])
+        out.add(`${base}:#collections:${c}`);
+    }
+    return out;
   }
 }
 
