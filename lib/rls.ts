@@ -15,6 +15,7 @@ import { openPostgresClient, parsePostgresUrl } from "./backends/sql/postgres.js
 import { ensureSchema } from "./backends/sql/schema.js";
 import { InvalidArgumentError, InvalidConfigError } from "./errors.js";
 import { joinKey, type Keyspace } from "./keys.js";
+import { workspacesPrefix } from "./lifecycle/registry.js";
 
 export interface RoleOptions {
   password: string;
@@ -103,6 +104,8 @@ export async function provisionWorkspaceRole(
   const { table } = parsePostgresUrl(adminUrl);
   const role = checkRole(options.role ?? workspaceRoleName(table, keyspace));
   const own = joinKey(keyspace.root, `ws:${id}`);
+  const registry = workspacesPrefix(keyspace);
+  const registryRow = `(prefix = ${literal(registry)} AND key = ${literal(joinKey(registry, id))})`;
   const shared = sharedPrefixes(keyspace);
   const sharedList = shared.map(literal).join(", ");
   // Writes to shared prefixes must also keep key and prefix together, or a row could be listed elsewhere.
@@ -136,10 +139,12 @@ export async function provisionWorkspaceRole(
         await query(
           `CREATE POLICY kvws_owner ON ${t} TO ${quote(String(owner?.tableowner))} USING (true) WITH CHECK (true)`,
         );
-        const mine = name === table ? under("key", own) : under("prefix", own);
+        // The main table also admits the workspace's own row of the root's registry (lifecycle), and no other.
+        const mine = name === table ? `(${under("key", own)} OR ${registryRow})` : under("prefix", own);
         const rw = quote(policyName(role, "rw"));
         const ro = quote(policyName(role, "ro"));
-        const writable = name === table ? `${mine} AND ${under("prefix", own)}` : mine;
+        const writable =
+          name === table ? `((${under("key", own)} AND ${under("prefix", own)}) OR ${registryRow})` : mine;
         const sharedWritable = name === table ? sharedRows : `prefix IN (${sharedList})`;
         await query(`DROP POLICY IF EXISTS ${rw} ON ${t}`);
         await query(`DROP POLICY IF EXISTS ${ro} ON ${t}`);

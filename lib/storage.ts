@@ -26,8 +26,8 @@ import {
   hostWorkspaces,
   type LifecycleHost,
   type Registrar,
-  registering,
   registrarFor,
+  registrationGate,
   registrationsFor,
 } from "./lifecycle/registry.js";
 import { scopeStats, type WorkspaceStats } from "./lifecycle/stats.js";
@@ -87,10 +87,11 @@ interface Shared {
 }
 
 /**
- * The prefix store, refusing every call once the storage that opened the backend is closed: one
- * flag read per call, shared by every view.
+ * The prefix store as a storage hands it out: every call refused once the storage that opened the
+ * backend is closed (one flag read per call, shared by every view), and writes held until the
+ * registry entries they need exist (`ready`, see lifecycle/registry.ts).
  */
-function guarded(store: PrefixStore, open: () => void): PrefixStore {
+function guarded(store: PrefixStore, open: () => void, ready?: () => Promise<unknown> | undefined): PrefixStore {
   const { version, changedSince, stats, scan } = store;
   const later = <T>(fn: () => Promise<T>): Promise<T> => {
     try {
@@ -100,13 +101,17 @@ function guarded(store: PrefixStore, open: () => void): PrefixStore {
     }
     return fn();
   };
+  const registered = <T>(fn: () => Promise<T>): Promise<T> => {
+    const waiting = ready?.();
+    return waiting ? waiting.then(fn) : fn();
+  };
   return {
     prefix: store.prefix,
     get: (name) => later(() => store.get(name)),
     getMany: (names) => later(() => store.getMany(names)),
     has: (name) => later(() => store.has(name)),
-    set: (name, value, ttl) => later(() => store.set(name, value, ttl)),
-    setMany: (entries) => later(() => store.setMany(entries)),
+    set: (name, value, ttl) => later(() => registered(() => store.set(name, value, ttl))),
+    setMany: (entries) => later(() => registered(() => store.setMany(entries))),
     delete: (name) => later(() => store.delete(name)),
     deleteMany: (names) => later(() => store.deleteMany(names)),
     names: () => {
@@ -166,9 +171,9 @@ class Storage implements WorkspaceStorage {
     if (!context) {
       const { registrar } = this.#shared;
       const registrations = registrationsFor(registrar, this.keyspace, collection);
-      // Guarded outside the registration: a closed storage is refused before it registers anything.
-      const store = registering(this.#shared.backend.driver.scope(prefix), registrar, registrations);
-      context = { store: guarded(store, this.#open) };
+      // A closed storage is refused before it registers anything.
+      const ready = registrationGate(registrar, registrations);
+      context = { store: guarded(this.#shared.backend.driver.scope(prefix), this.#open, ready) };
       this.#contexts.set(prefix, context);
     }
     return context;

@@ -81,6 +81,14 @@ export function taggedKey(
   if (depsPrefix !== undefined && (key.startsWith(`${depsPrefix}:`) || key.startsWith(`${depsPrefix}#`))) {
     return [depsPrefix, `{${depsPrefix}}${key.slice(depsPrefix.length)}`];
   }
+  // The lifecycle registries (lib/lifecycle/registry.ts) move into one tag each, like a prefix.
+  for (const [old, tagged] of [
+    [`${root}#workspaces`, `{${root}#workspaces}`],
+    [`${root}${SEPARATOR}#collections`, `{${root}#collections}`],
+  ] as const) {
+    if (key.startsWith(`${old}${SEPARATOR}`) || key.startsWith(`${old}#`))
+      return [old, `${tagged}${key.slice(old.length)}`];
+  }
   if (!key.startsWith(`${root}${SEPARATOR}`)) return undefined;
   const wsBase = `${root}${SEPARATOR}${WORKSPACE_SEGMENT}${SEPARATOR}`;
   if (key.startsWith(wsBase)) {
@@ -143,7 +151,7 @@ export async function migrateLayout(url: string, options: MigrateLayoutOptions):
     // Grouped first, moved after: a prefix's keys come from many SCAN steps, and renamed keys
     // must not be seen (and counted) again by the same walk.
     const groups = new Map<string, [string, string][]>();
-    const patterns = [`${globEscape(root)}${SEPARATOR}*`];
+    const patterns = [`${globEscape(root)}${SEPARATOR}*`, `${globEscape(root)}#workspaces*`];
     if (depsPrefix !== undefined && !depsPrefix.startsWith(`${root}${SEPARATOR}`))
       patterns.push(`${globEscape(depsPrefix)}*`);
     for (const pattern of patterns) {

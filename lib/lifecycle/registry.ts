@@ -103,26 +103,18 @@ export function registrationsFor(registrar: Registrar, ks: Keyspace, collection:
 }
 
 /**
- * Registers before the first write of each prefix in this process, then steps aside: after that a
- * write costs one boolean test per registration.
+ * What a write waits for before its first write of each prefix in this process (the registry
+ * entries it needs); afterwards undefined at the cost of one boolean test per registration.
  */
-export function registering(store: PrefixStore, registrar: Registrar, entries: readonly Registration[]): PrefixStore {
-  if (entries.length === 0) return store;
-  const ready = (): Promise<unknown> | undefined => {
+export function registrationGate(
+  registrar: Registrar,
+  entries: readonly Registration[],
+): (() => Promise<unknown> | undefined) | undefined {
+  if (entries.length === 0) return undefined;
+  return () => {
     let waits: Promise<void>[] | undefined;
     for (const entry of entries) if (!entry.done) (waits ??= []).push(registrar.ensure(entry));
     return waits && Promise.all(waits);
-  };
-  return {
-    ...store,
-    set: (name, value, ttl) => {
-      const waiting = ready();
-      return waiting ? waiting.then(() => store.set(name, value, ttl)) : store.set(name, value, ttl);
-    },
-    setMany: (entries) => {
-      const waiting = ready();
-      return waiting ? waiting.then(() => store.setMany(entries)) : store.setMany(entries);
-    },
   };
 }
 

@@ -49,7 +49,9 @@ describe("postgres:// URLs", () => {
     const s = await track(openStorage({ url, root, workspaceId: "w" }));
     await s.artifacts.save("a", 1);
     expect(s.toBootstrapConfig().url).toBe(url);
-    const [row] = await pgQuery<{ n: number }>(`SELECT count(*)::int AS n FROM "${tableOf(url)}"`);
+    const [row] = await pgQuery<{ n: number }>(`SELECT count(*)::int AS n FROM "${tableOf(url)}" WHERE prefix = $1`, [
+      s.keyspace.prefix("artifacts"),
+    ]);
     expect(row?.n).toBe(1);
   });
 

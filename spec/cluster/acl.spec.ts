@@ -22,7 +22,14 @@ describe("workspace ACL users on a Redis Cluster", () => {
 
   it("uses the tagged pattern, and lets the user connect as a cluster client", () => {
     const rules = redisAcl(keyspace({ root: "app", workspaceId: "a", hashTags: true }));
-    expect(rules.filter((rule) => rule.includes("~"))).toEqual(["~app:ws:{a}:*", "%R~app:{deps}:*", "%R~app:{deps}#*"]);
+    expect(rules.filter((rule) => rule.includes("~"))).toEqual([
+      "~app:ws:{a}:*",
+      // The registry is one tag: its own entry and the index, write-only.
+      "%W~{app#workspaces}:a",
+      "%W~{app#workspaces}#index",
+      "%R~app:{deps}:*",
+      "%R~app:{deps}#*",
+    ]);
     for (const command of ["+cluster|slots", "+cluster|shards", "+readonly", "+asking"])
       expect(rules).toContain(command);
   });
