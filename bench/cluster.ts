@@ -99,7 +99,8 @@ async function throughput(variants: readonly Variant[], count: number, flight: n
 }
 
 function roundOptions(opts: SuiteOptions): RoundOptions {
-  return opts.tiny ? { rounds: 2, time: 10, iterations: 4 } : { rounds: 5, time: 100, iterations: 100 };
+  // More and longer rounds than the standalone suites: four nodes and the client share two cores.
+  return opts.tiny ? { rounds: 2, time: 10, iterations: 4 } : { rounds: 8, time: 200, iterations: 100 };
 }
 
 const key = (i: number) => `k${i % KEYS}`;
@@ -127,7 +128,7 @@ async function overhead(cluster: TestCluster, nodes: Node[], storage: WorkspaceS
       out.push(row(GROUP, `${op} scoped/raw latency`, "×", ratios(scoped, plain)));
     }
     progress("cluster: throughput @64");
-    const count = opts.tiny ? 500 : 8_000;
+    const count = opts.tiny ? 500 : 15_000;
     const t = await throughput(
       [
         { name: "raw set", nodes, op: (n) => raw.set(key(n), VALUE) },
@@ -270,7 +271,7 @@ async function aggregate(clusterNodes: Node[], clustered: WorkspaceStorage, opts
     const firstOnCluster = await drive(clusterNodes, first(onCluster), WRITE_WORKSPACES, 128);
     const firstOnOne = await drive([node], first(onOne), WRITE_WORKSPACES, 128);
     progress("cluster: aggregate writes, 3 masters vs 1");
-    const count = opts.tiny ? 1_000 : 20_000;
+    const count = opts.tiny ? 1_000 : 30_000;
     const t = await throughput(
       [
         { name: "3 masters", nodes: clusterNodes, op: write(onCluster) },
