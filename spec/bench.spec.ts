@@ -37,7 +37,7 @@ describe("npm run bench --tiny", () => {
   let files: string[] = [];
 
   beforeAll(async () => {
-    ({ stdout } = await bench(["--tiny", "--only", "isolation,scan,file", "--out", out.path]));
+    ({ stdout } = await bench(["--tiny", "--only", "isolation,scan,file,cluster", "--out", out.path]));
     files = readdirSync(out.path).sort();
     const json = files.filter((name) => name.endsWith(".json"));
     expect(json).toHaveLength(1);
@@ -52,12 +52,12 @@ describe("npm run bench --tiny", () => {
     expect(record.machine.cores).toBeGreaterThan(0);
     expect(record.machine.totalmemBytes).toBeGreaterThan(0);
     expect(record.node).toBe(process.version);
-    expect(record.args).toEqual(["--tiny", "--only", "isolation,scan,file", "--out", out.path]);
+    expect(record.args).toEqual(["--tiny", "--only", "isolation,scan,file,cluster", "--out", out.path]);
   });
 
   it("has rows for every selected suite, with finite positive min ≤ median ≤ max", () => {
     const groups = new Set(record.rows.map((r) => r.group));
-    expect([...groups].sort()).toEqual(["file", "isolation", "scan"]);
+    expect([...groups].sort()).toEqual(["cluster", "file", "isolation", "scan"]);
     for (const r of record.rows) {
       for (const value of [r.min, r.median, r.max]) {
         expect(Number.isFinite(value), `${r.group}/${r.name}`).toBe(true);
@@ -89,6 +89,13 @@ describe("npm run bench --tiny", () => {
     has(/^file\/kvws file sequential, 0 entries$/);
     has(/^file\/keyv-file 5\.3\.5 \(before\) 500 concurrent/);
     has(/^file\/kvws file two processes/);
+    for (const op of ["get", "set"]) {
+      has(new RegExp(`^cluster/${op} scoped/raw latency$`));
+      has(new RegExp(`^cluster/${op} scoped/raw ops/s @64$`));
+      has(new RegExp(`^cluster/${op} scoped/raw server CPU @64$`));
+    }
+    has(/^cluster\/list 100 growth .*: library list\(\) \(index\)$/);
+    has(/^cluster\/writes 3 masters \/ 1 master ops\/s$/);
   });
 
   it("never loses a write of our file store with two writer processes", () => {
