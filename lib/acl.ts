@@ -48,6 +48,7 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "zrem",
   "zrange",
   "zrangebyscore",
+  "zmscore",
   "zremrangebyscore",
   "zscan",
   // stream change logs (tracked prefixes only)
