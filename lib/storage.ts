@@ -2,7 +2,7 @@
  * Composition: config → backend adapter → scoped adapters → collections.
  */
 import type { Keyv } from "keyv";
-import type { AnyStore, Backend, PrefixStore } from "./backends/driver.js";
+import type { AnyStore, Backend, PageOptions, PrefixStore } from "./backends/driver.js";
 import { openBackend } from "./backends/index.js";
 import { createArtifactStore } from "./collections/artifacts.js";
 import { createDepsStore } from "./collections/deps.js";
@@ -63,7 +63,7 @@ interface Shared {
  * flag read per call, shared by every view.
  */
 function guarded(store: PrefixStore, open: () => void): PrefixStore {
-  const { version, changedSince } = store;
+  const { version, changedSince, page } = store;
   const later = <T>(fn: () => Promise<T>): Promise<T> => {
     try {
       open();
@@ -88,6 +88,7 @@ function guarded(store: PrefixStore, open: () => void): PrefixStore {
     clear: () => later(() => store.clear()),
     ...(version && { version: () => later(() => version.call(store)) }),
     ...(changedSince && { changedSince: (v: string) => later(() => changedSince.call(store, v)) }),
+    ...(page && { page: (options: PageOptions) => later(() => page.call(store, options)) }),
   };
 }
 

@@ -123,6 +123,13 @@ describe("workspace ACL users on Redis", () => {
     expect((await s.artifacts.info("report"))?.description).toBe("r");
     expect(await s.artifacts.has("report")).toBe(true);
     expect((await s.artifacts.list()).map((i) => i.name)).toEqual(["blob", "report"]);
+    // expiring artifacts and pages (ZRANGE BYLEX, ZMSCORE on #ttl, the prune's reads)
+    await s.artifacts.save("brief", 1, { ttl: 60_000 });
+    await s.artifacts.save("brief2", 2, { ttl: 60_000 });
+    expect((await s.artifacts.list({ after: "blob", limit: 2 })).map((i) => i.name)).toEqual(["brief", "brief2"]);
+    expect((await s.artifacts.list({ prefix: "rep", limit: 5 })).map((i) => i.name)).toEqual(["report"]);
+    expect(await s.artifacts.delete("brief")).toBe(true);
+    expect(await s.artifacts.delete("brief2")).toBe(true);
     expect(await s.artifacts.delete("blob")).toBe(true);
     // workflows
     await s.workflows.add({ name: "summarise", source: "print(1)", description: "summarise a report" });

@@ -3,8 +3,9 @@
  * { prefix, after, limit }, on every backend, including pages read while other names come and go.
  */
 import { describe, expect, it } from "vitest";
-import { compareNames } from "../../lib/backends/driver.js";
-import { InvalidArgumentError, openStorage, type WorkspaceStorage } from "../../lib/index.js";
+import { compareNames, DRIVER, type PageOptions } from "../../lib/backends/driver.js";
+import { MemoryStore } from "../../lib/backends/memory.js";
+import { createStorage, InvalidArgumentError, openStorage, type WorkspaceStorage } from "../../lib/index.js";
 import { BACKENDS, perTest } from "../support/backends.js";
 
 const pad = (i: number) => String(i).padStart(4, "0");
@@ -163,3 +164,38 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe("paged listing through a storage", () => {
+  it("reads pages with the driver's own page (the range read), not by listing every name", async () => {
+    const store = new MemoryStore();
+    const driver = store[DRIVER];
+    const scope = driver.scope.bind(driver);
+    let pages = 0;
+    let listings = 0;
+    driver.scope = (prefix) => {
+      const inner = scope(prefix);
+      const page = inner.page?.bind(inner);
+      return {
+        ...inner,
+        names: () => {
+          listings++;
+          return inner.names();
+        },
+        ...(page && {
+          page: (options: PageOptions) => {
+            pages++;
+            return page(options);
+          },
+        }),
+      };
+    };
+    const s = createStorage(store, { root: "app", workspaceId: "w" });
+    for (const name of ["a", "b", "c"]) await s.artifacts.save(name, name);
+    await s.vectors.upsert("v", [1, 0]);
+    listings = 0;
+    expect((await s.artifacts.list({ after: "a", limit: 1 })).map((i) => i.name)).toEqual(["b"]);
+    expect(await s.vectors.ids({ limit: 5 })).toEqual(["v"]);
+    expect(pages).toBe(2);
+    expect(listings).toBe(0);
+  });
+});
