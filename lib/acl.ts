@@ -3,13 +3,18 @@
  * this library (or a bug in it) cannot read or write another workspace's keys through that
  * user's connection. The key layout makes it one pattern: everything of workspace `id`,
  * values and bookkeeping alike (`<prefix>#index`, and `<prefix>#log` where changes are tracked), lives under
- * `<root>:ws:<id>:`.
+ * `<root>:ws:<id>:` (`<root>:ws:{<id>}:` in the hash-tag layout; braces are literal in ACL globs).
+ *
+ * On a Redis Cluster, `ACL SETUSER` is not propagated between nodes: provisioning applies the
+ * user to every master and replica the seed node knows of.
  */
 import { ErrorReply } from "@redis/client";
+import { clusterNodeUrls } from "./backends/redis-cluster.js";
 import { connectRedis } from "./backends/redis-open.js";
 import { redact, scrub, withCredentials } from "./backends/redis-url.js";
 import { InvalidArgumentError, InvalidWorkspaceIdError, StoreCommandError, UnsupportedStoreError } from "./errors.js";
-import type { Keyspace } from "./keys.js";
+import { type Keyspace, metaKey } from "./keys.js";
+import { workspacesPrefix } from "./lifecycle/registry.js";
 
 export interface RedisAclOptions {
   /** Adds `><password>`. Without a password (or hash) nobody can log in as the user until one is set. */
@@ -39,6 +44,7 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "get",
   "mget",
   "exists",
+  "strlen",
   "set",
   "mset",
   "del",
@@ -49,6 +55,7 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "zrange",
   "zrangebyscore",
   "zmscore",
+  "zcount",
   "zremrangebyscore",
   "zscan",
   // stream change logs (tracked prefixes only)
@@ -60,6 +67,11 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "exec",
   "discard",
   "time",
+  // a cluster client's handshake and redirections: the slot map, replica reads, ASK
+  "cluster|slots",
+  "cluster|shards",
+  "readonly",
+  "asking",
 ]);
 
 /**
@@ -112,7 +124,7 @@ const escapeGlob = (text: string) => text.replace(GLOB, "\\$&");
 const NO_SPACE_OR_CONTROL = /^[^\s\u0000-\u001f\u007f]+$/;
 
 function scopedWorkspace(ks: Keyspace): string {
-  if (ks.workspaceId === undefined) {
+  if (ks.workspaceId === undefined || ks.workspacePrefix === undefined) {
     throw new InvalidWorkspaceIdError(
       "a Redis ACL user belongs to one workspace, but this keyspace has no workspace id; " +
         "use keyspace({ root, workspaceId }) or storage.withWorkspace(id).keyspace",
@@ -144,7 +156,11 @@ export function redisAcl(ks: Keyspace, options: RedisAclOptions = {}): string[] 
     }
     rules.push(`#${options.passwordSha256.toLowerCase()}`);
   }
-  rules.push(`~${escapeGlob(`${ks.root}:ws:${id}:`)}*`);
+  rules.push(`~${escapeGlob(`${ks.workspacePrefix as string}:`)}*`);
+  // The root's workspace registry: write-only, so the user registers (and on a drop removes) its
+  // own id, and can neither list the other tenants nor touch their entries.
+  const registry = workspacesPrefix(ks);
+  rules.push(`%W~${escapeGlob(`${registry}:${id}`)}`, `%W~${escapeGlob(metaKey(registry, "index"))}`);
   const shared = options.depsWritable ? "%RW~" : "%R~";
   for (const prefix of sharedPrefixes(ks)) {
     rules.push(`${shared}${escapeGlob(`${prefix}:`)}*`, `${shared}${escapeGlob(`${prefix}#`)}*`);
@@ -184,10 +200,12 @@ export interface ProvisionOptions extends Omit<RedisAclOptions, "passwordSha256"
   connectTimeoutMs?: number;
 }
 
+type Send = (args: string[]) => Promise<unknown>;
+
 async function withAdmin<T>(
   adminUrl: string,
   connectTimeoutMs: number | undefined,
-  body: (send: (args: string[]) => Promise<unknown>) => Promise<T>,
+  body: (send: Send) => Promise<T>,
 ): Promise<T> {
   const admin = await connectRedis(adminUrl, connectTimeoutMs === undefined ? {} : { connectTimeoutMs });
   try {
@@ -195,6 +213,22 @@ async function withAdmin<T>(
   } finally {
     await admin.close();
   }
+}
+
+/**
+ * `body` on the admin URL's server, or, when that is a cluster node, on every master and
+ * replica it knows of (each reached with the admin URL's credentials), one after the other.
+ */
+async function onEveryNode<T>(
+  adminUrl: string,
+  connectTimeoutMs: number | undefined,
+  body: (send: Send) => Promise<T>,
+): Promise<T[]> {
+  const urls = await withAdmin(adminUrl, connectTimeoutMs, (send) => clusterNodeUrls(adminUrl, send));
+  if (urls === undefined) return [await withAdmin(adminUrl, connectTimeoutMs, body)];
+  const results: T[] = [];
+  for (const url of urls) results.push(await withAdmin(url, connectTimeoutMs, body));
+  return results;
 }
 
 /**
@@ -210,7 +244,7 @@ export async function provisionWorkspaceUser(
   const username = checkUsername(options.username ?? workspaceUsername(ks));
   const password = checkPassword(options.password);
   const rules = redisAcl(ks, { password, ...(options.depsWritable ? { depsWritable: true } : {}) });
-  await withAdmin(adminUrl, options.connectTimeoutMs, async (send) => {
+  await onEveryNode(adminUrl, options.connectTimeoutMs, async (send) => {
     // Rules a server version does not know are dropped when optional (e.g. CLIENT SETINFO before 7.2).
     for (let left = [...rules]; ; ) {
       try {
@@ -243,9 +277,10 @@ export async function revokeWorkspaceUser(
   options: { connectTimeoutMs?: number } = {},
 ): Promise<boolean> {
   const username = typeof user === "string" ? checkUsername(user) : workspaceUsername(user);
-  return withAdmin(
+  const deleted = await onEveryNode(
     adminUrl,
     options.connectTimeoutMs,
     async (send) => Number(await send(["ACL", "DELUSER", username])) > 0,
   );
+  return deleted.some(Boolean);
 }

@@ -18,8 +18,20 @@ export const storageConfigSchema = z
     workspaceId: z.string().nullable().optional(),
     unscoped: z.array(z.string()).optional(),
     depsPrefix: z.string().optional(),
+    /** The url names one seed node of a Redis Cluster; forces hashTags. */
+    cluster: z.boolean().optional(),
+    /** The hash-tag key layout (keys.ts), also on a standalone Redis that may move to a cluster later. */
+    hashTags: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .refine((config) => !config.cluster || config.hashTags !== false, {
+    message: "a cluster needs the hash-tag layout: hashTags cannot be false when cluster is true",
+    path: ["hashTags"],
+  })
+  .refine((config) => !config.cluster || /^rediss?:/i.test(config.url), {
+    message: "cluster: true needs a redis:// or rediss:// url (a seed node of the cluster)",
+    path: ["cluster"],
+  });
 
 export type StorageConfig = z.infer<typeof storageConfigSchema>;
 
@@ -28,8 +40,10 @@ export function parseConfig(input: unknown): StorageConfig {
   if (result.success) {
     // A config that parses is one a process can open: a deps prefix pointing into a workspace
     // must fail here (and in configFromEnv), not later in whichever process opens it.
-    keyspace(result.data);
-    return result.data;
+    // Every key of one atomic write must share a slot on a cluster, so a cluster forces hash tags.
+    const config = result.data.cluster ? { ...result.data, hashTags: true } : result.data;
+    keyspace(config);
+    return config;
   }
   const issue = result.error.issues[0];
   const field = issue?.path.join(".") || (issue?.code === "unrecognized_keys" ? issue.keys.join(",") : "");
@@ -39,9 +53,18 @@ export function parseConfig(input: unknown): StorageConfig {
   });
 }
 
+/** "1"/"true"/"yes" and "0"/"false"/"no"; anything else is a config error, not a silent false. */
+function flag(env: Record<string, string | undefined>, name: string, field: string): boolean | undefined {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === "") return undefined;
+  if (["1", "true", "yes"].includes(raw)) return true;
+  if (["0", "false", "no"].includes(raw)) return false;
+  throw new InvalidConfigError(field, `${name} must be true or false (1/0, yes/no), got ${JSON.stringify(raw)}`);
+}
+
 /**
- * Reads KVWS_URL, KVWS_ROOT, KVWS_WORKSPACE_ID, KVWS_UNSCOPED (comma list) and
- * KVWS_DEPS_PREFIX. Without KVWS_DEPS_PREFIX, deps live at "<root>:deps" — the shared
+ * Reads KVWS_URL, KVWS_ROOT, KVWS_WORKSPACE_ID, KVWS_UNSCOPED (comma list),
+ * KVWS_DEPS_PREFIX, KVWS_CLUSTER and KVWS_HASH_TAGS (true/false). Without KVWS_DEPS_PREFIX, deps live at "<root>:deps" — the shared
  * root namespace, never a workspace-scoped prefix; an explicit KVWS_DEPS_PREFIX wins.
  */
 export function configFromEnv(env: Record<string, string | undefined> = process.env): StorageConfig {
@@ -57,6 +80,8 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
   // Set but empty means "no unscoped collections"; unset means the default ["deps"].
   const unscoped = env.KVWS_UNSCOPED;
   const depsPrefix = value("KVWS_DEPS_PREFIX");
+  const cluster = flag(env, "KVWS_CLUSTER", "cluster");
+  const hashTags = flag(env, "KVWS_HASH_TAGS", "hashTags");
   return parseConfig({
     url,
     root,
@@ -70,5 +95,7 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
             .filter(Boolean),
         }),
     ...(depsPrefix === undefined ? {} : { depsPrefix }),
+    ...(cluster === undefined ? {} : { cluster }),
+    ...(hashTags === undefined ? {} : { hashTags }),
   });
 }

@@ -8,9 +8,14 @@ export {
   revokeWorkspaceUser,
   workspaceUsername,
 } from "./acl.js";
-export type { AnyStore, Backend, Driver, Entry, PrefixStore } from "./backends/driver.js";
+export type { AnyStore, Backend, Driver, Entry, PrefixStats, PrefixStore } from "./backends/driver.js";
 export { FileStore, type FileStoreOptions, openFileBackend } from "./backends/file.js";
 export { openBackend } from "./backends/index.js";
+export {
+  type ClusterCommanderOptions,
+  clusterCommander,
+} from "./backends/redis-cluster.js";
+export { type MigrateLayoutOptions, type MigrateLayoutReport, migrateLayout } from "./backends/redis-migrate.js";
 export type { RedisOpenOptions } from "./backends/redis-open.js";
 export {
   type RebuildOptions,
@@ -69,5 +74,16 @@ export {
   validateRoot,
   validateWorkspaceId,
 } from "./keys.js";
+export type { DropOptions } from "./lifecycle/drop.js";
+export type { MigrateOptions } from "./lifecycle/migrate.js";
+export type { WorkspaceStats } from "./lifecycle/stats.js";
+export type { ExportRecord, ImportOptions } from "./lifecycle/transfer.js";
+export {
+  MAX_ROLE_BYTES,
+  provisionWorkspaceRole,
+  type RoleOptions,
+  revokeWorkspaceRole,
+  workspaceRoleName,
+} from "./rls.js";
 export { ScopedStore, scopedKeyv, scopeStore } from "./scope.js";
 export { createStorage, openStorage, type StorageOptions, type WorkspaceStorage } from "./storage.js";

@@ -4,6 +4,13 @@
  *   scoped:   <root>:ws:<workspaceId>:<collection>:<name>
  *   unscoped: <root>:<collection>:<name>
  *
+ * With hash tags (Redis Cluster) the part that picks the slot is wrapped in braces, so that
+ * everything one atomic operation touches (a value, its prefix's `#index` and `#log`) hashes
+ * to one slot:
+ *
+ *   scoped:   <root>:ws:{<workspaceId>}:<collection>:<name>
+ *   unscoped: <root>:{<collection>}:<name>          (a deps prefix P becomes {P})
+ *
  * Collisions are impossible by construction rather than unlikely by convention:
  * workspace ids and collection names cannot contain ":", no root or collection may
  * be the segment "ws", so a key parses back to exactly one (workspace, collection,
@@ -156,6 +163,8 @@ export interface KeyspaceOptions {
   unscoped?: readonly string[] | undefined;
   /** Overrides where deps live, for `storage.deps` and `collection("deps")` alike. */
   depsPrefix?: string | undefined;
+  /** The Redis Cluster layout: braces around the workspace id (or the unscoped collection). */
+  hashTags?: boolean | undefined;
 }
 
 export interface Keyspace {
@@ -163,6 +172,9 @@ export interface Keyspace {
   readonly workspaceId: string | undefined;
   readonly unscoped: readonly string[];
   readonly depsPrefix: string | undefined;
+  readonly hashTags: boolean;
+  /** `<root>:ws:<id>` (`<root>:ws:{<id>}` with hash tags): every key of the workspace starts with it plus ":". */
+  readonly workspacePrefix: string | undefined;
   isScoped(collection: string): boolean;
   prefix(collection: string): string;
   key(collection: string, name: string): string;
@@ -182,16 +194,22 @@ export function keyspace(options: KeyspaceOptions): Keyspace {
   }
   const unscoped = Object.freeze([...new Set(listed.map(validateCollection))]);
   const depsPrefix = options.depsPrefix === undefined ? undefined : validateDepsPrefix(options.depsPrefix);
-  const scopedBase =
-    workspaceId === undefined ? root : `${root}${SEPARATOR}${WORKSPACE_SEGMENT}${SEPARATOR}${workspaceId}`;
+  if (options.hashTags !== undefined && typeof options.hashTags !== "boolean") {
+    throw new InvalidArgumentError(`hashTags must be a boolean, got ${show(options.hashTags)}`);
+  }
+  const hashTags = options.hashTags === true;
+  const tag = (text: string) => (hashTags ? `{${text}}` : text);
+  const workspacePrefix = workspaceId === undefined ? undefined : workspaceBase(root, workspaceId, hashTags);
   const prefixes = new Map<string, string>();
 
   const prefix = (collection: string): string => {
     let cached = prefixes.get(collection);
     if (cached === undefined) {
       validateCollection(collection);
-      if (collection === "deps" && depsPrefix !== undefined) cached = depsPrefix;
-      else cached = `${unscoped.includes(collection) ? root : scopedBase}${SEPARATOR}${collection}`;
+      if (collection === "deps" && depsPrefix !== undefined) cached = tag(depsPrefix);
+      else if (workspacePrefix === undefined || unscoped.includes(collection)) {
+        cached = `${root}${SEPARATOR}${tag(collection)}`;
+      } else cached = `${workspacePrefix}${SEPARATOR}${collection}`;
       prefixes.set(collection, cached);
     }
     return cached;
@@ -202,14 +220,23 @@ export function keyspace(options: KeyspaceOptions): Keyspace {
     workspaceId,
     unscoped,
     depsPrefix,
+    hashTags,
+    workspacePrefix,
     isScoped: (collection: string) =>
       workspaceId !== undefined &&
       !unscoped.includes(validateCollection(collection)) &&
       !(collection === "deps" && depsPrefix !== undefined),
     prefix,
     key: (collection: string, name: string) => joinKey(prefix(collection), name),
-    withWorkspace: (id: string | null | undefined) => keyspace({ root, unscoped, depsPrefix, workspaceId: id }),
+    withWorkspace: (id: string | null | undefined) =>
+      keyspace({ root, unscoped, depsPrefix, hashTags, workspaceId: id }),
   });
+}
+
+/** `<root>:ws:<id>`, or `<root>:ws:{<id>}` in the hash-tag layout. Arguments must be valid already. */
+export function workspaceBase(root: string, workspaceId: string, hashTags: boolean): string {
+  const id = hashTags ? `{${workspaceId}}` : workspaceId;
+  return `${root}${SEPARATOR}${WORKSPACE_SEGMENT}${SEPARATOR}${id}`;
 }
 
 /**
@@ -218,7 +245,10 @@ export function keyspace(options: KeyspaceOptions): Keyspace {
  * Decided by the layout, not by the caller, so every path to such a prefix keeps its log.
  */
 export function tracksChanges(prefix: string): boolean {
-  return prefix.endsWith(`${SEPARATOR}vectors`) || prefix.endsWith("#vectors");
+  // `:{vectors}`: the unscoped vectors collection in the hash-tag layout.
+  return (
+    prefix.endsWith(`${SEPARATOR}vectors`) || prefix.endsWith(`${SEPARATOR}{vectors}`) || prefix.endsWith("#vectors")
+  );
 }
 
 export function joinKey(prefix: string, name: string): string {

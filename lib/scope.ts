@@ -10,6 +10,7 @@ import { genericDriver, unsupportedWarning } from "./backends/generic.js";
 import { isKeyvFile, keyvFileDriver } from "./backends/keyv-file.js";
 import { mapDriver } from "./backends/map.js";
 import { redisDriverFor } from "./backends/redis.js";
+import { sqlDriverFor } from "./backends/sql/adapters.js";
 import { deserializeChecked, serializeChecked } from "./collections/codec.js";
 import { readable } from "./collections/list.js";
 import { InvalidArgumentError } from "./errors.js";
@@ -45,7 +46,7 @@ function knownDriver(store: AnyStore): Driver | undefined {
   if (hasOwnDriver(store)) return store[DRIVER];
   if (store instanceof Map) return mapDriver(store);
   if (isKeyvFile(store)) return keyvFileDriver(store);
-  return redisDriverFor(store);
+  return redisDriverFor(store) ?? sqlDriverFor(store);
 }
 
 function isStore(store: unknown): store is AnyStore {

@@ -20,6 +20,18 @@ import { createWorkflowStore } from "./collections/workflows.js";
 import { parseConfig, type StorageConfig } from "./config.js";
 import { InvalidConfigError, StorageClosedError } from "./errors.js";
 import { type Keyspace, type KeyspaceOptions, keyspace as makeKeyspace, metaKey } from "./keys.js";
+import { type DropOptions, dropWorkspace } from "./lifecycle/drop.js";
+import { type MigrateOptions, migrateLegacy } from "./lifecycle/migrate.js";
+import {
+  hostWorkspaces,
+  type LifecycleHost,
+  type Registrar,
+  registrarFor,
+  registrationGate,
+  registrationsFor,
+} from "./lifecycle/registry.js";
+import { scopeStats, type WorkspaceStats } from "./lifecycle/stats.js";
+import { type ExportRecord, exportWorkspace, type ImportOptions, importWorkspace } from "./lifecycle/transfer.js";
 import { driverFor, ScopedStore, scopedKeyv } from "./scope.js";
 
 export interface StorageOptions {
@@ -47,6 +59,21 @@ export interface WorkspaceStorage {
   /** Plain JSON: openStorage(it) elsewhere rebuilds the same scope. */
   toBootstrapConfig(): StorageConfig;
   close(): Promise<void>;
+  /** Ids under this root that hold data, sorted, from the registry writes keep (never a SCAN). */
+  listWorkspaces(): Promise<string[]>;
+  /** Entries and bytes per collection of this scope that holds data. */
+  stats(): Promise<WorkspaceStats>;
+  /** Deletes every key of this workspace, data and bookkeeping; returns the data entries deleted. */
+  dropWorkspace(options?: DropOptions): Promise<number>;
+  /** One record per entry of this workspace, streamed. */
+  exportWorkspace(): AsyncIterable<ExportRecord>;
+  /** Writes the records into this workspace (merging, or after a drop with `replace`); returns entries written. */
+  importWorkspace(
+    records: AsyncIterable<ExportRecord> | Iterable<ExportRecord>,
+    options?: ImportOptions,
+  ): Promise<number>;
+  /** On an unscoped storage: moves the legacy data of every scoped collection into workspace `to`. */
+  migrateLegacy(options: MigrateOptions): Promise<{ entries: number }>;
 }
 
 /** One opened backend, shared by a storage and all its withWorkspace views. */
@@ -55,15 +82,17 @@ interface Shared {
   /** Whether close() of the owning storage releases the backend (false for the caller's own store). */
   readonly owned: boolean;
   readonly options: StorageOptions;
+  readonly registrar: Registrar;
   closed: boolean;
 }
 
 /**
- * The prefix store, refusing every call once the storage that opened the backend is closed: one
- * flag read per call, shared by every view.
+ * The prefix store as a storage hands it out: every call refused once the storage that opened the
+ * backend is closed (one flag read per call, shared by every view), and writes held until the
+ * registry entries they need exist (`ready`, see lifecycle/registry.ts).
  */
-function guarded(store: PrefixStore, open: () => void): PrefixStore {
-  const { version, changedSince, page } = store;
+function guarded(store: PrefixStore, open: () => void, ready?: () => Promise<unknown> | undefined): PrefixStore {
+  const { version, changedSince, stats, scan, page } = store;
   const later = <T>(fn: () => Promise<T>): Promise<T> => {
     try {
       open();
@@ -72,13 +101,17 @@ function guarded(store: PrefixStore, open: () => void): PrefixStore {
     }
     return fn();
   };
+  const registered = <T>(fn: () => Promise<T>): Promise<T> => {
+    const waiting = ready?.();
+    return waiting ? waiting.then(fn) : fn();
+  };
   return {
     prefix: store.prefix,
     get: (name) => later(() => store.get(name)),
     getMany: (names) => later(() => store.getMany(names)),
     has: (name) => later(() => store.has(name)),
-    set: (name, value, ttl) => later(() => store.set(name, value, ttl)),
-    setMany: (entries) => later(() => store.setMany(entries)),
+    set: (name, value, ttl) => later(() => registered(() => store.set(name, value, ttl))),
+    setMany: (entries) => later(() => registered(() => store.setMany(entries))),
     delete: (name) => later(() => store.delete(name)),
     deleteMany: (names) => later(() => store.deleteMany(names)),
     names: () => {
@@ -88,6 +121,13 @@ function guarded(store: PrefixStore, open: () => void): PrefixStore {
     clear: () => later(() => store.clear()),
     ...(version && { version: () => later(() => version.call(store)) }),
     ...(changedSince && { changedSince: (v: string) => later(() => changedSince.call(store, v)) }),
+    ...(stats && { stats: () => later(() => stats.call(store)) }),
+    ...(scan && {
+      scan: () => {
+        open();
+        return scan.call(store);
+      },
+    }),
     ...(page && { page: (options: PageOptions) => later(() => page.call(store, options)) }),
   };
 }
@@ -127,32 +167,53 @@ class Storage implements WorkspaceStorage {
     return new StorageClosedError(`${scope} is closed (its backend was released by close())`);
   }
 
-  #context(prefix: string): Context {
+  #context(prefix: string, collection: string): Context {
     let context = this.#contexts.get(prefix);
     if (!context) {
-      context = { store: guarded(this.#shared.backend.driver.scope(prefix), this.#open) };
+      const { registrar } = this.#shared;
+      const registrations = registrationsFor(registrar, this.keyspace, collection);
+      // A closed storage is refused before it registers anything.
+      const ready = registrationGate(registrar, registrations);
+      context = { store: guarded(this.#shared.backend.driver.scope(prefix), this.#open, ready) };
       this.#contexts.set(prefix, context);
     }
     return context;
   }
 
+  #plain(prefix: string): PrefixStore {
+    return guarded(this.#shared.backend.driver.scope(prefix), this.#open);
+  }
+
+  #host(): LifecycleHost {
+    this.#open();
+    return {
+      keyspace: this.keyspace,
+      registrar: this.#shared.registrar,
+      store: (prefix, collection) => this.#context(prefix, collection).store,
+      plain: (prefix) => this.#plain(prefix),
+      withWorkspace: (id) => (this.withWorkspace(id) as Storage).#host(),
+    };
+  }
+
   collection<T = unknown>(name: string): Keyv<T> {
-    const context = this.#context(this.keyspace.prefix(name));
+    const context = this.#context(this.keyspace.prefix(name), name);
     context.keyv ??= scopedKeyv(new ScopedStore(context.store));
     return context.keyv as Keyv<T>;
   }
 
-  #vectorStore(prefix: string): VectorStore {
-    return createVectorStore(this.#context(prefix), this.#shared.options.vectors, { owner: this.#shared });
+  #vectorStore(prefix: string, collection: string): VectorStore {
+    return createVectorStore(this.#context(prefix, collection), this.#shared.options.vectors, {
+      owner: this.#shared,
+    });
   }
 
   get artifacts(): ArtifactStore {
-    this.#artifacts ??= createArtifactStore(this.#context(this.keyspace.prefix("artifacts")));
+    this.#artifacts ??= createArtifactStore(this.#context(this.keyspace.prefix("artifacts"), "artifacts"));
     return this.#artifacts;
   }
 
   get vectors(): VectorStore {
-    this.#vectors ??= this.#vectorStore(this.keyspace.prefix("vectors"));
+    this.#vectors ??= this.#vectorStore(this.keyspace.prefix("vectors"), "vectors");
     return this.#vectors;
   }
 
@@ -160,15 +221,15 @@ class Storage implements WorkspaceStorage {
     if (!this.#workflows) {
       const prefix = this.keyspace.prefix("workflows");
       // The workflow index sits beside the workflows (same scope, same ACL pattern), apart from the user's vectors.
-      const index = this.#vectorStore(metaKey(prefix, "vectors"));
+      const index = this.#vectorStore(metaKey(prefix, "vectors"), "workflows");
       const embedder = this.#shared.options.embedder ?? hashingEmbedder();
-      this.#workflows = createWorkflowStore(this.#context(prefix), index, embedder);
+      this.#workflows = createWorkflowStore(this.#context(prefix, "workflows"), index, embedder);
     }
     return this.#workflows;
   }
 
   get deps(): DepsStore {
-    this.#deps ??= createDepsStore(this.#context(this.keyspace.prefix("deps")));
+    this.#deps ??= createDepsStore(this.#context(this.keyspace.prefix("deps"), "deps"));
     return this.#deps;
   }
 
@@ -185,14 +246,44 @@ class Storage implements WorkspaceStorage {
         "this storage was created from a store without a url; pass { url } to createStorage() to get a bootstrap config",
       );
     }
-    const { root, workspaceId, unscoped, depsPrefix } = this.keyspace;
+    const { root, workspaceId, unscoped, depsPrefix, hashTags } = this.keyspace;
     return {
       url,
       root,
       workspaceId: workspaceId ?? null,
       unscoped: [...unscoped],
       ...(depsPrefix === undefined ? {} : { depsPrefix }),
+      ...(this.#shared.backend.cluster ? { cluster: true } : {}),
+      ...(hashTags ? { hashTags: true } : {}),
     };
+  }
+
+  async listWorkspaces(): Promise<string[]> {
+    return hostWorkspaces(this.#host());
+  }
+
+  async stats(): Promise<WorkspaceStats> {
+    return scopeStats(this.#host());
+  }
+
+  async dropWorkspace(options?: DropOptions): Promise<number> {
+    return dropWorkspace(this.#host(), options);
+  }
+
+  async *exportWorkspace(): AsyncGenerator<ExportRecord> {
+    // A generator, so a closed storage rejects on the first next() rather than throwing here.
+    yield* exportWorkspace(this.#host());
+  }
+
+  async importWorkspace(
+    records: AsyncIterable<ExportRecord> | Iterable<ExportRecord>,
+    options?: ImportOptions,
+  ): Promise<number> {
+    return importWorkspace(this.#host(), records, options);
+  }
+
+  async migrateLegacy(options: MigrateOptions): Promise<{ entries: number }> {
+    return migrateLegacy(this.#host(), options);
   }
 
   async close(): Promise<void> {
@@ -212,7 +303,11 @@ export function createStorage(
 ): WorkspaceStorage {
   const ks = makeKeyspace(options);
   const backend: Backend = { store, driver: driverFor(store), url: options.url ?? "", close: async () => {} };
-  return new Storage({ backend, owned: false, options, closed: false }, ks, true);
+  return new Storage(
+    { backend, owned: false, options, registrar: registrarFor(backend.driver), closed: false },
+    ks,
+    true,
+  );
 }
 
 /** Open the backend a config names, scoped as it says. */
@@ -222,6 +317,11 @@ export async function openStorage(config: StorageConfig, options: StorageOptions
   const backend = await openBackend(parsed.url, {
     connectTimeoutMs: options.connectTimeoutMs ?? 5000,
     ...(options.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: options.commandTimeoutMs }),
+    ...(parsed.cluster ? { cluster: true } : {}),
   });
-  return new Storage({ backend, owned: true, options, closed: false }, ks, true);
+  return new Storage(
+    { backend, owned: true, options, registrar: registrarFor(backend.driver), closed: false },
+    ks,
+    true,
+  );
 }

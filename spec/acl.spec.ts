@@ -23,7 +23,10 @@ describe("redisAcl rules", () => {
     expect(rules).toContain("~app:ws:client_a:*");
     expect(rules).toContain("%R~app:deps:*");
     expect(rules).toContain("%R~app:deps#*");
-    expect(rules.filter((r) => r.includes("~"))).toHaveLength(3);
+    // The root's workspace registry: write-only, this id's entry and the index (listing needs read).
+    expect(rules).toContain("%W~app#workspaces:client_a");
+    expect(rules).toContain("%W~app#workspaces#index");
+    expect(rules.filter((r) => r.includes("~"))).toHaveLength(5);
     for (const denied of ["-scan", "-keys", "-randomkey", "-flushdb", "-flushall", "-config", "-swapdb", "-move"]) {
       expect(rules).toContain(denied);
     }
@@ -41,6 +44,8 @@ describe("redisAcl rules", () => {
     expect(rules.some((r) => r.startsWith(">") || r.startsWith("#") || r === "nopass")).toBe(false);
     expect(rules.filter((r) => r.includes("~"))).toEqual([
       "~app:eu:ws:w.1:*",
+      "%W~app:eu#workspaces:w.1",
+      "%W~app:eu#workspaces#index",
       "%RW~global:deps:*",
       "%RW~global:deps#*",
       "%RW~app:eu:shared:*",
@@ -172,7 +177,14 @@ describe("workspace ACL users on Redis", () => {
       expect(
         keys
           .filter((k) => !k.startsWith(`${root}:ws:`))
-          .every((k) => k.startsWith(`${root}:deps`) || k.startsWith(`${root}:artifacts`)),
+          .every(
+            (k) =>
+              k.startsWith(`${root}:deps`) ||
+              k.startsWith(`${root}:artifacts`) ||
+              // the registries (lib/lifecycle/registry.ts): the root's workspaces, the unscoped collections
+              k.startsWith(`${root}#workspaces`) ||
+              k.startsWith(`${root}:#collections`),
+          ),
       ).toBe(true);
     } finally {
       await raw.close();

@@ -43,6 +43,23 @@ export interface PrefixStore {
    * the driver cannot tell (the caller then reloads everything).
    */
   changedSince?(version: string): Promise<string[] | undefined>;
+  /**
+   * Live entries and the bytes of their stored values, where the backend can tell without
+   * fetching every value (lib/lifecycle/stats.ts falls back to reading them).
+   */
+  stats?(): Promise<PrefixStats>;
+  /**
+   * Live names in batches, in constant memory: unlike names() a name may come twice when the
+   * prefix is written meanwhile (callers must tolerate that: deletes, idempotent copies). Where a
+   * driver has no cheaper way, callers batch names() instead.
+   */
+  scan?(): AsyncIterable<string[]>;
+}
+
+export interface PrefixStats {
+  entries: number;
+  /** Bytes of the stored (serialised) values, UTF-8; keys and bookkeeping are not counted. */
+  bytes: number;
 }
 
 export interface PageOptions {
@@ -70,6 +87,8 @@ export interface Backend {
   readonly driver: Driver;
   /** Normalised URL for bootstrap configs (absolute file path, credentials kept as given). */
   readonly url: string;
+  /** Opened as a Redis Cluster client from a seed node (bootstrap configs carry it). */
+  readonly cluster?: boolean;
   /** Flush pending writes and release connections/files. Idempotent. */
   close(): Promise<void>;
 }
@@ -79,6 +98,8 @@ export interface OpenOptions {
   connectTimeoutMs?: number;
   /** Bound on waiting for one command's reply from a server; default twice connectTimeoutMs. */
   commandTimeoutMs?: number;
+  /** redis:// names one seed node of a Redis Cluster. */
+  cluster?: boolean;
 }
 
 export type AnyStore = KeyvStoreAdapter | Map<unknown, unknown>;

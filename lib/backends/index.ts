@@ -2,16 +2,25 @@ import { InvalidConfigError } from "../errors.js";
 import type { Backend, OpenOptions } from "./driver.js";
 import { openFileBackend } from "./file.js";
 import { openMemoryBackend } from "./memory.js";
+import { openRedisClusterBackend } from "./redis-cluster.js";
 import { openRedisBackend } from "./redis-open.js";
 import { redact } from "./redis-url.js";
+import { openPostgresBackend, openSqliteBackend } from "./sql/open.js";
 
 /** URL schemes → the backend that serves them. Adding a backend = one file + one line here. */
 const OPENERS: Record<string, (url: string, options: OpenOptions) => Promise<Backend> | Backend> = {
   "memory:": (url) => openMemoryBackend(url),
   "file:": (url) => openFileBackend(filePath(url)),
-  "redis:": openRedisBackend,
-  "rediss:": openRedisBackend,
+  "redis:": openRedis,
+  "rediss:": openRedis,
+  "sqlite:": openSqliteBackend,
+  "postgres:": openPostgresBackend,
+  "postgresql:": openPostgresBackend,
 };
+
+function openRedis(url: string, options: OpenOptions): Promise<Backend> {
+  return options.cluster ? openRedisClusterBackend(url, options) : openRedisBackend(url, options);
+}
 
 export const SCHEMES = Object.keys(OPENERS);
 
@@ -60,6 +69,9 @@ export async function openBackend(url: string, options: OpenOptions = {}): Promi
       "url",
       `unsupported storage URL scheme in ${JSON.stringify(redact(url))}; use one of ${SCHEMES.join(" ")}`,
     );
+  }
+  if (options.cluster && scheme !== "redis:" && scheme !== "rediss:") {
+    throw new InvalidConfigError("cluster", `cluster: true needs a redis:// or rediss:// url, got ${scheme}`);
   }
   return open(url, options);
 }

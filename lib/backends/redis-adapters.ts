@@ -6,6 +6,7 @@
  */
 import { ErrorReply } from "@redis/client";
 import { KeyvWorkspacesError } from "../errors.js";
+import { type ClusterClient, clusterCommander } from "./redis-cluster.js";
 import { execOnce, type RedisCommander, typedReply } from "./redis-tx.js";
 
 type Send = (args: string[]) => Promise<unknown>;
@@ -40,40 +41,6 @@ function commander(send: Send, transaction?: (commands: readonly string[][]) => 
     // A reply error inside EXEC's array is thrown by execOnce as is: map it here too.
     transaction: (commands) => (transaction ? transaction(commands) : execOnce(raw, commands)).catch(rethrowTyped),
   };
-}
-
-/** The first key of a command the driver sends (all of them name it right after the command), for cluster routing. */
-function firstKey(args: readonly string[]): string | undefined {
-  return args[0] === "TIME" ? undefined : args[1];
-}
-
-/** node-redis cluster client: `sendCommand(firstKey, isReadonly, args)`, transactions routed by their first key. */
-function clusterCommander(cluster: Record<string, unknown>): RedisCommander {
-  const send = cluster.sendCommand as (
-    key: string | undefined,
-    readonly: boolean | undefined,
-    args: string[],
-  ) => Promise<unknown>;
-  const multi = cluster.multi as (routing?: string) => {
-    addCommand(key: string | undefined, readonly: boolean | undefined, args: string[]): unknown;
-    exec(): Promise<unknown[]>;
-  };
-  return commander(
-    (args) => send.call(cluster, firstKey(args), undefined, args),
-    async (commands) => {
-      const route = commands.map(firstKey).find((key) => key !== undefined);
-      const tx = multi.call(cluster, route);
-      for (const command of commands) tx.addCommand(firstKey(command), undefined, command);
-      try {
-        return await tx.exec();
-      } catch (error) {
-        // node-redis reports failed commands as one MultiErrorReply: the first failure is the reason.
-        const replies = field(error, "replies") as unknown[] | undefined;
-        const failed = (field(error, "errorIndexes") as number[] | undefined)?.[0];
-        throw failed !== undefined && replies?.[failed] instanceof Error ? replies[failed] : error;
-      }
-    },
-  );
 }
 
 /**
@@ -138,7 +105,7 @@ export function redisAdapterOf(store: object): RedisAdapter | undefined {
         let shim = shims.get(connected);
         if (!shim) {
           shim = cluster
-            ? clusterCommander(connected)
+            ? clusterCommander(connected as unknown as ClusterClient)
             : commander((args) => (connected.sendCommand as Send).call(connected, args));
           shims.set(connected, shim);
         }

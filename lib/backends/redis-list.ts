@@ -132,3 +132,54 @@ async function legacyPage(
   }
   return names.sort(compareNames).slice(0, limit);
 }
+
+/**
+ * Every live name in batches of about `size`, holding no set of the names seen (for walks over
+ * huge prefixes: ZSCAN repeats a member only across a resize). Each batch's expiries are read
+ * with one ZMSCORE, only when #ttl exists.
+ */
+export async function* liveBatches(client: RedisCommander, keys: ListKeys, size: number): AsyncGenerator<string[]> {
+  try {
+    const [time, timed] = (await Promise.all([
+      client.sendCommand(["TIME"]),
+      client.sendCommand(["EXISTS", keys.ttl]),
+    ])) as [unknown, unknown];
+    const now = serverMs(time);
+    let batch: Array<[string, number]> = [];
+    const flush = async (): Promise<string[]> => {
+      const taken = batch;
+      batch = [];
+      const zero = taken.filter(([, s]) => s === 0).map(([name]) => name);
+      const expiries = new Map<string, number>();
+      if (Number(timed) > 0 && zero.length > 0) {
+        const scores = (await client.sendCommand(["ZMSCORE", keys.ttl, ...zero])) as unknown[];
+        zero.forEach((name, i) => {
+          if (scores[i] != null) expiries.set(name, score(scores[i]));
+        });
+      }
+      return taken.filter(([name, s]) => live(s, expiries.get(name), now)).map(([name]) => name);
+    };
+    for await (const [name, raw] of scanSortedSet(client, keys.index)) {
+      batch.push([name, score(raw)]);
+      if (batch.length >= size) {
+        const names = await flush();
+        if (names.length > 0) yield names;
+      }
+    }
+    const names = await flush();
+    if (names.length > 0) yield names;
+  } catch (error) {
+    throw typed(error);
+  }
+}
+
+/** Live names, counted without reading them: members, less those whose expiry passed (both layouts). */
+export async function countLive(client: RedisCommander, keys: ListKeys): Promise<number> {
+  const now = serverMs(await client.sendCommand(["TIME"]));
+  const [all, expired, oldExpired] = (await Promise.all([
+    client.sendCommand(["ZCOUNT", keys.index, "-inf", "+inf"]),
+    client.sendCommand(["ZCOUNT", keys.ttl, "-inf", `(${now}`]),
+    client.sendCommand(["ZCOUNT", keys.index, "(0", `(${now}`]),
+  ])) as unknown[];
+  return Math.max(0, Number(all) - Number(expired) - Number(oldExpired));
+}

@@ -34,7 +34,7 @@ export interface RedisConnection {
 }
 
 /** Rejects with `onTimeout()` if `promise` has not settled within `ms`. The timer never keeps the process alive. */
-function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+export function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(onTimeout()), ms);
@@ -70,7 +70,7 @@ export function redisError(error: unknown, where: string, secrets: ReadonlyArray
   return new ConnectionError(`Redis at ${where} is unreachable: ${message || "connection failed"}`, { cause: error });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 // Transaction control must stay back to back on the connection: never resent on its own.
 const NO_RETRY = new Set(["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"]);
 

@@ -29,9 +29,11 @@ import {
 } from "../keys.js";
 import { LOG_LIMIT } from "./change-log.js";
 import { scanSortedSet } from "./redis.js";
+import { clusterNodeUrls, connectCluster } from "./redis-cluster.js";
 import { connectRedis } from "./redis-open.js";
 import { REBUILD_ADD, REBUILD_PRUNE, runScript } from "./redis-scripts.js";
 import type { RedisCommander } from "./redis-tx.js";
+import { redact } from "./redis-url.js";
 
 /** A Redis URL, a connected node-redis client, or a @keyv/redis adapter. */
 export type RedisTarget = string | RedisCommander | KeyvRedis<unknown>;
@@ -43,6 +45,11 @@ export interface RebuildOptions {
   logLimit?: number;
   /** Bound on connecting when `target` is a URL; default 5000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * `target` is a URL naming one node of a Redis Cluster: every master is walked (SCAN is per
+   * node), each key's index is rebuilt through the cluster client (routed by the key's slot).
+   */
+  cluster?: boolean;
 }
 
 export interface RebuildScope {
@@ -57,6 +64,8 @@ export interface RebuildScope {
    * for a collection of `app`.
    */
   collections?: readonly string[] | undefined;
+  /** The workspace's keys are in the hash-tag layout (`<root>:ws:{<id>}:…`); only matters with a workspaceId. */
+  hashTags?: boolean | undefined;
 }
 
 export interface RebuildReport {
@@ -77,10 +86,10 @@ export async function rebuildIndex(
 ): Promise<RebuildReport> {
   validatePrefix(prefix);
   const config = settings(options);
-  return withClient(target, options, async (client) => {
+  return withClient(target, options, async (client, nodes) => {
     const rebuild = new Rebuild(client, config);
     rebuild.want(prefix);
-    for await (const keys of scan(client, `${globEscape(prefix)}${SEPARATOR}*`, config.batch)) {
+    for await (const keys of scanAll(nodes, `${globEscape(prefix)}${SEPARATOR}*`, config.batch)) {
       for (const key of keys) await rebuild.add(prefix, key.slice(prefix.length + SEPARATOR.length));
     }
     return (await rebuild.finish())[0] as RebuildReport;
@@ -100,8 +109,9 @@ export async function rebuildIndexes(
   }
   const collections = new Set((scope.collections ?? COLLECTIONS).map(validateCollection));
   const config = settings(options);
-  return withClient(target, options, (client) =>
-    discover(client, root, workspaceId, scope.allWorkspaces === true, collections, config),
+  const tagged = scope.hashTags === true;
+  return withClient(target, options, (client, nodes) =>
+    discover(client, nodes, root, workspaceId, tagged, scope.allWorkspaces === true, collections, config),
   );
 }
 
@@ -131,6 +141,11 @@ async function* scan(client: RedisCommander, pattern: string, count: number, typ
     if (keys.length > 0) yield keys.map(String);
     cursor = String(next);
   } while (cursor !== "0");
+}
+
+/** SCAN is per node: on a cluster every master is walked in turn. */
+async function* scanAll(nodes: readonly RedisCommander[], pattern: string, count: number): AsyncGenerator<string[]> {
+  for (const node of nodes) yield* scan(node, pattern, count);
 }
 
 /** The prefixes seen by one walk, each with its pending names, rebuilt batch by batch. */
@@ -221,8 +236,11 @@ class Rebuild {
 
 // A key with no name part names a prefix only if it is bookkeeping (0.1.0's included).
 const META_SUFFIX = /#(index|ttl|version|log)$/;
-// A collection, optionally with the vector index the library keeps beside it (metaKey "vectors").
-const SEGMENT = /^([a-z][a-z0-9_-]*)(#vectors)?$/;
+// A collection, optionally with the vector index the library keeps beside it (metaKey "vectors"),
+// in braces in the hash-tag layout's unscoped prefixes (`<root>:{deps}`).
+const SEGMENT = /^(?:([a-z][a-z0-9_-]*)|\{([a-z][a-z0-9_-]*)\})(#vectors)?$/;
+/** A workspace id segment, `{<id>}` in the hash-tag layout. */
+const untag = (segment: string) => (segment.startsWith("{") && segment.endsWith("}") ? segment.slice(1, -1) : segment);
 
 /**
  * Collection prefixes under a root, found from the keys themselves in one SCAN: data keys
@@ -232,8 +250,10 @@ const SEGMENT = /^([a-z][a-z0-9_-]*)(#vectors)?$/;
  */
 async function discover(
   client: RedisCommander,
+  nodes: readonly RedisCommander[],
   root: string,
   workspaceId: string | undefined,
+  hashTags: boolean,
   allWorkspaces: boolean,
   collections: ReadonlySet<string>,
   config: Settings,
@@ -241,7 +261,8 @@ async function discover(
   const { batch } = config;
   const rebuild = new Rebuild(client, config);
   const wsBase = `${root}${SEPARATOR}${WORKSPACE_SEGMENT}${SEPARATOR}`;
-  const pattern = workspaceId === undefined ? `${globEscape(root)}:*` : `${globEscape(wsBase + workspaceId)}:*`;
+  const idSegment = hashTags ? `{${workspaceId}}` : workspaceId;
+  const pattern = workspaceId === undefined ? `${globEscape(root)}:*` : `${globEscape(wsBase + idSegment)}:*`;
   const consider = async (key: string): Promise<void> => {
     let base = root;
     let rest = key.slice(root.length + 1);
@@ -252,7 +273,7 @@ async function discover(
       if (cut <= 0) return;
       const id = after.slice(0, cut);
       try {
-        validateWorkspaceId(id);
+        validateWorkspaceId(untag(id));
       } catch {
         return;
       }
@@ -268,32 +289,51 @@ async function discover(
       return;
     }
     const match = SEGMENT.exec(rest.slice(0, cut));
-    if (match && collections.has(match[1] as string))
+    if (match && collections.has((match[1] ?? match[2]) as string))
       await rebuild.add(`${base}${SEPARATOR}${match[0]}`, rest.slice(cut + 1));
   };
-  for await (const keys of scan(client, pattern, batch)) for (const key of keys) await consider(key);
+  for await (const keys of scanAll(nodes, pattern, batch)) for (const key of keys) await consider(key);
   return rebuild.finish();
 }
 
+/** `work` gets the client for keyed commands and the nodes to SCAN (one, or every master of a cluster). */
 async function withClient<T>(
   target: RedisTarget,
   options: RebuildOptions,
-  work: (client: RedisCommander) => Promise<T>,
+  work: (client: RedisCommander, nodes: readonly RedisCommander[]) => Promise<T>,
 ): Promise<T> {
   if (typeof target !== "string") {
     const client =
       target instanceof KeyvRedis
         ? ((await target.getClient()) as unknown as RedisCommander)
         : (target as RedisCommander);
-    return work(client);
+    return work(client, [client]);
   }
-  const connection = await connectRedis(
-    target,
-    options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs },
-  );
+  const timeouts = options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs };
+  if (!options.cluster) {
+    const connection = await connectRedis(target, timeouts);
+    try {
+      return await work(connection.commander, [connection.commander]);
+    } finally {
+      await connection.close();
+    }
+  }
+  const seed = await connectRedis(target, timeouts);
+  const masters = await clusterNodeUrls(target, (args) => seed.commander.sendCommand(args), {
+    mastersOnly: true,
+  }).finally(() => seed.close());
+  if (masters === undefined) {
+    throw new InvalidArgumentError(`cluster: true, but ${redact(target)} is not in cluster mode`);
+  }
+  const connections: Awaited<ReturnType<typeof connectRedis>>[] = [];
+  const cluster = await connectCluster(target, timeouts);
   try {
-    return await work(connection.commander);
+    for (const url of masters) connections.push(await connectRedis(url, timeouts));
+    return await work(
+      cluster.commander,
+      connections.map((c) => c.commander),
+    );
   } finally {
-    await connection.close();
+    await Promise.all([cluster.close(), ...connections.map((c) => c.close())]);
   }
 }

@@ -22,7 +22,7 @@ import { isWellFormed, joinKey, metaKey, tracksChanges } from "../keys.js";
 import { LOG_LIMIT } from "./change-log.js";
 import type { Driver, Entry, PrefixStore } from "./driver.js";
 import { redisAdapterOf } from "./redis-adapters.js";
-import { listAll, listPage, serverMs } from "./redis-list.js";
+import { countLive, listAll, listPage, liveBatches, serverMs } from "./redis-list.js";
 import { exec, type RedisCommander, typed } from "./redis-tx.js";
 
 export { scanSortedSet, score, serverMs } from "./redis-list.js";
@@ -284,6 +284,22 @@ function redisScope(
         // An emptied sorted set vanishes by itself; only bookkeeping of an already empty index may be
         // left (a log after deletes, 0.1.0's counter). DEL creates nothing when there is none.
         await client.sendCommand(["DEL", log, legacyVersion, ttlKey]);
+      }),
+    async *scan() {
+      const client = await connect().catch((error) => Promise.reject(typed(error)));
+      yield* liveBatches(client, { index, ttl: ttlKey }, CLEAR_BATCH);
+    },
+    stats: () =>
+      run(async (client) => {
+        // Entries from the index alone; bytes by STRLEN, which reads no value out. ZSCAN may repeat a
+        // member while the set is resized under it, so bytes are a measure, entries are exact.
+        const entries = await countLive(client, { index, ttl: ttlKey });
+        let bytes = 0;
+        for await (const names of liveBatches(client, { index, ttl: ttlKey }, CLEAR_BATCH)) {
+          const lengths = await Promise.all(names.map((name) => client.sendCommand(["STRLEN", key(name)])));
+          for (const length of lengths) bytes += Number(length);
+        }
+        return { entries, bytes };
       }),
   };
   if (!tracked) return store;

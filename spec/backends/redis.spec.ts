@@ -121,12 +121,14 @@ describe("rebuildIndex", () => {
   it("runs as a CLI", async () => {
     const r = root();
     await raw.set(`${r}:ws:w:artifacts:a`, "v");
-    const cli = fileURLToPath(new URL("../../scripts/rebuild-index.ts", import.meta.url));
-    const { stdout } = await run(process.execPath, ["--import", "tsx", cli, REDIS_URL, r, "w"], { timeout: 30_000 });
+    const cli = fileURLToPath(new URL("../../lib/cli/kvws.ts", import.meta.url));
+    const kvws = (...args: string[]) =>
+      run(process.execPath, ["--import", "tsx", cli, "--url", REDIS_URL, ...args], { timeout: 30_000 });
+    const { stdout } = await kvws("--root", r, "rebuild-index", "w");
     expect(stdout).toContain(`${r}:ws:w:artifacts: 1 keys scanned, 1 index entries added or fixed, 0 removed`);
     expect(await raw.zRange(`${r}:ws:w:artifacts#index`, 0, -1)).toEqual(["a"]);
-    const bad = run(process.execPath, ["--import", "tsx", cli, REDIS_URL, "bad root"], { timeout: 30_000 });
-    await expect(bad).rejects.toMatchObject({ code: 2 });
+    await expect(kvws("--root", "bad root", "rebuild-index")).rejects.toMatchObject({ code: 1 });
+    await expect(kvws("--root", r, "rebuild-index", "--bogus")).rejects.toMatchObject({ code: 2 });
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach } from "vitest";
 import type { WorkspaceStorage } from "../../lib/index.js";
 import { deleteUnder, REDIS_URL, randomRoot, rawRedis } from "./env.js";
+import { dropPgTables, pgTable, pgUrl, removeSqlite, sqliteFile } from "./sql.js";
 
 /** Every built-in backend, as a URL per test root plus how to remove what a test left. */
 export interface BackendCase {
@@ -31,6 +32,13 @@ export const BACKENDS: BackendCase[] = [
       }
     },
   },
+  {
+    name: "sqlite",
+    url: (root) => `sqlite:${sqliteFile(root)}`,
+    cleanup: async (root) => removeSqlite(sqliteFile(root)),
+  },
+  // One table per root (`?table=`), so a test drops only the tables it created.
+  { name: "postgres", url: pgUrl, cleanup: (root) => dropPgTables(pgTable(root)) },
 ];
 
 /**

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { openMemoryBackend } from "../../lib/backends/memory.js";
 import { keyspace } from "../../lib/index.js";
 import { rawRedis } from "./env.js";
+import { sqlRows } from "./sql.js";
 
 /** Collections used through storage.collection(); "notes" is a prefix of the others on purpose. */
 export const COLLECTIONS = ["notes", "notes2", "notes-x"] as const;
@@ -88,8 +89,9 @@ export class Model {
     const problems: string[] = [];
     const expected = this.expectedKeys(root);
     const prefixes = this.prefixes(root);
+    const registries = this.registryKeys(root);
     for (const key of raw) {
-      if (expected.has(key)) continue;
+      if (expected.has(key) || registries.has(key)) continue;
       const owner = prefixes.find(({ prefix }) => key.startsWith(`${prefix}#`));
       if (!owner) {
         problems.push(`unexpected key ${JSON.stringify(key)}`);
@@ -106,7 +108,37 @@ export class Model {
     }
     const present = new Set(raw);
     for (const key of expected) if (!present.has(key)) problems.push(`missing key ${JSON.stringify(key)}`);
+    // The workspace registry never misses a workspace that holds data (lib/lifecycle/registry.ts).
+    for (const id of this.ids) {
+      if (id === null || !this.holdsData(id)) continue;
+      const entry = `${root}#workspaces:${id}`;
+      if (!present.has(entry)) problems.push(`workspace ${JSON.stringify(id)} holds data but is not registered`);
+    }
     return problems;
+  }
+
+  holdsData(id: string | null): boolean {
+    const m = this.of(id);
+    return (
+      m.artifacts.size + m.vectors.size + m.workflows.size > 0 ||
+      [...m.collections.values()].some((entries) => entries.size > 0)
+    );
+  }
+
+  /**
+   * Keys the registries may hold: the root's workspace ids, each scope's collection names, and
+   * their indexes on Redis. An emptied workspace may stay registered, so these may be present.
+   */
+  registryKeys(root: string): Set<string> {
+    const out = new Set<string>([`${root}#workspaces#index`]);
+    for (const id of this.ids) {
+      const base = id === null ? root : `${root}:ws:${id}`;
+      if (id !== null) out.add(`${root}#workspaces:${id}`);
+      out.add(`${base}:#collections#index`);
+      for (const c of ["artifacts", "vectors", "workflows", "deps", ...COLLECTIONS])
+        out.add(`${base}:#collections:${c}`);
+    }
+    return out;
   }
 }
 
@@ -135,6 +167,7 @@ export async function rawKeys(backend: string, url: string, root: string): Promi
   if (backend === "memory") {
     return [...(openMemoryBackend(url).store as Map<string, unknown>).keys()].sort();
   }
+  if (backend === "sqlite" || backend === "postgres") return (await sqlRows(backend, url, root)).map(([key]) => key);
   throw new Error(`no raw reader for backend ${backend}`);
 }
 
@@ -175,6 +208,10 @@ export async function rawDump(backend: string, url: string, root: string): Promi
     if (!existsSync(path)) return out;
     const doc = JSON.parse(readFileSync(path, "utf8")) as { entries: Array<[string, unknown, unknown]> };
     for (const [key, value, expires] of doc.entries) out[key] = [value, expires];
+    return out;
+  }
+  if (backend === "sqlite" || backend === "postgres") {
+    for (const [key, value, expires] of await sqlRows(backend, url, root)) out[key] = [value, expires];
     return out;
   }
   const map = openMemoryBackend(url).store as Map<string, unknown>;

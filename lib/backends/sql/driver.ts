@@ -1,0 +1,200 @@
+/**
+ * The SQL driver: one PrefixStore per prefix over the tables of schema.ts, the same SQL on
+ * SQLite and PostgreSQL (placeholders `$n`; engine differences in client.ts).
+ *
+ * Listing reads `WHERE prefix = $1 AND key > $last ORDER BY key LIMIT n`: a range scan of the
+ * (prefix, key) index, exact (names written under this prefix) and independent of other
+ * prefixes' rows. Nothing here uses LIKE. Expired rows are never returned (filtered by
+ * expires_at on the engine's clock) and are deleted by the next TTL write to their prefix.
+ * Tracked prefixes (keys.ts tracksChanges) log every write in the write's own transaction.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { InvalidNameError, InvalidValueError } from "../../errors.js";
+import { isWellFormed, joinKey, tracksChanges } from "../../keys.js";
+import { LOG_LIMIT } from "../change-log.js";
+import type { Driver, Entry, PrefixStore } from "../driver.js";
+import { inList, listParam, nowMs, type Query, type SqlClient } from "./client.js";
+import { type Tables, tables } from "./schema.js";
+
+export interface SqlDriverOptions {
+  /** Writes a tracked prefix's log covers at least (default LOG_LIMIT). */
+  logLimit?: number;
+}
+
+/** Rows one listing query reads. */
+export const PAGE = 500;
+/** Expired rows one TTL write deletes at most: bounds one write's work. */
+export const PRUNE_LIMIT = 1000;
+/** The log is trimmed every this many writes of a prefix, not on every write. */
+export const TRIM_EVERY = 64;
+const VERSION = /^([0-9a-f]{16})\.(\d{1,15})$/;
+
+export function checkedKey(key: string): string {
+  if (!isWellFormed(key) || key.includes("\u0000")) {
+    throw new InvalidNameError(
+      `key ${JSON.stringify(key.slice(0, 80))} contains an unpaired UTF-16 surrogate or a NUL character, which SQL text columns cannot keep`,
+    );
+  }
+  return key;
+}
+
+function sqlValue(value: unknown): string {
+  if (typeof value === "string") return value;
+  throw new InvalidValueError(`the SQL backends store strings (Keyv serialises values); got ${typeof value}`);
+}
+
+const validTtl = (ttl: number | undefined) => (typeof ttl === "number" && ttl > 0 ? Math.ceil(ttl) : null);
+
+export function sqlDriver(client: SqlClient, table: string, options: SqlDriverOptions = {}): Driver {
+  const limit = Math.max(1, Math.floor(options.logLimit ?? LOG_LIMIT));
+  const t = tables(table);
+  return { scope: (prefix) => sqlScope(client, t, prefix, limit) };
+}
+
+function sqlScope(client: SqlClient, t: Tables, prefix: string, limit: number): PrefixStore {
+  const d = client.dialect;
+  const NOW = nowMs(d);
+  const live = `(expires_at IS NULL OR expires_at > ${NOW})`;
+  const tracked = tracksChanges(prefix);
+  const key = (name: string) => checkedKey(joinKey(prefix, name));
+  const nameOf = (k: unknown) => String(k).slice(prefix.length + 1);
+  const upsert =
+    `INSERT INTO ${t.data} (key, prefix, value, expires_at) VALUES ($1, $2, $3, ${NOW} + CAST($4 AS BIGINT)) ` +
+    "ON CONFLICT (key) DO UPDATE SET prefix = excluded.prefix, value = excluded.value, expires_at = excluded.expires_at";
+  const logNames =
+    d === "postgres"
+      ? `INSERT INTO ${t.log} (prefix, seq, name) SELECT $1, $2, n FROM unnest($3::text[]) AS u(n) ON CONFLICT DO NOTHING`
+      : `INSERT INTO ${t.log} (prefix, seq, name) SELECT $1, $2, value FROM json_each($3) WHERE true ON CONFLICT DO NOTHING`;
+
+  /** Bumps the prefix's version and logs `names` under it; inside the write's transaction. */
+  const logChange = async (query: Query, names: readonly string[]) => {
+    const [row] = await query(
+      `INSERT INTO ${t.versions} (prefix, epoch, seq, floor) VALUES ($1, $2, 1, 0) ` +
+        `ON CONFLICT (prefix) DO UPDATE SET seq = ${t.versions}.seq + 1 RETURNING seq`,
+      [prefix, randomBytes(8).toString("hex")],
+    );
+    const seq = Number(row?.seq);
+    if (names.length > 0) await query(logNames, [prefix, seq, listParam(d, [...new Set(names)])]);
+    if (seq % TRIM_EVERY === 0 && seq > limit) {
+      const floor = seq - limit;
+      await query(`DELETE FROM ${t.log} WHERE prefix = $1 AND seq <= $2`, [prefix, floor]);
+      await query(`UPDATE ${t.versions} SET floor = $2 WHERE prefix = $1`, [prefix, floor]);
+    }
+  };
+
+  const write = async (entries: readonly Entry[]) => {
+    if (entries.length === 0) return;
+    const rows = entries.map((e) => [key(e.name), prefix, sqlValue(e.value), validTtl(e.ttl)]);
+    const withTtl = rows.some((row) => row[3] !== null);
+    if (!tracked && !withTtl && rows.length === 1) {
+      await client.query(upsert, rows[0]);
+      return;
+    }
+    await client.transaction(async (query) => {
+      const names = entries.map((e) => e.name);
+      // Only a TTL write can leave expired rows behind, so only TTL writes prune (as on Redis).
+      if (withTtl) {
+        const pruned = await query(
+          `DELETE FROM ${t.data} WHERE key IN (SELECT key FROM ${t.data} WHERE prefix = $1 AND expires_at <= ${NOW} ` +
+            `LIMIT ${PRUNE_LIMIT}) RETURNING key`,
+          [prefix],
+        );
+        names.push(...pruned.map((row) => nameOf(row.key)));
+      }
+      for (const row of rows) await query(upsert, row);
+      if (tracked) await logChange(query, names);
+    });
+  };
+
+  const remove = async (names: readonly string[]): Promise<number> => {
+    if (names.length === 0) return 0;
+    const statement = `DELETE FROM ${t.data} WHERE ${inList(d, "key", 1)} RETURNING CASE WHEN ${live} THEN 1 ELSE 0 END AS alive`;
+    const params = [listParam(d, names.map(key))];
+    const count = (rows: Array<Record<string, unknown>>) => rows.filter((row) => Number(row.alive) === 1).length;
+    if (!tracked) return count(await client.query(statement, params));
+    return client.transaction(async (query) => {
+      const deleted = await query(statement, params);
+      await logChange(query, names);
+      return count(deleted);
+    });
+  };
+
+  const store: PrefixStore = {
+    prefix,
+    async get(name) {
+      const rows = await client.query(`SELECT value FROM ${t.data} WHERE key = $1 AND ${live}`, [key(name)]);
+      return rows[0]?.value ?? undefined;
+    },
+    async getMany(names) {
+      if (names.length === 0) return [];
+      const keys = names.map(key);
+      const rows = await client.query(`SELECT key, value FROM ${t.data} WHERE ${inList(d, "key", 1)} AND ${live}`, [
+        listParam(d, keys),
+      ]);
+      const found = new Map(rows.map((row) => [String(row.key), row.value]));
+      return keys.map((k) => found.get(k) ?? undefined);
+    },
+    async has(name) {
+      const rows = await client.query(`SELECT 1 AS x FROM ${t.data} WHERE key = $1 AND ${live}`, [key(name)]);
+      return rows.length > 0;
+    },
+    set: (name, value, ttl) => write([{ name, value, ttl }]),
+    setMany: (entries) => write(entries),
+    delete: async (name) => (await remove([name])) > 0,
+    deleteMany: (names) => remove(names),
+    async *names() {
+      let last = "";
+      for (;;) {
+        const rows = await client.query(
+          `SELECT key FROM ${t.data} WHERE prefix = $1 AND key > $2 AND ${live} ORDER BY key LIMIT ${PAGE}`,
+          [prefix, last],
+        );
+        for (const row of rows) yield nameOf(row.key);
+        if (rows.length < PAGE) return;
+        last = String(rows[rows.length - 1]?.key);
+      }
+    },
+    async clear() {
+      if (!tracked) {
+        await client.query(`DELETE FROM ${t.data} WHERE prefix = $1`, [prefix]);
+        return;
+      }
+      // The version row goes too: the next write makes a new epoch, so no old version matches again.
+      await client.transaction(async (query) => {
+        await query(`DELETE FROM ${t.data} WHERE prefix = $1`, [prefix]);
+        await query(`DELETE FROM ${t.log} WHERE prefix = $1`, [prefix]);
+        await query(`DELETE FROM ${t.versions} WHERE prefix = $1`, [prefix]);
+      });
+    },
+  };
+  if (!tracked) return store;
+
+  const anyLive = async () =>
+    (await client.query(`SELECT 1 AS x FROM ${t.data} WHERE prefix = $1 AND ${live} LIMIT 1`, [prefix])).length > 0;
+  const versionRow = async () =>
+    (await client.query(`SELECT epoch, seq, floor FROM ${t.versions} WHERE prefix = $1`, [prefix]))[0];
+
+  store.version = async () => {
+    const row = await versionRow();
+    if (row) return `${String(row.epoch)}.${Number(row.seq)}`;
+    // No version row and no entries: the empty state, always "0". Entries without one cannot be
+    // vouched for (written around the driver): a version that matches no other.
+    return (await anyLive()) ? `unknown-${randomUUID()}` : "0";
+  };
+
+  store.changedSince = async (version) => {
+    if (version === "0") return (await versionRow()) === undefined && !(await anyLive()) ? [] : undefined;
+    const match = VERSION.exec(version);
+    if (!match) return undefined;
+    const seq = Number(match[2]);
+    // The log first, then the version row: a clear or trim in between shows in the row.
+    const names = await client.query(`SELECT DISTINCT name FROM ${t.log} WHERE prefix = $1 AND seq > $2`, [
+      prefix,
+      seq,
+    ]);
+    const row = await versionRow();
+    if (!row || row.epoch !== match[1] || Number(row.floor) > seq || Number(row.seq) < seq) return undefined;
+    return names.map((r) => String(r.name));
+  };
+  return store;
+}

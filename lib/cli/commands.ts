@@ -1,0 +1,174 @@
+/** The commands of `kvws`, each on an unscoped storage of the root (withWorkspace for one workspace). */
+
+import { once } from "node:events";
+import { createReadStream, createWriteStream } from "node:fs";
+import type { Readable, Writable } from "node:stream";
+import type { WorkspaceStats } from "../lifecycle/stats.js";
+import type { WorkspaceStorage } from "../storage.js";
+import { readRecords, writeRecords } from "./ndjson.js";
+import { progress } from "./progress.js";
+import { rebuild } from "./rebuild.js";
+
+/** A mistake in the command line: exit 2 with the usage text. */
+export class UsageError extends Error {}
+
+export interface Io {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable & { isTTY?: boolean | undefined };
+  /** As given: may carry a password, so it is never printed (see redact). */
+  url: string;
+}
+
+export type Values = Record<string, string | boolean | string[] | undefined>;
+
+export interface Command {
+  /** Options it takes besides --url, --root and --help. */
+  options: readonly string[];
+  /** Positional arguments it takes at most. */
+  args: number;
+  /** Usage checks before anything is opened. */
+  check?(args: readonly string[], values: Values): void;
+  run(storage: WorkspaceStorage, args: readonly string[], values: Values, io: Io): Promise<void>;
+}
+
+function needId(command: string) {
+  return (args: readonly string[]) => {
+    if (args[0] === undefined) throw new UsageError(`${command} needs a workspace id`);
+  };
+}
+
+/**
+ * What a walk of the workspace will meet: its entries, and the workflow index beside the
+ * workflows. Only a bar needs it, and stats() costs a command per key on Redis, so it is asked
+ * for only when stderr is a terminal.
+ */
+async function totalFor(io: Io, stats: () => Promise<WorkspaceStats>): Promise<number | undefined> {
+  return io.stderr.isTTY ? total(await stats()) : undefined;
+}
+
+function total(stats: WorkspaceStats): number {
+  let sum = 0;
+  for (const [collection, { entries }] of Object.entries(stats))
+    sum += collection === "workflows" ? 2 * entries : entries;
+  return sum;
+}
+
+function table(stats: WorkspaceStats): string {
+  const rows = [["collection", "entries", "bytes"]];
+  for (const [collection, { entries, bytes }] of Object.entries(stats))
+    rows.push([collection, String(entries), String(bytes)]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  return rows
+    .map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  "))
+    .join("\n");
+}
+
+async function countLines(file: string): Promise<number> {
+  let lines = 0;
+  for await (const chunk of createReadStream(file)) {
+    for (const byte of chunk as Buffer) if (byte === 10) lines++;
+  }
+  return lines;
+}
+
+async function closeOutput(output: Writable): Promise<void> {
+  output.end();
+  await once(output, "finish");
+}
+
+export const COMMANDS: Record<string, Command> = {
+  ls: {
+    options: ["json"],
+    args: 0,
+    async run(storage, _args, values, io) {
+      const ids = await storage.listWorkspaces();
+      io.stdout.write(values.json ? `${JSON.stringify(ids)}\n` : ids.map((id) => `${id}\n`).join(""));
+    },
+  },
+
+  stats: {
+    options: ["json"],
+    args: 1,
+    check: needId("stats"),
+    async run(storage, [id], values, io) {
+      const stats = await storage.withWorkspace(id).stats();
+      io.stdout.write(`${values.json ? JSON.stringify(stats) : table(stats)}\n`);
+    },
+  },
+
+  export: {
+    options: ["out"],
+    args: 1,
+    check: needId("export"),
+    async run(storage, [id], values, io) {
+      const workspace = storage.withWorkspace(id);
+      const bar = progress(io.stderr, `export ${id}`, await totalFor(io, () => workspace.stats()));
+      const out = typeof values.out === "string" ? createWriteStream(values.out) : io.stdout;
+      if (out !== io.stdout) await once(out, "open");
+      const count = await writeRecords(workspace.exportWorkspace(), out, (n) => bar.update(n));
+      if (out !== io.stdout) await closeOutput(out);
+      bar.stop(`exported ${count} entries of ${id}`);
+    },
+  },
+
+  import: {
+    options: ["in", "replace"],
+    args: 1,
+    check: needId("import"),
+    async run(storage, [id], values, io) {
+      const file = typeof values.in === "string" ? values.in : undefined;
+      const input = file === undefined ? io.stdin : createReadStream(file);
+      const bar = progress(io.stderr, `import ${id}`, file === undefined ? undefined : await countLines(file));
+      const written = await storage
+        .withWorkspace(id)
+        .importWorkspace(readRecords(input), { replace: values.replace === true, onProgress: (n) => bar.update(n) });
+      bar.stop(`imported ${written} entries into ${id}`);
+    },
+  },
+
+  drop: {
+    options: ["yes"],
+    args: 1,
+    check(args, values) {
+      needId("drop")(args);
+      if (values.yes !== true) {
+        throw new UsageError(`drop deletes every key of workspace ${JSON.stringify(args[0])}: pass --yes to confirm`);
+      }
+    },
+    async run(storage, [id], _values, io) {
+      const workspace = storage.withWorkspace(id);
+      const bar = progress(io.stderr, `drop ${id}`, await totalFor(io, () => workspace.stats()));
+      const deleted = await workspace.dropWorkspace({ onProgress: (n) => bar.update(n) });
+      bar.stop(`dropped ${id}: ${deleted} entries deleted`);
+    },
+  },
+
+  migrate: {
+    options: ["to", "dry-run"],
+    args: 0,
+    check(_args, values) {
+      if (typeof values.to !== "string") throw new UsageError("migrate needs --to <workspace id>");
+    },
+    async run(storage, _args, values, io) {
+      const to = values.to as string;
+      const dryRun = values["dry-run"] === true;
+      const target = storage.withWorkspace(to).keyspace;
+      const scoped = async () =>
+        Object.fromEntries(Object.entries(await storage.stats()).filter(([name]) => target.isScoped(name)));
+      const bar = progress(io.stderr, dryRun ? "count" : `migrate → ${to}`, await totalFor(io, scoped));
+      const { entries } = await storage.migrateLegacy({ to, dryRun, onProgress: (n) => bar.update(n) });
+      bar.stop(dryRun ? `would move ${entries} entries into ${to}` : `moved ${entries} entries into ${to}`);
+    },
+  },
+
+  "rebuild-index": {
+    options: ["all", "collections", "prefix"],
+    args: 1,
+    check(args, values) {
+      if (args[0] !== undefined && values.all)
+        throw new UsageError("rebuild-index: give a workspace id or --all, not both");
+    },
+    run: (storage, [id], values, io) => rebuild(storage, id, values, io),
+  },
+};

@@ -1,0 +1,161 @@
+/**
+ * The registries that make a root's workspaces, and a workspace's collections, listable without
+ * walking the keyspace (never SCAN on Redis):
+ *
+ *   `<root>#workspaces`            names = workspace ids that were written to
+ *   `<root>:ws:<id>:#collections`  names = collections written in that workspace
+ *   `<root>:#collections`          names = collections written by unscoped storages
+ *
+ * Each is an ordinary prefix of the backend's driver, so every backend keeps them the same way.
+ * `#` never occurs in a collection name or a workspace id, so none of these is a data prefix, and a
+ * workspace's own registry lies under `<root>:ws:<id>:`, inside its ACL pattern.
+ *
+ * A prefix registers on its first write in this process, before the data is written: the
+ * registry may name what is empty (a failed write, a clear()), never miss what holds data.
+ */
+import type { Driver, PrefixStore } from "../backends/driver.js";
+import { COLLECTIONS, type Keyspace, metaKey, SEPARATOR, validateCollection, validateWorkspaceId } from "../keys.js";
+
+/**
+ * The root's workspace registry. In the hash-tag layout the whole registry is one tag, so its
+ * names and its index share a slot (a registry write is one transaction on a cluster).
+ */
+export function workspacesPrefix(ks: Pick<Keyspace, "root" | "hashTags">): string {
+  return ks.hashTags ? `{${ks.root}#workspaces}` : `${ks.root}#workspaces`;
+}
+
+/** Where the collections of `ks`'s scope (its workspace, or the unscoped layout) are listed. */
+export function collectionsPrefix(ks: Keyspace): string {
+  if (ks.workspacePrefix !== undefined) return `${ks.workspacePrefix}${SEPARATOR}#collections`;
+  return ks.hashTags ? `{${ks.root}#collections}` : `${ks.root}${SEPARATOR}#collections`;
+}
+
+/** One registry entry: `done` once written in this process (and not dropped since). */
+export interface Registration {
+  readonly prefix: string;
+  readonly name: string;
+  done: boolean;
+  pending?: Promise<void> | undefined;
+}
+
+/** The registrations of one driver, shared by every storage over it in this process. */
+export class Registrar {
+  readonly #driver: Driver;
+  readonly #entries = new Map<string, Registration>();
+
+  constructor(driver: Driver) {
+    this.#driver = driver;
+  }
+
+  entry(prefix: string, name: string): Registration {
+    const key = `${prefix}\n${name}`;
+    let entry = this.#entries.get(key);
+    if (!entry) {
+      entry = { prefix, name, done: false };
+      this.#entries.set(key, entry);
+    }
+    return entry;
+  }
+
+  /** Writes the entry unless this process already did; concurrent first writes share one write. */
+  ensure(entry: Registration): Promise<void> {
+    if (entry.done) return Promise.resolve();
+    entry.pending ??= this.#driver
+      .scope(entry.prefix)
+      .set(entry.name, "1")
+      .then(() => {
+        entry.done = true;
+      })
+      .finally(() => {
+        entry.pending = undefined;
+      });
+    return entry.pending;
+  }
+
+  /** After a drop: the next write to these registries must register again. */
+  forget(prefix: string, name?: string): void {
+    for (const entry of this.#entries.values()) {
+      if (entry.prefix === prefix && (name === undefined || entry.name === name)) entry.done = false;
+    }
+  }
+}
+
+const registrars = new WeakMap<Driver, Registrar>();
+
+export function registrarFor(driver: Driver): Registrar {
+  let registrar = registrars.get(driver);
+  if (!registrar) {
+    registrar = new Registrar(driver);
+    registrars.set(driver, registrar);
+  }
+  return registrar;
+}
+
+/**
+ * The registrations a write to `collection` of `ks` needs: its collection in the scope's registry
+ * and, in a workspace, the workspace id in the root's. None for a shared collection seen from a
+ * workspace (deps belongs to the root, not to the workspace).
+ */
+export function registrationsFor(registrar: Registrar, ks: Keyspace, collection: string): Registration[] {
+  if (ks.workspaceId === undefined) return [registrar.entry(collectionsPrefix(ks), collection)];
+  if (!ks.isScoped(collection)) return [];
+  return [registrar.entry(collectionsPrefix(ks), collection), registrar.entry(workspacesPrefix(ks), ks.workspaceId)];
+}
+
+/**
+ * What a write waits for before its first write of each prefix in this process (the registry
+ * entries it needs); afterwards undefined at the cost of one boolean test per registration.
+ */
+export function registrationGate(
+  registrar: Registrar,
+  entries: readonly Registration[],
+): (() => Promise<unknown> | undefined) | undefined {
+  if (entries.length === 0) return undefined;
+  return () => {
+    let waits: Promise<void>[] | undefined;
+    for (const entry of entries) if (!entry.done) (waits ??= []).push(registrar.ensure(entry));
+    return waits && Promise.all(waits);
+  };
+}
+
+async function sortedNames(store: PrefixStore, valid: (name: string) => unknown): Promise<string[]> {
+  const names: string[] = [];
+  for await (const name of store.names()) {
+    try {
+      valid(name);
+      names.push(name);
+    } catch {
+      // Not ours: only the library writes these registries, so a stray name is skipped, not listed.
+    }
+  }
+  return names.sort();
+}
+
+/** The prefixes a collection occupies: its own, and the vector index kept beside it (workflows). */
+export function collectionPrefixes(ks: Keyspace, collection: string): string[] {
+  const prefix = ks.prefix(collection);
+  return [prefix, metaKey(prefix, "vectors")];
+}
+
+/** What the lifecycle operations need of a storage: its layout and its stores, refused once closed. */
+export interface LifecycleHost {
+  readonly keyspace: Keyspace;
+  /** The store of a prefix of this scope, registering `collection` on its first write. */
+  store(prefix: string, collection: string): PrefixStore;
+  /** A registry's store (no registration of its own). */
+  plain(prefix: string): PrefixStore;
+  readonly registrar: Registrar;
+  /** The same backend, another workspace (or none). */
+  withWorkspace(workspaceId: string | undefined): LifecycleHost;
+}
+
+export async function hostCollections(host: LifecycleHost): Promise<string[]> {
+  const ks = host.keyspace;
+  const registered = await sortedNames(host.plain(collectionsPrefix(ks)), validateCollection);
+  const all = [...new Set([...COLLECTIONS, ...registered])].sort();
+  return ks.workspaceId === undefined ? all : all.filter((collection) => ks.isScoped(collection));
+}
+
+export function hostWorkspaces(host: LifecycleHost): Promise<string[]> {
+  return sortedNames(host.plain(workspacesPrefix(host.keyspace)), validateWorkspaceId);
+}
