@@ -1,5 +1,6 @@
 import { compareNames, type PageOptions, type PrefixStore } from "../backends/driver.js";
 import { InvalidArgumentError } from "../errors.js";
+import { isWellFormed } from "../keys.js";
 import { warnOnce } from "../warnings.js";
 import { decodeValue } from "./codec.js";
 
@@ -31,6 +32,10 @@ export function checkListOptions(options: unknown, what: string): Checked {
   const text = (value: unknown, field: string) => {
     if (value !== undefined && typeof value !== "string") {
       throw new InvalidArgumentError(`${what} ${field} must be a string, got ${typeof value}`);
+    }
+    // No name holds these (validateName), and Redis and SQL could not compare them faithfully.
+    if (value !== undefined && (!isWellFormed(value) || value.includes("\u0000"))) {
+      throw new InvalidArgumentError(`${what} ${field} contains an unpaired UTF-16 surrogate or a NUL character`);
     }
     return value === "" ? undefined : value;
   };

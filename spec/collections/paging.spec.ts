@@ -5,7 +5,13 @@
 import { describe, expect, it } from "vitest";
 import { compareNames, DRIVER, type PageOptions } from "../../lib/backends/driver.js";
 import { MemoryStore } from "../../lib/backends/memory.js";
-import { createStorage, InvalidArgumentError, openStorage, type WorkspaceStorage } from "../../lib/index.js";
+import {
+  createStorage,
+  InvalidArgumentError,
+  openBackend,
+  openStorage,
+  type WorkspaceStorage,
+} from "../../lib/index.js";
 import { BACKENDS, perTest } from "../support/backends.js";
 
 const pad = (i: number) => String(i).padStart(4, "0");
@@ -132,6 +138,16 @@ for (const backend of BACKENDS) {
       expect(await s.vectors.ids({ after: "v:wf_0023" })).toEqual(["v:wf_0024"]);
     });
 
+    it("pages natively: the backend's driver has its own page (a range read, not a sort of every name)", async () => {
+      const root = newRoot();
+      const opened = await openBackend(backend.url(root));
+      try {
+        expect(opened.driver.scope(`${root}:ws:w:artifacts`).page).toBeTypeOf("function");
+      } finally {
+        await opened.close();
+      }
+    });
+
     it("rejects bad options with InvalidArgumentError and changes nothing", async () => {
       const s = await open(newRoot());
       await s.artifacts.save("a", 1);
@@ -145,6 +161,8 @@ for (const backend of BACKENDS) {
         { prefix: 1 },
         { after: null },
         { after: 3 },
+        { after: "a\uD800" },
+        { prefix: "a\u0000" },
         "a",
         null,
         [],
