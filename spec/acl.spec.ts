@@ -26,7 +26,8 @@ describe("redisAcl rules", () => {
     // The root's workspace registry: write-only, this id's entry and the index (listing needs read).
     expect(rules).toContain("%W~app#workspaces:client_a");
     expect(rules).toContain("%W~app#workspaces#index");
-    expect(rules.filter((r) => r.includes("~"))).toHaveLength(5);
+    expect(rules).toContain("%W~app#workspaces#ttl");
+    expect(rules.filter((r) => r.includes("~"))).toHaveLength(6);
     for (const denied of ["-scan", "-keys", "-randomkey", "-flushdb", "-flushall", "-config", "-swapdb", "-move"]) {
       expect(rules).toContain(denied);
     }
@@ -46,6 +47,7 @@ describe("redisAcl rules", () => {
       "~app:eu:ws:w.1:*",
       "%W~app:eu#workspaces:w.1",
       "%W~app:eu#workspaces#index",
+      "%W~app:eu#workspaces#ttl",
       "%RW~global:deps:*",
       "%RW~global:deps#*",
       "%RW~app:eu:shared:*",
