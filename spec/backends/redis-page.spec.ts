@@ -168,3 +168,26 @@ describe("redis pages", () => {
     expect(await raw.zScore(`${prefix}#index`, "plain")).toBe(Number.POSITIVE_INFINITY);
   });
 });
+
+describe("redis walks and stats read both sets", () => {
+  it("scan() and stats() skip names whose ttl passed, in the new layout and the old", async () => {
+    const prefix = newPrefix();
+    const [sec] = (await raw.sendCommand(["TIME"])) as [string];
+    await writeOldLayout(prefix, Number(sec) * 1000);
+    const { store } = recorded(prefix);
+    await store.setMany([
+      { name: "t-gone", value: "xx", ttl: 30 },
+      { name: "t-live", value: "xyz", ttl: 600_000 },
+      { name: "p", value: "x" },
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const walked: string[] = [];
+    for await (const batch of store.scan!()) walked.push(...batch);
+    const live = ["a:1", "b", "later", "p", "plain", "t-live"];
+    expect(walked.sort()).toEqual(live);
+    const stats = await store.stats!();
+    expect(stats.entries).toBe(live.length);
+    // Values: '{"value":N}' (11 bytes) × 4 old-layout names, then "x" and "xyz".
+    expect(stats.bytes).toBe(4 * 11 + 1 + 3);
+  });
+});
