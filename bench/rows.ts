@@ -118,3 +118,30 @@ const t0 = Date.now();
 export function progress(message: string): void {
   process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(1)}s] ${message}\n`);
 }
+
+/**
+ * Growth from the smallest to the largest size, per series, round by round: 1.0 is flat.
+ * `what` names the other data that grew ("keys", "rows").
+ */
+export function growth(
+  group: string,
+  label: string,
+  bySize: Map<number, Record<string, number[]>>,
+  what = "keys",
+): BenchRow[] {
+  const all = [...bySize.keys()].sort((a, b) => a - b);
+  const lo = all[0];
+  const hi = all.at(-1);
+  if (lo === undefined || hi === undefined || lo === hi) return [];
+  const first = bySize.get(lo) as Record<string, number[]>;
+  const last = bySize.get(hi) as Record<string, number[]>;
+  return Object.keys(first).map((series) =>
+    row(
+      group,
+      `${label} growth ${lo}→${hi} other ${what}: ${series}`,
+      "×",
+      ratios(last[series] as number[], first[series] as number[]),
+      `${hi / lo}× more other ${what}; 1.0 = flat`,
+    ),
+  );
+}

@@ -17,6 +17,7 @@ import { createStorage, openBackend } from "../lib/index.js";
 import { dropPgTables, PG_URL, pgQuery, removeSqlite, sqliteFile } from "../spec/support/sql.js";
 import {
   type BenchRow,
+  growth,
   interleaved,
   progress,
   type RoundOptions,
@@ -168,31 +169,13 @@ async function engineSuite(engine: Engine, opts: SuiteOptions): Promise<BenchRow
         ),
       );
     }
-    out.push(...growth(`${engine.name} list 100`, bySize));
+    out.push(...growth(GROUP, `${engine.name} list 100`, bySize, "rows"));
   } finally {
     await adapter.disconnect();
     await backend.close();
     await engine.cleanup(root);
   }
   return out;
-}
-
-function growth(label: string, bySize: Map<number, Record<string, number[]>>): BenchRow[] {
-  const all = [...bySize.keys()].sort((a, b) => a - b);
-  const lo = all[0];
-  const hi = all.at(-1);
-  if (lo === undefined || hi === undefined || lo === hi) return [];
-  const first = bySize.get(lo) as Record<string, number[]>;
-  const last = bySize.get(hi) as Record<string, number[]>;
-  return Object.keys(first).map((series) =>
-    row(
-      GROUP,
-      `${label} growth ${lo}→${hi} other rows: ${series}`,
-      "×",
-      ratios(last[series] as number[], first[series] as number[]),
-      `${hi / lo}× more other rows; 1.0 = flat`,
-    ),
-  );
 }
 
 export async function sqlScanRows(opts: SuiteOptions): Promise<BenchRow[]> {

@@ -14,6 +14,7 @@ import { createStorage, openBackend, openStorage, type WorkspaceStorage } from "
 import { SCAN_SERIES, scanRowName } from "./report.js";
 import {
   type BenchRow,
+  growth,
   interleaved,
   progress,
   REDIS_URL,
@@ -151,31 +152,12 @@ async function redisSuite(opts: SuiteOptions): Promise<BenchRow[]> {
         out.push(row(GROUP, `redis clear 100: SCAN / index, ${size} other keys`, "×", ratios(sc, ic)));
         await refill();
       }
-      out.push(...growth("redis list 100", listSamples));
+      out.push(...growth(GROUP, "redis list 100", listSamples));
     } finally {
       await storage.close();
     }
     return out;
   });
-}
-
-/** Growth from the smallest to the largest size, per series, round by round. */
-function growth(label: string, bySize: Map<number, Record<string, number[]>>): BenchRow[] {
-  const all = [...bySize.keys()].sort((a, b) => a - b);
-  const lo = all[0];
-  const hi = all.at(-1);
-  if (lo === undefined || hi === undefined || lo === hi) return [];
-  const first = bySize.get(lo) as Record<string, number[]>;
-  const last = bySize.get(hi) as Record<string, number[]>;
-  return Object.keys(first).map((series) =>
-    row(
-      GROUP,
-      `${label} growth ${lo}→${hi} other keys: ${series}`,
-      "×",
-      ratios(last[series] as number[], first[series] as number[]),
-      `${hi / lo}× more other keys; 1.0 = flat`,
-    ),
-  );
 }
 
 async function memorySuite(opts: SuiteOptions): Promise<BenchRow[]> {
@@ -225,7 +207,7 @@ async function memorySuite(opts: SuiteOptions): Promise<BenchRow[]> {
       ),
     );
   }
-  out.push(...growth("memory list 100", bySize));
+  out.push(...growth(GROUP, "memory list 100", bySize));
   await base.close();
   await backend.close();
   return out;

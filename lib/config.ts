@@ -54,7 +54,7 @@ export function parseConfig(input: unknown): StorageConfig {
 }
 
 /** "1"/"true"/"yes" and "0"/"false"/"no"; anything else is a config error, not a silent false. */
-function flag(env: Record<string, string | undefined>, name: string, field: string): boolean | undefined {
+export function envFlag(env: Record<string, string | undefined>, name: string, field: string): boolean | undefined {
   const raw = env[name]?.trim().toLowerCase();
   if (raw === undefined || raw === "") return undefined;
   if (["1", "true", "yes"].includes(raw)) return true;
@@ -80,8 +80,8 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
   // Set but empty means "no unscoped collections"; unset means the default ["deps"].
   const unscoped = env.KVWS_UNSCOPED;
   const depsPrefix = value("KVWS_DEPS_PREFIX");
-  const cluster = flag(env, "KVWS_CLUSTER", "cluster");
-  const hashTags = flag(env, "KVWS_HASH_TAGS", "hashTags");
+  const cluster = envFlag(env, "KVWS_CLUSTER", "cluster");
+  const hashTags = envFlag(env, "KVWS_HASH_TAGS", "hashTags");
   return parseConfig({
     url,
     root,

@@ -14,7 +14,7 @@ import { createCluster, ErrorReply, MultiErrorReply, type RedisClusterType } fro
 import { ConnectionError, InvalidConfigError } from "../errors.js";
 import type { Backend, OpenOptions } from "./driver.js";
 import { redisDriver } from "./redis.js";
-import { DEFAULT_CONNECT_TIMEOUT_MS, redisError, sleep, within } from "./redis-open.js";
+import { DEFAULT_CONNECT_TIMEOUT_MS, InFlight, redisError, sleep, within } from "./redis-open.js";
 import { isTransient, type RedisCommander } from "./redis-tx.js";
 import { redact, scrub, urlPassword } from "./redis-url.js";
 
@@ -22,7 +22,6 @@ import { redact, scrub, urlPassword } from "./redis-url.js";
 export type ClusterClient = Pick<RedisClusterType, "sendCommand" | "multi" | "nodeByAddress" | "nodeClient">;
 
 const RECONNECT_MAX_DELAY_MS = 2000;
-const CLOSE_GRACE_MS = 1000;
 // Commands that name no key: node-redis sends them to any node.
 const KEYLESS = new Set(["TIME", "PING", "SCAN", "ACL", "CLUSTER", "INFO", "DBSIZE", "ECHO", "SCRIPT", "FUNCTION"]);
 const SCRIPT = new Set(["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"]);
@@ -236,14 +235,11 @@ export async function connectCluster(url: string, options: OpenOptions = {}): Pr
     throw redisError(error, where, secrets);
   }
 
-  let unanswered = 0;
-  let drained: (() => void) | undefined;
+  const inFlight = new InFlight();
   const inner = clusterCommander(cluster, { commandTimeoutMs, where, secrets });
   const counted = <T>(work: () => Promise<T>): Promise<T> => {
-    unanswered++;
-    return work().finally(() => {
-      if (--unanswered === 0) drained?.();
-    });
+    inFlight.begin();
+    return work().finally(() => inFlight.end());
   };
   const commander: RedisCommander = {
     sendCommand: (args) => counted(() => inner.sendCommand(args)),
@@ -254,12 +250,7 @@ export async function connectCluster(url: string, options: OpenOptions = {}): Pr
   const close = () => {
     closed ??= (async () => {
       closing = true;
-      if (unanswered > 0) {
-        const idle = new Promise<void>((resolve) => {
-          drained = resolve;
-        });
-        await within(idle, CLOSE_GRACE_MS, () => new Error("close timed out")).catch(() => {});
-      }
+      await inFlight.drained();
       cluster.destroy();
     })();
     return closed;

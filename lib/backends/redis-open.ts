@@ -23,6 +23,28 @@ const RECONNECT_MAX_DELAY_MS = 2000;
 const RECONNECT_ATTEMPTS = 20;
 const CLOSE_GRACE_MS = 1000;
 
+/** Commands still owed a reply, so a close can wait (at most CLOSE_GRACE_MS) for them first. */
+export class InFlight {
+  #count = 0;
+  #idle: (() => void) | undefined;
+
+  begin(): void {
+    this.#count++;
+  }
+
+  end(): void {
+    if (--this.#count === 0) this.#idle?.();
+  }
+
+  async drained(): Promise<void> {
+    if (this.#count === 0) return;
+    const idle = new Promise<void>((resolve) => {
+      this.#idle = resolve;
+    });
+    await within(idle, CLOSE_GRACE_MS, () => new Error("close timed out")).catch(() => {});
+  }
+}
+
 type Client = ReturnType<typeof createClient>;
 
 export interface RedisConnection {
@@ -171,7 +193,6 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
   // commandTimeoutMs, the tick adding at most a quarter of that.
   const waiting = new Set<{ deadline: number; command: string | undefined; reject: (error: Error) => void }>();
   let watchdog: NodeJS.Timeout | undefined;
-  let drained: (() => void) | undefined;
   const tick = () => {
     const now = Date.now();
     let expired = false;
@@ -192,7 +213,7 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
       watchdog = undefined;
     }
   };
-  let unanswered = 0;
+  const inFlight = new InFlight();
   const track = (command: string | undefined, request: () => Promise<unknown>) =>
     new Promise<unknown>((resolve, reject) => {
       const entry = { deadline: Date.now() + commandTimeoutMs, command, reject };
@@ -201,10 +222,10 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
         watchdog = setInterval(tick, Math.max(10, Math.floor(commandTimeoutMs / 4)));
         watchdog.unref();
       }
-      unanswered++;
+      inFlight.begin();
       const settled = () => {
         waiting.delete(entry);
-        if (--unanswered === 0) drained?.();
+        inFlight.end();
       };
       request().then(
         (reply) => {
@@ -274,12 +295,7 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
   const close = () => {
     closed ??= (async () => {
       closing = true;
-      if (unanswered > 0) {
-        const idle = new Promise<void>((resolve) => {
-          drained = resolve;
-        });
-        await within(idle, CLOSE_GRACE_MS, () => new Error("close timed out")).catch(() => {});
-      }
+      await inFlight.drained();
       // destroy(), not close(): close() would wait for replies a silent server never sends.
       if (client.isOpen) client.destroy();
     })();

@@ -5,11 +5,13 @@
  */
 import type { Readable, Writable } from "node:stream";
 import { parseArgs } from "node:util";
+import { envFlag } from "../config.js";
 import { IOError, KeyvWorkspacesError } from "../errors.js";
 import { openStorage } from "../storage.js";
 import { COMMANDS, type Command, type Io, UsageError } from "./commands.js";
 
-export const USAGE = `usage: kvws [--url URL] [--root ROOT] <command> [args]      defaults: KVWS_URL, KVWS_ROOT
+export const USAGE = `usage: kvws [--url URL] [--root ROOT] [--cluster] <command> [args]
+                                       defaults: KVWS_URL, KVWS_ROOT, KVWS_CLUSTER=1
 
   ls [--json]                          workspace ids, one per line
   stats <id> [--json]                  entries and bytes per collection
@@ -27,6 +29,7 @@ Exit 0 on success, 1 on an error (its code first on stderr), 2 on a usage error.
 const OPTIONS = {
   url: { type: "string" },
   root: { type: "string" },
+  cluster: { type: "boolean" },
   json: { type: "boolean" },
   out: { type: "string" },
   in: { type: "string" },
@@ -40,7 +43,7 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-const GLOBAL = new Set(["url", "root", "help"]);
+const GLOBAL = new Set(["url", "root", "cluster", "help"]);
 
 export interface MainIo {
   stdin: Readable;
@@ -91,7 +94,9 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
     if (!url) throw new UsageError("no store: pass --url or set KVWS_URL");
     if (!root) throw new UsageError("no root: pass --root or set KVWS_ROOT");
     command.check?.(args, values);
-    const storage = await openStorage({ url, root, workspaceId: null });
+    // A cluster's seed node: the cluster client and the hash-tag layout (docs/cluster.md).
+    const cluster = values.cluster === true || envFlag(io.env, "KVWS_CLUSTER", "cluster") === true;
+    const storage = await openStorage({ url, root, workspaceId: null, ...(cluster ? { cluster } : {}) });
     try {
       const context: Io = { ...io, url };
       await command.run(storage, args, values, context);

@@ -1,4 +1,6 @@
+import { Readable, Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../lib/cli/main.js";
 import { ConnectionError, KeyvWorkspacesError, openStorage, type WorkspaceStorage } from "../../lib/index.js";
 import { ownerOf, startCluster, type TestCluster } from "../support/cluster.js";
 import { randomRoot } from "../support/env.js";
@@ -88,6 +90,42 @@ describe("storage on a 3-master Redis Cluster", () => {
     }
     const perMaster = cluster().masters.map((m) => [...owners.values()].filter((s) => s.has(m.port)).length);
     expect(perMaster.every((count) => count > 0)).toBe(true);
+  });
+
+  it("lists, measures, exports and drops workspaces across the masters, without SCAN of the data", async () => {
+    const base = storage().withWorkspace("life0");
+    const ids = Array.from({ length: 30 }, (_, i) => `life${i}`);
+    for (const id of ids) await base.withWorkspace(id).artifacts.save("a", { id });
+    await base.withWorkspace("life3").vectors.upsert("v", [1, 0]);
+    const listed = await base.listWorkspaces();
+    for (const id of ids) expect(listed).toContain(id);
+    expect((await base.withWorkspace("life3").stats()).artifacts?.entries).toBe(1);
+    const records = [];
+    for await (const record of base.withWorkspace("life3").exportWorkspace()) records.push(record);
+    expect(records.map((r) => r.collection).sort()).toEqual(["artifacts", "vectors"]);
+    expect(await base.withWorkspace("life3").dropWorkspace()).toBe(2);
+    for (const master of cluster().masters) {
+      expect((await keysOn(master.port)).filter((key) => key.startsWith(`${root}:ws:{life3}:`))).toEqual([]);
+    }
+    expect(await base.listWorkspaces()).not.toContain("life3");
+    expect(await base.withWorkspace("life4").artifacts.load("a")).toEqual({ id: "life4" });
+    expect(await base.withWorkspace("life3").importWorkspace(records)).toBe(2);
+    expect(await base.withWorkspace("life3").vectors.search([1, 0])).toEqual([{ id: "v", score: 1, metadata: {} }]);
+  });
+
+  it("kvws --cluster lists the workspaces of a cluster from its seed", async () => {
+    await storage().withWorkspace("cli").artifacts.save("a", 1);
+    const out: string[] = [];
+    const err: string[] = [];
+    const sink = (into: string[]) =>
+      new Writable({ write: (chunk, _enc, done) => done(void into.push(String(chunk))) });
+    const io = { stdin: Readable.from([]), stdout: sink(out), stderr: sink(err), env: {} };
+    expect(await main(["--cluster", "--url", cluster().url, "--root", root, "ls"], io)).toBe(0);
+    expect(out.join("").split("\n")).toContain("cli");
+    expect(await main(["--url", cluster().url, "--root", root, "ls"], { ...io, env: { KVWS_CLUSTER: "maybe" } })).toBe(
+      1,
+    );
+    expect(err.join("")).toMatch(/^ERR_INVALID_CONFIG: KVWS_CLUSTER must be true or false/);
   });
 
   it("loses no acknowledged write while the workspace's slot migrates", async () => {
