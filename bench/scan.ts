@@ -7,7 +7,8 @@
  *       iterator uses Redis's default COUNT 10, which costs ~10× more round trips.
  *   (b) the library: artifacts.list() / collection clear() through the per-prefix sorted-set index.
  * The memory backend's list() is measured at the same sizes; SQLite and PostgreSQL rows
- * (library engine, adapter range, LIKE, adapter iterator) come from scan-sql.ts.
+ * (library engine, adapter range, LIKE, adapter iterator) come from scan-sql.ts, the first
+ * page of a big workspace from scan-page.ts.
  */
 import { createStorage, openBackend, openStorage, type WorkspaceStorage } from "../lib/index.js";
 import { SCAN_SERIES, scanRowName } from "./report.js";
@@ -24,6 +25,7 @@ import {
   samples,
   type Task,
 } from "./rows.js";
+import { pageRows } from "./scan-page.js";
 import { sqlScanRows } from "./scan-sql.js";
 import { benchRoot, type RawRedis, withRedisRoot } from "./support.js";
 
@@ -212,5 +214,10 @@ async function memorySuite(opts: SuiteOptions): Promise<BenchRow[]> {
 }
 
 export async function run(opts: { full: boolean; tiny: boolean }): Promise<BenchRow[]> {
-  return [...(await redisSuite(opts)), ...(await memorySuite(opts)), ...(await sqlScanRows(opts))];
+  return [
+    ...(await redisSuite(opts)),
+    ...(await pageRows(opts)),
+    ...(await memorySuite(opts)),
+    ...(await sqlScanRows(opts)),
+  ];
 }

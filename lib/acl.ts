@@ -54,6 +54,7 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "zrem",
   "zrange",
   "zrangebyscore",
+  "zmscore",
   "zcount",
   "zremrangebyscore",
   "zscan",
@@ -159,7 +160,12 @@ export function redisAcl(ks: Keyspace, options: RedisAclOptions = {}): string[] 
   // The root's workspace registry: write-only, so the user registers (and on a drop removes) its
   // own id, and can neither list the other tenants nor touch their entries.
   const registry = workspacesPrefix(ks);
-  rules.push(`%W~${escapeGlob(`${registry}:${id}`)}`, `%W~${escapeGlob(metaKey(registry, "index"))}`);
+  // Its #ttl too: every plain write drops the name's expiry there (lib/backends/redis.ts).
+  rules.push(
+    `%W~${escapeGlob(`${registry}:${id}`)}`,
+    `%W~${escapeGlob(metaKey(registry, "index"))}`,
+    `%W~${escapeGlob(metaKey(registry, "ttl"))}`,
+  );
   const shared = options.depsWritable ? "%RW~" : "%R~";
   for (const prefix of sharedPrefixes(ks)) {
     rules.push(`${shared}${escapeGlob(`${prefix}:`)}*`, `${shared}${escapeGlob(`${prefix}#`)}*`);

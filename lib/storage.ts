@@ -2,7 +2,7 @@
  * Composition: config → backend adapter → scoped adapters → collections.
  */
 import type { Keyv } from "keyv";
-import type { AnyStore, Backend, PrefixStore } from "./backends/driver.js";
+import type { AnyStore, Backend, PageOptions, PrefixStore } from "./backends/driver.js";
 import { openBackend } from "./backends/index.js";
 import { createArtifactStore } from "./collections/artifacts.js";
 import { createDepsStore } from "./collections/deps.js";
@@ -92,7 +92,7 @@ interface Shared {
  * registry entries they need exist (`ready`, see lifecycle/registry.ts).
  */
 function guarded(store: PrefixStore, open: () => void, ready?: () => Promise<unknown> | undefined): PrefixStore {
-  const { version, changedSince, stats, scan } = store;
+  const { version, changedSince, stats, scan, page } = store;
   const later = <T>(fn: () => Promise<T>): Promise<T> => {
     try {
       open();
@@ -128,6 +128,7 @@ function guarded(store: PrefixStore, open: () => void, ready?: () => Promise<unk
         return scan.call(store);
       },
     }),
+    ...(page && { page: (options: PageOptions) => later(() => page.call(store, options)) }),
   };
 }
 

@@ -26,7 +26,8 @@ describe("redisAcl rules", () => {
     // The root's workspace registry: write-only, this id's entry and the index (listing needs read).
     expect(rules).toContain("%W~app#workspaces:client_a");
     expect(rules).toContain("%W~app#workspaces#index");
-    expect(rules.filter((r) => r.includes("~"))).toHaveLength(5);
+    expect(rules).toContain("%W~app#workspaces#ttl");
+    expect(rules.filter((r) => r.includes("~"))).toHaveLength(6);
     for (const denied of ["-scan", "-keys", "-randomkey", "-flushdb", "-flushall", "-config", "-swapdb", "-move"]) {
       expect(rules).toContain(denied);
     }
@@ -46,6 +47,7 @@ describe("redisAcl rules", () => {
       "~app:eu:ws:w.1:*",
       "%W~app:eu#workspaces:w.1",
       "%W~app:eu#workspaces#index",
+      "%W~app:eu#workspaces#ttl",
       "%RW~global:deps:*",
       "%RW~global:deps#*",
       "%RW~app:eu:shared:*",
@@ -128,6 +130,13 @@ describe("workspace ACL users on Redis", () => {
     expect((await s.artifacts.info("report"))?.description).toBe("r");
     expect(await s.artifacts.has("report")).toBe(true);
     expect((await s.artifacts.list()).map((i) => i.name)).toEqual(["blob", "report"]);
+    // expiring artifacts and pages (ZRANGE BYLEX, ZMSCORE on #ttl, the prune's reads)
+    await s.artifacts.save("brief", 1, { ttl: 60_000 });
+    await s.artifacts.save("brief2", 2, { ttl: 60_000 });
+    expect((await s.artifacts.list({ after: "blob", limit: 2 })).map((i) => i.name)).toEqual(["brief", "brief2"]);
+    expect((await s.artifacts.list({ prefix: "rep", limit: 5 })).map((i) => i.name)).toEqual(["report"]);
+    expect(await s.artifacts.delete("brief")).toBe(true);
+    expect(await s.artifacts.delete("brief2")).toBe(true);
     expect(await s.artifacts.delete("blob")).toBe(true);
     // workflows
     await s.workflows.add({ name: "summarise", source: "print(1)", description: "summarise a report" });

@@ -27,6 +27,12 @@ export interface PrefixStore {
   /** Deletes every name of this prefix and nothing else. */
   clear(): Promise<void>;
   /**
+   * Live names starting with `startsWith`, strictly after `after`, sorted by UTF-16 code unit
+   * order, at most `limit`. Optional: lib/collections/list.ts sorts `names()` for drivers
+   * without it. Options arrive validated.
+   */
+  page?(options: PageOptions): Promise<string[]>;
+  /**
    * A value that changes whenever anything under the prefix changes (it may also change more
    * often), so a cache revalidates with one cheap read. Kept where `tracksChanges(prefix)` says
    * (vector prefixes); a driver may keep it for every prefix.
@@ -54,6 +60,13 @@ export interface PrefixStats {
   entries: number;
   /** Bytes of the stored (serialised) values, UTF-8; keys and bookkeeping are not counted. */
   bytes: number;
+}
+
+export interface PageOptions {
+  after?: string | undefined;
+  startsWith?: string | undefined;
+  /** A positive integer. */
+  limit: number;
 }
 
 export interface Entry {
@@ -100,4 +113,23 @@ export interface WithDriver {
 
 export function hasOwnDriver(store: unknown): store is WithDriver {
   return typeof store === "object" && store !== null && DRIVER in store;
+}
+
+// UTF-16 code units from 0xD800 up, shifted so surrogates (code points above U+FFFF) sort after U+E000–U+FFFF.
+const point = (unit: number) => (unit < 0xd800 ? unit : unit < 0xe000 ? unit + 0x2000 : unit - 0x800);
+
+/**
+ * The order names are listed and paged in: code point order, which is UTF-8 byte order — what
+ * Redis `ZRANGE … BYLEX` and SQL's "C" collation use, so every backend pages alike. It differs
+ * from JavaScript's `<` (code unit order) only where a character above U+FFFF meets one in U+E000–U+FFFF.
+ */
+export function compareNames(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return x < 0xd800 && y < 0xd800 ? x - y : point(x) - point(y);
+  }
+  return a.length - b.length;
 }

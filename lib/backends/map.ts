@@ -1,6 +1,6 @@
 import { joinKey, layoutPrefixLength, SEPARATOR } from "../keys.js";
 import { ChangeLog, LOG_LIMIT } from "./change-log.js";
-import type { Driver, Entry, PrefixStore } from "./driver.js";
+import { compareNames, type Driver, type Entry, type PageOptions, type PrefixStore } from "./driver.js";
 
 // Keyv keeps a Map's expiry inside the value, serialised last: `{"value":…,"expires":<ms>}`.
 const EXPIRES = /"expires":(\d+)\}$/;
@@ -25,6 +25,8 @@ interface PrefixState {
   readonly names: Set<string>;
   version: number;
   log: ChangeLog | undefined;
+  /** Expiry (ms) of the names written here with a TTL, once there is one: listing hides, TTL writes prune. */
+  expiring: Map<string, number> | undefined;
 }
 
 type AnyMap = Map<unknown, unknown>;
@@ -66,9 +68,25 @@ export class MapCore {
     return value !== undefined && !expired(value);
   }
 
-  set(prefix: string, name: string, value: unknown): void {
+  /** `expiresAt` (ms) when written with a TTL: listings hide the name once it passes. */
+  set(prefix: string, name: string, value: unknown, expiresAt?: number): void {
     mapSet.call(this.#map, joinKey(prefix, name), value);
-    this.#added(prefix, name);
+    const state = this.#added(prefix, name);
+    if (expiresAt !== undefined) (state.expiring ??= new Map()).set(name, expiresAt);
+    else state.expiring?.delete(name);
+  }
+
+  /**
+   * Deletes the names of `prefix` whose TTL has passed (logged like deletes, so caches drop them).
+   * Run by TTL writes, the only writes that leave such names behind, as on Redis.
+   */
+  prune(prefix: string, now = Date.now()): number {
+    const expiring = this.#prefixes.get(prefix)?.expiring;
+    if (!expiring) return 0;
+    const gone: string[] = [];
+    for (const [name, at] of expiring) if (at <= now) gone.push(name);
+    for (const name of gone) this.delete(prefix, name);
+    return gone.length;
   }
 
   delete(prefix: string, name: string): boolean {
@@ -85,8 +103,27 @@ export class MapCore {
     this.#prefixes.delete(prefix);
   }
 
+  /** The live names of the prefix (names whose TTL passed are hidden until pruned). */
   names(prefix: string): Iterable<string> {
-    return this.#prefixes.get(prefix)?.names ?? [];
+    const state = this.#prefixes.get(prefix);
+    if (!state) return [];
+    const expiring = state.expiring;
+    if (!expiring || expiring.size === 0) return state.names;
+    const now = Date.now();
+    return [...state.names].filter((name) => !((expiring.get(name) ?? Number.POSITIVE_INFINITY) <= now));
+  }
+
+  /** One sorted page: the matching names are collected and sorted, O(n log n) in the prefix's names. */
+  page(prefix: string, { after, startsWith, limit }: PageOptions): string[] {
+    const out: string[] = [];
+    for (const name of this.names(prefix)) {
+      if (
+        (after === undefined || compareNames(name, after) > 0) &&
+        (startsWith === undefined || name.startsWith(startsWith))
+      )
+        out.push(name);
+    }
+    return out.sort(compareNames).slice(0, limit);
   }
 
   /** "0" for a prefix without entries; otherwise a number no other state of any prefix had. */
@@ -169,24 +206,29 @@ export class MapCore {
   #attribute(key: string, recorded?: number): void {
     const at = recorded ?? this.prefixLengthOf(key) ?? layoutPrefixLength(key);
     // A key with no ":" belongs to no prefix: raw Keyv data, never listed by a scope.
-    if (at !== undefined && at > 0 && at < key.length - 1) this.#added(key.slice(0, at), key.slice(at + 1));
+    if (at === undefined || at <= 0 || at >= key.length - 1) return;
+    // A write this core did not make keeps its expiry (if any) inside the value, where readers see it.
+    const name = key.slice(at + 1);
+    this.#added(key.slice(0, at), name).expiring?.delete(name);
   }
 
-  #added(prefix: string, name: string): void {
+  #added(prefix: string, name: string): PrefixState {
     let state = this.#prefixes.get(prefix);
     if (!state) {
-      state = { names: new Set(), version: 0, log: undefined };
+      state = { names: new Set(), version: 0, log: undefined, expiring: undefined };
       this.#prefixes.set(prefix, state);
     }
     state.names.add(name);
     state.version = ++clock;
     state.log?.push(state.version, name);
+    return state;
   }
 
   #removed(prefix: string, name: string, existed: boolean): void {
     const state = this.#prefixes.get(prefix);
     if (!state) return;
     const listed = state.names.delete(name);
+    state.expiring?.delete(name);
     if (state.names.size === 0) {
       this.#prefixes.delete(prefix);
       return;
@@ -217,7 +259,9 @@ export function mapScope(
 ): PrefixStore {
   const setOne = (name: string, value: unknown, ttl: number | undefined) => {
     onTtl?.(joinKey(prefix, name), ttl);
-    core.set(prefix, name, value);
+    const timed = typeof ttl === "number" && ttl > 0;
+    if (timed) core.prune(prefix);
+    core.set(prefix, name, value, timed ? Date.now() + ttl : undefined);
   };
   return {
     prefix,
@@ -244,6 +288,7 @@ export function mapScope(
       })();
     },
     clear: () => access.write(() => core.clear(prefix)),
+    page: (options) => access.read(() => core.page(prefix, options)),
     version: () => access.read(() => core.version(prefix)),
     changedSince: (version) => access.read(() => core.changedSince(prefix, version)),
   };

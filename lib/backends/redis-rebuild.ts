@@ -8,6 +8,9 @@
  * application writes is safe: each batch is one atomic script (admin only, see
  * redis-scripts.ts) that checks the key as it is at that moment.
  *
+ * It migrates an index of the layout before 0.3 (members scored by expiry) to the current one
+ * (members scored 0, expiries in `<prefix>#ttl`), so pages are range reads again.
+ *
  * It also migrates 0.1.0's bookkeeping: the `<prefix>#version` counter is deleted, and so is
  * the log it numbered (0.1.0 ids were `<counter>-<i>`, not time-based; readers reload once).
  */
@@ -69,7 +72,7 @@ export interface RebuildReport {
   prefix: string;
   /** String keys found under `<prefix>:`. */
   scanned: number;
-  /** Index members added, or re-scored to the key's actual expiry. */
+  /** Names whose index member was added or fixed (score 0, #ttl member = the key's actual expiry; layout before 0.3 migrated). */
   added: number;
   /** Index members removed because their value is gone. */
   removed: number;
@@ -167,7 +170,7 @@ class Rebuild {
   }
 
   #meta(prefix: string): string[] {
-    return [metaKey(prefix, "index"), metaKey(prefix, "log")];
+    return [metaKey(prefix, "index"), metaKey(prefix, "log"), metaKey(prefix, "ttl")];
   }
 
   #cap(prefix: string): string {
@@ -201,11 +204,14 @@ class Rebuild {
       );
       names = [];
     };
-    for await (const [name] of scanSortedSet(this.client, meta[0] as string)) {
-      names.push(name);
-      if (names.length >= this.config.batch) await prune();
+    // The index, then #ttl: a #ttl member without an index member is stray (its key is checked too).
+    for (const set of [meta[0], meta[2]] as string[]) {
+      for await (const [name] of scanSortedSet(this.client, set)) {
+        names.push(name);
+        if (names.length >= this.config.batch) await prune();
+      }
+      if (names.length > 0) await prune();
     }
-    if (names.length > 0) await prune();
   }
 
   /** 0.1.0 bookkeeping: its counter goes, with the log it numbered; untracked prefixes keep no log at all. */
@@ -229,7 +235,7 @@ class Rebuild {
 }
 
 // A key with no name part names a prefix only if it is bookkeeping (0.1.0's included).
-const META_SUFFIX = /#(index|version|log)$/;
+const META_SUFFIX = /#(index|ttl|version|log)$/;
 // A collection, optionally with the vector index the library keeps beside it (metaKey "vectors"),
 // in braces in the hash-tag layout's unscoped prefixes (`<root>:{deps}`).
 const SEGMENT = /^(?:([a-z][a-z0-9_-]*)|\{([a-z][a-z0-9_-]*)\})(#vectors)?$/;

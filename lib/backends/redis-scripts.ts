@@ -7,7 +7,7 @@ import type { RedisCommander } from "./redis-tx.js";
  * expiry" and change the index in the same step, or a write landing in between could lose
  * its index member — there is no plain-command way to make that check atomic.
  *
- * KEYS: index, log, then data keys. ARGV: log cap ('' = the prefix keeps no log), then names.
+ * KEYS: index, log, ttl, then data keys. ARGV: log cap ('' = the prefix keeps no log), then names.
  */
 export interface Script {
   readonly source: string;
@@ -31,45 +31,53 @@ end
 `;
 
 /**
- * Each named key that holds a string gets a member scored by its remaining PTTL (or has a wrong
- * score fixed). Returns {members added or fixed, string keys seen}.
+ * Each named key that holds a string gets an index member scored 0 and, if it has a TTL, a #ttl
+ * member scored by its expiry (now + PTTL); a wrong score, a member left over from the layout
+ * before 0.3 (scored by expiry, or +inf) or a stray #ttl member is fixed. Returns {names added or
+ * fixed, string keys seen}.
  */
 export const REBUILD_ADD = script(`
-local names, scores, strings = {}, {}, 0
-for i = 3, #KEYS do
-  local name = ARGV[i - 1]
+local fixed, strings = {}, 0
+for i = 4, #KEYS do
+  local name = ARGV[i - 2]
   if redis.call('TYPE', KEYS[i]).ok == 'string' then
     strings = strings + 1
     local pttl = redis.call('PTTL', KEYS[i])
-    local want = math.huge
-    if pttl >= 0 then want = now + pttl end
-    local have = redis.call('ZSCORE', KEYS[1], name)
-    have = have and tonumber(have)
-    if not have or (want == math.huge) ~= (have == math.huge) or (want ~= math.huge and math.abs(want - have) > 1) then
-      names[#names + 1] = name
-      scores[#scores + 1] = want
+    local member = redis.call('ZSCORE', KEYS[1], name)
+    local expiry = redis.call('ZSCORE', KEYS[3], name)
+    expiry = expiry and tonumber(expiry)
+    local wrong = not member or tonumber(member) ~= 0
+    if pttl >= 0 then
+      if not expiry or math.abs(now + pttl - expiry) > 1 then
+        redis.call('ZADD', KEYS[3], string.format('%d', now + pttl), name)
+        wrong = true
+      end
+    elseif expiry then
+      redis.call('ZREM', KEYS[3], name)
+      wrong = true
+    end
+    if wrong then
+      redis.call('ZADD', KEYS[1], 0, name)
+      fixed[#fixed + 1] = name
     end
   end
 end
-for i, name in ipairs(names) do
-  local score = '+inf'
-  if scores[i] ~= math.huge then score = string.format('%d', scores[i]) end
-  redis.call('ZADD', KEYS[1], score, name)
-end
-log(names)
-return {#names, strings}
+log(fixed)
+return {#fixed, strings}
 `);
 
-/** Members whose key is gone (or no longer a string) are removed. */
+/** Members (of the index or #ttl) whose key is gone, or no longer a string, are removed from both. */
 export const REBUILD_PRUNE = script(`
 local stale = {}
-for i = 3, #KEYS do
-  if redis.call('TYPE', KEYS[i]).ok ~= 'string' and redis.call('ZSCORE', KEYS[1], ARGV[i - 1]) then
-    stale[#stale + 1] = ARGV[i - 1]
+for i = 4, #KEYS do
+  local name = ARGV[i - 2]
+  if redis.call('TYPE', KEYS[i]).ok ~= 'string' and (redis.call('ZSCORE', KEYS[1], name) or redis.call('ZSCORE', KEYS[3], name)) then
+    stale[#stale + 1] = name
   end
 end
 if #stale == 0 then return 0 end
 redis.call('ZREM', KEYS[1], unpack(stale))
+redis.call('ZREM', KEYS[3], unpack(stale))
 log(stale)
 return #stale
 `);

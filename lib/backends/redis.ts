@@ -2,16 +2,18 @@
  * The Redis driver: plain commands in MULTI/EXEC, no Lua. Per prefix, beside the values at
  * `<prefix>:<name>`:
  *
- *   `<prefix>#index`  sorted set, member = name, score = expiry in ms on the server's clock, or
- *                     +inf. Listing reads it (O(entries in scope), never SCAN).
+ *   `<prefix>#index`  sorted set, member = name, score 0 (so pages are ZRANGE … BYLEX ranges).
+ *                     Listing reads it (O(entries in scope), never SCAN); see redis-list.ts.
+ *   `<prefix>#ttl`    sorted set of the names written with a TTL, score = expiry in ms on the
+ *                     server's clock. Listing hides names whose expiry has passed.
  *   `<prefix>#log`    only where `tracksChanges(prefix)`: a stream capped at ~LOG_LIMIT entries,
  *                     one entry per write with an auto (time-based) id; fields `v <nonce>`, then
  *                     `n <name>` per name. The newest entry's `<id>.<nonce>` is the version.
  *
  * Invariant: every value has an index member (index ⊇ values). A write queues ZADD before SET
  * and a delete DEL before ZREM inside one MULTI, so no interleaving of writers, deletes and
- * clears can leave a value unlisted; a member whose value expired or was evicted is hidden
- * by its score (or, for eviction, listed until rebuildIndex) — never the reverse.
+ * clears can leave a value unlisted; a member whose value expired is hidden by its #ttl score
+ * (or, if evicted, listed until rebuildIndex) — never the reverse.
  * See docs/redis-index.md.
  */
 import { randomUUID } from "node:crypto";
@@ -20,8 +22,10 @@ import { isWellFormed, joinKey, metaKey, tracksChanges } from "../keys.js";
 import { LOG_LIMIT } from "./change-log.js";
 import type { Driver, Entry, PrefixStore } from "./driver.js";
 import { redisAdapterOf } from "./redis-adapters.js";
+import { countLive, listAll, listPage, liveBatches, serverMs } from "./redis-list.js";
 import { exec, type RedisCommander, typed } from "./redis-tx.js";
 
+export { scanSortedSet, score, serverMs } from "./redis-list.js";
 export type { RedisCommander } from "./redis-tx.js";
 
 export interface RedisDriverOptions {
@@ -30,7 +34,6 @@ export interface RedisDriverOptions {
 }
 
 const CLEAR_BATCH = 1000;
-const SCAN_COUNT = "1000";
 /** How long a measured server-clock offset is trusted before TTL writes measure it again. */
 const CLOCK_REFRESH_MS = 60_000;
 /** Expired members a TTL write on a tracked prefix prunes (and logs) at most: bounds one write's work. */
@@ -56,33 +59,6 @@ function redisString(value: unknown): string {
 }
 
 const validTtl = (ttl: number | undefined) => (typeof ttl === "number" && ttl > 0 ? Math.ceil(ttl) : undefined);
-
-/** A sorted-set score as Redis sends it: "inf" in RESP2, a number in RESP3. */
-export function score(value: unknown): number {
-  if (typeof value === "number") return value;
-  const text = String(value);
-  if (text === "inf" || text === "+inf") return Number.POSITIVE_INFINITY;
-  if (text === "-inf") return Number.NEGATIVE_INFINITY;
-  return Number(text);
-}
-
-export function serverMs(time: unknown): number {
-  const [seconds, micros] = time as [string, string];
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-}
-
-/**
- * Every member of a sorted set with its score, via ZSCAN: unlike paging by offset it never
- * skips a member that stays put while others come and go (it may repeat one; callers dedupe).
- */
-export async function* scanSortedSet(client: RedisCommander, key: string): AsyncGenerator<[string, unknown]> {
-  let cursor = "0";
-  do {
-    const [next, flat] = (await client.sendCommand(["ZSCAN", key, cursor, "COUNT", SCAN_COUNT])) as [string, unknown[]];
-    for (let i = 0; i < flat.length; i += 2) yield [String(flat[i]), flat[i + 1]];
-    cursor = String(next);
-  } while (cursor !== "0");
-}
 
 /**
  * The server's clock as seen from here: TTL scores must be on the clock Redis expires keys by,
@@ -141,6 +117,7 @@ function redisScope(
   nonces: Nonces,
 ): PrefixStore {
   const index = metaKey(prefix, "index");
+  const ttlKey = metaKey(prefix, "ttl");
   const log = metaKey(prefix, "log");
   // 0.1.0 kept a counter here; it is only ever deleted now (clear, rebuildIndex).
   const legacyVersion = metaKey(prefix, "version");
@@ -160,11 +137,37 @@ function redisScope(
     }
   };
 
+  /**
+   * Names whose TTL passed, from #ttl and from members still scored by expiry (the layout before
+   * 0.3), at most PRUNE_LIMIT of each: bounds one write's work.
+   */
+  const expired = async (client: RedisCommander, now: number): Promise<string[]> => {
+    const lists = (await Promise.all([
+      client.sendCommand(["ZRANGEBYSCORE", ttlKey, "-inf", `(${now}`, "LIMIT", "0", String(PRUNE_LIMIT)]),
+      client.sendCommand(["ZRANGEBYSCORE", index, "(0", `(${now}`, "LIMIT", "0", String(PRUNE_LIMIT)]),
+    ])) as unknown[][];
+    return [...new Set(lists.flat().map(String))];
+  };
+
+  /**
+   * A name pruned as expired may have been written again between the read that found it and the
+   * MULTI that removed its member. Such a value is given its member back, so index ⊇ values holds;
+   * its TTL (if the new write had one) is no longer known to the listing, which then shows the name
+   * until it is deleted or rebuildIndex runs (its readers see it gone once its value expires).
+   */
+  const restore = async (client: RedisCommander, names: readonly string[]) => {
+    const exists = (await Promise.all(names.map((name) => client.sendCommand(["EXISTS", key(name)])))) as unknown[];
+    const back = names.filter((_, i) => Number(exists[i]) > 0);
+    if (back.length > 0) await client.sendCommand(["ZADD", index, ...back.flatMap((name) => ["0", name])]);
+  };
+
   const write = (entries: readonly Entry[]) =>
     run(async (client) => {
       if (entries.length === 0) return;
       const sets: string[][] = [];
       const zadd = ["ZADD", index];
+      const timed = ["ZADD", ttlKey];
+      const plain: string[] = [];
       const named: string[] = [];
       let now: number | undefined;
       for (const entry of entries) {
@@ -172,41 +175,37 @@ function redisScope(
         const value = redisString(entry.value);
         const ttl = validTtl(entry.ttl);
         if (ttl !== undefined) now ??= await clock.now(client);
-        zadd.push(ttl === undefined ? "+inf" : String((now as number) + ttl), entry.name);
+        zadd.push("0", entry.name);
+        if (ttl === undefined) plain.push(entry.name);
+        else timed.push(String((now as number) + ttl), entry.name);
         sets.push(ttl === undefined ? ["SET", k, value] : ["SET", k, value, "PX", String(ttl)]);
         named.push(entry.name);
       }
       const commands: string[][] = [];
-      // Only a TTL write can leave expired members behind, so only TTL writes prune them: plain
-      // writes stay ZADD + SET. Redis expires a key once now > its expiry: live while score >= now.
+      // Only a TTL write can leave expired names behind, so only TTL writes prune them (both sets):
+      // plain writes stay ZADD + ZREM (of a missing #ttl: nearly free) + SET.
+      let gone: string[] = [];
       if (now !== undefined) {
-        if (tracked) {
-          // The names pruned are logged too, so a cache drops them; this costs one read first.
-          const gone = (await client.sendCommand([
-            "ZRANGEBYSCORE",
-            index,
-            "-inf",
-            `(${now}`,
-            "LIMIT",
-            "0",
-            String(PRUNE_LIMIT),
-          ])) as string[];
-          if (gone.length > 0) {
-            commands.push(["ZREM", index, ...gone.map(String)]);
-            named.push(...gone.map(String));
-          }
-        } else {
-          commands.push(["ZREMRANGEBYSCORE", index, "-inf", `(${now}`]);
+        gone = await expired(client, now);
+        if (gone.length > 0) {
+          commands.push(["ZREM", index, ...gone], ["ZREM", ttlKey, ...gone]);
+          named.push(...gone);
         }
       }
       commands.push(zadd);
+      if (plain.length > 0) commands.push(["ZREM", ttlKey, ...plain]);
+      if (timed.length > 2) commands.push(timed);
       if (sets.length > 1 && sets.every((s) => s.length === 3)) {
         commands.push(["MSET", ...sets.flatMap((s) => s.slice(1))]);
       } else {
         commands.push(...sets);
       }
+      // The pruned names are logged too, so a cache drops them.
       if (tracked) commands.push(logEntry(named));
       await exec(client, commands);
+      const written = new Set(entries.map((entry) => entry.name));
+      const rewritten = gone.filter((name) => !written.has(name));
+      if (rewritten.length > 0) await restore(client, rewritten);
     });
 
   /**
@@ -226,6 +225,7 @@ function redisScope(
     const atomic = [
       [del, ...keys],
       ["ZREM", index, ...names],
+      ["ZREM", ttlKey, ...names],
     ];
     if (bookkeeping) atomic.push(bookkeeping);
     try {
@@ -235,10 +235,11 @@ function redisScope(
       const plain = [
         ["DEL", log, legacyVersion],
         ["ZREM", index, ...names],
+        ["ZREM", ttlKey, ...names],
         [del, ...keys],
       ];
       const replies = await Promise.all(plain.map((command) => client.sendCommand(command)));
-      return Number(replies[2]);
+      return Number(replies[3]);
     }
   };
 
@@ -265,25 +266,9 @@ function redisScope(
     deleteMany: (names) => remove(names),
     async *names() {
       const client = await connect().catch((error) => Promise.reject(typed(error)));
-      // Expired members are hidden here and pruned by the next TTL write; listing never
-      // writes, so read-only ACL users can list. The clock is the server's.
-      const time = client.sendCommand(["TIME"]);
-      time.catch(() => {}); // awaited below; this only keeps an early return from leaving it unhandled
-      let now: number | undefined;
-      const seen = new Set<string>();
-      try {
-        for await (const [name, raw] of scanSortedSet(client, index)) {
-          now ??= serverMs(await time);
-          if (score(raw) >= now && !seen.has(name)) {
-            seen.add(name);
-            yield name;
-          }
-        }
-        await time;
-      } catch (error) {
-        throw typed(error);
-      }
+      yield* listAll(client, { index, ttl: ttlKey });
     },
+    page: (options) => run((client) => listPage(client, { index, ttl: ttlKey }, options, () => clock.now(client))),
     clear: () =>
       run(async (client) => {
         // Batches keep Redis responsive on huge scopes; a write landing between batches survives,
@@ -298,46 +283,22 @@ function redisScope(
         }
         // An emptied sorted set vanishes by itself; only bookkeeping of an already empty index may be
         // left (a log after deletes, 0.1.0's counter). DEL creates nothing when there is none.
-        await client.sendCommand(["DEL", log, legacyVersion]);
+        await client.sendCommand(["DEL", log, legacyVersion, ttlKey]);
       }),
     async *scan() {
       const client = await connect().catch((error) => Promise.reject(typed(error)));
-      try {
-        const now = serverMs(await client.sendCommand(["TIME"]));
-        let batch: string[] = [];
-        // No set of names seen (names() keeps one): ZSCAN repeats a member only across a resize.
-        for await (const [name, raw] of scanSortedSet(client, index)) {
-          if (score(raw) < now) continue;
-          batch.push(name);
-          if (batch.length >= CLEAR_BATCH) {
-            yield batch;
-            batch = [];
-          }
-        }
-        if (batch.length > 0) yield batch;
-      } catch (error) {
-        throw typed(error);
-      }
+      yield* liveBatches(client, { index, ttl: ttlKey }, CLEAR_BATCH);
     },
     stats: () =>
       run(async (client) => {
         // Entries from the index alone; bytes by STRLEN, which reads no value out. ZSCAN may repeat a
         // member while the set is resized under it, so bytes are a measure, entries are exact.
-        const now = String(serverMs(await client.sendCommand(["TIME"])));
-        const entries = Number(await client.sendCommand(["ZCOUNT", index, now, "+inf"]));
+        const entries = await countLive(client, { index, ttl: ttlKey });
         let bytes = 0;
-        let batch: string[] = [];
-        const measure = async () => {
-          const lengths = await Promise.all(batch.map((name) => client.sendCommand(["STRLEN", key(name)])));
+        for await (const names of liveBatches(client, { index, ttl: ttlKey }, CLEAR_BATCH)) {
+          const lengths = await Promise.all(names.map((name) => client.sendCommand(["STRLEN", key(name)])));
           for (const length of lengths) bytes += Number(length);
-          batch = [];
-        };
-        for await (const [name, raw] of scanSortedSet(client, index)) {
-          if (score(raw) < Number(now)) continue;
-          batch.push(name);
-          if (batch.length >= CLEAR_BATCH) await measure();
         }
-        await measure();
         return { entries, bytes };
       }),
   };

@@ -1,8 +1,8 @@
-import { ArtifactNotFoundError, InvalidValueError } from "../errors.js";
+import { ArtifactNotFoundError, InvalidArgumentError, InvalidValueError } from "../errors.js";
 import { validateName } from "../keys.js";
-import { decodeValue, encodeValue, jsonBytes } from "./codec.js";
+import { decodeValue, encodeExpiring, encodeValue, jsonBytes } from "./codec.js";
 import { assertJson, assertMetadata } from "./json.js";
-import { listValues } from "./list.js";
+import { checkListOptions, listValues } from "./list.js";
 import type { ArtifactInfo, ArtifactStore, CollectionContext } from "./types.js";
 
 /** What one artifact key holds: its info and its payload, written in one set so they never disagree. */
@@ -30,7 +30,11 @@ export function createArtifactStore({ store }: CollectionContext): ArtifactStore
     async save(name, data, options) {
       validateName(name, "artifact name");
       if (options !== undefined && (typeof options !== "object" || options === null)) {
-        throw new InvalidValueError("artifact save options must be an object ({ description?, metadata? })");
+        throw new InvalidValueError("artifact save options must be an object ({ description?, metadata?, ttl? })");
+      }
+      const ttl = options?.ttl;
+      if (ttl !== undefined && !(Number.isSafeInteger(ttl) && ttl > 0)) {
+        throw new InvalidArgumentError(`artifact ttl must be a positive integer (ms), got ${String(ttl)}`);
       }
       const description = options?.description ?? "";
       if (typeof description !== "string") throw new InvalidValueError("artifact description must be a string");
@@ -58,7 +62,10 @@ export function createArtifactStore({ store }: CollectionContext): ArtifactStore
         updatedAt: now,
         metadata,
       };
-      await store.set(name, encodeValue({ ...info, data: payload } satisfies StoredArtifact));
+      const stored: StoredArtifact = { ...info, data: payload };
+      // The expiry also goes inside the value, as Keyv writes it: a backend that keeps no expiry of
+      // its own (a plain Map) or a reader racing the expiry still sees it as gone.
+      await store.set(name, ttl === undefined ? encodeValue(stored) : encodeExpiring(stored, Date.now() + ttl), ttl);
       return info;
     },
     async load(name) {
@@ -70,8 +77,8 @@ export function createArtifactStore({ store }: CollectionContext): ArtifactStore
       const stored = await read(name);
       return stored && infoOf(stored);
     },
-    async list() {
-      const all = await listValues<StoredArtifact>(store);
+    async list(options) {
+      const all = await listValues<StoredArtifact>(store, checkListOptions(options, "artifacts.list"));
       return all.map(([, stored]) => infoOf(stored));
     },
     has: async (name) => store.has(validateName(name, "artifact name")),

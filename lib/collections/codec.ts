@@ -86,6 +86,11 @@ export function encodeValue(value: unknown): string {
   return serializeTyped({ value });
 }
 
+/** The stored form of a value that expires at `expires` (ms), as Keyv writes it: `expires` last. */
+export function encodeExpiring(value: unknown, expires: number): string {
+  return serializeTyped({ value, expires });
+}
+
 /** The value a stored entry holds; undefined when missing or expired. Throws when it cannot be decoded. */
 export function decodeValue(raw: unknown, name: string): unknown {
   if (raw === undefined || raw === null) return undefined;

@@ -1,4 +1,7 @@
 import type { PrefixStore } from "../backends/driver.js";
+import type { ListOptions } from "./list.js";
+
+export type { ListOptions } from "./list.js";
 
 /** What a collection is built from: the store bound to its prefix. */
 export interface CollectionContext {
@@ -20,11 +23,21 @@ export interface ArtifactStore {
   save(
     name: string,
     data: unknown,
-    options?: { description?: string; metadata?: Record<string, unknown> },
+    options?: {
+      description?: string;
+      metadata?: Record<string, unknown>;
+      /** Time to live in ms (a positive integer): afterwards load, info, has and list no longer see it. */
+      ttl?: number;
+    },
   ): Promise<ArtifactInfo>;
   load(name: string): Promise<unknown>;
   info(name: string): Promise<ArtifactInfo | undefined>;
-  list(): Promise<ArtifactInfo[]>;
+  /**
+   * Sorted by name (code point order). With options: names starting with `prefix`, strictly after
+   * `after`, at most `limit`; paging with after = the last name of the previous page visits every
+   * artifact once.
+   */
+  list(options?: ListOptions): Promise<ArtifactInfo[]>;
   has(name: string): Promise<boolean>;
   delete(name: string): Promise<boolean>;
 }
@@ -46,7 +59,8 @@ export interface WorkflowStore {
     metadata?: Record<string, unknown>;
   }): Promise<Workflow>;
   get(name: string): Promise<Workflow | undefined>;
-  list(): Promise<Workflow[]>;
+  /** Sorted by name; options as ArtifactStore.list. */
+  list(options?: ListOptions): Promise<Workflow[]>;
   delete(name: string): Promise<boolean>;
   /** Best matches by description; with `filter`, only workflows whose metadata matches it. */
   search(
@@ -87,8 +101,8 @@ export interface VectorStore {
   count(): Promise<number>;
   /** The k best by cosine; with `filter`, the k best of the vectors whose metadata matches it. */
   search(query: ArrayLike<number>, options?: { k?: number; filter?: MetadataFilter }): Promise<VectorMatch[]>;
-  /** Every id, sorted. */
-  ids(): Promise<string[]>;
+  /** Every id, sorted; options as ArtifactStore.list (a page of ids). */
+  ids(options?: ListOptions): Promise<string[]>;
 }
 
 export interface DepsStore {

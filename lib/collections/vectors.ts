@@ -13,7 +13,7 @@ import { Matrix } from "../vectors/matrix.js";
 import { keepsStoredValues, revalidate, type SyncSource } from "../vectors/sync.js";
 import { decodeValue, encodeValue } from "./codec.js";
 import { assertMetadata } from "./json.js";
-import { listNames } from "./list.js";
+import { checkListOptions, listNames, listNamesWith } from "./list.js";
 import type { CollectionContext, VectorMatch, VectorOptions, VectorStore } from "./types.js";
 
 /** Where tests and benchmarks find a store's cache (not part of the public API). */
@@ -134,7 +134,7 @@ export function createVectorStore(
     },
 
     count: async () => (await listNames(store)).length,
-    ids: async () => listNames(store),
+    ids: async (options) => listNamesWith(store, checkListOptions(options, "vectors.ids")),
 
     async search(query, searchOptions = {}) {
       const q = toFloat32(query, "query vector");

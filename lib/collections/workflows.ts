@@ -2,7 +2,7 @@ import { InvalidArgumentError, InvalidNameError, InvalidValueError } from "../er
 import { compileFilter } from "../vectors/filter.js";
 import { decodeValue, encodeValue } from "./codec.js";
 import { assertMetadata } from "./json.js";
-import { listValues, readable } from "./list.js";
+import { checkListOptions, listValues, readable } from "./list.js";
 import type { CollectionContext, Embedder, VectorStore, Workflow, WorkflowStore } from "./types.js";
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -59,7 +59,10 @@ export function createWorkflowStore(
       return workflow;
     },
     get,
-    list: async () => (await listValues<Workflow>(store)).map(([, workflow]) => workflow),
+    async list(options) {
+      const checked = checkListOptions(options, "workflows.list");
+      return (await listValues<Workflow>(store, checked)).map(([, workflow]) => workflow);
+    },
     async delete(name) {
       const deleted = await store.delete(validateWorkflowName(name));
       await index.delete(name);

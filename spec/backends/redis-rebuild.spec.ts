@@ -51,8 +51,10 @@ describe("rebuildIndex", () => {
 
     expect(await rebuildIndex(REDIS_URL, prefix)).toEqual({ prefix, scanned: 4, added: 3, removed: 1 });
     expect(await listNames(s)).toEqual(["live", "old", "ttl", "with:colon*"]);
-    expect(await raw.zScore(`${prefix}#index`, "ttl")).toBeGreaterThan(Date.now() + 500_000);
-    expect(await raw.zScore(`${prefix}#index`, "old")).toBe(Number.POSITIVE_INFINITY);
+    expect(await raw.zScore(`${prefix}#ttl`, "ttl")).toBeGreaterThan(Date.now() + 500_000);
+    expect(await raw.zScore(`${prefix}#index`, "ttl")).toBe(0);
+    expect(await raw.zScore(`${prefix}#index`, "old")).toBe(0);
+    expect(await raw.zScore(`${prefix}#ttl`, "old")).toBeNull();
     expect(await raw.hGetAll(`${prefix}:hash`)).toEqual({ f: "v" });
     expect(await raw.exists(`${r}:ws:a:artifactsx#index`)).toBe(0);
     // An untracked prefix gets no log from a rebuild either; a second run finds nothing to do.

@@ -5,6 +5,7 @@ import KeyvModule, { Keyv } from "keyv";
 import * as vitest from "vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStorage, InvalidNameError, type ScopedStore, scopeStore } from "../../lib/index.js";
+import { driverFor } from "../../lib/scope.js";
 import { randomRoot } from "../support/env.js";
 import { PG_URL, pgQuery, removeSqlite, sqliteFile } from "../support/sql.js";
 
@@ -76,6 +77,23 @@ describe.each(ADAPTERS)("an app's own $name adapter", (c) => {
     await s.collection("artifacts").clear();
     expect(await s.artifacts.list()).toEqual([]);
     expect(await s.withWorkspace("w2").artifacts.load("other")).toBe(1);
+  });
+
+  it("pages one workspace by key range: prefix (LIKE wildcards literal), after, limit", async () => {
+    const s = createStorage(adapter, { root, workspaceId: "pg" });
+    expect(driverFor(adapter).scope(s.keyspace.prefix("artifacts")).page).toBeTypeOf("function");
+    const all = ["a%_1", "a%_2", "a%_3", "a%x", "aX_1", "b", "a%_\u{1F600}", "a%_\uFF5E"];
+    for (const name of all) await s.artifacts.save(name, name);
+    await s.withWorkspace("pg2").artifacts.save("a%_0", 0);
+    const pages: string[][] = [];
+    for (let after: string | undefined; ; ) {
+      const page = (await s.artifacts.list({ prefix: "a%_", after, limit: 2 })).map((i) => i.name);
+      pages.push(page);
+      if (page.length < 2) break;
+      after = page[page.length - 1];
+    }
+    expect(pages.flat()).toEqual(["a%_1", "a%_2", "a%_3", "a%_\uFF5E", "a%_\u{1F600}"]);
+    expect((await s.artifacts.list({ after: "a%x", limit: 10 })).map((i) => i.name)).toEqual(["aX_1", "b"]);
   });
 
   it("a plain Keyv over scopeStore clears only its scope", async () => {

@@ -27,6 +27,7 @@ describe("workspace ACL users on a Redis Cluster", () => {
       // The registry is one tag: its own entry and the index, write-only.
       "%W~{app#workspaces}:a",
       "%W~{app#workspaces}#index",
+      "%W~{app#workspaces}#ttl",
       "%R~app:{deps}:*",
       "%R~app:{deps}#*",
     ]);

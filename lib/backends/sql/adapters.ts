@@ -111,6 +111,21 @@ export function sqlDriverFor(store: object): Driver | undefined {
             last = String(rows[rows.length - 1]?.key);
           }
         },
+        async page({ after, startsWith, limit }) {
+          // The same key range as names(), from the later of `after` and `startsWith`, cut at the first
+          // name outside `startsWith` (names sort as their keys do: one shared `<prefix>:` head).
+          const collate = await byteOrder();
+          const params = [low, high, joinKey(prefix, after ?? ""), joinKey(prefix, startsWith ?? "")];
+          const rows = await run(
+            postgres
+              ? `SELECT key FROM ${table} WHERE key${collate} >= $1 AND key${collate} < $2 AND key${collate} > $3 AND key${collate} >= $4 ORDER BY key${collate} LIMIT ${Math.floor(limit)}`
+              : `SELECT key FROM ${table} WHERE key >= ? AND key < ? AND key > ? AND key >= ? ORDER BY key LIMIT ${Math.floor(limit)}`,
+            params,
+          );
+          const names = rows.map((row) => String(row.key).slice(low.length));
+          const cut = startsWith === undefined ? -1 : names.findIndex((name) => !name.startsWith(startsWith));
+          return cut < 0 ? names : names.slice(0, cut);
+        },
         async clear() {
           const collate = await byteOrder();
           await run(

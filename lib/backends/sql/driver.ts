@@ -154,6 +154,18 @@ function sqlScope(client: SqlClient, t: Tables, prefix: string, limit: number): 
         last = String(rows[rows.length - 1]?.key);
       }
     },
+    async page({ after, startsWith, limit }) {
+      // Keys sort as their names do (one shared `<prefix>:` head, byte order): a range of the
+      // (prefix, key) index from the later of the two bounds, cut at the first name outside `startsWith`.
+      const rows = await client.query(
+        `SELECT key FROM ${t.data} WHERE prefix = $1 AND key > $2 AND key >= $3 AND ${live} ORDER BY key LIMIT ${Math.floor(limit)}`,
+        [prefix, key(after ?? ""), key(startsWith ?? "")],
+      );
+      const names = rows.map((row) => nameOf(row.key));
+      if (startsWith === undefined) return names;
+      const cut = names.findIndex((name) => !name.startsWith(startsWith));
+      return cut < 0 ? names : names.slice(0, cut);
+    },
     async clear() {
       if (!tracked) {
         await client.query(`DELETE FROM ${t.data} WHERE prefix = $1`, [prefix]);
