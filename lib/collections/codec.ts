@@ -12,20 +12,26 @@ type Deserialize = (data: string) => unknown;
 const serialize = defaults.serialize as unknown as Serialize;
 const deserialize = defaults.deserialize as unknown as Deserialize;
 
-/** Nesting depth of JSON text, counted outside strings; stops counting once past `limit`. */
+const STRUCTURE = /[{}[\]"\\]/g;
+
+/**
+ * Nesting depth of JSON text, counted outside strings; stops counting once past `limit`. A regular
+ * expression jumps between the characters that matter, far faster than a loop over every one.
+ */
 function depthOf(text: string, limit: number): number {
   let depth = 0;
   let max = 0;
   let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+  STRUCTURE.lastIndex = 0;
+  for (let match = STRUCTURE.exec(text); match !== null; match = STRUCTURE.exec(text)) {
+    const c = match[0];
     if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
+      if (c === "\\") STRUCTURE.lastIndex++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === "{" || c === "[") {
       if (++depth > max && (max = depth) > limit) return max;
-    } else if (c === 0x7d || c === 0x5d) depth--;
+    } else if (c === "}" || c === "]") depth--;
   }
   return max;
 }
@@ -45,7 +51,9 @@ function serializeTyped(data: unknown): string {
  */
 export function serializeChecked(data: unknown): string {
   const text = serializeTyped(data);
-  if (depthOf(text, MAX_DEPTH + 1) > MAX_DEPTH + 1) {
+  // Each level costs at least an opening and a closing character: shorter text cannot be too deep,
+  // so the common small value skips the scan (it would double the cost of a set).
+  if (text.length > 2 * (MAX_DEPTH + 1) && depthOf(text, MAX_DEPTH + 1) > MAX_DEPTH + 1) {
     throw new InvalidValueError(`value is nested more than ${MAX_DEPTH} levels deep; the limit keeps it readable`);
   }
   return text;

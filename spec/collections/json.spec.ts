@@ -94,3 +94,16 @@ describe("deep values through the collections", () => {
     expect(map.size).toBe(0);
   });
 });
+
+describe("deep values through collection()", () => {
+  it("stores MAX_DEPTH levels and refuses one more, with strings holding brackets and quotes not counted", async () => {
+    const map = new Map();
+    const c = createStorage(map, { root: "app", workspaceId: "w" }).collection("things");
+    const tricky = { text: '[{"\\"[[[', arr: ["]}", "{{"] };
+    await c.set("ok", { ...nested(MAX_DEPTH), tricky });
+    expect(await c.get("ok")).toEqual({ ...nested(MAX_DEPTH), tricky });
+    await expect(c.set("deep", nested(MAX_DEPTH + 1))).rejects.toMatchObject({ code: "ERR_INVALID_VALUE" });
+    await expect(c.set("deeper", nestedArrays(100_000))).rejects.toMatchObject({ code: "ERR_INVALID_VALUE" });
+    expect([...map.keys()].filter((key) => key.startsWith("app:ws:w:things:"))).toEqual(["app:ws:w:things:ok"]);
+  });
+});
