@@ -31,6 +31,7 @@ import {
   type Task,
   toMicros,
 } from "./rows.js";
+import { drive, type Op, type RedisNode } from "./server-cpu.js";
 import { benchRoot } from "./support.js";
 
 const GROUP = "cluster";
@@ -43,38 +44,13 @@ const PAYLOAD = { text: "z".repeat(80) };
 // No AOF on any node (cluster or standalone): fsync cost is not what is compared here.
 const NO_AOF = ["--appendonly", "no"];
 
-type Node = ReturnType<typeof createClient>;
-type Op = (i: number) => Promise<unknown>;
+type Node = RedisNode;
 
 async function connectNode(url: string): Promise<Node> {
   const client: Node = createClient({ url });
   client.on("error", () => {});
   await client.connect();
   return client;
-}
-
-async function cpuSeconds(nodes: readonly Node[]): Promise<number> {
-  let total = 0;
-  for (const node of nodes) {
-    const info = String(await node.info("cpu"));
-    const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1]);
-    total += field("used_cpu_user") + field("used_cpu_sys");
-  }
-  return total;
-}
-
-/** `count` ops, at most `flight` in flight: ops/s and server CPU µs/op summed over `nodes`. */
-async function drive(nodes: readonly Node[], op: Op, count: number, flight: number) {
-  const cpu0 = await cpuSeconds(nodes);
-  const t0 = performance.now();
-  let next = 0;
-  const worker = async () => {
-    while (next < count) await op(next++);
-  };
-  await Promise.all(Array.from({ length: flight }, worker));
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = (await cpuSeconds(nodes)) - cpu0;
-  return { opsPerSecond: count / seconds, cpuMicros: (cpu * 1e6) / count };
 }
 
 interface Variant {

@@ -18,6 +18,7 @@ import { openStorage } from "../lib/index.js";
 import { tempDir } from "../spec/support/env.js";
 import { freePort, PrivateRedis } from "../spec/support/servers.js";
 import { type BenchRow, median, progress, ratios, row, type SuiteOptions } from "./rows.js";
+import { drive, type Op } from "./server-cpu.js";
 
 const GROUP = "load";
 const VALUE = { n: 1, text: "x".repeat(100), tags: ["a", "b"] };
@@ -26,13 +27,6 @@ const NAMES = 20_000;
 const FLIGHTS = [1, 16, 128] as const;
 
 type Admin = ReturnType<typeof createClient>;
-type Op = (i: number) => Promise<unknown>;
-
-async function serverCpuSeconds(admin: Admin): Promise<number> {
-  const info = String(await admin.info("cpu"));
-  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1]);
-  return field("used_cpu_user") + field("used_cpu_sys");
-}
 
 /** Empties the private server key by key (never FLUSHDB, by house rule, even here). */
 async function wipe(admin: Admin): Promise<void> {
@@ -43,21 +37,6 @@ async function wipe(admin: Admin): Promise<void> {
 
 async function usedMemory(admin: Admin): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(String(await admin.info("memory")))?.[1]);
-}
-
-/** `count` operations with at most `flight` in flight; returns ops/s and server µs/op. */
-async function drive(admin: Admin, op: Op, count: number, flight: number) {
-  const cpu0 = await serverCpuSeconds(admin);
-  const t0 = performance.now();
-  let next = 0;
-  const worker = async () => {
-    while (next < count) await op(next++);
-  };
-  await Promise.all(Array.from({ length: flight }, worker));
-  const seconds = (performance.now() - t0) / 1000;
-  // INFO itself costs the server a little: measured once per run, spread over thousands of ops.
-  const cpu = (await serverCpuSeconds(admin)) - cpu0;
-  return { opsPerSecond: count / seconds, cpuMicros: (cpu * 1e6) / count };
 }
 
 interface Variant {
@@ -75,7 +54,7 @@ async function throughput(admin: Admin, variants: Variant[], opts: SuiteOptions)
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? variants : [...variants].reverse();
       for (const variant of order) {
-        const result = await drive(admin, variant.op, count(flight), flight);
+        const result = await drive([admin], variant.op, count(flight), flight);
         ops.get(variant.name)?.push(result.opsPerSecond);
         cpu.get(variant.name)?.push(result.cpuMicros);
       }
