@@ -7,27 +7,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { PrefixStore } from "../../lib/backends/driver.js";
 import { redisDriver } from "../../lib/backends/redis.js";
 import { connectRedis, type RedisConnection } from "../../lib/backends/redis-open.js";
-import { tempDir } from "../support/env.js";
 import { listNames } from "../support/prefix-store.js";
-import { freePort, PrivateRedis } from "../support/servers.js";
+import { freePort, startPrivateRedis } from "../support/servers.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-async function privateRedis(args: string[]) {
-  const dir = tempDir();
-  const server = new PrivateRedis(await freePort(), dir.path, ["--appendonly", "no", ...args]);
-  await server.start();
-  cleanups.push(() => dir.remove());
-  cleanups.push(() => server.kill());
-  const admin = createClient({ url: server.url });
-  admin.on("error", () => {});
-  await admin.connect();
-  cleanups.push(() => admin.destroy());
-  return { server, admin };
-}
 
 async function open(url: string, commandTimeoutMs = 5000): Promise<RedisConnection> {
   const connection = await connectRedis(url, { connectTimeoutMs: 2000, commandTimeoutMs });
@@ -38,7 +24,7 @@ async function open(url: string, commandTimeoutMs = 5000): Promise<RedisConnecti
 const store = (connection: RedisConnection, prefix: string): PrefixStore =>
   redisDriver(async () => connection.commander).scope(prefix);
 
-type Admin = Awaited<ReturnType<typeof privateRedis>>["admin"];
+type Admin = Awaited<ReturnType<typeof startPrivateRedis>>["admin"];
 
 async function usedMemory(admin: Admin): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(String(await admin.info("memory")))?.[1]);
@@ -46,7 +32,12 @@ async function usedMemory(admin: Admin): Promise<number> {
 
 describe("redis at maxmemory with noeviction", () => {
   it("refuses writes with ERR_STORAGE_FULL, while deletes and clears work and free memory", async () => {
-    const { server, admin } = await privateRedis(["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"]);
+    const { server, admin } = await startPrivateRedis(cleanups, [
+      "--maxmemory",
+      "4mb",
+      "--maxmemory-policy",
+      "noeviction",
+    ]);
     const connection = await open(server.url);
     const files = store(connection, "app:ws:a:artifacts");
     const vectors = store(connection, "app:ws:a:vectors");
@@ -84,7 +75,7 @@ describe("redis at maxmemory with noeviction", () => {
 
 describe("redis replica (read-only)", () => {
   it("refuses writes with ERR_READ_ONLY and still serves reads", async () => {
-    const { server, admin } = await privateRedis([]);
+    const { server, admin } = await startPrivateRedis(cleanups, []);
     const connection = await open(server.url);
     const files = store(connection, "app:ws:a:artifacts");
     await files.set("kept", "v");
@@ -116,7 +107,7 @@ describe("redis busy with a script", () => {
   };
 
   it("retries BUSY within commandTimeoutMs and succeeds once the server serves again", async () => {
-    const { server, admin } = await privateRedis(["--busy-reply-threshold", "50"]);
+    const { server, admin } = await startPrivateRedis(cleanups, ["--busy-reply-threshold", "50"]);
     const connection = await open(server.url, 5000);
     const files = store(connection, "app:ws:a:artifacts");
     await hog(admin);
@@ -127,7 +118,7 @@ describe("redis busy with a script", () => {
   });
 
   it("gives up with ERR_CONNECTION, the BUSY reply as cause, once commandTimeoutMs is spent", async () => {
-    const { server, admin } = await privateRedis(["--busy-reply-threshold", "50"]);
+    const { server, admin } = await startPrivateRedis(cleanups, ["--busy-reply-threshold", "50"]);
     const connection = await open(server.url, 600);
     const files = store(connection, "app:ws:a:artifacts");
     await hog(admin);

@@ -1,11 +1,10 @@
-import { createClient } from "@redis/client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { redisDriver } from "../../lib/backends/redis.js";
 import { connectRedis, type RedisConnection } from "../../lib/backends/redis-open.js";
 import { rebuildIndex, rebuildIndexes } from "../../lib/backends/redis-rebuild.js";
-import { deleteUnder, keysUnder, type RawRedis, REDIS_URL, randomRoot, rawRedis, tempDir } from "../support/env.js";
+import { deleteUnder, keysUnder, type RawRedis, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
 import { listNames } from "../support/prefix-store.js";
-import { freePort, PrivateRedis } from "../support/servers.js";
+import { startPrivateRedis } from "../support/servers.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let raw: RawRedis;
@@ -97,15 +96,7 @@ describe("rebuildIndex", () => {
   });
 
   it("walks the database once, however many prefixes it rebuilds", async () => {
-    const dir = tempDir();
-    const server = new PrivateRedis(await freePort(), dir.path, ["--appendonly", "no"]);
-    await server.start();
-    cleanups.push(() => dir.remove());
-    cleanups.push(() => server.kill());
-    const admin = createClient({ url: server.url });
-    admin.on("error", () => {});
-    await admin.connect();
-    cleanups.push(() => admin.destroy());
+    const { server, admin } = await startPrivateRedis(cleanups);
     for (const ws of ["a", "b", "c", "d"]) {
       for (const collection of ["artifacts", "workflows", "vectors"]) {
         for (let i = 0; i < 300; i++) await admin.set(`app:ws:${ws}:${collection}:n${i}`, "v");

@@ -9,23 +9,13 @@ import type { PrefixStore } from "../../lib/backends/driver.js";
 import { redisDriver } from "../../lib/backends/redis.js";
 import { connectRedis, type RedisConnection } from "../../lib/backends/redis-open.js";
 import { keyspace } from "../../lib/keys.js";
-import { tempDir } from "../support/env.js";
 import { listNames } from "../support/prefix-store.js";
-import { freePort, PrivateRedis } from "../support/servers.js";
+import { startPrivateRedis } from "../support/servers.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-async function privateRedis(args: string[] = []) {
-  const dir = tempDir();
-  const server = new PrivateRedis(await freePort(), dir.path, ["--appendonly", "no", ...args]);
-  await server.start();
-  cleanups.push(() => dir.remove());
-  cleanups.push(() => server.kill());
-  return server;
-}
 
 async function open(url: string): Promise<RedisConnection> {
   const connection = await connectRedis(url, { connectTimeoutMs: 2000 });
@@ -41,7 +31,7 @@ async function stored(store: PrefixStore): Promise<Record<string, unknown>> {
 
 describe("a workspace ACL user", () => {
   it("runs every PrefixStore operation in its workspace, reads deps, and may run no code of its own", async () => {
-    const server = await privateRedis();
+    const { server } = await startPrivateRedis(cleanups);
     const ks = keyspace({ root: "app", workspaceId: "a" });
     const admin = redisDriver(async () => (await open(server.url)).commander);
     await admin.scope(ks.prefix("deps")).set("lodash", "4.17");
@@ -126,7 +116,7 @@ class Reader {
 
 describe("versions after Redis lost writes (restart from an older snapshot)", () => {
   it("never repeat: an old reader's next view equals what is stored", async () => {
-    const server = await privateRedis(["--dbfilename", "dump.rdb"]);
+    const { server } = await startPrivateRedis(cleanups, ["--dbfilename", "dump.rdb"]);
     let connection = await open(server.url);
     const store = redisDriver(async () => connection.commander).scope("app:ws:a:vectors");
     await store.set("a", "1");

@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
+import { createClient } from "@redis/client";
+import { tempDir } from "./env.js";
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -171,4 +173,23 @@ function parseCommand(text: string): number {
     if (at > text.length) return 0;
   }
   return at;
+}
+
+export type Cleanups = Array<() => Promise<void> | void>;
+
+/**
+ * A private redis-server for one test (no AOF unless `args` says otherwise) and an admin client
+ * on it; stopping both, and removing its directory, is pushed onto `cleanups`.
+ */
+export async function startPrivateRedis(cleanups: Cleanups, args: readonly string[] = []) {
+  const dir = tempDir();
+  const server = new PrivateRedis(await freePort(), dir.path, ["--appendonly", "no", ...args]);
+  await server.start();
+  cleanups.push(() => dir.remove());
+  cleanups.push(() => server.kill());
+  const admin = createClient({ url: server.url });
+  admin.on("error", () => {});
+  await admin.connect();
+  cleanups.push(() => admin.destroy());
+  return { server, admin };
 }
