@@ -2,7 +2,7 @@
  * Composition: config → backend adapter → scoped adapters → collections.
  */
 import type { Keyv } from "keyv";
-import type { AnyStore, Backend, PageOptions, PrefixStore } from "./backends/driver.js";
+import type { AnyStore, Backend, PrefixStore } from "./backends/driver.js";
 import { openBackend } from "./backends/index.js";
 import { createArtifactStore } from "./collections/artifacts.js";
 import { createDepsStore } from "./collections/deps.js";
@@ -19,6 +19,7 @@ import { createVectorStore } from "./collections/vectors.js";
 import { createWorkflowStore } from "./collections/workflows.js";
 import { parseConfig, type StorageConfig } from "./config.js";
 import { InvalidConfigError, StorageClosedError } from "./errors.js";
+import { guarded } from "./guarded.js";
 import { type Keyspace, type KeyspaceOptions, keyspace as makeKeyspace, metaKey } from "./keys.js";
 import { type DropOptions, dropWorkspace } from "./lifecycle/drop.js";
 import { type MigrateOptions, migrateLegacy } from "./lifecycle/migrate.js";
@@ -86,52 +87,6 @@ interface Shared {
   closed: boolean;
 }
 
-/**
- * The prefix store as a storage hands it out: every call refused once the storage that opened the
- * backend is closed (one flag read per call, shared by every view), and writes held until the
- * registry entries they need exist (`ready`, see lifecycle/registry.ts).
- */
-function guarded(store: PrefixStore, open: () => void, ready?: () => Promise<unknown> | undefined): PrefixStore {
-  const { version, changedSince, stats, scan, page } = store;
-  const later = <T>(fn: () => Promise<T>): Promise<T> => {
-    try {
-      open();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return fn();
-  };
-  const registered = <T>(fn: () => Promise<T>): Promise<T> => {
-    const waiting = ready?.();
-    return waiting ? waiting.then(fn) : fn();
-  };
-  return {
-    prefix: store.prefix,
-    get: (name) => later(() => store.get(name)),
-    getMany: (names) => later(() => store.getMany(names)),
-    has: (name) => later(() => store.has(name)),
-    set: (name, value, ttl) => later(() => registered(() => store.set(name, value, ttl))),
-    setMany: (entries) => later(() => registered(() => store.setMany(entries))),
-    delete: (name) => later(() => store.delete(name)),
-    deleteMany: (names) => later(() => store.deleteMany(names)),
-    names: () => {
-      open();
-      return store.names();
-    },
-    clear: () => later(() => store.clear()),
-    ...(version && { version: () => later(() => version.call(store)) }),
-    ...(changedSince && { changedSince: (v: string) => later(() => changedSince.call(store, v)) }),
-    ...(stats && { stats: () => later(() => stats.call(store)) }),
-    ...(scan && {
-      scan: () => {
-        open();
-        return scan.call(store);
-      },
-    }),
-    ...(page && { page: (options: PageOptions) => later(() => page.call(store, options)) }),
-  };
-}
-
 interface Context {
   readonly store: PrefixStore;
   keyv?: Keyv;
@@ -142,8 +97,10 @@ class Storage implements WorkspaceStorage {
   readonly #shared: Shared;
   readonly #isOwner: boolean;
   readonly #contexts = new Map<string, Context>();
+  readonly #closedCheck = () => (this.#closed || this.#shared.closed ? this.#closedError() : undefined);
   readonly #open = () => {
-    if (this.#closed || this.#shared.closed) throw this.#closedError();
+    const error = this.#closedCheck();
+    if (error) throw error;
   };
   #closed = false;
   #artifacts?: ArtifactStore;
@@ -174,14 +131,14 @@ class Storage implements WorkspaceStorage {
       const registrations = registrationsFor(registrar, this.keyspace, collection);
       // A closed storage is refused before it registers anything.
       const ready = registrationGate(registrar, registrations);
-      context = { store: guarded(this.#shared.backend.driver.scope(prefix), this.#open, ready) };
+      context = { store: guarded(this.#shared.backend.driver.scope(prefix), this.#closedCheck, ready) };
       this.#contexts.set(prefix, context);
     }
     return context;
   }
 
   #plain(prefix: string): PrefixStore {
-    return guarded(this.#shared.backend.driver.scope(prefix), this.#open);
+    return guarded(this.#shared.backend.driver.scope(prefix), this.#closedCheck);
   }
 
   #host(): LifecycleHost {

@@ -1,6 +1,7 @@
 import { joinKey, layoutPrefixLength, SEPARATOR } from "../keys.js";
 import { ChangeLog, LOG_LIMIT } from "./change-log.js";
-import { compareNames, type Driver, type Entry, type PageOptions, type PrefixStore } from "./driver.js";
+import type { Driver, Entry, PageOptions, PrefixStore } from "./driver.js";
+import { SortedNames } from "./sorted-names.js";
 
 // Keyv keeps a Map's expiry inside the value, serialised last: `{"value":…,"expires":<ms>}`.
 const EXPIRES = /"expires":(\d+)\}$/;
@@ -27,6 +28,8 @@ interface PrefixState {
   log: ChangeLog | undefined;
   /** Expiry (ms) of the names written here with a TTL, once there is one: listing hides, TTL writes prune. */
   expiring: Map<string, number> | undefined;
+  /** The names in listing order, once a page was asked for: kept from then on. */
+  sorted: SortedNames | undefined;
 }
 
 type AnyMap = Map<unknown, unknown>;
@@ -113,17 +116,21 @@ export class MapCore {
     return [...state.names].filter((name) => !((expiring.get(name) ?? Number.POSITIVE_INFINITY) <= now));
   }
 
-  /** One sorted page: the matching names are collected and sorted, O(n log n) in the prefix's names. */
-  page(prefix: string, { after, startsWith, limit }: PageOptions): string[] {
-    const out: string[] = [];
-    for (const name of this.names(prefix)) {
-      if (
-        (after === undefined || compareNames(name, after) > 0) &&
-        (startsWith === undefined || name.startsWith(startsWith))
-      )
-        out.push(name);
-    }
-    return out.sort(compareNames).slice(0, limit);
+  /**
+   * One sorted page, O(log n + page) once the prefix has been paged before: the first page sorts
+   * its names once (O(n log n)), and later writes keep that order (see sorted-names.ts).
+   */
+  page(prefix: string, options: PageOptions): string[] {
+    const state = this.#prefixes.get(prefix);
+    if (!state) return [];
+    state.sorted ??= new SortedNames(state.names);
+    const { names, expiring } = state;
+    const now = Date.now();
+    return state.sorted.page(options, (name) => {
+      if (!names.has(name)) return false;
+      const at = expiring?.get(name);
+      return at === undefined || at > now;
+    });
   }
 
   /** "0" for a prefix without entries; otherwise a number no other state of any prefix had. */
@@ -215,10 +222,12 @@ export class MapCore {
   #added(prefix: string, name: string): PrefixState {
     let state = this.#prefixes.get(prefix);
     if (!state) {
-      state = { names: new Set(), version: 0, log: undefined, expiring: undefined };
+      state = { names: new Set(), version: 0, log: undefined, expiring: undefined, sorted: undefined };
       this.#prefixes.set(prefix, state);
     }
-    state.names.add(name);
+    const { names } = state;
+    if (state.sorted !== undefined && !names.has(name)) state.sorted.added(name);
+    names.add(name);
     state.version = ++clock;
     state.log?.push(state.version, name);
     return state;
@@ -228,6 +237,7 @@ export class MapCore {
     const state = this.#prefixes.get(prefix);
     if (!state) return;
     const listed = state.names.delete(name);
+    if (listed) state.sorted?.removed(state.names);
     state.expiring?.delete(name);
     if (state.names.size === 0) {
       this.#prefixes.delete(prefix);
@@ -257,6 +267,7 @@ export function mapScope(
   access: MapAccess = immediate,
   onTtl?: (key: string, ttl: number | undefined) => void,
 ): PrefixStore {
+  if (access === immediate && onTtl === undefined) return directScope(core, prefix);
   const setOne = (name: string, value: unknown, ttl: number | undefined) => {
     onTtl?.(joinKey(prefix, name), ttl);
     const timed = typeof ttl === "number" && ttl > 0;
@@ -291,6 +302,54 @@ export function mapScope(
     page: (options) => access.read(() => core.page(prefix, options)),
     version: () => access.read(() => core.version(prefix)),
     changedSince: (version) => access.read(() => core.changedSince(prefix, version)),
+  };
+}
+
+const timedAt = (ttl: number | undefined) => (typeof ttl === "number" && ttl > 0 ? Date.now() + ttl : undefined);
+
+/**
+ * mapScope for the memory backend: the same operations without an access wrapper, since every
+ * `collection()` call of a memory store lands here and a closure per call is a measurable share of it.
+ */
+function directScope(core: MapCore, prefix: string): PrefixStore {
+  const setOne = (name: string, value: unknown, ttl: number | undefined) => {
+    const at = timedAt(ttl);
+    if (at !== undefined) core.prune(prefix);
+    core.set(prefix, name, value, at);
+  };
+  return {
+    prefix,
+    get: (name) => Promise.resolve(core.get(prefix, name)),
+    getMany: (names) => Promise.resolve(names.map((name) => core.get(prefix, name))),
+    has: (name) => Promise.resolve(core.has(prefix, name)),
+    set(name, value, ttl) {
+      setOne(name, value, ttl);
+      return Promise.resolve();
+    },
+    setMany(entries) {
+      for (const { name, value, ttl } of entries) setOne(name, value, ttl);
+      return Promise.resolve();
+    },
+    delete: (name) => Promise.resolve(core.delete(prefix, name)),
+    deleteMany(names) {
+      let deleted = 0;
+      for (const name of names) if (core.delete(prefix, name)) deleted++;
+      return Promise.resolve(deleted);
+    },
+    names() {
+      // Copied: a caller that deletes while it iterates must still see every name once.
+      const listed = [...core.names(prefix)];
+      return (async function* () {
+        yield* listed;
+      })();
+    },
+    clear() {
+      core.clear(prefix);
+      return Promise.resolve();
+    },
+    page: (options) => Promise.resolve(core.page(prefix, options)),
+    version: () => Promise.resolve(core.version(prefix)),
+    changedSince: (version) => Promise.resolve(core.changedSince(prefix, version)),
   };
 }
 
