@@ -33,6 +33,7 @@ import {
   type SuiteOptions,
   samples,
 } from "./rows.js";
+import { ingestSuite } from "./vectors-ingest.js";
 
 const GROUP = "vectors";
 const QUERIES = 16;
@@ -423,6 +424,7 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
         { n: 100_000, d: 384 },
       ];
   rows.push(...(await searchSuite(cases, p.gbps, plan)));
+  rows.push(...(await ingestSuite(opts.tiny ? [500, 2000] : [5000, 50_000], opts.tiny ? 1 : plan.rounds)));
   rows.push(...(await filterSuite(opts.tiny ? 2000 : 100_000, 384, plan)));
   rows.push(...(await naiveSuite(opts.tiny ? [1000] : [1000, 10_000], plan)));
   const afterRounds = opts.tiny ? 2 : opts.full ? 20 : 8;

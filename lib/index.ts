@@ -34,6 +34,7 @@ export type {
   MetadataFilter,
   VectorMatch,
   VectorOptions,
+  VectorRow,
   VectorStore,
   Workflow,
   WorkflowStore,

@@ -1,6 +1,6 @@
 import { ArtifactNotFoundError, InvalidArgumentError, InvalidValueError } from "../errors.js";
 import { validateName } from "../keys.js";
-import { decodeValue, encodeExpiring, encodeValue, jsonBytes } from "./codec.js";
+import { decodeValue, encodeSpliced, jsonText } from "./codec.js";
 import { assertJson, assertMetadata } from "./json.js";
 import { checkListOptions, listValues } from "./list.js";
 import type { ArtifactInfo, ArtifactStore, CollectionContext } from "./types.js";
@@ -40,16 +40,16 @@ export function createArtifactStore({ store }: CollectionContext): ArtifactStore
       if (typeof description !== "string") throw new InvalidValueError("artifact description must be a string");
       const metadata = assertMetadata(options?.metadata);
       const bytes = asBytes(data);
-      let payload: unknown;
+      let payloadText: string;
       let size: number;
       if (bytes) {
-        payload = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+        payloadText = JSON.stringify(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64"));
         size = bytes.byteLength;
       } else {
         if (data === undefined) throw new InvalidValueError("artifact data is undefined; save null or a value");
         assertJson(data, "artifact data");
-        size = jsonBytes(data);
-        payload = data;
+        payloadText = jsonText(data);
+        size = Buffer.byteLength(payloadText);
       }
       const now = new Date().toISOString();
       const previous = await read(name);
@@ -62,10 +62,10 @@ export function createArtifactStore({ store }: CollectionContext): ArtifactStore
         updatedAt: now,
         metadata,
       };
-      const stored: StoredArtifact = { ...info, data: payload };
-      // The expiry also goes inside the value, as Keyv writes it: a backend that keeps no expiry of
-      // its own (a plain Map) or a reader racing the expiry still sees it as gone.
-      await store.set(name, ttl === undefined ? encodeValue(stored) : encodeExpiring(stored, Date.now() + ttl), ttl);
+      // The stored value is { ...info, data }, and the expiry also goes inside it, as Keyv writes it: a
+      // backend that keeps no expiry of its own (a plain Map) or a reader racing the expiry still sees it as gone.
+      const expires = ttl === undefined ? undefined : Date.now() + ttl;
+      await store.set(name, encodeSpliced(info, "data", payloadText, expires), ttl);
       return info;
     },
     async load(name) {

@@ -15,6 +15,27 @@ const deserialize = defaults.deserialize as unknown as Deserialize;
 const STRUCTURE = /[{}[\]"\\]/g;
 
 /**
+ * Where a string value starting with ":" may be: Keyv's serializer escapes such a value as "::…"
+ * and its reader (a JSON.parse reviver) unescapes it and revives ":base64:…" as bytes; for any
+ * other text both are plain JSON. In JSON text a string value follows `:`, `,`, `[` or the start
+ * (JSON whitespace aside), so text without this pattern needs neither, and takes the native
+ * paths: Keyv's recursive serializer and its per-value reviver are most of a save's and a load's
+ * cost. A key after `,` also matches: that merely takes the exact path.
+ */
+const COLON_STRING = /(?:^|[[,:])[ \t\n\r]*":/;
+
+/** Keyv's stored text of a plain JSON envelope, byte for byte, native where that is the same. */
+function serializePlain(envelope: object): string {
+  let text: string;
+  try {
+    text = JSON.stringify(envelope);
+  } catch (error) {
+    throw serializationError(error);
+  }
+  return COLON_STRING.test(text) ? serializeTyped(envelope) : text;
+}
+
+/**
  * Nesting depth of JSON text, counted outside strings; stops counting once past `limit`. A regular
  * expression jumps between the characters that matter, far faster than a loop over every one.
  */
@@ -71,19 +92,10 @@ function serializationError(error: unknown): Error {
   return new InvalidValueError(`value cannot be serialised: ${(error as Error)?.message}`, { cause: error });
 }
 
-/** UTF-8 bytes of a value's JSON text; a value too large for one JS string is a ValueTooLargeError. */
-export function jsonBytes(value: unknown): number {
-  try {
-    return Buffer.byteLength(JSON.stringify(value));
-  } catch (error) {
-    throw serializationError(error);
-  }
-}
-
 /** Keyv's deserializer for `collection()` reads, with a typed failure naming what could not be read. */
 export function deserializeChecked(text: string): unknown {
   try {
-    return deserialize(text);
+    return COLON_STRING.test(text) ? deserialize(text) : JSON.parse(text);
   } catch (error) {
     throw new InvalidValueError(`stored value cannot be decoded: ${(error as Error).message}`, { cause: error });
   }
@@ -91,12 +103,30 @@ export function deserializeChecked(text: string): unknown {
 
 /** The stored form of a value without expiry (its parts were checked by assertJson). */
 export function encodeValue(value: unknown): string {
-  return serializeTyped({ value });
+  return serializePlain({ value });
 }
 
-/** The stored form of a value that expires at `expires` (ms), as Keyv writes it: `expires` last. */
-export function encodeExpiring(value: unknown, expires: number): string {
-  return serializeTyped({ value, expires });
+/**
+ * The stored form of `{ ...fields, [key]: <the JSON value of jsonText> }` (expiring at `expires` when
+ * given): the text of a value already stringified — to measure it — is spliced in, not made twice.
+ * `fields` must be a non-empty plain object without `key`; all parts checked by assertJson.
+ */
+export function encodeSpliced(fields: object, key: string, jsonText: string, expires?: number): string {
+  const head = JSON.stringify(fields);
+  const tail = expires === undefined ? "}}" : `},"expires":${JSON.stringify(expires)}}`;
+  const text = `{"value":${head.slice(0, -1)},${JSON.stringify(key)}:${jsonText}${tail}`;
+  if (!COLON_STRING.test(text)) return text;
+  const value = { ...fields, [key]: JSON.parse(jsonText) };
+  return serializeTyped(expires === undefined ? { value } : { value, expires });
+}
+
+/** A value's JSON text; a value too large for one JS string is a ValueTooLargeError. */
+export function jsonText(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    throw serializationError(error);
+  }
 }
 
 /** The value a stored entry holds; undefined when missing or expired. Throws when it cannot be decoded. */
@@ -104,7 +134,7 @@ export function decodeValue(raw: unknown, name: string): unknown {
   if (raw === undefined || raw === null) return undefined;
   let data: unknown;
   try {
-    data = typeof raw === "string" ? deserialize(raw) : raw;
+    data = typeof raw === "string" ? (COLON_STRING.test(raw) ? deserialize(raw) : JSON.parse(raw)) : raw;
   } catch (error) {
     throw new InvalidValueError(`stored entry ${JSON.stringify(name)} cannot be decoded: ${(error as Error).message}`, {
       cause: error,

@@ -94,8 +94,19 @@ export interface VectorMatch {
   metadata: Record<string, unknown>;
 }
 
+export interface VectorRow {
+  id: string;
+  vector: ArrayLike<number>;
+  metadata?: Record<string, unknown>;
+}
+
 export interface VectorStore {
   upsert(id: string, vector: ArrayLike<number>, metadata?: Record<string, unknown>): Promise<void>;
+  /**
+   * Many rows in one write (one round trip on Redis and SQL), all or nothing: every row is
+   * validated, and all must share one dimension, before anything is written.
+   */
+  upsertMany(rows: ReadonlyArray<VectorRow>): Promise<void>;
   get(id: string): Promise<{ vector: Float32Array; metadata: Record<string, unknown> } | undefined>;
   delete(id: string): Promise<boolean>;
   count(): Promise<number>;

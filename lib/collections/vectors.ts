@@ -65,15 +65,12 @@ export function createVectorStore(
     },
   };
 
-  /** The workspace's dimension: from the cache when loaded, else from any one stored row. */
-  const dimensions = async (): Promise<number | undefined> => {
-    const entry = cache.peek(key);
-    if (entry?.synced && entry.matrix) return entry.matrix.d;
+  /** The dimension of the first readable stored row, or undefined when the workspace holds none. */
+  const storedDimension = async (): Promise<number | undefined> => {
     for await (const name of store.names()) {
-      const raw = await store.get(name);
       let row: ReturnType<typeof parseRow>;
       try {
-        row = parseRow(source.decode(raw));
+        row = parseRow(source.decode(await store.get(name)));
       } catch {
         continue; // an unreadable row sets no dimension; search skips it and says so
       }
@@ -82,35 +79,97 @@ export function createVectorStore(
     return undefined;
   };
 
+  // The dimension this handle last saw (its own writes, or one read of the store), so an upsert
+  // costs the same at 50k rows as at 5: reading it from the store per write lists the collection.
+  // A process that empties the workspace and refills it at another dimension is noticed here only
+  // on a mismatch (then the store decides); until then search reports the odd rows and skips them.
+  let knownD: number | undefined;
+  let reading: Promise<number | undefined> | undefined;
+  const readDimension = (): Promise<number | undefined> => {
+    reading ??= storedDimension().finally(() => {
+      reading = undefined;
+    });
+    return reading;
+  };
+
+  /** Refuses `d` when the workspace holds vectors of another dimension; remembers it otherwise. */
+  const admit = async (d: number, what: string): Promise<void> => {
+    const entry = cache.peek(key);
+    let expected = entry?.synced && entry.matrix ? entry.matrix.d : knownD;
+    if (expected === undefined) expected = await readDimension();
+    // A remembered dimension may be stale (the workspace was emptied since); the store decides.
+    if (expected !== undefined && expected !== d) expected = await readDimension();
+    if (expected !== undefined && expected !== d) {
+      throw new DimensionMismatchError(`${what} has ${d} dimensions; this workspace's vectors have ${expected}`);
+    }
+    knownD = d;
+  };
+
+  interface Prepared {
+    id: string;
+    values: Float32Array;
+    meta: Record<string, unknown>;
+    stored: string;
+  }
+  const prepare = (id: string, vector: ArrayLike<number>, metadata: unknown, what: string): Prepared => {
+    validateName(id, "vector id");
+    const values = toFloat32(vector, what);
+    const meta = assertMetadata(metadata);
+    // Serialised exactly as keyv.set would, so the cache can keep this very value: a later resync
+    // then recognises the row as unchanged without decoding it.
+    const stored = encodeValue({ v: encodeVector(values), m: meta } satisfies StoredRow);
+    return { id, values, meta, stored };
+  };
+
+  /** Our own writes go straight into a loaded cache; the next search still revalidates for everyone else's. */
+  const remember = async (rows: readonly Prepared[]): Promise<void> => {
+    const entry = cache.peek(key);
+    if (!entry) return;
+    const keep = keepsStoredValues(store);
+    await entry.exclusive(() => {
+      for (const { id, values, meta, stored } of rows) {
+        if (!entry.synced) return;
+        entry.matrix ??= new Matrix(kernel, values.length, { int8 });
+        const copy = structuredClone(meta);
+        if (entry.matrix.d !== values.length || !entry.matrix.set(id, values, copy, keep ? stored : undefined)) {
+          entry.synced = false;
+        }
+      }
+    });
+    cache.trim();
+  };
+
   const vectors: VectorStore & { [VECTOR_CACHE]: VectorCache } = {
     [VECTOR_CACHE]: cache,
 
     async upsert(id, vector, metadata) {
-      validateName(id, "vector id");
-      const values = toFloat32(vector);
-      const meta = assertMetadata(metadata);
-      const d = await dimensions();
-      if (d !== undefined && d !== values.length) {
+      const row = prepare(id, vector, metadata, "vector");
+      await admit(row.values.length, `vector ${JSON.stringify(id)}`);
+      await store.set(id, row.stored);
+      await remember([row]);
+    },
+
+    async upsertMany(rows) {
+      if (!Array.isArray(rows)) throw new InvalidArgumentError("vectors.upsertMany takes an array of rows");
+      // Every row is checked before the first write, so a bad row leaves the store as it was.
+      const prepared = rows.map((row: unknown, i) => {
+        if (row === null || typeof row !== "object") {
+          throw new InvalidArgumentError(`vectors.upsertMany: row ${i} must be an object { id, vector, metadata? }`);
+        }
+        const { id, vector, metadata } = row as { id: string; vector: ArrayLike<number>; metadata?: unknown };
+        return prepare(id, vector, metadata, `vector of row ${i}`);
+      });
+      if (prepared.length === 0) return;
+      const d = prepared[0]!.values.length;
+      const odd = prepared.findIndex((row) => row.values.length !== d);
+      if (odd >= 0) {
         throw new DimensionMismatchError(
-          `vector ${JSON.stringify(id)} has ${values.length} dimensions; this workspace's vectors have ${d}`,
+          `vectors.upsertMany: row ${odd} has ${prepared[odd]!.values.length} dimensions, row 0 has ${d}`,
         );
       }
-      const row: StoredRow = { v: encodeVector(values), m: meta };
-      // Serialised exactly as keyv.set would, so the cache can keep this very value: a later resync
-      // then recognises the row as unchanged without decoding it.
-      const stored = encodeValue(row);
-      await store.set(id, stored);
-      const entry = cache.peek(key);
-      if (!entry) return;
-      // Our own write goes straight into the cache; the next search still revalidates for everyone else's.
-      const copy = structuredClone(meta);
-      await entry.exclusive(() => {
-        if (!entry.synced) return;
-        entry.matrix ??= new Matrix(kernel, values.length, { int8 });
-        const raw = keepsStoredValues(store) ? stored : undefined;
-        if (entry.matrix.d !== values.length || !entry.matrix.set(id, values, copy, raw)) entry.synced = false;
-      });
-      cache.trim();
+      await admit(d, "vectors.upsertMany: each vector");
+      await store.setMany(prepared.map(({ id, stored }) => ({ name: id, value: stored })));
+      await remember(prepared);
     },
 
     async get(id) {
