@@ -79,10 +79,7 @@ export class MapCore {
     else state.expiring?.delete(name);
   }
 
-  /**
-   * Deletes the names of `prefix` whose TTL has passed (logged like deletes, so caches drop them).
-   * Run by TTL writes, the only writes that leave such names behind, as on Redis.
-   */
+  /** Deletes the prefix's names whose TTL passed (logged, so caches drop them); run by TTL writes, as on Redis. */
   prune(prefix: string, now = Date.now()): number {
     const expiring = this.#prefixes.get(prefix)?.expiring;
     if (!expiring) return 0;
@@ -260,6 +257,21 @@ const immediate: MapAccess = {
   write: (fn) => Promise.resolve(fn()),
 };
 
+function setAll(entries: readonly Entry[], setOne: (name: string, value: unknown, ttl: number | undefined) => void) {
+  for (const { name, value, ttl } of entries) setOne(name, value, ttl);
+}
+
+function deleteAll(core: MapCore, prefix: string, names: readonly string[]): number {
+  let deleted = 0;
+  for (const name of names) if (core.delete(prefix, name)) deleted++;
+  return deleted;
+}
+
+/** Names listed as a copy: a caller that deletes while it iterates must still see every name once. */
+async function* yieldAll(listed: string[] | Promise<string[]>): AsyncGenerator<string> {
+  yield* await listed;
+}
+
 /** The prefix-bound store over a MapCore; `onTtl` lets a backend keep expiries of its own. */
 export function mapScope(
   core: MapCore,
@@ -280,24 +292,10 @@ export function mapScope(
     getMany: (names) => access.read(() => names.map((name) => core.get(prefix, name))),
     has: (name) => access.read(() => core.has(prefix, name)),
     set: (name, value, ttl) => access.write(() => setOne(name, value, ttl)),
-    setMany: (entries: readonly Entry[]) =>
-      access.write(() => {
-        for (const { name, value, ttl } of entries) setOne(name, value, ttl);
-      }),
+    setMany: (entries: readonly Entry[]) => access.write(() => setAll(entries, setOne)),
     delete: (name) => access.write(() => core.delete(prefix, name)),
-    deleteMany: (names) =>
-      access.write(() => {
-        let deleted = 0;
-        for (const name of names) if (core.delete(prefix, name)) deleted++;
-        return deleted;
-      }),
-    names: () => {
-      // Copied: a caller that deletes while it iterates must still see every name once.
-      const listed = access.read(() => [...core.names(prefix)]);
-      return (async function* () {
-        yield* await listed;
-      })();
-    },
+    deleteMany: (names) => access.write(() => deleteAll(core, prefix, names)),
+    names: () => yieldAll(access.read(() => [...core.names(prefix)])),
     clear: () => access.write(() => core.clear(prefix)),
     page: (options) => access.read(() => core.page(prefix, options)),
     version: () => access.read(() => core.version(prefix)),
@@ -327,22 +325,12 @@ function directScope(core: MapCore, prefix: string): PrefixStore {
       return Promise.resolve();
     },
     setMany(entries) {
-      for (const { name, value, ttl } of entries) setOne(name, value, ttl);
+      setAll(entries, setOne);
       return Promise.resolve();
     },
     delete: (name) => Promise.resolve(core.delete(prefix, name)),
-    deleteMany(names) {
-      let deleted = 0;
-      for (const name of names) if (core.delete(prefix, name)) deleted++;
-      return Promise.resolve(deleted);
-    },
-    names() {
-      // Copied: a caller that deletes while it iterates must still see every name once.
-      const listed = [...core.names(prefix)];
-      return (async function* () {
-        yield* listed;
-      })();
-    },
+    deleteMany: (names) => Promise.resolve(deleteAll(core, prefix, names)),
+    names: () => yieldAll([...core.names(prefix)]),
     clear() {
       core.clear(prefix);
       return Promise.resolve();

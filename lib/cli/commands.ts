@@ -2,35 +2,14 @@
 
 import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
-import type { Readable, Writable } from "node:stream";
+import type { Writable } from "node:stream";
 import type { WorkspaceStats } from "../lifecycle/stats.js";
-import type { WorkspaceStorage } from "../storage.js";
+import { type Command, type Io, UsageError } from "./command.js";
 import { readRecords, writeRecords } from "./ndjson.js";
 import { progress } from "./progress.js";
 import { rebuild } from "./rebuild.js";
 
-/** A mistake in the command line: exit 2 with the usage text. */
-export class UsageError extends Error {}
-
-export interface Io {
-  stdin: Readable;
-  stdout: Writable;
-  stderr: Writable & { isTTY?: boolean | undefined };
-  /** As given: may carry a password, so it is never printed (see redact). */
-  url: string;
-}
-
-export type Values = Record<string, string | boolean | string[] | undefined>;
-
-export interface Command {
-  /** Options it takes besides --url, --root and --help. */
-  options: readonly string[];
-  /** Positional arguments it takes at most. */
-  args: number;
-  /** Usage checks before anything is opened. */
-  check?(args: readonly string[], values: Values): void;
-  run(storage: WorkspaceStorage, args: readonly string[], values: Values, io: Io): Promise<void>;
-}
+export { type Command, type Io, UsageError, type Values } from "./command.js";
 
 function needId(command: string) {
   return (args: readonly string[]) => {

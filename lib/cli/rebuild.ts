@@ -11,7 +11,7 @@ import { UnsupportedStoreError } from "../errors.js";
 import { COLLECTIONS, SEPARATOR, validateCollection, WORKSPACE_SEGMENT } from "../keys.js";
 import { collectionsPrefix, workspacesPrefix } from "../lifecycle/registry.js";
 import type { WorkspaceStorage } from "../storage.js";
-import type { Io, Values } from "./commands.js";
+import type { Io, Values } from "./command.js";
 
 const SEGMENT = /^([a-z][a-z0-9_-]*)(?:#vectors)?$/;
 
