@@ -6,7 +6,7 @@
  * Every collection call passes through here, so the common path allocates nothing (no closure
  * per call): `closed()` is undefined while the storage is open.
  */
-import type { PageOptions, PrefixStore } from "./backends/driver.js";
+import type { Decision, PageOptions, PrefixStore } from "./backends/driver.js";
 
 /** The error every call gets once the storage is closed; undefined while it is open. */
 export type ClosedCheck = () => Error | undefined;
@@ -16,7 +16,7 @@ export function guarded(
   closed: ClosedCheck,
   ready?: () => Promise<unknown> | undefined,
 ): PrefixStore {
-  const { version, changedSince, stats, scan, page } = store;
+  const { version, changedSince, stats, scan, page, transact } = store;
   const fail = (error: Error) => Promise.reject(error);
   // Listings return an iterable, not a promise: a closed storage throws at the call.
   const open = () => {
@@ -87,6 +87,14 @@ export function guarded(
       scan: () => {
         open();
         return scan.call(store);
+      },
+    }),
+    ...(transact && {
+      transact: (names: readonly string[], decide: (current: readonly unknown[]) => Decision[]) => {
+        const error = closed();
+        if (error) return fail(error);
+        const waiting = ready?.();
+        return waiting ? waiting.then(() => transact.call(store, names, decide)) : transact.call(store, names, decide);
       },
     }),
     ...(page && {

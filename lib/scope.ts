@@ -8,7 +8,7 @@ import { Keyv, type KeyvOptions, type KeyvStoreAdapter, type StoredData } from "
 import { type AnyStore, DRIVER, type Driver, hasOwnDriver, type PrefixStore } from "./backends/driver.js";
 import { genericDriver, unsupportedWarning } from "./backends/generic.js";
 import { isKeyvFile, keyvFileDriver } from "./backends/keyv-file.js";
-import { mapDriver } from "./backends/map.js";
+import { mapDriver } from "./backends/map-scope.js";
 import { redisDriverFor } from "./backends/redis.js";
 import { sqlDriverFor } from "./backends/sql/adapters.js";
 import { deserializeChecked, serializeChecked } from "./collections/codec.js";

@@ -54,7 +54,20 @@ export interface PrefixStore {
    * driver has no cheaper way, callers batch names() instead.
    */
   scan?(): AsyncIterable<string[]>;
+  /**
+   * Atomic read-modify-write of `names` (distinct): reads their stored values (undefined where
+   * missing; a value Keyv marked expired is passed as stored, for the caller to judge), calls
+   * `decide` with them, and applies its decisions in one all-or-nothing write, with no other write
+   * to those names in between — across storages and processes. `decide` may be called again when
+   * an engine lost a race and retries, so it must depend on its argument only. Resolves with the
+   * decisions applied. Optional: collections refuse conditional writes (UnsupportedStoreError)
+   * on a driver without it.
+   */
+  transact?(names: readonly string[], decide: (current: readonly unknown[]) => Decision[]): Promise<Decision[]>;
 }
+
+/** What transact does to one name: write `value` (with an optional `ttl` in ms), delete it, or leave it. */
+export type Decision = { value: unknown; ttl?: number | undefined } | "delete" | undefined;
 
 export interface PrefixStats {
   entries: number;

@@ -15,7 +15,8 @@ import { type Backend, DRIVER, type Driver } from "./driver.js";
 import { type Contents, decode, emptyContents, encode } from "./file-format.js";
 import { fsyncDir, makeDirectory, storeFileError, storePath } from "./file-fs.js";
 import { FileLock, lockBusyHere, processAlive } from "./file-lock.js";
-import { MapCore, mapScope } from "./map.js";
+import { MapCore } from "./map.js";
+import { mapScope } from "./map-scope.js";
 
 export interface FileStoreOptions {
   /** How long a write waits for another process's lock before failing with ERR_STORE_LOCKED; default 10 s. */

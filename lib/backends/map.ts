@@ -1,6 +1,6 @@
 import { joinKey, layoutPrefixLength, SEPARATOR } from "../keys.js";
 import { ChangeLog, LOG_LIMIT } from "./change-log.js";
-import type { Driver, Entry, PageOptions, PrefixStore } from "./driver.js";
+import type { PageOptions } from "./driver.js";
 import { SortedNames } from "./sorted-names.js";
 
 // Keyv keeps a Map's expiry inside the value, serialised last: `{"value":…,"expires":<ms>}`.
@@ -244,105 +244,4 @@ export class MapCore {
     state.version = ++clock;
     state.log?.push(state.version, name);
   }
-}
-
-/** How a backend runs reads and writes against its MapCore (the file store waits for freshness and the disk). */
-export interface MapAccess {
-  read<T>(fn: () => T): Promise<T>;
-  write<T>(fn: () => T): Promise<T>;
-}
-
-const immediate: MapAccess = {
-  read: (fn) => Promise.resolve(fn()),
-  write: (fn) => Promise.resolve(fn()),
-};
-
-function setAll(entries: readonly Entry[], setOne: (name: string, value: unknown, ttl: number | undefined) => void) {
-  for (const { name, value, ttl } of entries) setOne(name, value, ttl);
-}
-
-function deleteAll(core: MapCore, prefix: string, names: readonly string[]): number {
-  let deleted = 0;
-  for (const name of names) if (core.delete(prefix, name)) deleted++;
-  return deleted;
-}
-
-/** Names listed as a copy: a caller that deletes while it iterates must still see every name once. */
-async function* yieldAll(listed: string[] | Promise<string[]>): AsyncGenerator<string> {
-  yield* await listed;
-}
-
-/** The prefix-bound store over a MapCore; `onTtl` lets a backend keep expiries of its own. */
-export function mapScope(
-  core: MapCore,
-  prefix: string,
-  access: MapAccess = immediate,
-  onTtl?: (key: string, ttl: number | undefined) => void,
-): PrefixStore {
-  if (access === immediate && onTtl === undefined) return directScope(core, prefix);
-  const setOne = (name: string, value: unknown, ttl: number | undefined) => {
-    onTtl?.(joinKey(prefix, name), ttl);
-    const timed = typeof ttl === "number" && ttl > 0;
-    if (timed) core.prune(prefix);
-    core.set(prefix, name, value, timed ? Date.now() + ttl : undefined);
-  };
-  return {
-    prefix,
-    get: (name) => access.read(() => core.get(prefix, name)),
-    getMany: (names) => access.read(() => names.map((name) => core.get(prefix, name))),
-    has: (name) => access.read(() => core.has(prefix, name)),
-    set: (name, value, ttl) => access.write(() => setOne(name, value, ttl)),
-    setMany: (entries: readonly Entry[]) => access.write(() => setAll(entries, setOne)),
-    delete: (name) => access.write(() => core.delete(prefix, name)),
-    deleteMany: (names) => access.write(() => deleteAll(core, prefix, names)),
-    names: () => yieldAll(access.read(() => [...core.names(prefix)])),
-    clear: () => access.write(() => core.clear(prefix)),
-    page: (options) => access.read(() => core.page(prefix, options)),
-    version: () => access.read(() => core.version(prefix)),
-    changedSince: (version) => access.read(() => core.changedSince(prefix, version)),
-  };
-}
-
-const timedAt = (ttl: number | undefined) => (typeof ttl === "number" && ttl > 0 ? Date.now() + ttl : undefined);
-
-/**
- * mapScope for the memory backend: the same operations without an access wrapper, since every
- * `collection()` call of a memory store lands here and a closure per call is a measurable share of it.
- */
-function directScope(core: MapCore, prefix: string): PrefixStore {
-  const setOne = (name: string, value: unknown, ttl: number | undefined) => {
-    const at = timedAt(ttl);
-    if (at !== undefined) core.prune(prefix);
-    core.set(prefix, name, value, at);
-  };
-  return {
-    prefix,
-    get: (name) => Promise.resolve(core.get(prefix, name)),
-    getMany: (names) => Promise.resolve(names.map((name) => core.get(prefix, name))),
-    has: (name) => Promise.resolve(core.has(prefix, name)),
-    set(name, value, ttl) {
-      setOne(name, value, ttl);
-      return Promise.resolve();
-    },
-    setMany(entries) {
-      setAll(entries, setOne);
-      return Promise.resolve();
-    },
-    delete: (name) => Promise.resolve(core.delete(prefix, name)),
-    deleteMany: (names) => Promise.resolve(deleteAll(core, prefix, names)),
-    names: () => yieldAll([...core.names(prefix)]),
-    clear() {
-      core.clear(prefix);
-      return Promise.resolve();
-    },
-    page: (options) => Promise.resolve(core.page(prefix, options)),
-    version: () => Promise.resolve(core.version(prefix)),
-    changedSince: (version) => Promise.resolve(core.changedSince(prefix, version)),
-  };
-}
-
-/** Driver over a Map (Keyv's default store): TTL is left to Keyv, which keeps the expiry inside the value. */
-export function mapDriver(map: AnyMap, options: { logLimit?: number } = {}): Driver & { readonly core: MapCore } {
-  const core = new MapCore(map, options);
-  return { core, scope: (prefix) => mapScope(core, prefix) };
 }

@@ -1,5 +1,6 @@
 import { type Backend, DRIVER, type Driver } from "./driver.js";
-import { MapCore, mapScope } from "./map.js";
+import { MapCore } from "./map.js";
+import { mapScope } from "./map-scope.js";
 
 /**
  * The Map behind `memory:` URLs. It is a real Map (raw Keyv accepts it), and a raw write to it

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DRIVER, type Driver } from "../../lib/backends/driver.js";
-import { mapDriver } from "../../lib/backends/map.js";
+import { mapDriver } from "../../lib/backends/map-scope.js";
 import { MemoryStore } from "../../lib/backends/memory.js";
 
 async function names(driver: Driver, prefix: string): Promise<string[]> {

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compareNames } from "../../lib/backends/driver.js";
-import { mapDriver } from "../../lib/backends/map.js";
+import { mapDriver } from "../../lib/backends/map-scope.js";
 
 // Few letters, so adds, deletes, re-adds and prefixes collide often; "\u{1F600}" and "\uE000" sort differently in code point order.
 const name = fc.stringMatching(/^[ab\uE000]{0,3}$/).map((s) => s.replace(/\uE000$/, "\u{1F600}"));

@@ -1,6 +1,6 @@
 /** Expiring artifacts (contract §8): `save(name, data, { ttl })` on every backend. */
 import { describe, expect, it } from "vitest";
-import { mapDriver } from "../../lib/backends/map.js";
+import { mapDriver } from "../../lib/backends/map-scope.js";
 import { ArtifactNotFoundError, InvalidArgumentError, openStorage, type WorkspaceStorage } from "../../lib/index.js";
 import { BACKENDS, perTest } from "../support/backends.js";
 import { deleteUnder, randomRoot, rawRedis } from "../support/env.js";

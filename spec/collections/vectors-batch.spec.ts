@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type AnyStore, DRIVER, type Driver } from "../../lib/backends/driver.js";
-import { mapDriver } from "../../lib/backends/map.js";
+import { mapDriver } from "../../lib/backends/map-scope.js";
 import { createStorage, openStorage } from "../../lib/index.js";
 import { BACKENDS, perTest } from "../support/backends.js";
 import { randomVectors, referenceTopK } from "../vectors/reference.js";

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { type AnyStore, DRIVER, type Driver } from "../../lib/backends/driver.js";
-import { mapDriver } from "../../lib/backends/map.js";
+import { mapDriver } from "../../lib/backends/map-scope.js";
 import { createVectorStore, VECTOR_CACHE } from "../../lib/collections/vectors.js";
 import { createStorage, openStorage, type VectorStore } from "../../lib/index.js";
 import { driverFor } from "../../lib/scope.js";

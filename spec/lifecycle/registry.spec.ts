@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DRIVER, type Driver } from "../../lib/backends/driver.js";
-import { mapDriver } from "../../lib/backends/map.js";
+import { mapDriver } from "../../lib/backends/map-scope.js";
 import { createStorage, openStorage, provisionWorkspaceUser, revokeWorkspaceUser } from "../../lib/index.js";
 import { BACKENDS, perTest } from "../support/backends.js";
 import { REDIS_URL } from "../support/env.js";
