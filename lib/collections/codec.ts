@@ -24,6 +24,31 @@ const STRUCTURE = /[{}[\]"\\]/g;
  */
 const COLON_STRING = /(?:^|[[,:])[ \t\n\r]*":/;
 
+/**
+ * Whether text could nest deeper than `limit`: only with more than `limit` opening brackets.
+ * indexOf jumps between them natively, so the common value (a few brackets) costs almost nothing.
+ */
+function mayNestPast(text: string, limit: number): boolean {
+  if (text.length <= 2 * limit) return false;
+  let count = 0;
+  for (const opener of ["[", "{"]) {
+    for (let i = text.indexOf(opener); i !== -1; i = text.indexOf(opener, i + 1)) if (++count > limit) return true;
+  }
+  return false;
+}
+
+/**
+ * Keyv's reader, natively where that gives the same value. Text nested deeper than anything the
+ * library writes still goes through Keyv's reader, so it fails (or not) exactly as it always did:
+ * JSON.parse alone would accept nesting that the rest of the stack cannot handle.
+ */
+function parseStored(text: string): unknown {
+  if (COLON_STRING.test(text) || (mayNestPast(text, MAX_DEPTH + 1) && depthOf(text, MAX_DEPTH + 1) > MAX_DEPTH + 1)) {
+    return deserialize(text);
+  }
+  return JSON.parse(text);
+}
+
 /** Keyv's stored text of a plain JSON envelope, byte for byte, native where that is the same. */
 function serializePlain(envelope: object): string {
   let text: string;
@@ -95,7 +120,7 @@ function serializationError(error: unknown): Error {
 /** Keyv's deserializer for `collection()` reads, with a typed failure naming what could not be read. */
 export function deserializeChecked(text: string): unknown {
   try {
-    return COLON_STRING.test(text) ? deserialize(text) : JSON.parse(text);
+    return parseStored(text);
   } catch (error) {
     throw new InvalidValueError(`stored value cannot be decoded: ${(error as Error).message}`, { cause: error });
   }
@@ -134,7 +159,7 @@ export function decodeValue(raw: unknown, name: string): unknown {
   if (raw === undefined || raw === null) return undefined;
   let data: unknown;
   try {
-    data = typeof raw === "string" ? (COLON_STRING.test(raw) ? deserialize(raw) : JSON.parse(raw)) : raw;
+    data = typeof raw === "string" ? parseStored(raw) : raw;
   } catch (error) {
     throw new InvalidValueError(`stored entry ${JSON.stringify(name)} cannot be decoded: ${(error as Error).message}`, {
       cause: error,
