@@ -78,3 +78,15 @@ export class StoreCorruptError extends defineSubjectError("ERR_STORE_CORRUPT", "
 
 /** Another process has held a store file's lock for longer than the wait allows. `path` names the lock. */
 export class StoreLockedError extends defineSubjectError("ERR_STORE_LOCKED", "path") {}
+
+/**
+ * A conditional write (`ifVersion`) found another version than the one it was given, and wrote
+ * nothing. `current` is the entry's version now, or null when it does not exist.
+ */
+export class ConflictError extends defineError("ERR_CONFLICT") {
+  readonly current: string | null;
+  constructor(current: string | null, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.current = current;
+  }
+}

@@ -32,6 +32,8 @@ export type {
   DepsStore,
   Embedder,
   MetadataFilter,
+  SaveItem,
+  SaveOptions,
   VectorMatch,
   VectorOptions,
   VectorRow,
@@ -43,6 +45,7 @@ export { configFromEnv, parseConfig, type StorageConfig, storageConfigSchema } f
 export {
   ArtifactNotFoundError,
   AuthenticationError,
+  ConflictError,
   ConnectionError,
   DimensionMismatchError,
   InvalidArgumentError,

@@ -3,7 +3,8 @@ import { validateName } from "../keys.js";
 import { decodeValue, encodeSpliced, jsonText } from "./codec.js";
 import { assertJson, assertMetadata } from "./json.js";
 import { checkListOptions, listValues } from "./list.js";
-import type { ArtifactInfo, ArtifactStore, CollectionContext } from "./types.js";
+import type { ArtifactInfo, ArtifactStore, CollectionContext, SaveItem } from "./types.js";
+import { checkIfVersion, newVersion, versionOf, writeIf } from "./version.js";
 
 /** What one artifact key holds: its info and its payload, written in one set so they never disagree. */
 interface StoredArtifact extends ArtifactInfo {
@@ -18,60 +19,127 @@ function asBytes(data: unknown): Uint8Array | undefined {
 }
 
 function infoOf({ data: _data, ...info }: StoredArtifact): ArtifactInfo {
-  return info;
+  return { ...info, version: versionOf(info) };
 }
 
-export function createArtifactStore({ store }: CollectionContext): ArtifactStore {
-  const read = async (name: string) =>
-    (decodeValue(await store.get(validateName(name, "artifact name")), name) as StoredArtifact | undefined) ??
-    undefined;
+function payloadOf(stored: StoredArtifact): unknown {
+  return stored.kind === "bytes" ? new Uint8Array(Buffer.from(stored.data as string, "base64")) : stored.data;
+}
 
+/** A save checked and serialised before any I/O; `entry` completes it once the previous record is known. */
+interface Prepared {
+  name: string;
+  ttl: number | undefined;
+  entry(previous: StoredArtifact | undefined): { info: ArtifactInfo; value: string };
+}
+
+function prepare(name: string, data: unknown, options: Omit<SaveItem, "name" | "data"> | undefined): Prepared {
+  validateName(name, "artifact name");
+  if (options !== undefined && (typeof options !== "object" || options === null)) {
+    throw new InvalidValueError(
+      "artifact save options must be an object ({ description?, metadata?, ttl?, ifVersion? })",
+    );
+  }
+  const ttl = options?.ttl;
+  if (ttl !== undefined && !(Number.isSafeInteger(ttl) && ttl > 0)) {
+    throw new InvalidArgumentError(`artifact ttl must be a positive integer (ms), got ${String(ttl)}`);
+  }
+  const description = options?.description ?? "";
+  if (typeof description !== "string") throw new InvalidValueError("artifact description must be a string");
+  const metadata = assertMetadata(options?.metadata);
+  const bytes = asBytes(data);
+  let payloadText: string;
+  let size: number;
+  if (bytes) {
+    payloadText = JSON.stringify(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64"));
+    size = bytes.byteLength;
+  } else {
+    if (data === undefined) throw new InvalidValueError("artifact data is undefined; save null or a value");
+    assertJson(data, "artifact data");
+    payloadText = jsonText(data);
+    size = Buffer.byteLength(payloadText);
+  }
+  const kind = bytes ? "bytes" : "json";
   return {
-    async save(name, data, options) {
-      validateName(name, "artifact name");
-      if (options !== undefined && (typeof options !== "object" || options === null)) {
-        throw new InvalidValueError("artifact save options must be an object ({ description?, metadata?, ttl? })");
-      }
-      const ttl = options?.ttl;
-      if (ttl !== undefined && !(Number.isSafeInteger(ttl) && ttl > 0)) {
-        throw new InvalidArgumentError(`artifact ttl must be a positive integer (ms), got ${String(ttl)}`);
-      }
-      const description = options?.description ?? "";
-      if (typeof description !== "string") throw new InvalidValueError("artifact description must be a string");
-      const metadata = assertMetadata(options?.metadata);
-      const bytes = asBytes(data);
-      let payloadText: string;
-      let size: number;
-      if (bytes) {
-        payloadText = JSON.stringify(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64"));
-        size = bytes.byteLength;
-      } else {
-        if (data === undefined) throw new InvalidValueError("artifact data is undefined; save null or a value");
-        assertJson(data, "artifact data");
-        payloadText = jsonText(data);
-        size = Buffer.byteLength(payloadText);
-      }
+    name,
+    ttl,
+    entry(previous) {
       const now = new Date().toISOString();
-      const previous = await read(name);
+      const createdAt = previous?.createdAt ?? now;
       const info: ArtifactInfo = {
         name,
         description,
         size,
-        kind: bytes ? "bytes" : "json",
-        createdAt: previous?.createdAt ?? now,
+        kind,
+        createdAt,
         updatedAt: now,
         metadata,
+        version: newVersion(),
       };
       // The stored value is { ...info, data }, and the expiry also goes inside it, as Keyv writes it: a
       // backend that keeps no expiry of its own (a plain Map) or a reader racing the expiry still sees it as gone.
       const expires = ttl === undefined ? undefined : Date.now() + ttl;
-      await store.set(name, encodeSpliced(info, "data", payloadText, expires), ttl);
-      return info;
+      return { info, value: encodeSpliced(info, "data", payloadText, expires) };
+    },
+  };
+}
+
+export function createArtifactStore({ store }: CollectionContext): ArtifactStore {
+  const decode = (raw: unknown, name: string) => (decodeValue(raw, name) as StoredArtifact | undefined) ?? undefined;
+  const read = async (name: string) => decode(await store.get(validateName(name, "artifact name")), name);
+
+  return {
+    async save(name, data, options) {
+      const save = prepare(name, data, options);
+      const ifVersion = checkIfVersion(options?.ifVersion, "artifacts.save");
+      if (ifVersion === undefined) {
+        const { info, value } = save.entry(await read(name));
+        await store.set(name, value, save.ttl);
+        return info;
+      }
+      let written: ArtifactInfo | undefined;
+      await writeIf<StoredArtifact>(store, name, ifVersion, (previous) => {
+        const { info, value } = save.entry(previous);
+        written = info;
+        return { value, ttl: save.ttl };
+      });
+      return written!;
+    },
+    async saveMany(items) {
+      if (!Array.isArray(items)) throw new InvalidArgumentError("artifacts.saveMany takes an array of items");
+      const seen = new Set<string>();
+      // Every item is checked before the first read, so a bad one leaves the store as it was.
+      const saves = items.map((item: unknown, i) => {
+        if (item === null || typeof item !== "object") {
+          throw new InvalidArgumentError(`artifacts.saveMany: item ${i} must be an object { name, data, ... }`);
+        }
+        const { name, data, ...options } = item as SaveItem;
+        const save = prepare(name, data, options);
+        if (seen.has(name)) throw new InvalidArgumentError(`artifacts.saveMany: ${JSON.stringify(name)} comes twice`);
+        seen.add(name);
+        return save;
+      });
+      if (saves.length === 0) return [];
+      const names = saves.map((save) => save.name);
+      const previous = await store.getMany(names);
+      const entries = saves.map((save, i) => ({ save, ...save.entry(decode(previous[i], save.name)) }));
+      await store.setMany(entries.map(({ save, value }) => ({ name: save.name, value, ttl: save.ttl })));
+      return entries.map(({ info }) => info);
     },
     async load(name) {
       const stored = await read(name);
       if (!stored) throw new ArtifactNotFoundError(`artifact ${JSON.stringify(name)} not found`);
-      return stored.kind === "bytes" ? new Uint8Array(Buffer.from(stored.data as string, "base64")) : stored.data;
+      return payloadOf(stored);
+    },
+    async loadMany(names) {
+      if (!Array.isArray(names)) throw new InvalidArgumentError("artifacts.loadMany takes an array of names");
+      for (const name of names) validateName(name, "artifact name");
+      if (names.length === 0) return [];
+      const raws = await store.getMany(names);
+      return names.map((name, i) => {
+        const stored = decode(raws[i], name);
+        return stored && payloadOf(stored);
+      });
     },
     async info(name) {
       const stored = await read(name);
@@ -82,6 +150,13 @@ export function createArtifactStore({ store }: CollectionContext): ArtifactStore
       return all.map(([, stored]) => infoOf(stored));
     },
     has: async (name) => store.has(validateName(name, "artifact name")),
-    delete: async (name) => store.delete(validateName(name, "artifact name")),
+    async delete(name, options) {
+      validateName(name, "artifact name");
+      const ifVersion = checkIfVersion(options?.ifVersion, "artifacts.delete", false);
+      if (ifVersion === undefined) return store.delete(name);
+      // A version names an entry that exists, so a match always deletes one.
+      await writeIf<StoredArtifact>(store, name, ifVersion, () => "delete");
+      return true;
+    },
   };
 }

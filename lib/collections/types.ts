@@ -17,20 +17,37 @@ export interface ArtifactInfo {
   createdAt: string;
   updatedAt: string;
   metadata: Record<string, unknown>;
+  /** Opaque; changes on every write of this artifact, the same in every process (see ifVersion). */
+  version: string;
+}
+
+export interface SaveOptions {
+  description?: string;
+  metadata?: Record<string, unknown>;
+  /** Time to live in ms (a positive integer): afterwards load, info, has and list no longer see it. */
+  ttl?: number;
+}
+
+/** One artifact of artifacts.saveMany. */
+export interface SaveItem extends SaveOptions {
+  name: string;
+  data: unknown;
 }
 
 export interface ArtifactStore {
-  save(
-    name: string,
-    data: unknown,
-    options?: {
-      description?: string;
-      metadata?: Record<string, unknown>;
-      /** Time to live in ms (a positive integer): afterwards load, info, has and list no longer see it. */
-      ttl?: number;
-    },
-  ): Promise<ArtifactInfo>;
+  /**
+   * With `ifVersion`, writes only if the artifact's version is that one (null: only if it does not
+   * exist), atomically across processes; otherwise throws ConflictError and writes nothing.
+   */
+  save(name: string, data: unknown, options?: SaveOptions & { ifVersion?: string | null }): Promise<ArtifactInfo>;
+  /**
+   * Many artifacts in one write, all or nothing: every item is checked before anything is read or
+   * written, and a name may come only once.
+   */
+  saveMany(items: readonly SaveItem[]): Promise<ArtifactInfo[]>;
   load(name: string): Promise<unknown>;
+  /** The payloads in the order of `names`, undefined where missing. */
+  loadMany(names: readonly string[]): Promise<unknown[]>;
   info(name: string): Promise<ArtifactInfo | undefined>;
   /**
    * Sorted by name (code point order). With options: names starting with `prefix`, strictly after
@@ -39,7 +56,8 @@ export interface ArtifactStore {
    */
   list(options?: ListOptions): Promise<ArtifactInfo[]>;
   has(name: string): Promise<boolean>;
-  delete(name: string): Promise<boolean>;
+  /** With `ifVersion`, deletes only if that is the artifact's version (else ConflictError). */
+  delete(name: string, options?: { ifVersion?: string }): Promise<boolean>;
 }
 
 export interface Workflow {
@@ -49,15 +67,21 @@ export interface Workflow {
   metadata: Record<string, unknown>;
   createdAt: string;
   updatedAt: string;
+  /** Opaque; changes on every add of this workflow, the same in every process (see ifVersion). */
+  version: string;
 }
 
 export interface WorkflowStore {
-  add(workflow: {
-    name: string;
-    source: string;
-    description: string;
-    metadata?: Record<string, unknown>;
-  }): Promise<Workflow>;
+  /** With `ifVersion`, as ArtifactStore.save: written only if that is the current version (null: absent). */
+  add(
+    workflow: {
+      name: string;
+      source: string;
+      description: string;
+      metadata?: Record<string, unknown>;
+    },
+    options?: { ifVersion?: string | null },
+  ): Promise<Workflow>;
   get(name: string): Promise<Workflow | undefined>;
   /** Sorted by name; options as ArtifactStore.list. */
   list(options?: ListOptions): Promise<Workflow[]>;

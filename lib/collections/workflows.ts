@@ -4,6 +4,7 @@ import { decodeValue, encodeValue } from "./codec.js";
 import { assertMetadata } from "./json.js";
 import { checkListOptions, listValues, readable } from "./list.js";
 import type { CollectionContext, Embedder, VectorStore, Workflow, WorkflowStore } from "./types.js";
+import { checkIfVersion, newVersion, versionOf, writeIf } from "./version.js";
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_NAME = 512;
@@ -33,35 +34,66 @@ export function createWorkflowStore(
   index: VectorStore,
   embedder: Embedder,
 ): WorkflowStore {
-  const get = async (name: string) =>
-    (decodeValue(await store.get(validateWorkflowName(name)), name) as Workflow | undefined) ?? undefined;
+  const decode = (raw: unknown, name: string) => {
+    const workflow = decodeValue(raw, name) as Workflow | undefined;
+    return workflow && { ...workflow, version: versionOf(workflow) };
+  };
+  const get = async (name: string) => decode(await store.get(validateWorkflowName(name)), name);
+  const embed = (name: string, description: string) => embedder.embed(`${name.replace(/_/g, " ")} ${description}`);
+  const record = (input: Omit<Workflow, "createdAt" | "updatedAt" | "version">, previous: Workflow | undefined) => {
+    const now = new Date().toISOString();
+    const workflow: Workflow = {
+      ...input,
+      createdAt: previous?.createdAt ?? now,
+      updatedAt: now,
+      version: newVersion(),
+    };
+    return workflow;
+  };
 
   return {
-    async add(input) {
+    async add(input, options) {
       const name = validateWorkflowName(input?.name);
       const source = text(input.source, "source");
       const description = text(input.description, "description");
       const metadata = assertMetadata(input.metadata);
-      const vector = await embedder.embed(`${name.replace(/_/g, " ")} ${description}`);
-      const now = new Date().toISOString();
-      const previous = await get(name);
-      const workflow: Workflow = {
-        name,
-        source,
-        description,
-        metadata,
-        createdAt: previous?.createdAt ?? now,
-        updatedAt: now,
-      };
+      const ifVersion = checkIfVersion(options?.ifVersion, "workflows.add");
+      const fields = { name, source, description, metadata };
+      if (ifVersion !== undefined) {
+        // Checked before the index is touched, so a plain conflict changes nothing at all.
+        const seen = await get(name);
+        const current = seen ? seen.version : null;
+        if (current !== ifVersion) await writeIf(store, name, ifVersion, () => undefined);
+      }
+      const vector = await embed(name, description);
       // Index first: a crash in between leaves an index entry search skips, never a workflow search cannot find.
       await index.upsert(name, vector, metadata);
-      await store.set(name, encodeValue(workflow));
-      return workflow;
+      if (ifVersion === undefined) {
+        const workflow = record(fields, await get(name));
+        await store.set(name, encodeValue(workflow));
+        return workflow;
+      }
+      let written: Workflow | undefined;
+      try {
+        await writeIf<Workflow>(store, name, ifVersion, (previous) => {
+          written = record(fields, previous);
+          return { value: encodeValue(written) };
+        });
+      } catch (error) {
+        // Lost a race after indexing: the index goes back to the workflow that won.
+        const winner = await get(name).catch(() => undefined);
+        if (winner) await index.upsert(name, await embed(name, winner.description), winner.metadata).catch(() => {});
+        throw error;
+      }
+      return written!;
     },
     get,
     async list(options) {
       const checked = checkListOptions(options, "workflows.list");
-      return (await listValues<Workflow>(store, checked)).map(([, workflow]) => workflow);
+      return (await listValues<Workflow>(store, checked)).map(([, workflow]) => ({
+        ...workflow,
+        version: versionOf(workflow),
+      }));
     },
     async delete(name) {
       const deleted = await store.delete(validateWorkflowName(name));
@@ -79,7 +111,8 @@ export function createWorkflowStore(
       if (matches.length === 0) return [];
       const found = await store.getMany(matches.map((m) => m.id));
       return matches.flatMap((match, i) => {
-        const workflow = readable(store, match.id, found[i]) as Workflow | undefined;
+        const stored = readable(store, match.id, found[i]) as Workflow | undefined;
+        const workflow = stored && { ...stored, version: versionOf(stored) };
         // The index is written first: after a crash in between it may hold metadata the workflow never got.
         if (!workflow || (filter && !filter.matches(workflow.metadata ?? {}))) return [];
         return [{ ...workflow, score: match.score }];
