@@ -91,3 +91,4 @@ export {
 } from "./rls.js";
 export { ScopedStore, scopedKeyv, scopeStore } from "./scope.js";
 export { createStorage, openStorage, type StorageOptions, type WorkspaceStorage } from "./storage.js";
+export { type ChangeEvent, WATCH_BUFFER, type WatchOptions } from "./watch.js";

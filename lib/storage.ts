@@ -34,6 +34,7 @@ import {
 import { scopeStats, type WorkspaceStats } from "./lifecycle/stats.js";
 import { type ExportRecord, exportWorkspace, type ImportOptions, importWorkspace } from "./lifecycle/transfer.js";
 import { driverFor, ScopedStore, scopedKeyv } from "./scope.js";
+import { type ChangeEvent, type WatchOptions, watchScope } from "./watch.js";
 
 export interface StorageOptions {
   /** Turns workflow descriptions and queries into vectors; default: hashingEmbedder(). */
@@ -75,6 +76,11 @@ export interface WorkspaceStorage {
   ): Promise<number>;
   /** On an unscoped storage: moves the legacy data of every scoped collection into workspace `to`. */
   migrateLegacy(options: MigrateOptions): Promise<{ entries: number }>;
+  /**
+   * Every change any storage or process makes to this scope from now on, in order per name, until
+   * `signal` aborts or the storage closes; `{ op: "reset" }` where changes may have been missed.
+   */
+  watch(options?: WatchOptions): AsyncIterableIterator<ChangeEvent>;
 }
 
 /** One opened backend, shared by a storage and all its withWorkspace views. */
@@ -85,6 +91,8 @@ interface Shared {
   readonly options: StorageOptions;
   readonly registrar: Registrar;
   closed: boolean;
+  /** Open watch() iterators and the storage that made each: ended when it (or the owner) closes. */
+  readonly watchers: Map<() => void, Storage>;
 }
 
 interface Context {
@@ -243,9 +251,19 @@ class Storage implements WorkspaceStorage {
     return migrateLegacy(this.#host(), options);
   }
 
+  watch(options?: WatchOptions): AsyncIterableIterator<ChangeEvent> {
+    this.#open();
+    const { watchers } = this.#shared;
+    return watchScope(this.#shared.backend.driver, this.keyspace, options, (end) => {
+      watchers.set(end, this);
+      return () => watchers.delete(end);
+    });
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const [end, owner] of [...this.#shared.watchers]) if (owner === this || this.#isOwner) end();
     if (this.#isOwner && !this.#shared.closed) {
       this.#shared.closed = true;
       if (this.#shared.owned) await this.#shared.backend.close();
@@ -261,7 +279,7 @@ export function createStorage(
   const ks = makeKeyspace(options);
   const backend: Backend = { store, driver: driverFor(store), url: options.url ?? "", close: async () => {} };
   return new Storage(
-    { backend, owned: false, options, registrar: registrarFor(backend.driver), closed: false },
+    { backend, owned: false, options, registrar: registrarFor(backend.driver), closed: false, watchers: new Map() },
     ks,
     true,
   );
@@ -277,7 +295,7 @@ export async function openStorage(config: StorageConfig, options: StorageOptions
     ...(parsed.cluster ? { cluster: true } : {}),
   });
   return new Storage(
-    { backend, owned: true, options, registrar: registrarFor(backend.driver), closed: false },
+    { backend, owned: true, options, registrar: registrarFor(backend.driver), closed: false, watchers: new Map() },
     ks,
     true,
   );

@@ -88,9 +88,28 @@ export interface Entry {
   ttl?: number | undefined;
 }
 
+/**
+ * One change a driver saw: a name written (with the value written, where the driver has it) or
+ * deleted, a prefix cleared, or "reset" — changes may have been missed, so a watcher reloads.
+ */
+export interface StoreChange {
+  /** null for "reset". */
+  prefix: string | null;
+  /** null for "clear" and "reset". */
+  name: string | null;
+  op: "set" | "delete" | "clear" | "reset";
+  value?: unknown;
+}
+
 /** A backend's way in: one prefix-bound store per prefix. */
 export interface Driver {
   scope(prefix: string): PrefixStore;
+  /**
+   * Calls `listener` with every change any storage or process makes to the backend from now on,
+   * in order per name, until the returned function is called. Optional: storage.watch() refuses
+   * (UnsupportedStoreError) on a driver without it. A driver nobody watches pays nothing for it.
+   */
+  watch?(listener: (change: StoreChange) => void): () => void;
 }
 
 /** A backend opened from a URL: the adapter, its driver, and how to release it. */

@@ -133,5 +133,5 @@ function directScope(core: MapCore, prefix: string): PrefixStore {
 /** Driver over a Map (Keyv's default store): TTL is left to Keyv, which keeps the expiry inside the value. */
 export function mapDriver(map: AnyMap, options: { logLimit?: number } = {}): Driver & { readonly core: MapCore } {
   const core = new MapCore(map, options);
-  return { core, scope: (prefix) => mapScope(core, prefix) };
+  return { core, scope: (prefix) => mapScope(core, prefix), watch: (listener) => core.watch(listener) };
 }

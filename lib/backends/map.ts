@@ -1,6 +1,6 @@
 import { joinKey, layoutPrefixLength, SEPARATOR } from "../keys.js";
 import { ChangeLog, LOG_LIMIT } from "./change-log.js";
-import type { PageOptions } from "./driver.js";
+import type { PageOptions, StoreChange } from "./driver.js";
 import { SortedNames } from "./sorted-names.js";
 
 // Keyv keeps a Map's expiry inside the value, serialised last: `{"value":…,"expires":<ms>}`.
@@ -50,11 +50,27 @@ export class MapCore {
   #map: AnyMap;
   readonly #prefixes = new Map<string, PrefixState>();
   readonly #logLimit: number;
+  /** Set only while someone watches, so an unwatched write pays one check. */
+  #listeners: Set<(change: StoreChange) => void> | undefined;
 
   constructor(map: AnyMap, options: { logLimit?: number } = {}) {
     this.#map = map;
     this.#logLimit = options.logLimit ?? LOG_LIMIT;
     for (const key of map.keys()) if (typeof key === "string") this.#attribute(key);
+  }
+
+  /** Every change from now on, until the returned function is called (see Driver.watch). */
+  watch(listener: (change: StoreChange) => void): () => void {
+    (this.#listeners ??= new Set()).add(listener);
+    return () => {
+      this.#listeners?.delete(listener);
+      if (this.#listeners?.size === 0) this.#listeners = undefined;
+    };
+  }
+
+  #emit(change: StoreChange): void {
+    const listeners = this.#listeners;
+    if (listeners) for (const listener of [...listeners]) listener(change);
   }
 
   /** Prefixes that currently hold state (exactly those with entries). */
@@ -77,6 +93,7 @@ export class MapCore {
     const state = this.#added(prefix, name);
     if (expiresAt !== undefined) (state.expiring ??= new Map()).set(name, expiresAt);
     else state.expiring?.delete(name);
+    if (this.#listeners) this.#emit({ prefix, name, op: "set", value });
   }
 
   /** Deletes the prefix's names whose TTL passed (logged, so caches drop them); run by TTL writes, as on Redis. */
@@ -101,6 +118,7 @@ export class MapCore {
     for (const name of state.names) mapDelete.call(this.#map, joinKey(prefix, name));
     // Nothing of the prefix is left, so nothing of it is kept: a cache from before it reloads.
     this.#prefixes.delete(prefix);
+    if (this.#listeners) this.#emit({ prefix, name: null, op: "clear" });
   }
 
   /** The live names of the prefix (names whose TTL passed are hidden until pruned). */
@@ -176,6 +194,7 @@ export class MapCore {
   rawClear(): void {
     Map.prototype.clear.call(this.#map);
     this.#prefixes.clear();
+    if (this.#listeners) this.#emit({ prefix: null, name: null, op: "reset" });
   }
 
   /**
@@ -192,7 +211,11 @@ export class MapCore {
     this.#map = map;
     if (changed === undefined) {
       this.#prefixes.clear();
+      const listeners = this.#listeners;
+      this.#listeners = undefined;
       for (const key of map.keys()) if (typeof key === "string") this.#attribute(key, prefixLength?.(key));
+      this.#listeners = listeners;
+      if (listeners) this.#emit({ prefix: null, name: null, op: "reset" });
       return;
     }
     // Additions first, so a prefix whose names were all replaced keeps its state (and its log).
@@ -213,7 +236,9 @@ export class MapCore {
     if (at === undefined || at <= 0 || at >= key.length - 1) return;
     // A write this core did not make keeps its expiry (if any) inside the value, where readers see it.
     const name = key.slice(at + 1);
-    this.#added(key.slice(0, at), name).expiring?.delete(name);
+    const prefix = key.slice(0, at);
+    this.#added(prefix, name).expiring?.delete(name);
+    if (this.#listeners) this.#emit({ prefix, name, op: "set", value: this.#map.get(key) });
   }
 
   #added(prefix: string, name: string): PrefixState {
@@ -236,6 +261,7 @@ export class MapCore {
     const listed = state.names.delete(name);
     if (listed) state.sorted?.removed(state.names);
     state.expiring?.delete(name);
+    if (this.#listeners && (existed || listed)) this.#emit({ prefix, name, op: "delete" });
     if (state.names.size === 0) {
       this.#prefixes.delete(prefix);
       return;

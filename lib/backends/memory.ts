@@ -9,7 +9,10 @@ import { mapScope } from "./map-scope.js";
  */
 export class MemoryStore extends Map<string, unknown> {
   readonly #core = new MapCore(this);
-  readonly [DRIVER]: Driver = { scope: (prefix) => mapScope(this.#core, prefix) };
+  readonly [DRIVER]: Driver = {
+    scope: (prefix) => mapScope(this.#core, prefix),
+    watch: (listener) => this.#core.watch(listener),
+  };
 
   override set(key: string, value: unknown): this {
     this.#core.rawSet(key, value);
