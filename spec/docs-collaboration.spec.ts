@@ -1,0 +1,45 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+
+// The examples of docs/collaboration.md, run as written (the package import pointed at lib/).
+const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
+const doc = readFileSync(join(repo, "docs", "collaboration.md"), "utf8");
+const blocks = [...doc.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+const dir = mkdtempSync(join(tmpdir(), "kvws-collab-"));
+const lib = pathToFileURL(join(repo, "lib", "index.ts")).href;
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function run(code: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const file = join(dir, `example-${Math.random().toString(36).slice(2)}.mts`);
+  writeFileSync(file, code.replaceAll('from "keyv-workspaces"', `from ${JSON.stringify(lib)}`));
+  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", file], {
+    cwd: repo,
+    timeout: 30_000,
+    env: { ...process.env, ...env },
+  });
+  return stdout.trim();
+}
+
+describe("docs/collaboration.md", () => {
+  it("has the two examples", () => {
+    expect(blocks).toHaveLength(2);
+  });
+
+  it("two agents updating one plan keep every step", async () => {
+    expect(await run(blocks[0]!)).toBe("plan: research, review, write");
+  });
+
+  it("file store too", async () => {
+    const url = `file:${join(dir, "collab.json")}`;
+    expect(await run(blocks[0]!, { KVWS_URL: url })).toBe("plan: research, review, write");
+  });
+
+  it("an agent reacts to another's save through watch()", async () => {
+    expect(await run(blocks[1]!)).toBe('saw report: {"ok":true}');
+  });
+});
