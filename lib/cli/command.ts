@@ -14,6 +14,8 @@ export interface Io {
   stderr: Writable & { isTTY?: boolean | undefined };
   /** As given: may carry a password, so it is never printed (see redact). */
   url: string;
+  /** Aborts on SIGINT/SIGTERM: long-running commands (watch) end cleanly on it. */
+  signal?: AbortSignal | undefined;
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
@@ -23,6 +25,8 @@ export interface Command {
   options: readonly string[];
   /** Positional arguments it takes at most. */
   args: number;
+  /** Runs until interrupted: it gets io.signal, and the binary turns SIGINT/SIGTERM into its abort. */
+  interruptible?: boolean;
   /** Usage checks before anything is opened. */
   check?(args: readonly string[], values: Values): void;
   run(storage: WorkspaceStorage, args: readonly string[], values: Values, io: Io): Promise<void>;

@@ -141,6 +141,20 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
 
+  watch: {
+    options: ["collections"],
+    args: 1,
+    interruptible: true,
+    check: needId("watch"),
+    async run(storage, [id], values, io) {
+      const collections = typeof values.collections === "string" ? values.collections.split(",") : undefined;
+      const changes = storage.withWorkspace(id).watch({ ...(collections && { collections }), signal: io.signal });
+      for await (const change of changes) {
+        if (!io.stdout.write(`${JSON.stringify(change)}\n`)) await once(io.stdout, "drain");
+      }
+    },
+  },
+
   "rebuild-index": {
     options: ["all", "collections", "prefix"],
     args: 1,

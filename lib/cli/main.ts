@@ -19,6 +19,7 @@ export const USAGE = `usage: kvws [--url URL] [--root ROOT] [--cluster] <command
   import <id> [--in FILE] [--replace]  NDJSON from stdin or FILE; merges unless --replace
   drop <id> --yes                      deletes every key of the workspace
   migrate --to <id> [--dry-run]        legacy unscoped data into a workspace
+  watch <id> [--collections a,b]       changes as NDJSON until interrupted
   rebuild-index [<id> | --all] [--collections a,b] [--prefix P ...]
                                        Redis: index keys written outside the library, and
                                        register the workspaces and collections found
@@ -50,6 +51,8 @@ export interface MainIo {
   stdout: Writable;
   stderr: Writable & { isTTY?: boolean | undefined };
   env: Record<string, string | undefined>;
+  /** The signal that ends a long-running command (watch); asked for only by such a command. */
+  interrupt?: () => AbortSignal;
 }
 
 function parse(argv: readonly string[]) {
@@ -98,7 +101,8 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
     const cluster = values.cluster === true || envFlag(io.env, "KVWS_CLUSTER", "cluster") === true;
     const storage = await openStorage({ url, root, workspaceId: null, ...(cluster ? { cluster } : {}) });
     try {
-      const context: Io = { ...io, url };
+      const signal = command.interruptible ? io.interrupt?.() : undefined;
+      const context: Io = { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, url, signal };
       await command.run(storage, args, values, context);
     } finally {
       await storage.close();

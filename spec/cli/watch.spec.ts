@@ -1,0 +1,77 @@
+import { PassThrough } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { main } from "../../lib/cli/main.js";
+import { openStorage } from "../../lib/index.js";
+import { randomRoot } from "../support/env.js";
+
+/** kvws in this process (the memory backend's changes are seen within one process). */
+function run(args: string[], interrupt: AbortController) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = "";
+  let err = "";
+  stdout.on("data", (chunk) => {
+    out += chunk;
+  });
+  stderr.on("data", (chunk) => {
+    err += chunk;
+  });
+  const done = main(args, {
+    stdin: new PassThrough(),
+    stdout,
+    stderr,
+    env: {},
+    interrupt: () => interrupt.signal,
+  });
+  return { done, out: () => out, err: () => err };
+}
+
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe("kvws watch", () => {
+  it("prints the workspace's changes as NDJSON until interrupted, only the collections asked for", async () => {
+    const root = randomRoot("cliwatch");
+    const url = `memory:${root}`;
+    const interrupt = new AbortController();
+    const cli = run(["--url", url, "--root", root, "watch", "acme", "--collections", "artifacts,notes"], interrupt);
+    const s = await openStorage({ url, root, workspaceId: "acme" });
+    const other = s.withWorkspace("other");
+    // The command subscribes once it has opened the storage: write until its first line shows.
+    await until(() => {
+      void s.collection("notes").set("ping", 1);
+      return cli.out().length > 0;
+    });
+    await other.artifacts.save("secret", 1);
+    await s.vectors.upsert("v", [1, 0]);
+    const saved = await s.artifacts.save("report", { ok: true });
+    await until(() => cli.out().includes("report"));
+    interrupt.abort();
+    expect(await cli.done).toBe(0);
+    const lines = cli
+      .out()
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(lines.filter((l) => l.name !== "ping")).toEqual([
+      { collection: "artifacts", name: "report", op: "set", version: saved.version },
+    ]);
+    expect(lines.every((l) => l.collection !== "vectors" && l.name !== "secret")).toBe(true);
+    await s.close();
+  });
+
+  it("needs a workspace id, and refuses a bad collection list with exit 1", async () => {
+    const interrupt = new AbortController();
+    const missing = run(["--url", "memory:", "--root", "r", "watch"], interrupt);
+    expect(await missing.done).toBe(2);
+    expect(missing.err()).toContain("watch needs a workspace id");
+    const bad = run(["--url", "memory:", "--root", "r", "watch", "w", "--collections", "Bad Name"], interrupt);
+    expect(await bad.done).toBe(1);
+    expect(bad.err()).toContain("ERR_INVALID_COLLECTION");
+  });
+});
