@@ -9,9 +9,9 @@
  * user to every master and replica the seed node knows of.
  */
 import { ErrorReply } from "@redis/client";
-import { clusterNodeUrls } from "./backends/redis-cluster.js";
-import { connectRedis } from "./backends/redis-open.js";
-import { redact, scrub, withCredentials } from "./backends/redis-url.js";
+import { clusterNodeUrls } from "./backends/redis/cluster.js";
+import { connectRedis } from "./backends/redis/open.js";
+import { redact, scrub, withCredentials } from "./backends/redis/url.js";
 import { InvalidArgumentError, InvalidWorkspaceIdError, StoreCommandError, UnsupportedStoreError } from "./errors.js";
 import { type Keyspace, metaKey } from "./keys.js";
 import { workspacesPrefix } from "./lifecycle/registry.js";
@@ -160,7 +160,7 @@ export function redisAcl(ks: Keyspace, options: RedisAclOptions = {}): string[] 
   // The root's workspace registry: write-only, so the user registers (and on a drop removes) its
   // own id, and can neither list the other tenants nor touch their entries.
   const registry = workspacesPrefix(ks);
-  // Its #ttl too: every plain write drops the name's expiry there (lib/backends/redis.ts).
+  // Its #ttl too: every plain write drops the name's expiry there (lib/backends/redis/driver.ts).
   rules.push(
     `%W~${escapeGlob(`${registry}:${id}`)}`,
     `%W~${escapeGlob(metaKey(registry, "index"))}`,

@@ -9,14 +9,15 @@ export {
   workspaceUsername,
 } from "./acl.js";
 export type { AnyStore, Backend, Driver, Entry, PrefixStats, PrefixStore } from "./backends/driver.js";
-export { FileStore, type FileStoreOptions, openFileBackend } from "./backends/file.js";
+export { openFileBackend } from "./backends/file/open.js";
+export { FileStore, type FileStoreOptions } from "./backends/file/store.js";
 export { openBackend } from "./backends/index.js";
 export {
   type ClusterCommanderOptions,
   clusterCommander,
-} from "./backends/redis-cluster.js";
-export { type MigrateLayoutOptions, type MigrateLayoutReport, migrateLayout } from "./backends/redis-migrate.js";
-export type { RedisOpenOptions } from "./backends/redis-open.js";
+} from "./backends/redis/cluster.js";
+export { type MigrateLayoutOptions, type MigrateLayoutReport, migrateLayout } from "./backends/redis/migrate.js";
+export type { RedisOpenOptions } from "./backends/redis/open.js";
 export {
   type RebuildOptions,
   type RebuildReport,
@@ -24,7 +25,7 @@ export {
   type RedisTarget,
   rebuildIndex,
   rebuildIndexes,
-} from "./backends/redis-rebuild.js";
+} from "./backends/redis/rebuild.js";
 export { hashingEmbedder } from "./collections/embedder.js";
 export type {
   ArtifactInfo,

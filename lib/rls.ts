@@ -9,7 +9,7 @@
  * is named in its own policies, whose bounds are literals so listing stays an index range scan.
  */
 import { createHash } from "node:crypto";
-import { redact, withCredentials } from "./backends/redis-url.js";
+import { redact, withCredentials } from "./backends/redis/url.js";
 import { quote, type SqlClient } from "./backends/sql/client.js";
 import { openPostgresClient, parsePostgresUrl } from "./backends/sql/postgres.js";
 import { ensureSchema } from "./backends/sql/schema.js";

@@ -6,10 +6,10 @@
 import { EventEmitter } from "node:events";
 import { Keyv, type KeyvOptions, type KeyvStoreAdapter, type StoredData } from "keyv";
 import { type AnyStore, DRIVER, type Driver, hasOwnDriver, type PrefixStore } from "./backends/driver.js";
+import { isKeyvFile, keyvFileDriver } from "./backends/file/keyv-file.js";
 import { genericDriver, unsupportedWarning } from "./backends/generic.js";
-import { isKeyvFile, keyvFileDriver } from "./backends/keyv-file.js";
 import { mapDriver } from "./backends/map-scope.js";
-import { redisDriverFor } from "./backends/redis.js";
+import { redisDriverFor } from "./backends/redis/adapters.js";
 import { sqlDriverFor } from "./backends/sql/adapters.js";
 import { deserializeChecked, serializeChecked } from "./collections/codec.js";
 import { readable } from "./collections/list.js";

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { LOG_LIMIT } from "../lib/backends/change-log.js";
-import { DEFAULT_CONNECT_TIMEOUT_MS } from "../lib/backends/redis-open.js";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "../lib/backends/redis/open.js";
 import { MAX_DEPTH } from "../lib/collections/json.js";
 import { createStorage } from "../lib/index.js";
 import { MAX_COLLECTION_LENGTH, MAX_NAME_LENGTH, MAX_WORKSPACE_ID_LENGTH } from "../lib/keys.js";

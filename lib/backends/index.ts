@@ -1,10 +1,10 @@
 import { InvalidConfigError } from "../errors.js";
 import type { Backend, OpenOptions } from "./driver.js";
-import { openFileBackend } from "./file.js";
+import { openFileBackend } from "./file/open.js";
 import { openMemoryBackend } from "./memory.js";
-import { openRedisClusterBackend } from "./redis-cluster.js";
-import { openRedisBackend } from "./redis-open.js";
-import { redact } from "./redis-url.js";
+import { openRedisClusterBackend } from "./redis/cluster.js";
+import { openRedisBackend } from "./redis/open.js";
+import { redact } from "./redis/url.js";
 import { openPostgresBackend, openSqliteBackend } from "./sql/open.js";
 
 /** URL schemes → the backend that serves them. Adding a backend = one file + one line here. */
@@ -76,4 +76,4 @@ export async function openBackend(url: string, options: OpenOptions = {}): Promi
   return open(url, options);
 }
 
-export { redact } from "./redis-url.js";
+export { redact } from "./redis/url.js";

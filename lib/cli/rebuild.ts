@@ -1,12 +1,12 @@
 /**
  * `kvws rebuild-index`: the operator's repair for Redis data written outside the library (older
- * versions, raw Keyv, redis-cli). It walks the root with SCAN once (lib/backends/redis-rebuild.ts),
+ * versions, raw Keyv, redis-cli). It walks the root with SCAN once (lib/backends/redis/rebuild.ts),
  * indexes what it finds, and registers every workspace and collection that holds data, so
  * listWorkspaces(), stats(), exports and drops see them. Memory and file stores list exactly and
  * keep no separate index, so there is nothing to rebuild there.
  */
 import { openBackend, redact, schemeOf } from "../backends/index.js";
-import { type RebuildReport, rebuildIndex, rebuildIndexes } from "../backends/redis-rebuild.js";
+import { type RebuildReport, rebuildIndex, rebuildIndexes } from "../backends/redis/rebuild.js";
 import { UnsupportedStoreError } from "../errors.js";
 import { COLLECTIONS, SEPARATOR, validateCollection, WORKSPACE_SEGMENT } from "../keys.js";
 import { collectionsPrefix, workspacesPrefix } from "../lifecycle/registry.js";

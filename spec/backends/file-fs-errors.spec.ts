@@ -5,8 +5,8 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Backend } from "../../lib/backends/driver.js";
-import { openFileBackend } from "../../lib/backends/file.js";
-import { storeFileError } from "../../lib/backends/file-fs.js";
+import { storeFileError } from "../../lib/backends/file/fs.js";
+import { openFileBackend } from "../../lib/backends/file/open.js";
 import {
   IOError,
   PermissionDeniedError,

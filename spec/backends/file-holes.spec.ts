@@ -12,8 +12,9 @@ import {
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FileStore, openFileBackend } from "../../lib/backends/file.js";
-import { FileLock } from "../../lib/backends/file-lock.js";
+import { FileLock } from "../../lib/backends/file/lock.js";
+import { openFileBackend } from "../../lib/backends/file/open.js";
+import { FileStore } from "../../lib/backends/file/store.js";
 import { openStorage, type WorkspaceStorage } from "../../lib/index.js";
 import { tempDir } from "../support/env.js";
 

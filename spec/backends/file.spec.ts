@@ -8,7 +8,8 @@ import { KeyvFile } from "keyv-file";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Backend, Driver } from "../../lib/backends/driver.js";
 import { DRIVER } from "../../lib/backends/driver.js";
-import { type FileStore, openFileBackend } from "../../lib/backends/file.js";
+import { openFileBackend } from "../../lib/backends/file/open.js";
+import type { FileStore } from "../../lib/backends/file/store.js";
 import { openStorage, StoreCorruptError, type WorkspaceStorage } from "../../lib/index.js";
 import { tempDir } from "../support/env.js";
 

@@ -5,8 +5,8 @@
 import { createClient } from "@redis/client";
 import { afterEach, describe, expect, it } from "vitest";
 import type { PrefixStore } from "../../lib/backends/driver.js";
-import { redisDriver } from "../../lib/backends/redis.js";
-import { connectRedis, type RedisConnection } from "../../lib/backends/redis-open.js";
+import { redisDriver } from "../../lib/backends/redis/driver.js";
+import { connectRedis, type RedisConnection } from "../../lib/backends/redis/open.js";
 import { listNames } from "../support/prefix-store.js";
 import { freePort, startPrivateRedis } from "../support/servers.js";
 

@@ -4,10 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PrefixStore } from "../../lib/backends/driver.js";
-import { redisDriver } from "../../lib/backends/redis.js";
-import { connectRedis, type RedisConnection } from "../../lib/backends/redis-open.js";
-import { rebuildIndex } from "../../lib/backends/redis-rebuild.js";
-import type { RedisCommander } from "../../lib/backends/redis-tx.js";
+import { redisDriver } from "../../lib/backends/redis/driver.js";
+import { connectRedis, type RedisConnection } from "../../lib/backends/redis/open.js";
+import { rebuildIndex } from "../../lib/backends/redis/rebuild.js";
+import type { RedisCommander } from "../../lib/backends/redis/tx.js";
 import { listNamesWith, listValues } from "../../lib/collections/list.js";
 import { deleteUnder, type RawRedis, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
 

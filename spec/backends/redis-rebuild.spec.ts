@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { redisDriver } from "../../lib/backends/redis.js";
-import { connectRedis, type RedisConnection } from "../../lib/backends/redis-open.js";
-import { rebuildIndex, rebuildIndexes } from "../../lib/backends/redis-rebuild.js";
+import { redisDriver } from "../../lib/backends/redis/driver.js";
+import { connectRedis, type RedisConnection } from "../../lib/backends/redis/open.js";
+import { rebuildIndex, rebuildIndexes } from "../../lib/backends/redis/rebuild.js";
 import { deleteUnder, keysUnder, type RawRedis, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
 import { listNames } from "../support/prefix-store.js";
 import { startPrivateRedis } from "../support/servers.js";

@@ -2,8 +2,8 @@ import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { LOG_LIMIT } from "../../lib/backends/change-log.js";
 import type { PrefixStore } from "../../lib/backends/driver.js";
-import { type RedisDriverOptions, redisDriver } from "../../lib/backends/redis.js";
-import { connectRedis, type RedisConnection } from "../../lib/backends/redis-open.js";
+import { type RedisDriverOptions, redisDriver } from "../../lib/backends/redis/driver.js";
+import { connectRedis, type RedisConnection } from "../../lib/backends/redis/open.js";
 import { deleteUnder, keysUnder, type RawRedis, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
 import { listNames } from "../support/prefix-store.js";
 

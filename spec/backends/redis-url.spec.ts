@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { redact, scrub, urlPassword, withCredentials } from "../../lib/backends/redis-url.js";
+import { redact, scrub, urlPassword, withCredentials } from "../../lib/backends/redis/url.js";
 
 describe("credentials in Redis URLs", () => {
   it("redacts the password and keeps the rest", () => {

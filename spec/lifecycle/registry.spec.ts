@@ -111,8 +111,8 @@ describe("the Redis driver's scan()", () => {
       const rows = Array.from({ length: 2500 }, (_, i) => ({ collection: "notes", name: `n${i}`, value: i }));
       await s.importWorkspace([...rows, { collection: "notes", name: "gone", value: 0, expiresAt: Date.now() + 1 }]);
       await new Promise((resolve) => setTimeout(resolve, 20));
-      const { connectRedis } = await import("../../lib/backends/redis-open.js");
-      const { redisDriver } = await import("../../lib/backends/redis.js");
+      const { connectRedis } = await import("../../lib/backends/redis/open.js");
+      const { redisDriver } = await import("../../lib/backends/redis/driver.js");
       const connection = await connectRedis(REDIS_URL);
       try {
         const store = redisDriver(async () => connection.commander).scope(`${root}:ws:a:notes`);

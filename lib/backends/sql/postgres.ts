@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { ConnectionError, InvalidConfigError } from "../../errors.js";
-import { redact, scrub, urlPassword } from "../redis-url.js";
+import { redact, scrub, urlPassword } from "../redis/url.js";
 import { type Query, type Row, type SqlClient, TABLE_NAME } from "./client.js";
 import { pgError } from "./errors.js";
 import { loadPeer } from "./peer.js";

@@ -10,8 +10,8 @@
  * until a write rewrites them or `rebuildIndex` migrates the prefix. Listing never writes, so
  * read-only ACL users can list.
  */
-import { compareNames, type PageOptions } from "./driver.js";
-import { type RedisCommander, typed } from "./redis-tx.js";
+import { compareNames, type PageOptions } from "../driver.js";
+import { type RedisCommander, typed } from "./tx.js";
 
 const SCAN_COUNT = "1000";
 

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { RedisCommander } from "./redis-tx.js";
+import type { RedisCommander } from "./tx.js";
 
 /**
  * The only Lua left, and only on the operator's path (rebuildIndex, run with an admin URL;

@@ -11,12 +11,12 @@
  */
 import KeyvRedis from "@keyv/redis";
 import { createCluster, ErrorReply, MultiErrorReply, type RedisClusterType } from "@redis/client";
-import { ConnectionError, InvalidConfigError } from "../errors.js";
-import type { Backend, OpenOptions } from "./driver.js";
-import { redisDriver } from "./redis.js";
-import { DEFAULT_CONNECT_TIMEOUT_MS, InFlight, redisError, sleep, within } from "./redis-open.js";
-import { isTransient, type RedisCommander } from "./redis-tx.js";
-import { redact, scrub, urlPassword } from "./redis-url.js";
+import { ConnectionError, InvalidConfigError } from "../../errors.js";
+import type { Backend, OpenOptions } from "../driver.js";
+import { redisDriver } from "./driver.js";
+import { DEFAULT_CONNECT_TIMEOUT_MS, InFlight, redisError, sleep, within } from "./open.js";
+import { isTransient, type RedisCommander } from "./tx.js";
+import { redact, scrub, urlPassword } from "./url.js";
 
 /** Any node-redis cluster client (whatever its modules, scripts or RESP version). */
 export type ClusterClient = Pick<RedisClusterType, "sendCommand" | "multi" | "nodeByAddress" | "nodeClient">;

@@ -3,7 +3,7 @@
  * `<prefix>:<name>`:
  *
  *   `<prefix>#index`  sorted set, member = name, score 0 (so pages are ZRANGE … BYLEX ranges).
- *                     Listing reads it (O(entries in scope), never SCAN); see redis-list.ts.
+ *                     Listing reads it (O(entries in scope), never SCAN); see list.ts.
  *   `<prefix>#ttl`    sorted set of the names written with a TTL, score = expiry in ms on the
  *                     server's clock. Listing hides names whose expiry has passed.
  *   `<prefix>#log`    only where `tracksChanges(prefix)`: a stream capped at ~LOG_LIMIT entries,
@@ -17,16 +17,14 @@
  * See docs/redis-index.md.
  */
 import { randomUUID } from "node:crypto";
-import { InvalidNameError, InvalidValueError, StorageFullError } from "../errors.js";
-import { isWellFormed, joinKey, metaKey, tracksChanges } from "../keys.js";
-import { LOG_LIMIT } from "./change-log.js";
-import type { Driver, Entry, PrefixStore } from "./driver.js";
-import { redisAdapterOf } from "./redis-adapters.js";
-import { countLive, listAll, listPage, liveBatches, serverMs } from "./redis-list.js";
-import { exec, type RedisCommander, typed } from "./redis-tx.js";
+import { InvalidNameError, InvalidValueError, StorageFullError } from "../../errors.js";
+import { isWellFormed, joinKey, metaKey, tracksChanges } from "../../keys.js";
+import { LOG_LIMIT } from "../change-log.js";
+import type { Driver, Entry, PrefixStore } from "../driver.js";
+import { countLive, listAll, listPage, liveBatches, serverMs } from "./list.js";
+import { exec, type RedisCommander, typed } from "./tx.js";
 
-export { scanSortedSet, score, serverMs } from "./redis-list.js";
-export type { RedisCommander } from "./redis-tx.js";
+export type { RedisCommander } from "./tx.js";
 
 export interface RedisDriverOptions {
   /** Change-log entries kept per tracked prefix, at least (default LOG_LIMIT; Redis may keep ~100 more). */
@@ -347,13 +345,4 @@ function redisScope(
       return [...names];
     });
   return store;
-}
-
-/**
- * A driver for a Redis adapter the app already has (@keyv/redis of any copy or version, standalone
- * or cluster, or @keyv/valkey), or undefined for other stores. Recognised by shape: see redis-adapters.ts.
- */
-export function redisDriverFor(store: object, options?: RedisDriverOptions): Driver | undefined {
-  const adapter = redisAdapterOf(store);
-  return adapter && redisDriver(() => adapter.connect(), options);
 }

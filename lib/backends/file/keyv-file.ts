@@ -9,9 +9,9 @@
  * KeyvFile afterwards is not listed by any scope; a booked key the app deletes or clears
  * behind our back is dropped when listing finds it gone.
  */
-import { IOError, KeyvWorkspacesError } from "../errors.js";
-import { joinKey, layoutPrefixLength } from "../keys.js";
-import type { Driver, Entry, PrefixStore } from "./driver.js";
+import { IOError, KeyvWorkspacesError } from "../../errors.js";
+import { joinKey, layoutPrefixLength } from "../../keys.js";
+import type { Driver, Entry, PrefixStore } from "../driver.js";
 
 /** The parts of KeyvFile this driver uses. */
 interface KeyvFileLike {

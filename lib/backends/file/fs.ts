@@ -1,4 +1,4 @@
-import { readlinkSync, realpathSync } from "node:fs";
+import { type BigIntStats, readlinkSync, realpathSync, statSync } from "node:fs";
 import { mkdir, open } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import {
@@ -9,7 +9,7 @@ import {
   ReadOnlyError,
   StorageFullError,
   ValueTooLargeError,
-} from "../errors.js";
+} from "../../errors.js";
 
 // Linux's own limit on symlinks followed while resolving one path.
 const MAX_SYMLINKS = 40;
@@ -125,4 +125,10 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** Identity of the file's current content: every write renames a new file into place. */
+export function signature(path: string): string {
+  const st: BigIntStats | undefined = statSync(path, { bigint: true, throwIfNoEntry: false });
+  return st ? `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : "absent";
 }

@@ -5,9 +5,11 @@
  * Each recognised adapter yields a `RedisCommander` for the one Redis driver.
  */
 import { ErrorReply } from "@redis/client";
-import { KeyvWorkspacesError } from "../errors.js";
-import { type ClusterClient, clusterCommander } from "./redis-cluster.js";
-import { execOnce, type RedisCommander, typedReply } from "./redis-tx.js";
+import { KeyvWorkspacesError } from "../../errors.js";
+import type { Driver } from "../driver.js";
+import { type ClusterClient, clusterCommander } from "./cluster.js";
+import { type RedisDriverOptions, redisDriver } from "./driver.js";
+import { execOnce, type RedisCommander, typedReply } from "./tx.js";
 
 type Send = (args: string[]) => Promise<unknown>;
 type Fn = (...args: never[]) => unknown;
@@ -120,4 +122,13 @@ export function redisAdapterOf(store: object): RedisAdapter | undefined {
     return { kind, connect: async () => shim };
   }
   return undefined;
+}
+
+/**
+ * A driver for a Redis adapter the app already has (@keyv/redis of any copy or version, standalone
+ * or cluster, or @keyv/valkey), or undefined for other stores. Recognised by shape: above.
+ */
+export function redisDriverFor(store: object, options?: RedisDriverOptions): Driver | undefined {
+  const adapter = redisAdapterOf(store);
+  return adapter && redisDriver(() => adapter.connect(), options);
 }

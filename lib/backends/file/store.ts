@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { type BigIntStats, statSync, unlinkSync } from "node:fs";
+import { unlinkSync } from "node:fs";
 import { open, readdir, rename, unlink } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { KeyvStoreAdapter, StoredData } from "keyv";
 import {
   InvalidConfigError,
@@ -10,13 +10,13 @@ import {
   StorageClosedError,
   StoreCorruptError,
   ValueTooLargeError,
-} from "../errors.js";
-import { type Backend, DRIVER, type Driver } from "./driver.js";
-import { type Contents, decode, emptyContents, encode } from "./file-format.js";
-import { fsyncDir, makeDirectory, storeFileError, storePath } from "./file-fs.js";
-import { FileLock, lockBusyHere, processAlive } from "./file-lock.js";
-import { MapCore } from "./map.js";
-import { mapScope } from "./map-scope.js";
+} from "../../errors.js";
+import { DRIVER, type Driver } from "../driver.js";
+import { MapCore } from "../map.js";
+import { mapScope } from "../map-scope.js";
+import { type Contents, changedKeys, decode, emptyContents, encode } from "./format.js";
+import { fsyncDir, makeDirectory, signature, storeFileError, storePath } from "./fs.js";
+import { FileLock, lockBusyHere, processAlive } from "./lock.js";
 
 export interface FileStoreOptions {
   /** How long a write waits for another process's lock before failing with ERR_STORE_LOCKED; default 10 s. */
@@ -27,24 +27,6 @@ interface Pending {
   apply(): unknown;
   resolve(value: unknown): void;
   reject(error: unknown): void;
-}
-
-/** Identity of the file's current content: every write renames a new file into place. */
-function signature(path: string): string {
-  const st: BigIntStats | undefined = statSync(path, { bigint: true, throwIfNoEntry: false });
-  return st ? `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : "absent";
-}
-
-/**
- * Full keys whose value or expiry differs between two contents, each once. Values are the
- * serialised strings Keyv hands over, so equal text is an equal value (anything else counts
- * as changed). O(entries), no parsing; a generator, so nothing runs unless someone asks.
- */
-function* changedKeys(before: Contents, after: Contents): Generator<string> {
-  for (const [key, value] of after.data) {
-    if (before.data.get(key) !== value || before.expires.get(key) !== after.expires.get(key)) yield key;
-  }
-  for (const key of before.data.keys()) if (!after.data.has(key)) yield key;
 }
 
 /**
@@ -359,72 +341,4 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   releaseOnExit(): void {
     this.#lock.releaseSync(unlinkSync);
   }
-}
-
-interface Registered {
-  store: Promise<FileStore>;
-  refs: number;
-}
-
-// One store per real path per process: every storage opened on it sees the same Map.
-const registry = new Map<string, Registered>();
-const live = new Set<FileStore>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // 'exit' handlers run synchronously; `live` holds the opened stores so no promise is needed here.
-  process.once("exit", () => {
-    for (const store of live) store.releaseOnExit();
-  });
-}
-
-export async function openFileBackend(path: string, options: FileStoreOptions = {}): Promise<Backend> {
-  // Keyed by the real path: a file reached through a symlink or a second path is still one store.
-  const absolute = storePath(path);
-  let entry = registry.get(absolute);
-  if (!entry) {
-    const store = new FileStore(absolute, options);
-    entry = {
-      store: store.open().then(() => {
-        live.add(store);
-        return store;
-      }),
-      refs: 0,
-    };
-    registry.set(absolute, entry);
-    installExitHook();
-    const opened = entry;
-    entry.store.catch(() => {
-      if (registry.get(absolute) === opened) registry.delete(absolute);
-    });
-  }
-  entry.refs++;
-  const current = entry;
-  let store: FileStore;
-  try {
-    store = await current.store;
-  } catch (error) {
-    current.refs--;
-    throw error;
-  }
-  let released = false;
-  return {
-    store,
-    driver: store[DRIVER],
-    // The path as configured, symlinks kept: a bootstrap config made from it follows the link as the user set it.
-    url: `file:${resolve(path)}`,
-    async close() {
-      if (released) return;
-      released = true;
-      current.refs--;
-      await store.flush();
-      if (current.refs === 0 && registry.get(absolute) === current) {
-        registry.delete(absolute);
-        live.delete(store);
-        await store.close();
-      }
-    },
-  };
 }

@@ -6,7 +6,7 @@
  * It walks the keyspace with SCAN (never KEYS) once per call, grouping keys by prefix, so it
  * is O(keys under the root) and meant to be run once, not per request. Running it while the
  * application writes is safe: each batch is one atomic script (admin only, see
- * redis-scripts.ts) that checks the key as it is at that moment.
+ * scripts.ts) that checks the key as it is at that moment.
  *
  * It migrates an index of the layout before 0.3 (members scored by expiry) to the current one
  * (members scored 0, expiries in `<prefix>#ttl`), so pages are range reads again.
@@ -15,7 +15,7 @@
  * the log it numbered (0.1.0 ids were `<counter>-<i>`, not time-based; readers reload once).
  */
 import KeyvRedis from "@keyv/redis";
-import { InvalidArgumentError } from "../errors.js";
+import { InvalidArgumentError } from "../../errors.js";
 import {
   COLLECTIONS,
   metaKey,
@@ -26,14 +26,14 @@ import {
   validateRoot,
   validateWorkspaceId,
   WORKSPACE_SEGMENT,
-} from "../keys.js";
-import { LOG_LIMIT } from "./change-log.js";
-import { scanSortedSet } from "./redis.js";
-import { clusterNodeUrls, connectCluster } from "./redis-cluster.js";
-import { connectRedis } from "./redis-open.js";
-import { REBUILD_ADD, REBUILD_PRUNE, runScript } from "./redis-scripts.js";
-import type { RedisCommander } from "./redis-tx.js";
-import { redact } from "./redis-url.js";
+} from "../../keys.js";
+import { LOG_LIMIT } from "../change-log.js";
+import { clusterNodeUrls, connectCluster } from "./cluster.js";
+import { scanSortedSet } from "./list.js";
+import { connectRedis } from "./open.js";
+import { REBUILD_ADD, REBUILD_PRUNE, runScript } from "./scripts.js";
+import type { RedisCommander } from "./tx.js";
+import { redact } from "./url.js";
 
 /** A Redis URL, a connected node-redis client, or a @keyv/redis adapter. */
 export type RedisTarget = string | RedisCommander | KeyvRedis<unknown>;

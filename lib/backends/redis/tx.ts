@@ -6,7 +6,7 @@ import {
   ReadOnlyError,
   StorageFullError,
   StoreCommandError,
-} from "../errors.js";
+} from "../../errors.js";
 
 /** The one client call the driver needs; node-redis clients (and KeyvRedis's) provide it. */
 export interface RedisCommander {

@@ -1,4 +1,4 @@
-import { StoreCorruptError } from "../errors.js";
+import { StoreCorruptError } from "../../errors.js";
 
 /**
  * On-disk layout of a file store: one JSON document,
@@ -99,4 +99,16 @@ export function encode(
   // Expiry records of keys deleted since the last write would otherwise pile up.
   for (const key of expires.keys()) if (!data.has(key)) expires.delete(key);
   return JSON.stringify({ format: FORMAT, version: FORMAT_VERSION, entries });
+}
+
+/**
+ * Full keys whose value or expiry differs between two contents, each once. Values are the
+ * serialised strings Keyv hands over, so equal text is an equal value (anything else counts
+ * as changed). O(entries), no parsing; a generator, so nothing runs unless someone asks.
+ */
+export function* changedKeys(before: Contents, after: Contents): Generator<string> {
+  for (const [key, value] of after.data) {
+    if (before.data.get(key) !== value || before.expires.get(key) !== after.expires.get(key)) yield key;
+  }
+  for (const key of before.data.keys()) if (!after.data.has(key)) yield key;
 }

@@ -7,11 +7,11 @@ import {
   MultiErrorReply,
   SocketClosedUnexpectedlyError,
 } from "@redis/client";
-import { AuthenticationError, ConnectionError, InvalidConfigError, KeyvWorkspacesError } from "../errors.js";
-import type { Backend, OpenOptions } from "./driver.js";
-import { redisDriver } from "./redis.js";
-import { isTransient, type RedisCommander, replyKind, typedReply } from "./redis-tx.js";
-import { redact, scrub, urlPassword } from "./redis-url.js";
+import { AuthenticationError, ConnectionError, InvalidConfigError, KeyvWorkspacesError } from "../../errors.js";
+import type { Backend, OpenOptions } from "../driver.js";
+import { redisDriver } from "./driver.js";
+import { isTransient, type RedisCommander, replyKind, typedReply } from "./tx.js";
+import { redact, scrub, urlPassword } from "./url.js";
 
 export type RedisOpenOptions = OpenOptions;
 
@@ -67,7 +67,7 @@ export function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Erro
 
 /**
  * Maps what node-redis rejects with to this library's typed errors: every server reply gets a
- * code (redis-tx.ts typedReply), lost or missing connections are ConnectionErrors.
+ * code (tx.ts typedReply), lost or missing connections are ConnectionErrors.
  */
 export function redisError(error: unknown, where: string, secrets: ReadonlyArray<string | undefined>): Error {
   if (error instanceof KeyvWorkspacesError) return error;

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { link, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
-import { StoreLockedError } from "../errors.js";
+import { StoreLockedError } from "../../errors.js";
 
 interface LockOwner {
   pid: number;

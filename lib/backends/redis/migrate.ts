@@ -12,7 +12,7 @@
  * the indexes are rebuilt afterwards anyway, which also drops members whose value expired.
  */
 import { createHash } from "node:crypto";
-import { InvalidArgumentError } from "../errors.js";
+import { InvalidArgumentError } from "../../errors.js";
 import {
   COLLECTIONS,
   SEPARATOR,
@@ -21,12 +21,12 @@ import {
   validateRoot,
   validateWorkspaceId,
   WORKSPACE_SEGMENT,
-} from "../keys.js";
-import { connectRedis } from "./redis-open.js";
-import { type RebuildReport, rebuildIndexes } from "./redis-rebuild.js";
-import { runScript, type Script } from "./redis-scripts.js";
-import type { RedisCommander } from "./redis-tx.js";
-import { redact } from "./redis-url.js";
+} from "../../keys.js";
+import { connectRedis } from "./open.js";
+import { type RebuildReport, rebuildIndexes } from "./rebuild.js";
+import { runScript, type Script } from "./scripts.js";
+import type { RedisCommander } from "./tx.js";
+import { redact } from "./url.js";
 
 export interface MigrateLayoutOptions {
   root: string;
