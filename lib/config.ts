@@ -22,6 +22,11 @@ export const storageConfigSchema = z
     cluster: z.boolean().optional(),
     /** The hash-tag key layout (keys.ts), also on a standalone Redis that may move to a cluster later. */
     hashTags: z.boolean().optional(),
+    /**
+     * How Redis keeps a collection: "keys" (default; key k at keyspace.key(collection, k)) or
+     * "hash" (one hash per collection, one command per write; lib/backends/redis/hash.ts).
+     */
+    redisLayout: z.enum(["keys", "hash"]).optional(),
   })
   .strict()
   .refine((config) => !config.cluster || config.hashTags !== false, {
@@ -31,6 +36,10 @@ export const storageConfigSchema = z
   .refine((config) => !config.cluster || /^rediss?:/i.test(config.url), {
     message: "cluster: true needs a redis:// or rediss:// url (a seed node of the cluster)",
     path: ["cluster"],
+  })
+  .refine((config) => config.redisLayout === undefined || /^rediss?:/i.test(config.url), {
+    message: "redisLayout applies to redis:// and rediss:// urls only",
+    path: ["redisLayout"],
   });
 
 export type StorageConfig = z.infer<typeof storageConfigSchema>;
@@ -64,7 +73,7 @@ export function envFlag(env: Record<string, string | undefined>, name: string, f
 
 /**
  * Reads KVWS_URL, KVWS_ROOT, KVWS_WORKSPACE_ID, KVWS_UNSCOPED (comma list),
- * KVWS_DEPS_PREFIX, KVWS_CLUSTER and KVWS_HASH_TAGS (true/false). Without KVWS_DEPS_PREFIX, deps live at "<root>:deps" — the shared
+ * KVWS_DEPS_PREFIX, KVWS_CLUSTER and KVWS_HASH_TAGS (true/false), KVWS_REDIS_LAYOUT (keys/hash). Without KVWS_DEPS_PREFIX, deps live at "<root>:deps" — the shared
  * root namespace, never a workspace-scoped prefix; an explicit KVWS_DEPS_PREFIX wins.
  */
 export function configFromEnv(env: Record<string, string | undefined> = process.env): StorageConfig {
@@ -82,6 +91,7 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
   const depsPrefix = value("KVWS_DEPS_PREFIX");
   const cluster = envFlag(env, "KVWS_CLUSTER", "cluster");
   const hashTags = envFlag(env, "KVWS_HASH_TAGS", "hashTags");
+  const redisLayout = value("KVWS_REDIS_LAYOUT");
   return parseConfig({
     url,
     root,
@@ -97,5 +107,6 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     ...(depsPrefix === undefined ? {} : { depsPrefix }),
     ...(cluster === undefined ? {} : { cluster }),
     ...(hashTags === undefined ? {} : { hashTags }),
+    ...(redisLayout === undefined ? {} : { redisLayout }),
   });
 }

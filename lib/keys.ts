@@ -260,7 +260,7 @@ export function joinKey(prefix: string, name: string): string {
  * "#" cannot occur in a root segment's collection part, so `<prefix>#<what>` is never a
  * data key of any collection, and it stays inside the workspace's `<root>:ws:<id>:*` ACL pattern.
  */
-export function metaKey(prefix: string, what: "index" | "ttl" | "version" | "log" | "vectors"): string {
+export function metaKey(prefix: string, what: "data" | "index" | "ttl" | "version" | "log" | "vectors"): string {
   return `${prefix}#${what}`;
 }
 

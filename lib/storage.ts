@@ -220,6 +220,7 @@ class Storage implements WorkspaceStorage {
       ...(depsPrefix === undefined ? {} : { depsPrefix }),
       ...(this.#shared.backend.cluster ? { cluster: true } : {}),
       ...(hashTags ? { hashTags: true } : {}),
+      ...(this.#shared.backend.redisLayout ? { redisLayout: "hash" as const } : {}),
     };
   }
 
@@ -293,6 +294,7 @@ export async function openStorage(config: StorageConfig, options: StorageOptions
     connectTimeoutMs: options.connectTimeoutMs ?? 5000,
     ...(options.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: options.commandTimeoutMs }),
     ...(parsed.cluster ? { cluster: true } : {}),
+    ...(parsed.redisLayout === undefined ? {} : { redisLayout: parsed.redisLayout }),
   });
   return new Storage(
     { backend, owned: true, options, registrar: registrarFor(backend.driver), closed: false, watchers: new Map() },

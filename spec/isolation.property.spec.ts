@@ -13,7 +13,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { keyspace, openStorage, type WorkspaceStorage } from "../lib/index.js";
 import { MAX_NAME_LENGTH, MAX_WORKSPACE_ID_LENGTH } from "../lib/keys.js";
-import { BACKENDS } from "./support/backends.js";
+import { BACKENDS, REDIS_HASH } from "./support/backends.js";
 import { randomRoot } from "./support/env.js";
 import { COLLECTIONS, type CollectionId, Model, rawKeys, sorted, type WorkspaceModel } from "./support/model.js";
 
@@ -365,7 +365,7 @@ async function step(
   }
 }
 
-describe.each(BACKENDS)("isolation property on $name", (backend) => {
+describe.each([...BACKENDS, REDIS_HASH])("isolation property on $name", (backend) => {
   it(
     `random workspaces, names and operations agree with the model (${RUNS} runs, seed ${SEED})`,
     async () => {
@@ -377,8 +377,8 @@ describe.each(BACKENDS)("isolation property on $name", (backend) => {
           const model = new Model(ids);
           // The actor switches workspaces with withWorkspace; an observer opened separately
           // reads every workspace, so each read also crosses storages (and processes' caches).
-          let actor = await openStorage({ url, root, workspaceId: sc.workspaces[0] });
-          const observer = await openStorage({ url, root, workspaceId: null });
+          let actor = await openStorage({ ...backend.config, url, root, workspaceId: sc.workspaces[0] });
+          const observer = await openStorage({ ...backend.config, url, root, workspaceId: null });
           try {
             const views = new Map(ids.map((id) => [id, observer.withWorkspace(id)] as const));
             let current: string | null = sc.workspaces[0]!;
@@ -391,7 +391,7 @@ describe.each(BACKENDS)("isolation property on $name", (backend) => {
               } else if (o.op === "reopen") {
                 await actor.close();
                 await expect(s.artifacts.list()).rejects.toMatchObject({ code: "ERR_STORAGE_CLOSED" });
-                actor = await openStorage({ url, root, workspaceId: current });
+                actor = await openStorage({ ...backend.config, url, root, workspaceId: current });
                 s = actor;
               }
               await step(o, s, current, model, sc, views);

@@ -121,6 +121,8 @@ export interface Backend {
   readonly url: string;
   /** Opened as a Redis Cluster client from a seed node (bootstrap configs carry it). */
   readonly cluster?: boolean;
+  /** Redis collections kept one hash each (config redisLayout "hash"; bootstrap configs carry it). */
+  readonly redisLayout?: "hash";
   /** Flush pending writes and release connections/files. Idempotent. */
   close(): Promise<void>;
 }
@@ -132,6 +134,8 @@ export interface OpenOptions {
   commandTimeoutMs?: number;
   /** redis:// names one seed node of a Redis Cluster. */
   cluster?: boolean;
+  /** How Redis keeps a collection (config redisLayout); default "keys". */
+  redisLayout?: "keys" | "hash" | undefined;
 }
 
 export type AnyStore = KeyvStoreAdapter | Map<unknown, unknown>;

@@ -79,8 +79,10 @@ export async function rebuild(
   } finally {
     await backend.close();
   }
-  for (const { prefix, scanned, added, removed } of reports) {
-    io.stdout.write(`${prefix}: ${scanned} keys scanned, ${added} index entries added or fixed, ${removed} removed\n`);
+  for (const { prefix, scanned, added, removed, moved } of reports) {
+    io.stdout.write(
+      `${prefix}: ${scanned} keys scanned, ${added} index entries added or fixed, ${removed} removed${moved === undefined ? "" : `, ${moved} moved into the hash`}\n`,
+    );
   }
   io.stderr.write(`${reports.length} prefixes rebuilt on ${redact(url)} in ${Date.now() - started} ms\n`);
 }

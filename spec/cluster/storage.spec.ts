@@ -1,5 +1,6 @@
 import { Readable, Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { keySlot } from "../../lib/backends/redis/cluster-watch.js";
 import { main } from "../../lib/cli/main.js";
 import { ConnectionError, KeyvWorkspacesError, openStorage, type WorkspaceStorage } from "../../lib/index.js";
 import { ownerOf, startCluster, type TestCluster } from "../support/cluster.js";
@@ -126,6 +127,32 @@ describe("storage on a 3-master Redis Cluster", () => {
       1,
     );
     expect(err.join("")).toMatch(/^ERR_INVALID_CONFIG: KVWS_CLUSTER must be true or false/);
+  });
+
+  it("computes each key's slot as the cluster does, so WATCH runs on the slot's master", async () => {
+    const keys = [`${root}:ws:{a}:artifacts#data`, "plain", "{}", "a{b}c", "x{}{y}", "ü{ws}", "{{a}}"];
+    for (const key of keys) expect(keySlot(key), key).toBe(await slotOf(key));
+  });
+
+  it("lets exactly one of many racing conditional saves win, and versions stay readable from another storage", async () => {
+    const a = storage();
+    const other = await openStorage(a.toBootstrapConfig());
+    try {
+      const first = await a.artifacts.save("plan", { steps: [] });
+      const results = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) =>
+          (i % 2 ? other : a).artifacts.save("plan", { steps: [i] }, { ifVersion: first.version }),
+        ),
+      );
+      expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      for (const r of results) if (r.status === "rejected") expect(r.reason).toMatchObject({ code: "ERR_CONFLICT" });
+      const winner = (results.find((r) => r.status === "fulfilled") as PromiseFulfilledResult<{ version: string }>)
+        .value;
+      expect((await other.artifacts.info("plan"))?.version).toBe(winner.version);
+      await expect(a.artifacts.save("plan", 1, { ifVersion: null })).rejects.toMatchObject({ code: "ERR_CONFLICT" });
+    } finally {
+      await other.close();
+    }
   });
 
   it("loses no acknowledged write while the workspace's slot migrates", async () => {

@@ -9,6 +9,8 @@ import { dropPgTables, pgTable, pgUrl, removeSqlite, sqliteFile } from "./sql.js
 /** Every built-in backend, as a URL per test root plus how to remove what a test left. */
 export interface BackendCase {
   name: string;
+  /** Config fields the case adds to every openStorage (the Redis hash layout). */
+  config?: { redisLayout: "hash" };
   url(root: string): string;
   cleanup(root: string): Promise<void>;
 }
@@ -40,6 +42,13 @@ export const BACKENDS: BackendCase[] = [
   // One table per root (`?table=`), so a test drops only the tables it created.
   { name: "postgres", url: pgUrl, cleanup: (root) => dropPgTables(pgTable(root)) },
 ];
+
+/** Redis with every collection in one hash (config redisLayout "hash"), for the suites that cover it too. */
+export const REDIS_HASH: BackendCase = {
+  ...(BACKENDS[2] as BackendCase),
+  name: "redis-hash",
+  config: { redisLayout: "hash" },
+};
 
 /**
  * Fresh roots and opened storages for the tests of one describe block on one backend: after

@@ -144,7 +144,7 @@ export class Model {
 
 /** Every key a backend holds for `root`, read around the library (raw client, raw file, raw Map). */
 export async function rawKeys(backend: string, url: string, root: string): Promise<string[]> {
-  if (backend === "redis") {
+  if (backend === "redis" || backend === "redis-hash") {
     const client = await rawRedis();
     try {
       // Anywhere in the key, not only at its start: a key that gained a stray namespace
@@ -152,7 +152,14 @@ export async function rawKeys(backend: string, url: string, root: string): Promi
       const keys: string[] = [];
       const pattern = `*${root.replace(/[*?[\]\\]/g, "\\$&")}*`;
       for await (const batch of client.scanIterator({ MATCH: pattern, COUNT: 1000 })) keys.push(...batch);
-      return keys.sort();
+      if (backend === "redis") return keys.sort();
+      // The hash layout keeps `<prefix>:<name>` as field <name> of `<prefix>#data`: read it as that key.
+      const logical: string[] = [];
+      for (const key of keys) {
+        if (!key.endsWith("#data")) logical.push(key);
+        else for (const field of await client.hKeys(key)) logical.push(`${key.slice(0, -"#data".length)}:${field}`);
+      }
+      return logical.sort();
     } finally {
       await client.quit();
     }

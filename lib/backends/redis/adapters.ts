@@ -9,6 +9,7 @@ import { KeyvWorkspacesError } from "../../errors.js";
 import type { Driver } from "../driver.js";
 import { type ClusterClient, clusterCommander } from "./cluster.js";
 import { type RedisDriverOptions, redisDriver } from "./driver.js";
+import { type Dedicated, duplicateOf, type Optimistic, optimisticOver } from "./optimistic.js";
 import { execOnce, type RedisCommander, typedReply } from "./tx.js";
 
 type Send = (args: string[]) => Promise<unknown>;
@@ -36,9 +37,14 @@ function rethrowTyped(error: unknown): never {
   throw error;
 }
 
-function commander(send: Send, transaction?: (commands: readonly string[][]) => Promise<unknown[]>): RedisCommander {
+function commander(
+  send: Send,
+  transaction?: (commands: readonly string[][]) => Promise<unknown[]>,
+  optimistic?: Optimistic,
+): RedisCommander {
   const raw: RedisCommander = { sendCommand: send };
   return {
+    ...(optimistic && { optimistic }),
     sendCommand: (args) => send(args).catch(rethrowTyped),
     // A reply error inside EXEC's array is thrown by execOnce as is: map it here too.
     transaction: (commands) => (transaction ? transaction(commands) : execOnce(raw, commands)).catch(rethrowTyped),
@@ -73,7 +79,19 @@ function ioCommander(client: Record<string, unknown>): RedisCommander {
       if (failed) throw failed[0];
       return results.map(([, reply]) => reply);
     },
+    client.isCluster ? undefined : optimisticOver(async () => ioDedicated(client)),
   );
+}
+
+/** A connection of its own for WATCH: ioredis's duplicate(), which connects by itself. */
+function ioDedicated(client: Record<string, unknown>): Dedicated {
+  const copy = (client.duplicate as () => Record<string, unknown>).call(client);
+  (copy.on as (event: string, listener: () => void) => void).call(copy, "error", () => {});
+  const call = copy.call as (command: string, ...args: string[]) => Promise<unknown>;
+  return {
+    send: (args) => call.call(copy, args[0] as string, ...args.slice(1)),
+    close: () => (copy.disconnect as () => void).call(copy),
+  };
 }
 
 const isNodeRedisClient = (client: unknown) =>
@@ -108,7 +126,11 @@ export function redisAdapterOf(store: object): RedisAdapter | undefined {
         if (!shim) {
           shim = cluster
             ? clusterCommander(connected as unknown as ClusterClient)
-            : commander((args) => (connected.sendCommand as Send).call(connected, args));
+            : commander(
+                (args) => (connected.sendCommand as Send).call(connected, args),
+                undefined,
+                optimisticOver(() => duplicateOf(connected as { duplicate(): unknown })),
+              );
           shims.set(connected, shim);
         }
         return shim;

@@ -13,13 +13,17 @@ import KeyvRedis from "@keyv/redis";
 import { createCluster, ErrorReply, MultiErrorReply, type RedisClusterType } from "@redis/client";
 import { ConnectionError, InvalidConfigError } from "../../errors.js";
 import type { Backend, OpenOptions } from "../driver.js";
+import { clusterOptimistic } from "./cluster-watch.js";
 import { redisDriver } from "./driver.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS, InFlight, redisError, sleep, within } from "./open.js";
 import { isTransient, type RedisCommander } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
 
 /** Any node-redis cluster client (whatever its modules, scripts or RESP version). */
-export type ClusterClient = Pick<RedisClusterType, "sendCommand" | "multi" | "nodeByAddress" | "nodeClient">;
+export type ClusterClient = Pick<
+  RedisClusterType,
+  "sendCommand" | "multi" | "nodeByAddress" | "nodeClient" | "getSlotMaster"
+>;
 
 const RECONNECT_MAX_DELAY_MS = 2000;
 // Commands that name no key: node-redis sends them to any node.
@@ -137,6 +141,7 @@ export function clusterCommander(cluster: ClusterClient, options: ClusterCommand
   };
 
   return {
+    optimistic: clusterOptimistic(cluster, commandTimeoutMs),
     sendCommand(args) {
       const name = String(args[0]).toUpperCase();
       if (name === "MULTI" || name === "EXEC" || name === "DISCARD" || name === "WATCH") {
@@ -242,6 +247,7 @@ export async function connectCluster(url: string, options: OpenOptions = {}): Pr
     return work().finally(() => inFlight.end());
   };
   const commander: RedisCommander = {
+    ...(inner.optimistic && { optimistic: inner.optimistic }),
     sendCommand: (args) => counted(() => inner.sendCommand(args)),
     transaction: (commands) =>
       counted(() => (inner.transaction as NonNullable<RedisCommander["transaction"]>)(commands)),
@@ -250,6 +256,7 @@ export async function connectCluster(url: string, options: OpenOptions = {}): Pr
   const close = () => {
     closed ??= (async () => {
       closing = true;
+      (inner.optimistic as { close?: () => void } | undefined)?.close?.();
       await inFlight.drained();
       cluster.destroy();
     })();
@@ -262,6 +269,14 @@ export async function openRedisClusterBackend(url: string, options: OpenOptions 
   const connection = await connectCluster(url, options);
   // For apps that also want plain Keyv on the same cluster connection.
   const store = new KeyvRedis(connection.cluster as never, { throwOnErrors: true });
-  const driver = redisDriver(async () => connection.commander);
-  return { store, driver, url, cluster: true, close: connection.close };
+  const layout = options.redisLayout ?? "keys";
+  const driver = redisDriver(async () => connection.commander, { layout });
+  return {
+    store,
+    driver,
+    url,
+    cluster: true,
+    ...(layout === "hash" && { redisLayout: layout }),
+    close: connection.close,
+  };
 }

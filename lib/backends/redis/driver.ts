@@ -1,348 +1,50 @@
 /**
- * The Redis driver: plain commands in MULTI/EXEC, no Lua. Per prefix, beside the values at
- * `<prefix>:<name>`:
- *
- *   `<prefix>#index`  sorted set, member = name, score 0 (so pages are ZRANGE … BYLEX ranges).
- *                     Listing reads it (O(entries in scope), never SCAN); see list.ts.
- *   `<prefix>#ttl`    sorted set of the names written with a TTL, score = expiry in ms on the
- *                     server's clock. Listing hides names whose expiry has passed.
- *   `<prefix>#log`    only where `tracksChanges(prefix)`: a stream capped at ~LOG_LIMIT entries,
- *                     one entry per write with an auto (time-based) id; fields `v <nonce>`, then
- *                     `n <name>` per name. The newest entry's `<id>.<nonce>` is the version.
- *
- * Invariant: every value has an index member (index ⊇ values). A write queues ZADD before SET
- * and a delete DEL before ZREM inside one MULTI, so no interleaving of writers, deletes and
- * clears can leave a value unlisted; a member whose value expired is hidden by its #ttl score
- * (or, if evicted, listed until rebuildIndex) — never the reverse.
- * See docs/redis-index.md.
+ * The Redis driver: plain commands, no Lua, in one of two layouts (docs/redis-index.md):
+ * - "keys" (the default, API.md's layout): key k of a collection at keyspace.key(collection, k),
+ *   listed by a sorted-set index beside it (strings.ts), so raw Keyv and redis-cli see every key;
+ * - "hash": each collection one hash (hash.ts), one command per plain write and less memory; its
+ *   keys are fields of `<prefix>#data`, not keys of their own.
+ * The workspace registry keeps the string layout in both, because there each tenant's ACL user
+ * may write its own name only, and Redis ACLs grant keys, not fields of a hash.
  */
-import { randomUUID } from "node:crypto";
-import { InvalidNameError, InvalidValueError, StorageFullError } from "../../errors.js";
-import { isWellFormed, joinKey, metaKey, tracksChanges } from "../../keys.js";
 import { LOG_LIMIT } from "../change-log.js";
-import type { Driver, Entry, PrefixStore } from "../driver.js";
-import { countLive, listAll, listPage, liveBatches, serverMs } from "./list.js";
-import { exec, type RedisCommander, typed } from "./tx.js";
+import type { Driver } from "../driver.js";
+import { ServerClock } from "./common.js";
+import { type HashContext, hashScope } from "./hash.js";
+import { Nonces } from "./log.js";
+import { stringScope } from "./strings.js";
+import type { RedisCommander } from "./tx.js";
 
 export type { RedisCommander } from "./tx.js";
 
 export interface RedisDriverOptions {
   /** Change-log entries kept per tracked prefix, at least (default LOG_LIMIT; Redis may keep ~100 more). */
   logLimit?: number;
+  /** "keys" (default) or "hash"; see above. */
+  layout?: "keys" | "hash" | undefined;
 }
 
-const CLEAR_BATCH = 1000;
-/** How long a measured server-clock offset is trusted before TTL writes measure it again. */
-const CLOCK_REFRESH_MS = 60_000;
-/** Expired members a TTL write on a tracked prefix prunes (and logs) at most: bounds one write's work. */
-export const PRUNE_LIMIT = 1000;
-
-/**
- * Redis sends keys as UTF-8, which turns every unpaired surrogate into U+FFFD: "\uD800" and
- * "\uDC00" would be one key. The collections refuse such names already; this covers collection().
- */
-function utf8(key: string): string {
-  if (!isWellFormed(key)) {
-    throw new InvalidNameError(
-      `key ${JSON.stringify(key)} contains an unpaired UTF-16 surrogate, which Redis cannot keep apart from others`,
-    );
-  }
-  return key;
-}
-
-function redisString(value: unknown): string {
-  if (typeof value === "string") return value;
-  if (Buffer.isBuffer(value)) return value.toString("binary");
-  throw new InvalidValueError(`the Redis backend stores strings (Keyv serialises values); got ${typeof value}`);
-}
-
-const validTtl = (ttl: number | undefined) => (typeof ttl === "number" && ttl > 0 ? Math.ceil(ttl) : undefined);
-
-/**
- * The server's clock as seen from here: TTL scores must be on the clock Redis expires keys by,
- * and reading TIME on every TTL write would cost a round trip. The offset is measured once
- * (error ≤ half a round trip) and again after CLOCK_REFRESH_MS.
- */
-class ServerClock {
-  #offset = 0;
-  #measured = Number.NEGATIVE_INFINITY;
-  async now(client: RedisCommander): Promise<number> {
-    if (Date.now() - this.#measured > CLOCK_REFRESH_MS) {
-      const sent = Date.now();
-      const server = serverMs(await client.sendCommand(["TIME"]));
-      const received = Date.now();
-      this.#offset = server - (sent + received) / 2;
-      this.#measured = received;
-    }
-    return Math.round(Date.now() + this.#offset);
-  }
-}
-
-type LogEntry = [id: string, fields: string[]];
-const VERSION = /^(\d{1,20}-\d{1,20})(?:\.([0-9a-z]+))?$/;
-
-/**
- * A stream created anew (after a clear deleted the log) numbers from the clock again, so within
- * one millisecond it can hand out an id the old log had. Each entry therefore carries a nonce,
- * unique per process (random) and per write (counter): a version is the id AND the nonce.
- */
-class Nonces {
-  readonly #base = Math.floor(Math.random() * 36 ** 8).toString(36);
-  #count = 0;
-  next(): string {
-    this.#count++;
-    return `${this.#base}${this.#count.toString(36)}`;
-  }
-}
-
-function versionOf([id, fields]: LogEntry): string {
-  return fields[0] === "v" ? `${id}.${fields[1]}` : String(id); // 0.1.0's entries carry no nonce
-}
+/** The registry's prefix (lifecycle/registry.ts workspacesPrefix): `<root>#workspaces`, maybe in braces. */
+export const keepsStringLayout = (prefix: string) => prefix.endsWith("#workspaces") || prefix.endsWith("#workspaces}");
 
 /** A driver on Redis; `connect` is called per operation and should return one shared client. */
 export function redisDriver(connect: () => Promise<RedisCommander>, options: RedisDriverOptions = {}): Driver {
   const cap = String(Math.max(1, Math.floor(options.logLimit ?? LOG_LIMIT)));
   const clock = new ServerClock();
   const nonces = new Nonces();
-  return { scope: (prefix) => redisScope(prefix, connect, cap, clock, nonces) };
-}
-
-function redisScope(
-  prefix: string,
-  connect: () => Promise<RedisCommander>,
-  cap: string,
-  clock: ServerClock,
-  nonces: Nonces,
-): PrefixStore {
-  const index = metaKey(prefix, "index");
-  const ttlKey = metaKey(prefix, "ttl");
-  const log = metaKey(prefix, "log");
-  // 0.1.0 kept a counter here; it is only ever deleted now (clear, rebuildIndex).
-  const legacyVersion = metaKey(prefix, "version");
-  const tracked = tracksChanges(prefix);
-  const key = (name: string) => utf8(joinKey(prefix, name));
-  const logEntry = (names: readonly string[]) => {
-    const command = ["XADD", log, "MAXLEN", "~", cap, "*", "v", nonces.next()];
-    for (const name of names) command.push("n", name);
-    return command;
+  const context: HashContext = {
+    connect,
+    cap,
+    clock,
+    nonces,
+    adopted: new Set(),
+    adopting: new Map(),
+    swept: new Map(),
   };
-  // Errors of raw clients (redisDriverFor) get the same types as connectRedis's.
-  const run = async <T>(work: (client: RedisCommander) => Promise<T>): Promise<T> => {
-    try {
-      return await work(await connect());
-    } catch (error) {
-      throw typed(error);
-    }
+  return {
+    scope: (prefix) =>
+      options.layout !== "hash" || keepsStringLayout(prefix)
+        ? stringScope(prefix, connect, cap, clock, nonces)
+        : hashScope(prefix, context),
   };
-
-  /**
-   * Names whose TTL passed, from #ttl and from members still scored by expiry (the layout before
-   * 0.3), at most PRUNE_LIMIT of each: bounds one write's work.
-   */
-  const expired = async (client: RedisCommander, now: number): Promise<string[]> => {
-    const lists = (await Promise.all([
-      client.sendCommand(["ZRANGEBYSCORE", ttlKey, "-inf", `(${now}`, "LIMIT", "0", String(PRUNE_LIMIT)]),
-      client.sendCommand(["ZRANGEBYSCORE", index, "(0", `(${now}`, "LIMIT", "0", String(PRUNE_LIMIT)]),
-    ])) as unknown[][];
-    return [...new Set(lists.flat().map(String))];
-  };
-
-  /**
-   * A name pruned as expired may have been written again between the read that found it and the
-   * MULTI that removed its member. Such a value is given its member back, so index ⊇ values holds;
-   * its TTL (if the new write had one) is no longer known to the listing, which then shows the name
-   * until it is deleted or rebuildIndex runs (its readers see it gone once its value expires).
-   */
-  const restore = async (client: RedisCommander, names: readonly string[]) => {
-    const exists = (await Promise.all(names.map((name) => client.sendCommand(["EXISTS", key(name)])))) as unknown[];
-    const back = names.filter((_, i) => Number(exists[i]) > 0);
-    if (back.length > 0) await client.sendCommand(["ZADD", index, ...back.flatMap((name) => ["0", name])]);
-  };
-
-  const write = (entries: readonly Entry[]) =>
-    run(async (client) => {
-      if (entries.length === 0) return;
-      const sets: string[][] = [];
-      const zadd = ["ZADD", index];
-      const timed = ["ZADD", ttlKey];
-      const plain: string[] = [];
-      const named: string[] = [];
-      let now: number | undefined;
-      for (const entry of entries) {
-        const k = key(entry.name);
-        const value = redisString(entry.value);
-        const ttl = validTtl(entry.ttl);
-        if (ttl !== undefined) now ??= await clock.now(client);
-        zadd.push("0", entry.name);
-        if (ttl === undefined) plain.push(entry.name);
-        else timed.push(String((now as number) + ttl), entry.name);
-        sets.push(ttl === undefined ? ["SET", k, value] : ["SET", k, value, "PX", String(ttl)]);
-        named.push(entry.name);
-      }
-      const commands: string[][] = [];
-      // Only a TTL write can leave expired names behind, so only TTL writes prune them (both sets):
-      // plain writes stay ZADD + ZREM (of a missing #ttl: nearly free) + SET.
-      let gone: string[] = [];
-      if (now !== undefined) {
-        gone = await expired(client, now);
-        if (gone.length > 0) {
-          commands.push(["ZREM", index, ...gone], ["ZREM", ttlKey, ...gone]);
-          named.push(...gone);
-        }
-      }
-      commands.push(zadd);
-      if (plain.length > 0) commands.push(["ZREM", ttlKey, ...plain]);
-      if (timed.length > 2) commands.push(timed);
-      if (sets.length > 1 && sets.every((s) => s.length === 3)) {
-        commands.push(["MSET", ...sets.flatMap((s) => s.slice(1))]);
-      } else {
-        commands.push(...sets);
-      }
-      // The pruned names are logged too, so a cache drops them.
-      if (tracked) commands.push(logEntry(named));
-      await exec(client, commands);
-      const written = new Set(entries.map((entry) => entry.name));
-      const rewritten = gone.filter((name) => !written.has(name));
-      if (rewritten.length > 0) await restore(client, rewritten);
-    });
-
-  /**
-   * Removal is MULTI [DEL values, ZREM members(, XADD log)]. At maxmemory Redis 7 refuses every
-   * command queued in a MULTI (and XADD anywhere), so then the same goes out as plain commands,
-   * back to back: the log first (readers reload), the members, then the values. In that order a
-   * write racing in between can at worst leave a member without a value (listed until the next
-   * rebuildIndex), never a value without a member.
-   */
-  const removal = async (
-    client: RedisCommander,
-    keys: string[],
-    names: readonly string[],
-    del: "DEL" | "UNLINK",
-    bookkeeping: string[] | undefined,
-  ) => {
-    const atomic = [
-      [del, ...keys],
-      ["ZREM", index, ...names],
-      ["ZREM", ttlKey, ...names],
-    ];
-    if (bookkeeping) atomic.push(bookkeeping);
-    try {
-      return Number((await exec(client, atomic))[0]);
-    } catch (error) {
-      if (!(error instanceof StorageFullError)) throw error;
-      const plain = [
-        ["DEL", log, legacyVersion],
-        ["ZREM", index, ...names],
-        ["ZREM", ttlKey, ...names],
-        [del, ...keys],
-      ];
-      const replies = await Promise.all(plain.map((command) => client.sendCommand(command)));
-      return Number(replies[3]);
-    }
-  };
-
-  const remove = (names: readonly string[]) =>
-    run((client) =>
-      names.length === 0
-        ? Promise.resolve(0)
-        : removal(client, names.map(key), names, "DEL", tracked ? logEntry(names) : undefined),
-    );
-
-  const store: PrefixStore = {
-    prefix,
-    get: (name) => run(async (client) => (await client.sendCommand(["GET", key(name)])) ?? undefined),
-    getMany: (names) =>
-      run(async (client) => {
-        if (names.length === 0) return [];
-        const values = (await client.sendCommand(["MGET", ...names.map(key)])) as unknown[];
-        return values.map((value) => value ?? undefined);
-      }),
-    has: (name) => run(async (client) => Number(await client.sendCommand(["EXISTS", key(name)])) > 0),
-    set: (name, value, ttl) => write([{ name, value, ttl }]),
-    setMany: (entries) => write(entries),
-    delete: async (name) => (await remove([name])) > 0,
-    deleteMany: (names) => remove(names),
-    async *names() {
-      const client = await connect().catch((error) => Promise.reject(typed(error)));
-      yield* listAll(client, { index, ttl: ttlKey });
-    },
-    page: (options) => run((client) => listPage(client, { index, ttl: ttlKey }, options, () => clock.now(client))),
-    clear: () =>
-      run(async (client) => {
-        // Batches keep Redis responsive on huge scopes; a write landing between batches survives,
-        // as it would after clear(). The log goes with the first batch: readers reload.
-        for (;;) {
-          const names = ((await client.sendCommand(["ZRANGE", index, "0", String(CLEAR_BATCH - 1)])) as unknown[]).map(
-            String,
-          );
-          if (names.length === 0) break;
-          // A clear logs nothing: its batches drop the log, which readers take for "reload".
-          await removal(client, names.map(key), names, "UNLINK", ["DEL", log, legacyVersion]);
-        }
-        // An emptied sorted set vanishes by itself; only bookkeeping of an already empty index may be
-        // left (a log after deletes, 0.1.0's counter). DEL creates nothing when there is none.
-        await client.sendCommand(["DEL", log, legacyVersion, ttlKey]);
-      }),
-    async *scan() {
-      const client = await connect().catch((error) => Promise.reject(typed(error)));
-      yield* liveBatches(client, { index, ttl: ttlKey }, CLEAR_BATCH);
-    },
-    stats: () =>
-      run(async (client) => {
-        // Entries from the index alone; bytes by STRLEN, which reads no value out. ZSCAN may repeat a
-        // member while the set is resized under it, so bytes are a measure, entries are exact.
-        const entries = await countLive(client, { index, ttl: ttlKey });
-        let bytes = 0;
-        for await (const names of liveBatches(client, { index, ttl: ttlKey }, CLEAR_BATCH)) {
-          const lengths = await Promise.all(names.map((name) => client.sendCommand(["STRLEN", key(name)])));
-          for (const length of lengths) bytes += Number(length);
-        }
-        return { entries, bytes };
-      }),
-  };
-  if (!tracked) return store;
-
-  store.version = () =>
-    run(async (client) => {
-      // Plain reads, not MULTI: at maxmemory Redis refuses anything queued in a MULTI. In this
-      // order a write landing between them can only turn an answer into "unknown", never into "0".
-      const [newest, listed] = (await Promise.all([
-        client.sendCommand(["XREVRANGE", log, "+", "-", "COUNT", "1"]),
-        client.sendCommand(["EXISTS", index]),
-      ])) as [LogEntry[], unknown];
-      if (newest.length > 0) return versionOf(newest[0] as LogEntry);
-      // No log and no entries: the empty state, always "0". No log but entries (a clear cut short,
-      // a delete at maxmemory): nothing can vouch for them, so a version that matches no other.
-      return Number(listed) === 0 ? "0" : `unknown-${randomUUID()}`;
-    });
-
-  store.changedSince = (version) =>
-    run(async (client) => {
-      if (version === "0") {
-        const [logs, listed] = (await Promise.all([
-          client.sendCommand(["EXISTS", log]),
-          client.sendCommand(["EXISTS", index]),
-        ])) as [unknown, unknown];
-        // From the empty state, only "still empty" is certain: a log that appeared since may have
-        // been cut short by a clear racing a write, so it is no proof of what changed.
-        return Number(logs) === 0 && Number(listed) === 0 ? [] : undefined;
-      }
-      const id = VERSION.exec(version)?.[1];
-      if (id === undefined) return undefined;
-      const entries = (await client.sendCommand(["XRANGE", log, id, "+"])) as LogEntry[];
-      // The log loses entries only from its head (trim) or all at once (clear, a restore from an
-      // older snapshot — where new ids come from the clock, above any id a reader saw, and new
-      // nonces never match). So if the reader's own entry is still first, every change after it is there.
-      if (entries[0] === undefined || versionOf(entries[0]) !== version) return undefined;
-      const names = new Set<string>();
-      for (const [, fields] of entries.slice(1)) {
-        for (let i = 0; i < fields.length; i += 2) {
-          if (fields[i] === "v") continue;
-          if (fields[i] !== "n") return undefined; // 0.1.0's clear marker: everything may have changed
-          names.add(String(fields[i + 1]));
-        }
-      }
-      return [...names];
-    });
-  return store;
 }

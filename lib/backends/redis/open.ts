@@ -10,6 +10,7 @@ import {
 import { AuthenticationError, ConnectionError, InvalidConfigError, KeyvWorkspacesError } from "../../errors.js";
 import type { Backend, OpenOptions } from "../driver.js";
 import { redisDriver } from "./driver.js";
+import { duplicateOf, optimisticOver } from "./optimistic.js";
 import { isTransient, type RedisCommander, replyKind, typedReply } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
 
@@ -276,7 +277,10 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
       }
     }
   };
+  // WATCH needs a connection nobody else sends on: a copy of this client, opened on first use.
+  const optimistic = optimisticOver(() => duplicateOf(client), commandTimeoutMs);
   const commander: RedisCommander = {
+    optimistic,
     sendCommand: (args) =>
       NO_RETRY.has(String(args[0]).toUpperCase()) ? once.sendCommand(args) : retrying(() => once.sendCommand(args)),
     transaction: (commands) =>
@@ -295,6 +299,7 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
   const close = () => {
     closed ??= (async () => {
       closing = true;
+      optimistic.close();
       await inFlight.drained();
       // destroy(), not close(): close() would wait for replies a silent server never sends.
       if (client.isOpen) client.destroy();
@@ -310,6 +315,7 @@ export async function openRedisBackend(url: string, options: RedisOpenOptions = 
   // The adapter is there for apps that want plain Keyv on the same connection; scoped views
   // use the driver below, whose commands carry typed errors and time bounds.
   const store = new KeyvRedis(connection.client as never, { throwOnErrors: true });
-  const driver = redisDriver(async () => connection.commander);
-  return { store, driver, url, close: connection.close };
+  const layout = options.redisLayout ?? "keys";
+  const driver = redisDriver(async () => connection.commander, { layout });
+  return { store, driver, url, ...(layout === "hash" && { redisLayout: layout }), close: connection.close };
 }

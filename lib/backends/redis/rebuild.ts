@@ -14,7 +14,6 @@
  * It also migrates 0.1.0's bookkeeping: the `<prefix>#version` counter is deleted, and so is
  * the log it numbered (0.1.0 ids were `<counter>-<i>`, not time-based; readers reload once).
  */
-import KeyvRedis from "@keyv/redis";
 import { InvalidArgumentError } from "../../errors.js";
 import {
   COLLECTIONS,
@@ -28,15 +27,13 @@ import {
   WORKSPACE_SEGMENT,
 } from "../../keys.js";
 import { LOG_LIMIT } from "../change-log.js";
-import { clusterNodeUrls, connectCluster } from "./cluster.js";
+import { adoptStrings } from "./adopt.js";
+import { ServerClock } from "./common.js";
+import { keepsStringLayout } from "./driver.js";
 import { scanSortedSet } from "./list.js";
-import { connectRedis } from "./open.js";
+import { type RedisTarget, withClient } from "./rebuild-target.js";
 import { REBUILD_ADD, REBUILD_PRUNE, runScript } from "./scripts.js";
 import type { RedisCommander } from "./tx.js";
-import { redact } from "./url.js";
-
-/** A Redis URL, a connected node-redis client, or a @keyv/redis adapter. */
-export type RedisTarget = string | RedisCommander | KeyvRedis<unknown>;
 
 export interface RebuildOptions {
   /** Keys per SCAN step and per script call; default 500. */
@@ -50,6 +47,8 @@ export interface RebuildOptions {
    * node), each key's index is rebuilt through the cluster client (routed by the key's slot).
    */
   cluster?: boolean;
+  /** The driver's layout: with "hash", keys found are then moved into their collection's hash. */
+  layout?: "keys" | "hash" | undefined;
 }
 
 export interface RebuildScope {
@@ -76,6 +75,8 @@ export interface RebuildReport {
   added: number;
   /** Index members removed because their value is gone. */
   removed: number;
+  /** With layout "hash": values moved from string keys into the prefix's hash (hash.ts). */
+  moved?: number;
 }
 
 /** Rebuild the index of exactly one prefix. */
@@ -118,6 +119,7 @@ export async function rebuildIndexes(
 interface Settings {
   batch: number;
   cap: string;
+  hash: boolean;
 }
 
 function settings(options: RebuildOptions): Settings {
@@ -125,7 +127,11 @@ function settings(options: RebuildOptions): Settings {
   if (!Number.isInteger(batch) || batch < 1 || batch > 5000) {
     throw new InvalidArgumentError(`batchSize must be an integer from 1 to 5000, got ${batch}`);
   }
-  return { batch, cap: String(Math.max(1, Math.floor(options.logLimit ?? LOG_LIMIT))) };
+  return {
+    batch,
+    cap: String(Math.max(1, Math.floor(options.logLimit ?? LOG_LIMIT))),
+    hash: options.layout === "hash",
+  };
 }
 
 export function globEscape(text: string): string {
@@ -152,6 +158,8 @@ async function* scanAll(nodes: readonly RedisCommander[], pattern: string, count
 class Rebuild {
   readonly #pending = new Map<string, string[]>();
   readonly #reports = new Map<string, RebuildReport>();
+  readonly #clock = new ServerClock();
+
   constructor(
     readonly client: RedisCommander,
     readonly config: Settings,
@@ -193,7 +201,7 @@ class Rebuild {
     report.scanned += Number(strings);
   }
 
-  async #prune(prefix: string): Promise<void> {
+  async #prune(prefix: string, hashed: boolean): Promise<void> {
     const report = this.#reports.get(prefix) as RebuildReport;
     const meta = this.#meta(prefix);
     let names: string[] = [];
@@ -205,7 +213,9 @@ class Rebuild {
       names = [];
     };
     // The index, then #ttl: a #ttl member without an index member is stray (its key is checked too).
-    for (const set of [meta[0], meta[2]] as string[]) {
+    // In the hash layout #ttl names fields, not keys: it is the sweep's (hash.ts), not ours.
+    const sets = hashed ? [meta[0]] : [meta[0], meta[2]];
+    for (const set of sets as string[]) {
       for await (const [name] of scanSortedSet(this.client, set)) {
         names.push(name);
         if (names.length >= this.config.batch) await prune();
@@ -227,15 +237,23 @@ class Rebuild {
     const prefixes = [...this.#reports.keys()].sort();
     for (const prefix of prefixes) {
       await this.#flush(prefix);
-      await this.#prune(prefix);
+      // A prefix already in the hash layout is one whatever the caller said: its strays move in too.
+      const hashed =
+        !keepsStringLayout(prefix) &&
+        (this.config.hash || Number(await this.client.sendCommand(["EXISTS", metaKey(prefix, "data")])) > 0);
+      await this.#prune(prefix, hashed);
       await this.#migrate(prefix);
+      if (hashed) {
+        const report = this.#reports.get(prefix) as RebuildReport;
+        report.moved = (await adoptStrings(this.client, prefix, this.#clock)).moved;
+      }
     }
     return prefixes.map((prefix) => this.#reports.get(prefix) as RebuildReport);
   }
 }
 
 // A key with no name part names a prefix only if it is bookkeeping (0.1.0's included).
-const META_SUFFIX = /#(index|ttl|version|log)$/;
+const META_SUFFIX = /#(data|index|ttl|version|log)$/;
 // A collection, optionally with the vector index the library keeps beside it (metaKey "vectors"),
 // in braces in the hash-tag layout's unscoped prefixes (`<root>:{deps}`).
 const SEGMENT = /^(?:([a-z][a-z0-9_-]*)|\{([a-z][a-z0-9_-]*)\})(#vectors)?$/;
@@ -296,44 +314,4 @@ async function discover(
   return rebuild.finish();
 }
 
-/** `work` gets the client for keyed commands and the nodes to SCAN (one, or every master of a cluster). */
-async function withClient<T>(
-  target: RedisTarget,
-  options: RebuildOptions,
-  work: (client: RedisCommander, nodes: readonly RedisCommander[]) => Promise<T>,
-): Promise<T> {
-  if (typeof target !== "string") {
-    const client =
-      target instanceof KeyvRedis
-        ? ((await target.getClient()) as unknown as RedisCommander)
-        : (target as RedisCommander);
-    return work(client, [client]);
-  }
-  const timeouts = options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs };
-  if (!options.cluster) {
-    const connection = await connectRedis(target, timeouts);
-    try {
-      return await work(connection.commander, [connection.commander]);
-    } finally {
-      await connection.close();
-    }
-  }
-  const seed = await connectRedis(target, timeouts);
-  const masters = await clusterNodeUrls(target, (args) => seed.commander.sendCommand(args), {
-    mastersOnly: true,
-  }).finally(() => seed.close());
-  if (masters === undefined) {
-    throw new InvalidArgumentError(`cluster: true, but ${redact(target)} is not in cluster mode`);
-  }
-  const connections: Awaited<ReturnType<typeof connectRedis>>[] = [];
-  const cluster = await connectCluster(target, timeouts);
-  try {
-    for (const url of masters) connections.push(await connectRedis(url, timeouts));
-    return await work(
-      cluster.commander,
-      connections.map((c) => c.commander),
-    );
-  } finally {
-    await Promise.all([cluster.close(), ...connections.map((c) => c.close())]);
-  }
-}
+export type { RedisTarget } from "./rebuild-target.js";

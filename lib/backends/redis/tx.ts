@@ -7,6 +7,7 @@ import {
   StorageFullError,
   StoreCommandError,
 } from "../../errors.js";
+import type { Optimistic } from "./optimistic.js";
 
 /** The one client call the driver needs; node-redis clients (and KeyvRedis's) provide it. */
 export interface RedisCommander {
@@ -16,6 +17,8 @@ export interface RedisCommander {
    * a busy or loading server). Without it the driver sends the same through sendCommand.
    */
   transaction?(commands: readonly string[][]): Promise<unknown[]>;
+  /** WATCH-based conditional writes on a connection of their own (optimistic.ts); without it there are none. */
+  optimistic?: Optimistic;
 }
 
 const AUTH_FAILED = /^(WRONGPASS|NOAUTH)\b|invalid username-password/;

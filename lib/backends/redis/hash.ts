@@ -1,0 +1,266 @@
+/**
+ * The hash layout of the Redis driver (0.4). Per prefix:
+ *
+ *   `<prefix>#data`  hash, field = name, value = the stored text (fields.ts adds an expiry).
+ *                    It is both the values and the index: a name is listed exactly when it has a
+ *                    value, so no interleaving of writers, deletes, clears or crashes can tell them apart.
+ *   `<prefix>#ttl`   sorted set of the names written with an expiry, score = expiry (server clock),
+ *                    only so that expired fields are found and removed. It may hold names that no
+ *                    longer expire (a later plain write, a delete): the sweep checks the field itself.
+ *   `<prefix>#log`   tracked prefixes only (log.ts).
+ *
+ * A plain write is one HSET, a read one HGET: the raw store's own price. Writes with an expiry,
+ * writes to tracked prefixes and deletes are one MULTI. Expired fields are hidden by every read
+ * and removed by a sweep that timed writes run at most every SWEEP_EVERY_MS per prefix and
+ * process, under WATCH (optimistic.ts), so a field written meanwhile is never removed.
+ * Prefixes still in the string layout (strings.ts) are moved on first use (adopt.ts).
+ */
+import { StorageFullError } from "../../errors.js";
+import { metaKey, tracksChanges } from "../../keys.js";
+import type { Decision, Entry, PrefixStore } from "../driver.js";
+import { adoptStrings } from "./adopt.js";
+import { redisString, type ServerClock, utf8, validTtl } from "./common.js";
+import { decodeField, encodeField, liveAt, timed } from "./fields.js";
+import { hashNames, hashPage, hashStats, type Live } from "./hash-list.js";
+import { changeLog, logEntry, type Nonces } from "./log.js";
+import { canWatch, noWatch, transactLoop } from "./optimistic.js";
+import { exec, type RedisCommander, typed } from "./tx.js";
+
+/** Expired names one sweep removes at most, and how often timed writes to one prefix sweep. */
+export const SWEEP_LIMIT = 500;
+export const SWEEP_EVERY_MS = 1000;
+
+/** What every prefix of one driver shares. */
+export interface HashContext {
+  connect(): Promise<RedisCommander>;
+  cap: string;
+  clock: ServerClock;
+  nonces: Nonces;
+  /** Prefixes known to be in the hash layout (adopted) in this process. */
+  adopted: Set<string>;
+  adopting: Map<string, Promise<void>>;
+  /** When each prefix was last swept by this process. */
+  swept: Map<string, number>;
+}
+
+export function hashScope(prefix: string, ctx: HashContext): PrefixStore {
+  const keys = {
+    data: metaKey(prefix, "data"),
+    ttl: metaKey(prefix, "ttl"),
+    log: metaKey(prefix, "log"),
+    legacyVersion: metaKey(prefix, "version"),
+  };
+  const { data } = keys;
+  const tracked = tracksChanges(prefix);
+  const log = (names: readonly string[]) => logEntry(keys.log, ctx.cap, ctx.nonces, names);
+
+  const adopt = (client: RedisCommander) => {
+    let adopting = ctx.adopting.get(prefix);
+    if (!adopting) {
+      adopting = adoptStrings(client, prefix, ctx.clock).then(
+        () => {
+          ctx.adopted.add(prefix);
+          ctx.adopting.delete(prefix);
+        },
+        (error: unknown) => {
+          ctx.adopting.delete(prefix);
+          throw error;
+        },
+      );
+      ctx.adopting.set(prefix, adopting);
+    }
+    return adopting;
+  };
+  const run = async <T>(work: (client: RedisCommander) => Promise<T>): Promise<T> => {
+    try {
+      const client = await ctx.connect();
+      if (!ctx.adopted.has(prefix)) await adopt(client);
+      return await work(client);
+    } catch (error) {
+      throw typed(error);
+    }
+  };
+
+  const open = () => run(async (client) => client);
+
+  /** The stored values as the caller sees them: undefined where missing or expired. */
+  const live: Live = async (client, raws) => {
+    let now: number | undefined;
+    const out: unknown[] = [];
+    for (const raw of raws) {
+      if (raw == null) out.push(undefined);
+      else if (!timed(raw)) out.push(raw);
+      else {
+        const field = decodeField(String(raw));
+        if (field.expiresAt !== undefined) now ??= await ctx.clock.now(client);
+        out.push(now === undefined || liveAt(field, now) ? field.value : undefined);
+      }
+    }
+    return out;
+  };
+
+  /** HSET (and ZADD of the timed names) for `entries`; `now` is needed only when some have a TTL. */
+  const writes = (entries: readonly Entry[], now: number | undefined): string[][] => {
+    const hset = ["HSET", data];
+    const zadd = ["ZADD", keys.ttl];
+    for (const entry of entries) {
+      const name = utf8(entry.name);
+      const ttl = validTtl(entry.ttl);
+      const expiresAt = ttl === undefined ? undefined : (now as number) + ttl;
+      if (expiresAt !== undefined) zadd.push(String(expiresAt), name);
+      hset.push(name, encodeField(redisString(entry.value), expiresAt));
+    }
+    // The #ttl member before the field: a write cut short leaves at most a member without a field.
+    return zadd.length > 2 ? [zadd, hset] : [hset];
+  };
+
+  const sweep = async (client: RedisCommander, now: number) => {
+    if (!canWatch(client) || now - (ctx.swept.get(prefix) ?? Number.NEGATIVE_INFINITY) < SWEEP_EVERY_MS) return;
+    ctx.swept.set(prefix, now);
+    const names = (
+      (await client.sendCommand([
+        "ZRANGEBYSCORE",
+        keys.ttl,
+        "-inf",
+        `(${now}`,
+        "LIMIT",
+        "0",
+        String(SWEEP_LIMIT),
+      ])) as unknown[]
+    ).map(String);
+    if (names.length === 0) return;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const done = await client.optimistic([data], [["HMGET", data, ...names]], ([values]) => {
+        const expired: string[] = [];
+        const stale: string[] = [];
+        (values as unknown[]).forEach((raw, i) => {
+          const field = raw == null ? undefined : decodeField(String(raw));
+          if (field === undefined || field.expiresAt === undefined) stale.push(names[i] as string);
+          else if (!liveAt(field, now)) expired.push(names[i] as string);
+        });
+        const commands: string[][] = [];
+        if (expired.length > 0) commands.push(["HDEL", data, ...expired]);
+        if (expired.length + stale.length > 0) commands.push(["ZREM", keys.ttl, ...expired, ...stale]);
+        if (tracked && expired.length > 0) commands.push(log(expired));
+        return commands;
+      });
+      if (done !== null) return; // otherwise someone wrote meanwhile: look again
+    }
+  };
+
+  const write = (entries: readonly Entry[]) =>
+    run(async (client) => {
+      if (entries.length === 0) return;
+      const now = entries.some((entry) => validTtl(entry.ttl) !== undefined) ? await ctx.clock.now(client) : undefined;
+      const commands = writes(entries, now);
+      if (tracked) commands.push(log(entries.map((entry) => entry.name)));
+      if (commands.length === 1) await client.sendCommand(commands[0] as string[]);
+      else await exec(client, commands);
+      if (now !== undefined) await sweep(client, now);
+    });
+
+  /**
+   * MULTI [HMGET, HDEL(, XADD)]: the values tell which names were live. At maxmemory Redis 7
+   * refuses every command queued in a MULTI; then the log goes first (readers reload), then the rest.
+   */
+  const remove = (names: readonly string[]) =>
+    run(async (client) => {
+      if (names.length === 0) return 0;
+      const fields = names.map(utf8);
+      const atomic = [
+        ["HMGET", data, ...fields],
+        ["HDEL", data, ...fields],
+      ];
+      if (tracked) atomic.push(log(names));
+      let values: unknown[];
+      try {
+        values = (await exec(client, atomic))[0] as unknown[];
+      } catch (error) {
+        // At maxmemory Redis refuses whatever is queued in a MULTI: plain commands, back to back.
+        if (!(error instanceof StorageFullError)) throw error;
+        if (tracked) await client.sendCommand(["DEL", keys.log]);
+        [values] = (await Promise.all(atomic.slice(0, 2).map((command) => client.sendCommand(command)))) as [unknown[]];
+      }
+      return (await live(client, values)).filter((value) => value !== undefined).length;
+    });
+
+  const transact = (names: readonly string[], decide: (current: readonly unknown[]) => Decision[]) => {
+    const fields = names.map(utf8);
+    return transactLoop(
+      decide,
+      (decideOnce) =>
+        run(async (client) => {
+          if (!canWatch(client)) throw noWatch();
+          const now = await ctx.clock.now(client);
+          let decisions: Decision[] = [];
+          const done = await client.optimistic([data], [["HMGET", data, ...fields]], ([values]) => {
+            const current = (values as unknown[]).map((raw) => {
+              const field = raw == null ? undefined : decodeField(String(raw));
+              return field && liveAt(field, now) ? field.value : undefined;
+            });
+            decisions = decideOnce(current);
+            const sets: Entry[] = [];
+            const deletes: string[] = [];
+            fields.forEach((name, i) => {
+              const decision = decisions[i];
+              if (decision === "delete") deletes.push(name);
+              else if (decision !== undefined) sets.push({ name, value: decision.value, ttl: decision.ttl });
+            });
+            const commands = sets.length > 0 ? writes(sets, now) : [];
+            if (deletes.length > 0) commands.push(["HDEL", data, ...deletes]);
+            if (tracked && commands.length > 0) commands.push(log([...sets.map((s) => s.name), ...deletes]));
+            return commands;
+          });
+          return done === null ? null : decisions;
+        }),
+      prefix,
+    );
+  };
+
+  const store: PrefixStore = {
+    prefix,
+    get: (name) =>
+      run(async (client) => (await live(client, [await client.sendCommand(["HGET", data, utf8(name)])]))[0]),
+    getMany: (names) =>
+      run(async (client) =>
+        names.length === 0
+          ? []
+          : live(client, (await client.sendCommand(["HMGET", data, ...names.map(utf8)])) as unknown[]),
+      ),
+    // A field without a #ttl member never had an expiry (ZADD comes first), so only those are read.
+    has: (name) =>
+      run(async (client) => {
+        const field = utf8(name);
+        const [exists, expiry] = await Promise.all([
+          client.sendCommand(["HEXISTS", data, field]),
+          client.sendCommand(["ZSCORE", keys.ttl, field]),
+        ]);
+        if (!(Number(exists) > 0)) return false;
+        if (expiry == null) return true;
+        return (await live(client, [await client.sendCommand(["HGET", data, field])]))[0] !== undefined;
+      }),
+    set: (name, value, ttl) => write([{ name, value, ttl }]),
+    setMany: (entries) => write(entries),
+    delete: async (name) => (await remove([name])) > 0,
+    deleteMany: (names) => remove(names),
+    async *names() {
+      const seen = new Set<string>();
+      for await (const batch of hashNames(open, data, live)) {
+        for (const name of batch) {
+          if (seen.has(name)) continue;
+          seen.add(name);
+          yield name;
+        }
+      }
+    },
+    scan: () => hashNames(open, data, live),
+    page: (options) => run((client) => hashPage(client, keys, options, live, () => ctx.clock.now(client))),
+    stats: () => run((client) => hashStats(client, data, live)),
+    // One command: the values, their expiries and the log go at once (a reader reloads).
+    clear: () =>
+      run(async (client) => void (await client.sendCommand(["UNLINK", data, keys.ttl, keys.log, keys.legacyVersion]))),
+    transact,
+  };
+  if (tracked) Object.assign(store, changeLog(run, keys.log, data));
+  return store;
+}

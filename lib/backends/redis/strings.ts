@@ -1,0 +1,266 @@
+/**
+ * The string layout of the Redis driver (the workspace registry, and every prefix before 0.4):
+ * plain commands in MULTI/EXEC, no Lua. Per prefix, beside the values at `<prefix>:<name>`:
+ *
+ *   `<prefix>#index`  sorted set, member = name, score 0 (so pages are ZRANGE … BYLEX ranges).
+ *                     Listing reads it (O(entries in scope), never SCAN); see list.ts.
+ *   `<prefix>#ttl`    sorted set of the names written with a TTL, score = expiry in ms on the
+ *                     server's clock. Listing hides names whose expiry has passed.
+ *   `<prefix>#log`    only where `tracksChanges(prefix)`: a stream capped at ~LOG_LIMIT entries,
+ *                     one entry per write with an auto (time-based) id; fields `v <nonce>`, then
+ *                     `n <name>` per name. The newest entry's `<id>.<nonce>` is the version.
+ *
+ * Invariant: every value has an index member (index ⊇ values). A write queues ZADD before SET
+ * and a delete DEL before ZREM inside one MULTI, so no interleaving of writers, deletes and
+ * clears can leave a value unlisted; a member whose value expired is hidden by its #ttl score
+ * (or, if evicted, listed until rebuildIndex) — never the reverse.
+ * See docs/redis-index.md.
+ */
+import { StorageFullError } from "../../errors.js";
+import { joinKey, metaKey, tracksChanges } from "../../keys.js";
+import type { Decision, Entry, PrefixStore } from "../driver.js";
+import { redisString, type ServerClock, utf8, validTtl } from "./common.js";
+import { countLive, listAll, listPage, liveBatches } from "./list.js";
+import { changeLog, logEntry as logEntryOf, type Nonces } from "./log.js";
+import { canWatch, noWatch, transactLoop } from "./optimistic.js";
+import { exec, type RedisCommander, typed } from "./tx.js";
+
+const CLEAR_BATCH = 1000;
+/** Expired members a TTL write on a tracked prefix prunes (and logs) at most: bounds one write's work. */
+export const PRUNE_LIMIT = 1000;
+
+export function stringScope(
+  prefix: string,
+  connect: () => Promise<RedisCommander>,
+  cap: string,
+  clock: ServerClock,
+  nonces: Nonces,
+): PrefixStore {
+  const index = metaKey(prefix, "index");
+  const ttlKey = metaKey(prefix, "ttl");
+  const log = metaKey(prefix, "log");
+  // 0.1.0 kept a counter here; it is only ever deleted now (clear, rebuildIndex).
+  const legacyVersion = metaKey(prefix, "version");
+  const tracked = tracksChanges(prefix);
+  const key = (name: string) => utf8(joinKey(prefix, name));
+  const logEntry = (names: readonly string[]) => logEntryOf(log, cap, nonces, names);
+
+  // Errors of raw clients (redisDriverFor) get the same types as connectRedis's.
+  const run = async <T>(work: (client: RedisCommander) => Promise<T>): Promise<T> => {
+    try {
+      return await work(await connect());
+    } catch (error) {
+      throw typed(error);
+    }
+  };
+
+  /**
+   * Names whose TTL passed, from #ttl and from members still scored by expiry (the layout before
+   * 0.3), at most PRUNE_LIMIT of each: bounds one write's work.
+   */
+  const expired = async (client: RedisCommander, now: number): Promise<string[]> => {
+    const lists = (await Promise.all([
+      client.sendCommand(["ZRANGEBYSCORE", ttlKey, "-inf", `(${now}`, "LIMIT", "0", String(PRUNE_LIMIT)]),
+      client.sendCommand(["ZRANGEBYSCORE", index, "(0", `(${now}`, "LIMIT", "0", String(PRUNE_LIMIT)]),
+    ])) as unknown[][];
+    return [...new Set(lists.flat().map(String))];
+  };
+
+  /**
+   * A name pruned as expired may have been written again between the read that found it and the
+   * MULTI that removed its member. Such a value is given its member back, so index ⊇ values holds;
+   * its TTL (if the new write had one) is no longer known to the listing, which then shows the name
+   * until it is deleted or rebuildIndex runs (its readers see it gone once its value expires).
+   */
+  const restore = async (client: RedisCommander, names: readonly string[]) => {
+    const exists = (await Promise.all(names.map((name) => client.sendCommand(["EXISTS", key(name)])))) as unknown[];
+    const back = names.filter((_, i) => Number(exists[i]) > 0);
+    if (back.length > 0) await client.sendCommand(["ZADD", index, ...back.flatMap((name) => ["0", name])]);
+  };
+
+  const write = (entries: readonly Entry[]) =>
+    run(async (client) => {
+      if (entries.length === 0) return;
+      const sets: string[][] = [];
+      const zadd = ["ZADD", index];
+      const timed = ["ZADD", ttlKey];
+      const plain: string[] = [];
+      const named: string[] = [];
+      let now: number | undefined;
+      for (const entry of entries) {
+        const k = key(entry.name);
+        const value = redisString(entry.value);
+        const ttl = validTtl(entry.ttl);
+        if (ttl !== undefined) now ??= await clock.now(client);
+        zadd.push("0", entry.name);
+        if (ttl === undefined) plain.push(entry.name);
+        else timed.push(String((now as number) + ttl), entry.name);
+        sets.push(ttl === undefined ? ["SET", k, value] : ["SET", k, value, "PX", String(ttl)]);
+        named.push(entry.name);
+      }
+      const commands: string[][] = [];
+      // Only a TTL write can leave expired names behind, so only TTL writes prune them (both sets):
+      // plain writes stay ZADD + ZREM (of a missing #ttl: nearly free) + SET.
+      let gone: string[] = [];
+      if (now !== undefined) {
+        gone = await expired(client, now);
+        if (gone.length > 0) {
+          commands.push(["ZREM", index, ...gone], ["ZREM", ttlKey, ...gone]);
+          named.push(...gone);
+        }
+      }
+      commands.push(zadd);
+      if (plain.length > 0) commands.push(["ZREM", ttlKey, ...plain]);
+      if (timed.length > 2) commands.push(timed);
+      if (sets.length > 1 && sets.every((s) => s.length === 3)) {
+        commands.push(["MSET", ...sets.flatMap((s) => s.slice(1))]);
+      } else {
+        commands.push(...sets);
+      }
+      // The pruned names are logged too, so a cache drops them.
+      if (tracked) commands.push(logEntry(named));
+      await exec(client, commands);
+      const written = new Set(entries.map((entry) => entry.name));
+      const rewritten = gone.filter((name) => !written.has(name));
+      if (rewritten.length > 0) await restore(client, rewritten);
+    });
+
+  /**
+   * Removal is MULTI [DEL values, ZREM members(, XADD log)]. At maxmemory Redis 7 refuses every
+   * command queued in a MULTI (and XADD anywhere), so then the same goes out as plain commands,
+   * back to back: the log first (readers reload), the members, then the values. In that order a
+   * write racing in between can at worst leave a member without a value (listed until the next
+   * rebuildIndex), never a value without a member.
+   */
+  const removal = async (
+    client: RedisCommander,
+    keys: string[],
+    names: readonly string[],
+    del: "DEL" | "UNLINK",
+    bookkeeping: string[] | undefined,
+  ) => {
+    const atomic = [
+      [del, ...keys],
+      ["ZREM", index, ...names],
+      ["ZREM", ttlKey, ...names],
+    ];
+    if (bookkeeping) atomic.push(bookkeeping);
+    try {
+      return Number((await exec(client, atomic))[0]);
+    } catch (error) {
+      if (!(error instanceof StorageFullError)) throw error;
+      const plain = [
+        ["DEL", log, legacyVersion],
+        ["ZREM", index, ...names],
+        ["ZREM", ttlKey, ...names],
+        [del, ...keys],
+      ];
+      const replies = await Promise.all(plain.map((command) => client.sendCommand(command)));
+      return Number(replies[3]);
+    }
+  };
+
+  /** The same commands write() and remove() send, for transact's decisions (one MULTI). */
+  const conditionalWrites = (names: readonly string[], decisions: Decision[], now: number): string[][] => {
+    const commands: string[][] = [];
+    const changed: string[] = [];
+    names.forEach((name, i) => {
+      const decision = decisions[i];
+      if (decision === undefined) return;
+      changed.push(name);
+      if (decision === "delete") {
+        commands.push(["DEL", key(name)], ["ZREM", index, name], ["ZREM", ttlKey, name]);
+        return;
+      }
+      const ttl = validTtl(decision.ttl);
+      const value = redisString(decision.value);
+      commands.push(["ZADD", index, "0", name]);
+      if (ttl === undefined) commands.push(["ZREM", ttlKey, name], ["SET", key(name), value]);
+      else commands.push(["ZADD", ttlKey, String(now + ttl), name], ["SET", key(name), value, "PX", String(ttl)]);
+    });
+    if (tracked && changed.length > 0) commands.push(logEntry(changed));
+    return commands;
+  };
+
+  const remove = (names: readonly string[]) =>
+    run((client) =>
+      names.length === 0
+        ? Promise.resolve(0)
+        : removal(client, names.map(key), names, "DEL", tracked ? logEntry(names) : undefined),
+    );
+
+  const store: PrefixStore = {
+    prefix,
+    get: (name) => run(async (client) => (await client.sendCommand(["GET", key(name)])) ?? undefined),
+    getMany: (names) =>
+      run(async (client) => {
+        if (names.length === 0) return [];
+        const values = (await client.sendCommand(["MGET", ...names.map(key)])) as unknown[];
+        return values.map((value) => value ?? undefined);
+      }),
+    has: (name) => run(async (client) => Number(await client.sendCommand(["EXISTS", key(name)])) > 0),
+    set: (name, value, ttl) => write([{ name, value, ttl }]),
+    setMany: (entries) => write(entries),
+    delete: async (name) => (await remove([name])) > 0,
+    deleteMany: (names) => remove(names),
+    transact: (names, decide) =>
+      transactLoop(
+        decide,
+        (decideOnce) =>
+          run(async (client) => {
+            if (!canWatch(client)) throw noWatch();
+            const keys = names.map(key);
+            const now = await clock.now(client);
+            let decisions: Decision[] = [];
+            // Watching the values is enough: every write or delete of a name changes its key.
+            const done = await client.optimistic(keys, [["MGET", ...keys]], ([values]) => {
+              decisions = decideOnce((values as unknown[]).map((value) => value ?? undefined));
+              return conditionalWrites(names, decisions, now);
+            });
+            return done === null ? null : decisions;
+          }),
+        prefix,
+      ),
+    async *names() {
+      const client = await connect().catch((error) => Promise.reject(typed(error)));
+      yield* listAll(client, { index, ttl: ttlKey });
+    },
+    page: (options) => run((client) => listPage(client, { index, ttl: ttlKey }, options, () => clock.now(client))),
+    clear: () =>
+      run(async (client) => {
+        // Batches keep Redis responsive on huge scopes; a write landing between batches survives,
+        // as it would after clear(). The log goes with the first batch: readers reload.
+        for (;;) {
+          const names = ((await client.sendCommand(["ZRANGE", index, "0", String(CLEAR_BATCH - 1)])) as unknown[]).map(
+            String,
+          );
+          if (names.length === 0) break;
+          // A clear logs nothing: its batches drop the log, which readers take for "reload".
+          await removal(client, names.map(key), names, "UNLINK", ["DEL", log, legacyVersion]);
+        }
+        // An emptied sorted set vanishes by itself; only bookkeeping of an already empty index may be
+        // left (a log after deletes, 0.1.0's counter). DEL creates nothing when there is none.
+        await client.sendCommand(["DEL", log, legacyVersion, ttlKey]);
+      }),
+    async *scan() {
+      const client = await connect().catch((error) => Promise.reject(typed(error)));
+      yield* liveBatches(client, { index, ttl: ttlKey }, CLEAR_BATCH);
+    },
+    stats: () =>
+      run(async (client) => {
+        // Entries from the index alone; bytes by STRLEN, which reads no value out. ZSCAN may repeat a
+        // member while the set is resized under it, so bytes are a measure, entries are exact.
+        const entries = await countLive(client, { index, ttl: ttlKey });
+        let bytes = 0;
+        for await (const names of liveBatches(client, { index, ttl: ttlKey }, CLEAR_BATCH)) {
+          const lengths = await Promise.all(names.map((name) => client.sendCommand(["STRLEN", key(name)])));
+          for (const length of lengths) bytes += Number(length);
+        }
+        return { entries, bytes };
+      }),
+  };
+  if (!tracked) return store;
+
+  Object.assign(store, changeLog(run, log, index));
+  return store;
+}
