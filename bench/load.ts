@@ -72,20 +72,25 @@ async function throughput(admin: Admin, variants: Variant[], opts: SuiteOptions)
       ["scoped set", "raw set", "the PrefixStore under collection()"],
       ["scoped get", "raw get", "the PrefixStore under collection()"],
       ["tracked set", "raw set", "vectors/workflow index: + change log"],
+      ["hash collection set", "raw set", "redisLayout hash; goal ≤ 1.5"],
+      ["hash collection get", "raw get", "redisLayout hash; goal ≤ 1.1"],
+      ["hash artifacts save", "raw set", "redisLayout hash; goal ≤ 2"],
+      ["hash artifacts load", "raw get", "redisLayout hash"],
+      ["hash tracked set", "raw set", "redisLayout hash, + change log"],
     ];
     for (const [a, b, note] of pairs) {
       const cpuA = cpu.get(a);
       const cpuB = cpu.get(b);
       if (!cpuA || !cpuB) continue;
       rows.push(row(GROUP, `${a} / ${b} server CPU @${flight}`, "×", ratios(cpuA, cpuB), note));
-      const goal = flight === 128 && (a === "collection set" || a === "collection get") ? "goal ≥ 0.75" : undefined;
+      const goal = flight === 128 && /^(hash )?collection (set|get)$/.test(a) ? "goal ≥ 0.7" : undefined;
       rows.push(row(GROUP, `${a} / ${b} ops/s @${flight}`, "×", ratios(ops.get(a) ?? [], ops.get(b) ?? []), goal));
     }
   }
   return rows;
 }
 
-async function memory(admin: Admin, scopes: (prefix: string) => PrefixStore, opts: SuiteOptions) {
+async function memory(admin: Admin, layouts: Record<string, (prefix: string) => PrefixStore>, opts: SuiteOptions) {
   const entries = opts.tiny ? 2_000 : 100_000;
   const value = JSON.stringify({ value: VALUE, expires: null });
   const rows: BenchRow[] = [];
@@ -95,11 +100,11 @@ async function memory(admin: Admin, scopes: (prefix: string) => PrefixStore, opt
     await fill();
     return (await usedMemory(admin)) - before;
   };
-  const layouts: Array<[string, (i: number) => [string, string]]> = [
+  const places: Array<[string, (i: number) => [string, string]]> = [
     ["one prefix", (i) => ["app:ws:w:things", `k${i}`]],
     ["1,000 workspaces", (i) => [`app:ws:w${i % 1000}:things`, `k${i}`]],
   ];
-  for (const [label, place] of layouts) {
+  for (const [label, place] of places) {
     const raw = await measure(async () => {
       for (let i = 0; i < entries; i += 1000) {
         const args: string[] = ["MSET"];
@@ -110,21 +115,23 @@ async function memory(admin: Admin, scopes: (prefix: string) => PrefixStore, opt
         await admin.sendCommand(args);
       }
     });
-    const scoped = await measure(async () => {
-      const batches = new Map<string, Array<{ name: string; value: string }>>();
-      for (let i = 0; i < entries; i++) {
-        const [prefix, name] = place(i);
-        let batch = batches.get(prefix);
-        if (!batch) batches.set(prefix, (batch = []));
-        batch.push({ name, value });
-      }
-      for (const [prefix, batch] of batches) {
-        for (let i = 0; i < batch.length; i += 1000) await scopes(prefix).setMany(batch.slice(i, i + 1000));
-      }
-    });
     rows.push(row(GROUP, `memory per entry, raw, ${label}`, "bytes", [raw / entries]));
-    rows.push(row(GROUP, `memory per entry, scoped, ${label}`, "bytes", [scoped / entries]));
-    rows.push(row(GROUP, `memory scoped / raw, ${label}`, "×", [scoped / raw], `${entries} entries`));
+    for (const [layout, scopes] of Object.entries(layouts)) {
+      const scoped = await measure(async () => {
+        const batches = new Map<string, Array<{ name: string; value: string }>>();
+        for (let i = 0; i < entries; i++) {
+          const [prefix, name] = place(i);
+          let batch = batches.get(prefix);
+          if (!batch) batches.set(prefix, (batch = []));
+          batch.push({ name, value });
+        }
+        for (const [prefix, batch] of batches) {
+          for (let i = 0; i < batch.length; i += 1000) await scopes(prefix).setMany(batch.slice(i, i + 1000));
+        }
+      });
+      rows.push(row(GROUP, `memory per entry, ${layout}, ${label}`, "bytes", [scoped / entries]));
+      rows.push(row(GROUP, `memory ${layout} / raw, ${label}`, "×", [scoped / raw], `${entries} entries`));
+    }
   }
   await wipe(admin);
   return rows;
@@ -142,7 +149,11 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
   const connection = await connectRedis(server.url);
   const driver = redisDriver(async () => connection.commander);
   const storage = await openStorage({ url: server.url, root: "app", workspaceId: "s" });
+  const hashed = await openStorage({ url: server.url, root: "app", workspaceId: "h", redisLayout: "hash" });
+  const hashDriver = redisDriver(async () => connection.commander, { layout: "hash" });
   try {
+    const hashCollection = hashed.collection("things");
+    const hashTracked = hashDriver.scope("app:ws:h:vectors");
     const collection = storage.collection("things");
     const scoped = driver.scope("app:ws:w:things");
     const tracked = driver.scope("app:ws:w:vectors");
@@ -153,10 +164,13 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
       const batch = Array.from({ length: 1000 }, (_, j) => ({ name: name(i + j), value: serialised() }));
       await scoped.setMany(batch);
       await tracked.setMany(batch);
+      await hashTracked.setMany(batch);
       for (const entry of batch) {
         await raw.set(entry.name, VALUE);
         await collection.set(entry.name, VALUE);
         await storage.artifacts.save(entry.name, VALUE);
+        await hashCollection.set(entry.name, VALUE);
+        await hashed.artifacts.save(entry.name, VALUE);
       }
     }
     progress("load: filled");
@@ -172,12 +186,24 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
         { name: "scoped get", op: async (i) => JSON.parse(String(await scoped.get(name(i)))) },
         { name: "collection get", op: (i) => collection.get(name(i)) },
         { name: "artifacts load", op: (i) => storage.artifacts.load(name(i)) },
+        { name: "hash collection set", op: (i) => hashCollection.set(name(i), VALUE) },
+        { name: "hash collection get", op: (i) => hashCollection.get(name(i)) },
+        { name: "hash artifacts save", op: (i) => hashed.artifacts.save(name(i), VALUE) },
+        { name: "hash artifacts load", op: (i) => hashed.artifacts.load(name(i)) },
+        { name: "hash tracked set", op: (i) => hashTracked.set(name(i), serialised()) },
       ],
       opts,
     );
-    rows.push(...(await memory(admin, (prefix) => driver.scope(prefix), opts)));
+    rows.push(
+      ...(await memory(
+        admin,
+        { "key layout": (prefix) => driver.scope(prefix), "hash layout": (prefix) => hashDriver.scope(prefix) },
+        opts,
+      )),
+    );
     return rows;
   } finally {
+    await hashed.close();
     await storage.close();
     await connection.close();
     await adapter.disconnect().catch(() => {});

@@ -43,9 +43,19 @@ export async function pageRows(opts: SuiteOptions): Promise<BenchRow[]> {
       await big.close();
     }
   });
+  // The hash layout sorts the collection's names (HKEYS) for every page: O(names of that collection).
+  const hashRoot = benchRoot("hpage");
+  const hashed = await withRedisRoot(hashRoot, async () => {
+    const big = await openStorage({ url: REDIS_URL, root: hashRoot, workspaceId: "big", redisLayout: "hash" });
+    try {
+      return await firstPage("redis hash layout", big, opts);
+    } finally {
+      await big.close();
+    }
+  });
   const memory = createStorage(new Map(), { root, workspaceId: "big" });
   try {
-    return [...redis, ...(await firstPage("memory", memory, opts))];
+    return [...redis, ...hashed, ...(await firstPage("memory", memory, opts))];
   } finally {
     await memory.close();
   }
