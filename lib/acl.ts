@@ -10,6 +10,7 @@
  */
 import { ErrorReply } from "@redis/client";
 import { clusterNodeUrls } from "./backends/redis/cluster.js";
+import { channelOf } from "./backends/redis/notify.js";
 import { connectRedis } from "./backends/redis/open.js";
 import { redact, scrub, withCredentials } from "./backends/redis/url.js";
 import { InvalidArgumentError, InvalidWorkspaceIdError, StoreCommandError, UnsupportedStoreError } from "./errors.js";
@@ -79,6 +80,11 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "discard",
   "watch",
   "unwatch",
+  // storage.watch(): its own workspace's change channel only (see the & rule)
+  "publish",
+  "subscribe",
+  "unsubscribe",
+  "pubsub|numsub",
   "time",
   // a cluster client's handshake and redirections: the slot map, replica reads, ASK
   "cluster|slots",
@@ -170,6 +176,8 @@ export function redisAcl(ks: Keyspace, options: RedisAclOptions = {}): string[] 
     rules.push(`#${options.passwordSha256.toLowerCase()}`);
   }
   rules.push(`~${escapeGlob(`${ks.workspacePrefix as string}:`)}*`);
+  // Pub/sub channels are not keys: `reset` denies them all, this allows the workspace's own feed.
+  rules.push(`&${escapeGlob(channelOf(ks.workspacePrefix as string))}`);
   // The root's workspace registry: write-only, so the user registers (and on a drop removes) its
   // own id, and can neither list the other tenants nor touch their entries.
   const registry = workspacesPrefix(ks);

@@ -251,6 +251,15 @@ export function tracksChanges(prefix: string): boolean {
   );
 }
 
+/**
+ * The scope a prefix belongs to, for change feeds: the prefix without its last segment
+ * (`app:ws:a:artifacts` → `app:ws:a`, `app:deps` → `app`, `app:ws:{a}:vectors` → `app:ws:{a}`).
+ */
+export function changeBase(prefix: string): string {
+  const cut = prefix.lastIndexOf(SEPARATOR);
+  return cut < 0 ? prefix : prefix.slice(0, cut);
+}
+
 export function joinKey(prefix: string, name: string): string {
   return `${prefix}${SEPARATOR}${name}`;
 }

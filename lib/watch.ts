@@ -10,7 +10,7 @@ import type { Driver, StoreChange } from "./backends/driver.js";
 import { decodeValue } from "./collections/codec.js";
 import { versionOf } from "./collections/version.js";
 import { InvalidArgumentError, UnsupportedStoreError } from "./errors.js";
-import { type Keyspace, SEPARATOR, validateCollection } from "./keys.js";
+import { changeBase, type Keyspace, SEPARATOR, validateCollection } from "./keys.js";
 
 export interface ChangeEvent {
   /** The collection changed; "*" for a reset. */
@@ -126,7 +126,11 @@ export function watchScope(
     waiting?.({ value: undefined, done: true });
     waiting = undefined;
   };
-  const unsubscribe = driver.watch(onChange);
+  // The scopes whose changes can pass collectionOf, for drivers that listen per scope (Redis channels).
+  const bases = options?.collections
+    ? [...new Set(options.collections.map((c) => changeBase(ks.prefix(c))))]
+    : [ks.workspacePrefix ?? ks.root];
+  const unsubscribe = driver.watch(onChange, bases);
   const forget = register(end);
   if (signal?.aborted) end();
   else signal?.addEventListener("abort", end, { once: true });

@@ -108,8 +108,10 @@ export interface Driver {
    * Calls `listener` with every change any storage or process makes to the backend from now on,
    * in order per name, until the returned function is called. Optional: storage.watch() refuses
    * (UnsupportedStoreError) on a driver without it. A driver nobody watches pays nothing for it.
+   * `bases` (keys.ts changeBase of the prefixes wanted) lets a server driver listen to those
+   * scopes only (Redis: their channels); in-process drivers report everything.
    */
-  watch?(listener: (change: StoreChange) => void): () => void;
+  watch?(listener: (change: StoreChange) => void, bases?: readonly string[]): () => void;
 }
 
 /** A backend opened from a URL: the adapter, its driver, and how to release it. */

@@ -12,8 +12,10 @@ import type { Driver } from "../driver.js";
 import { ServerClock } from "./common.js";
 import { type HashContext, hashScope } from "./hash.js";
 import { Nonces } from "./log.js";
+import { notifier, Publisher, type Subscribe } from "./notify.js";
 import { stringScope } from "./strings.js";
 import type { RedisCommander } from "./tx.js";
+import { redisWatch } from "./watch.js";
 
 export type { RedisCommander } from "./tx.js";
 
@@ -22,6 +24,8 @@ export interface RedisDriverOptions {
   logLimit?: number;
   /** "keys" (default) or "hash"; see above. */
   layout?: "keys" | "hash" | undefined;
+  /** A subscribe-mode connection for storage.watch() (notify.ts); without it the driver cannot watch. */
+  subscribe?: Subscribe | undefined;
 }
 
 /** The registry's prefix (lifecycle/registry.ts workspacesPrefix): `<root>#workspaces`, maybe in braces. */
@@ -32,7 +36,9 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
   const cap = String(Math.max(1, Math.floor(options.logLimit ?? LOG_LIMIT)));
   const clock = new ServerClock();
   const nonces = new Nonces();
+  const notify = notifier(new Publisher());
   const context: HashContext = {
+    notify,
     connect,
     cap,
     clock,
@@ -41,10 +47,9 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
     adopting: new Map(),
     swept: new Map(),
   };
-  return {
-    scope: (prefix) =>
-      options.layout !== "hash" || keepsStringLayout(prefix)
-        ? stringScope(prefix, connect, cap, clock, nonces)
-        : hashScope(prefix, context),
-  };
+  const scope = (prefix: string) =>
+    options.layout !== "hash" || keepsStringLayout(prefix)
+      ? stringScope(prefix, connect, cap, clock, nonces, notify)
+      : hashScope(prefix, context);
+  return options.subscribe ? { scope, watch: redisWatch(options.subscribe, scope) } : { scope };
 }

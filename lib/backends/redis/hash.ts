@@ -23,6 +23,7 @@ import { redisString, type ServerClock, utf8, validTtl } from "./common.js";
 import { decodeField, encodeField, liveAt, timed } from "./fields.js";
 import { hashNames, hashPage, hashStats, type Live } from "./hash-list.js";
 import { changeLog, logEntry, type Nonces } from "./log.js";
+import { type Notify, notifyDecisions } from "./notify.js";
 import { canWatch, noWatch, transactLoop } from "./optimistic.js";
 import { exec, type RedisCommander, typed } from "./tx.js";
 
@@ -41,6 +42,7 @@ export interface HashContext {
   adopting: Map<string, Promise<void>>;
   /** When each prefix was last swept by this process. */
   swept: Map<string, number>;
+  notify: Notify;
 }
 
 export function hashScope(prefix: string, ctx: HashContext): PrefixStore {
@@ -144,7 +146,10 @@ export function hashScope(prefix: string, ctx: HashContext): PrefixStore {
         if (tracked && expired.length > 0) commands.push(log(expired));
         return commands;
       });
-      if (done !== null) return; // otherwise someone wrote meanwhile: look again
+      if (done !== null) {
+        if (done.length > 0) await ctx.notify(client, prefix, "delete", names);
+        return;
+      } // otherwise someone wrote meanwhile: look again
     }
   };
 
@@ -156,6 +161,12 @@ export function hashScope(prefix: string, ctx: HashContext): PrefixStore {
       if (tracked) commands.push(log(entries.map((entry) => entry.name)));
       if (commands.length === 1) await client.sendCommand(commands[0] as string[]);
       else await exec(client, commands);
+      await ctx.notify(
+        client,
+        prefix,
+        "set",
+        entries.map((entry) => entry.name),
+      );
       if (now !== undefined) await sweep(client, now);
     });
 
@@ -181,7 +192,9 @@ export function hashScope(prefix: string, ctx: HashContext): PrefixStore {
         if (tracked) await client.sendCommand(["DEL", keys.log]);
         [values] = (await Promise.all(atomic.slice(0, 2).map((command) => client.sendCommand(command)))) as [unknown[]];
       }
-      return (await live(client, values)).filter((value) => value !== undefined).length;
+      const removed = (await live(client, values)).filter((value) => value !== undefined).length;
+      if (removed > 0) await ctx.notify(client, prefix, "delete", names);
+      return removed;
     });
 
   const transact = (names: readonly string[], decide: (current: readonly unknown[]) => Decision[]) => {
@@ -211,7 +224,9 @@ export function hashScope(prefix: string, ctx: HashContext): PrefixStore {
             if (tracked && commands.length > 0) commands.push(log([...sets.map((s) => s.name), ...deletes]));
             return commands;
           });
-          return done === null ? null : decisions;
+          if (done === null) return null;
+          await notifyDecisions(ctx.notify, client, prefix, names, decisions);
+          return decisions;
         }),
       prefix,
     );
@@ -258,7 +273,10 @@ export function hashScope(prefix: string, ctx: HashContext): PrefixStore {
     stats: () => run((client) => hashStats(client, data, live)),
     // One command: the values, their expiries and the log go at once (a reader reloads).
     clear: () =>
-      run(async (client) => void (await client.sendCommand(["UNLINK", data, keys.ttl, keys.log, keys.legacyVersion]))),
+      run(async (client) => {
+        await client.sendCommand(["UNLINK", data, keys.ttl, keys.log, keys.legacyVersion]);
+        await ctx.notify(client, prefix, "clear", null);
+      }),
     transact,
   };
   if (tracked) Object.assign(store, changeLog(run, keys.log, data));

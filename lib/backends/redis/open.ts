@@ -9,10 +9,14 @@ import {
 } from "@redis/client";
 import { AuthenticationError, ConnectionError, InvalidConfigError, KeyvWorkspacesError } from "../../errors.js";
 import type { Backend, OpenOptions } from "../driver.js";
+import { InFlight, within } from "./bounds.js";
 import { redisDriver } from "./driver.js";
+import type { Subscribe } from "./notify.js";
 import { duplicateOf, optimisticOver } from "./optimistic.js";
 import { isTransient, type RedisCommander, replyKind, typedReply } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
+
+export { InFlight, within } from "./bounds.js";
 
 export type RedisOpenOptions = OpenOptions;
 
@@ -22,29 +26,6 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 // spinning forever, and a busy one recovers as soon as Redis is back.
 const RECONNECT_MAX_DELAY_MS = 2000;
 const RECONNECT_ATTEMPTS = 20;
-const CLOSE_GRACE_MS = 1000;
-
-/** Commands still owed a reply, so a close can wait (at most CLOSE_GRACE_MS) for them first. */
-export class InFlight {
-  #count = 0;
-  #idle: (() => void) | undefined;
-
-  begin(): void {
-    this.#count++;
-  }
-
-  end(): void {
-    if (--this.#count === 0) this.#idle?.();
-  }
-
-  async drained(): Promise<void> {
-    if (this.#count === 0) return;
-    const idle = new Promise<void>((resolve) => {
-      this.#idle = resolve;
-    });
-    await within(idle, CLOSE_GRACE_MS, () => new Error("close timed out")).catch(() => {});
-  }
-}
 
 type Client = ReturnType<typeof createClient>;
 
@@ -52,18 +33,10 @@ export interface RedisConnection {
   readonly client: Client;
   /** sendCommand with typed errors, bounded in time, reconnecting on demand. */
   readonly commander: RedisCommander;
+  /** A subscribe-mode connection of its own, for watchers (notify.ts). */
+  readonly subscribe: Subscribe;
   /** Waits (briefly) for replies still due, then drops the connection. Idempotent. */
   close(): Promise<void>;
-}
-
-/** Rejects with `onTimeout()` if `promise` has not settled within `ms`. The timer never keeps the process alive. */
-export function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -300,6 +273,8 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
     closed ??= (async () => {
       closing = true;
       optimistic.close();
+      for (const sub of subscribers) if (sub.isOpen) sub.destroy();
+      subscribers.clear();
       await inFlight.drained();
       // destroy(), not close(): close() would wait for replies a silent server never sends.
       if (client.isOpen) client.destroy();
@@ -307,7 +282,32 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
     return closed;
   };
 
-  return { client, commander, close };
+  // storage.watch(): each watcher a subscribe-mode copy of this client, dropped with it or on close.
+  const subscribers = new Set<Client>();
+  const subscribe: Subscribe = async (channels, onMessage, onReset) => {
+    const sub = client.duplicate();
+    sub.on("error", () => {}); // a lost connection shows as the reset below, once it is back
+    let connected = false;
+    sub.on("ready", () => {
+      if (connected) onReset(); // node-redis subscribed again; what was published meanwhile is lost
+      connected = true;
+    });
+    subscribers.add(sub);
+    try {
+      await sub.connect();
+      if (channels.length > 0) await sub.subscribe([...channels], (message) => onMessage(message));
+    } catch (error) {
+      subscribers.delete(sub);
+      sub.destroy();
+      throw fail(error);
+    }
+    return () => {
+      subscribers.delete(sub);
+      if (sub.isOpen) sub.destroy();
+    };
+  };
+
+  return { client, commander, subscribe, close };
 }
 
 export async function openRedisBackend(url: string, options: RedisOpenOptions = {}): Promise<Backend> {
@@ -316,6 +316,6 @@ export async function openRedisBackend(url: string, options: RedisOpenOptions = 
   // use the driver below, whose commands carry typed errors and time bounds.
   const store = new KeyvRedis(connection.client as never, { throwOnErrors: true });
   const layout = options.redisLayout ?? "keys";
-  const driver = redisDriver(async () => connection.commander, { layout });
+  const driver = redisDriver(async () => connection.commander, { layout, subscribe: connection.subscribe });
   return { store, driver, url, ...(layout === "hash" && { redisLayout: layout }), close: connection.close };
 }

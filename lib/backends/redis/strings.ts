@@ -22,6 +22,7 @@ import type { Decision, Entry, PrefixStore } from "../driver.js";
 import { redisString, type ServerClock, utf8, validTtl } from "./common.js";
 import { countLive, listAll, listPage, liveBatches } from "./list.js";
 import { changeLog, logEntry as logEntryOf, type Nonces } from "./log.js";
+import { type Notify, notifyDecisions } from "./notify.js";
 import { canWatch, noWatch, transactLoop } from "./optimistic.js";
 import { exec, type RedisCommander, typed } from "./tx.js";
 
@@ -35,6 +36,7 @@ export function stringScope(
   cap: string,
   clock: ServerClock,
   nonces: Nonces,
+  notify: Notify = async () => {},
 ): PrefixStore {
   const index = metaKey(prefix, "index");
   const ttlKey = metaKey(prefix, "ttl");
@@ -123,6 +125,7 @@ export function stringScope(
       const written = new Set(entries.map((entry) => entry.name));
       const rewritten = gone.filter((name) => !written.has(name));
       if (rewritten.length > 0) await restore(client, rewritten);
+      await notify(client, prefix, "set", [...written]);
     });
 
   /**
@@ -183,11 +186,12 @@ export function stringScope(
   };
 
   const remove = (names: readonly string[]) =>
-    run((client) =>
-      names.length === 0
-        ? Promise.resolve(0)
-        : removal(client, names.map(key), names, "DEL", tracked ? logEntry(names) : undefined),
-    );
+    run(async (client) => {
+      if (names.length === 0) return 0;
+      const removed = await removal(client, names.map(key), names, "DEL", tracked ? logEntry(names) : undefined);
+      if (removed > 0) await notify(client, prefix, "delete", names);
+      return removed;
+    });
 
   const store: PrefixStore = {
     prefix,
@@ -217,7 +221,9 @@ export function stringScope(
               decisions = decideOnce((values as unknown[]).map((value) => value ?? undefined));
               return conditionalWrites(names, decisions, now);
             });
-            return done === null ? null : decisions;
+            if (done === null) return null;
+            await notifyDecisions(notify, client, prefix, names, decisions);
+            return decisions;
           }),
         prefix,
       ),
@@ -241,6 +247,7 @@ export function stringScope(
         // An emptied sorted set vanishes by itself; only bookkeeping of an already empty index may be
         // left (a log after deletes, 0.1.0's counter). DEL creates nothing when there is none.
         await client.sendCommand(["DEL", log, legacyVersion, ttlKey]);
+        await notify(client, prefix, "clear", null);
       }),
     async *scan() {
       const client = await connect().catch((error) => Promise.reject(typed(error)));

@@ -1,0 +1,102 @@
+/**
+ * The change feed on Redis (storage.watch): writers PUBLISH what they changed on the channel
+ * `<base>#changes` of the prefix's workspace (or root), watchers SUBSCRIBE to it. A writer
+ * publishes only while someone listens: it asks the server (PUBSUB NUMSUB) at most once per
+ * WATCH_RECHECK_MS per channel, so a storage that nobody watches pays one command per second per
+ * workspace it writes, not one per write. Until every writer has asked once, a new watcher may
+ * miss changes: it gets a reset WATCH_RECHECK_MS after it subscribed (watch.ts: reload then).
+ * Messages carry names, never values.
+ */
+import { changeBase } from "../../keys.js";
+import { warnOnce } from "../../warnings.js";
+import type { StoreChange } from "../driver.js";
+import type { RedisCommander } from "./tx.js";
+
+export const WATCH_RECHECK_MS = 1000;
+/** Channels whose listener count is remembered per process at most; more are asked again. */
+const REMEMBERED = 10_000;
+
+/** The channel of a scope (keys.ts changeBase): `app:ws:a#changes`, `app#changes`. */
+export const channelOf = (base: string) => `${base}#changes`;
+export const changeChannel = (prefix: string) => channelOf(changeBase(prefix));
+
+export type ChangeOp = "set" | "delete" | "clear";
+
+interface Message {
+  p: string;
+  o: ChangeOp;
+  n: string[] | null;
+}
+
+/** How one driver's writers learn whether a channel has listeners, and tell them. */
+export class Publisher {
+  readonly #listeners = new Map<string, { at: number; count: number }>();
+
+  async publish(client: RedisCommander, prefix: string, op: ChangeOp, names: readonly string[] | null): Promise<void> {
+    const channel = changeChannel(prefix);
+    const now = Date.now();
+    let known = this.#listeners.get(channel);
+    if (!known || now - known.at > WATCH_RECHECK_MS) {
+      const reply = (await client.sendCommand(["PUBSUB", "NUMSUB", channel])) as unknown[];
+      if (this.#listeners.size >= REMEMBERED) this.#listeners.clear();
+      known = { at: now, count: Number(reply[1]) || 0 };
+      this.#listeners.set(channel, known);
+    }
+    if (known.count === 0) return;
+    const message: Message = { p: prefix, o: op, n: names === null ? null : [...new Set(names)] };
+    await client.sendCommand(["PUBLISH", channel, JSON.stringify(message)]);
+  }
+}
+
+/** The StoreChanges one message stands for (an unreadable message: a reset, so nothing is missed). */
+export function changesOf(text: string): StoreChange[] {
+  try {
+    const { p, o, n } = JSON.parse(text) as Message;
+    if (typeof p !== "string" || !["set", "delete", "clear"].includes(o)) throw new Error("not a change");
+    if (o === "clear") return [{ prefix: p, name: null, op: "clear" }];
+    return (n ?? []).map((name) => ({ prefix: p, name: String(name), op: o }));
+  } catch {
+    return [{ prefix: null, name: null, op: "reset" }];
+  }
+}
+
+/** A connection in subscribe mode: messages of `channels`, and `onReset` after it lost some. */
+export type Subscribe = (
+  channels: readonly string[],
+  onMessage: (text: string) => void,
+  onReset: () => void,
+) => Promise<() => void>;
+
+/** What a scope calls after each write; never fails the write (a refusal is warned about once). */
+export type Notify = (
+  client: RedisCommander,
+  prefix: string,
+  op: ChangeOp,
+  names: readonly string[] | null,
+) => Promise<void>;
+
+export function notifier(publisher: Publisher): Notify {
+  return (client, prefix, op, names) =>
+    publisher.publish(client, prefix, op, names).catch((error: unknown) => {
+      warnOnce(
+        "KVWS_WATCH_PUBLISH",
+        `could not tell watchers of ${changeChannel(prefix)} about a change (the write itself succeeded): ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+      );
+    });
+}
+
+/** After a transact: the names it wrote and the names it deleted, each as one message. */
+export async function notifyDecisions(
+  notify: Notify,
+  client: RedisCommander,
+  prefix: string,
+  names: readonly string[],
+  decisions: ReadonlyArray<unknown>,
+): Promise<void> {
+  const sets = names.filter((_, i) => decisions[i] !== undefined && decisions[i] !== "delete");
+  const deletes = names.filter((_, i) => decisions[i] === "delete");
+  if (sets.length > 0) await notify(client, prefix, "set", sets);
+  if (deletes.length > 0) await notify(client, prefix, "delete", deletes);
+}

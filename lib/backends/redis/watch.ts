@@ -1,0 +1,52 @@
+/**
+ * Driver.watch on Redis: one subscribe-mode connection per watcher, on the channels of the
+ * scopes it watches (notify.ts). A message names what changed; for artifacts and workflows the
+ * value is read back, so watch.ts can report the version (an entry written again meanwhile
+ * reports the later version). Messages are handled one after another: in order per name.
+ */
+import type { PrefixStore, StoreChange } from "../driver.js";
+import { changesOf, channelOf, type Subscribe, WATCH_RECHECK_MS } from "./notify.js";
+
+// Versions live inside artifact and workflow values (collections/version.ts); only those are read back.
+const VERSIONED = /[:{](artifacts|workflows)}?$/;
+
+const RESET: StoreChange = { prefix: null, name: null, op: "reset" };
+
+export function redisWatch(subscribe: Subscribe, scope: (prefix: string) => PrefixStore) {
+  return (listener: (change: StoreChange) => void, bases: readonly string[] = []): (() => void) => {
+    let ended = false;
+    let unsubscribe: (() => void) | undefined;
+    let queue: Promise<void> = Promise.resolve();
+    const deliver = (change: StoreChange) => {
+      if (!ended) listener(change);
+    };
+    const onMessage = (text: string) => {
+      queue = queue.then(async () => {
+        for (const change of changesOf(text)) {
+          if (change.op === "set" && change.prefix !== null && change.name !== null && VERSIONED.test(change.prefix)) {
+            const value = await scope(change.prefix)
+              .get(change.name)
+              .catch(() => undefined);
+            deliver(value === undefined ? change : { ...change, value });
+          } else deliver(change);
+        }
+      });
+    };
+    // Writers in other processes learn of this watcher within WATCH_RECHECK_MS: what they wrote
+    // before may be missed, so the watcher reloads once then.
+    const settled = setTimeout(() => deliver(RESET), WATCH_RECHECK_MS + 100);
+    settled.unref();
+    subscribe(bases.map(channelOf), onMessage, () => deliver(RESET)).then(
+      (stop) => {
+        if (ended) stop();
+        else unsubscribe = stop;
+      },
+      () => deliver(RESET),
+    );
+    return () => {
+      ended = true;
+      clearTimeout(settled);
+      unsubscribe?.();
+    };
+  };
+}
