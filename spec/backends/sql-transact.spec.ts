@@ -179,7 +179,7 @@ describe.each(ENGINES)("conditional writes and batches on $name", (backend) => {
           let interfered = false;
           // A plain write from another connection lands right before the transact's upsert.
           const client = narrowed(clientOf(b), clientOf(b).maxParams, async (text) => {
-            if (!interfered && text.startsWith("INSERT INTO") && text.includes("column1")) {
+            if (!interfered && text.includes("ON CONFLICT (key) DO UPDATE")) {
               interfered = true;
               await other.driver.scope(prefix).set("x", "theirs");
             }

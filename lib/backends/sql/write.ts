@@ -60,9 +60,13 @@ export function upsertText(t: Tables, dialect: Dialect, count: number, guard = f
     const n = first + 3 * i;
     tuples.push(`($${n}, $${n + 1}, $${n + 2})`);
   }
+  // One row (every plain set) keeps the plainest statement: no subquery for the planner.
+  const rows =
+    count === 1
+      ? `VALUES ($${first}, $1, $${first + 1}, ${nowMs(dialect)} + CAST($${first + 2} AS BIGINT))`
+      : `SELECT column1, $1, column2, ${nowMs(dialect)} + CAST(column3 AS BIGINT) FROM (VALUES ${tuples.join(", ")}) AS v WHERE true`;
   return (
-    `INSERT INTO ${t.data} (key, prefix, value, expires_at) ` +
-    `SELECT column1, $1, column2, ${nowMs(dialect)} + CAST(column3 AS BIGINT) FROM (VALUES ${tuples.join(", ")}) AS v WHERE true ` +
+    `INSERT INTO ${t.data} (key, prefix, value, expires_at) ${rows} ` +
     "ON CONFLICT (key) DO UPDATE SET prefix = excluded.prefix, value = excluded.value, expires_at = excluded.expires_at" +
     (guard ? ` WHERE ${inList(dialect, `${t.data}.key`, 2)} RETURNING 1 AS x` : "")
   );
