@@ -117,11 +117,35 @@ describe.each(ENGINES)("conditional writes and batches on $name", (backend) => {
     });
   });
 
+  it("writes a batch in one statement, no transaction: vectors (logged) too on PostgreSQL", async () => {
+    const root = newRoot();
+    await withBackend(root, async (b) => {
+      const seen: string[] = [];
+      const base = narrowed(clientOf(b), clientOf(b).maxParams, async (text) => void seen.push(text));
+      const client = {
+        ...base,
+        transaction: <T>(work: (q: Query) => Promise<T>) => (seen.push("BEGIN"), base.transaction(work)),
+      };
+      const driver = sqlDriver(client, tableOf(backend.name, root));
+      const batch = Array.from({ length: 50 }, (_, i) => ({ name: `n${i}`, value: `v${i}` }));
+      await driver.scope(`${root}:ws:w:things`).setMany(batch);
+      expect(seen).toHaveLength(1);
+      const vectors = driver.scope(`${root}:ws:w:vectors`);
+      await vectors.set("first", "0");
+      const version = await vectors.version!();
+      seen.length = 0;
+      await vectors.setMany(batch);
+      expect(seen.length === 1).toBe(backend.name === "postgres");
+      expect((await vectors.changedSince!(version))?.length).toBe(50);
+      expect(await vectors.getMany(["n0", "n49"])).toEqual(["v0", "v49"]);
+    });
+  });
+
   it("writes a batch of several statements in one transaction: refused part-way, none of it stays", async () => {
     const root = newRoot();
     await withBackend(root, async (b) => {
       const statements: string[] = [];
-      const client = narrowed(clientOf(b), 8, async (text) => void statements.push(text));
+      const client = narrowed(clientOf(b), 9, async (text) => void statements.push(text));
       const scope = sqlDriver(client, tableOf(backend.name, root)).scope(`${root}:ws:w:things`);
       const entries = Array.from({ length: 7 }, (_, i) => ({ name: `n${i}`, value: `v${i}` }));
       await scope.setMany([...entries, { name: "n1", value: "last" }]);

@@ -74,11 +74,39 @@ function sqlScope(client: SqlClient, t: Tables, table: string, prefix: string, l
     );
     const seq = Number(row?.seq);
     if (names.length > 0) await query(logNames, [prefix, seq, listParam(d, [...new Set(names)])]);
-    if (seq % TRIM_EVERY === 0 && seq > limit) {
-      const floor = seq - limit;
-      await query(`DELETE FROM ${t.log} WHERE prefix = $1 AND seq <= $2`, [prefix, floor]);
-      await query(`UPDATE ${t.versions} SET floor = $2 WHERE prefix = $1`, [prefix, floor]);
-    }
+    await trim(query, seq);
+  };
+
+  /** Every TRIM_EVERY writes, drops the log's oldest entries and raises its floor. */
+  const trim = async (query: Query, seq: number) => {
+    if (seq % TRIM_EVERY !== 0 || seq <= limit) return;
+    const floor = seq - limit;
+    await query(`DELETE FROM ${t.log} WHERE prefix = $1 AND seq <= $2`, [prefix, floor]);
+    await query(`UPDATE ${t.versions} SET floor = $2 WHERE prefix = $1`, [prefix, floor]);
+  };
+
+  /**
+   * A tracked Postgres batch in one statement (one round trip): the upsert, the version bump and
+   * the log as data-modifying CTEs, all applied or none. A trim that falls due runs after it in
+   * a transaction of its own; until then the log just covers more than it must.
+   */
+  const writeLogged = async (rows: readonly SqlRow[]) => {
+    const params = upsertParams(prefix, rows);
+    const n = params.length + 1;
+    params.push(
+      randomBytes(8).toString("hex"),
+      rows.map((row) => nameOf(row[0])),
+    );
+    const [row] = await client.query(
+      `WITH w AS (${upsertText(t, d, rows.length)}), ` +
+        `v AS (INSERT INTO ${t.versions} (prefix, epoch, seq, floor) VALUES ($1, $${n}, 1, 0) ` +
+        `ON CONFLICT (prefix) DO UPDATE SET seq = ${t.versions}.seq + 1 RETURNING seq), ` +
+        `l AS (INSERT INTO ${t.log} (prefix, seq, name) SELECT $1, v.seq, u.n FROM v, unnest($${n + 1}::text[]) AS u(n) ` +
+        "ON CONFLICT DO NOTHING) SELECT seq FROM v",
+      params,
+    );
+    const seq = Number(row?.seq);
+    if (seq % TRIM_EVERY === 0 && seq > limit) await client.transaction((query) => trim(query, seq));
   };
 
   /**
@@ -116,10 +144,13 @@ function sqlScope(client: SqlClient, t: Tables, table: string, prefix: string, l
       d,
       entries.map((e) => toRow(key(e.name), e.value, e.ttl)),
     );
-    if (!tracked && chunks(client, rows).length === 1 && rows.every((row) => row[2] === null)) {
+    if (chunks(client, rows).length === 1 && rows.every((row) => row[2] === null)) {
       // One statement is atomic on its own: no transaction, one round trip.
-      await client.query(upsertText(t, d, rows.length), upsertParams(prefix, rows));
-      return;
+      if (!tracked) {
+        await client.query(upsertText(t, d, rows.length), upsertParams(prefix, rows));
+        return;
+      }
+      if (d === "postgres") return writeLogged(rows);
     }
     await client.transaction((query) => apply(query, rows));
   };

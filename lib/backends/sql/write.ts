@@ -29,9 +29,9 @@ export function distinctRows(dialect: Dialect, rows: readonly SqlRow[]): SqlRow[
   return out;
 }
 
-/** The rows in statements that fit: three parameters a row plus the prefix (and a guard list). */
+/** The rows in statements that fit: three parameters a row, and three to spare (the prefix, a guard or the log's). */
 export function chunks(client: SqlClient, rows: readonly SqlRow[]): SqlRow[][] {
-  const perStatement = Math.max(1, Math.floor((client.maxParams - 2) / 3));
+  const perStatement = Math.max(1, Math.floor((client.maxParams - 3) / 3));
   const out: SqlRow[][] = [];
   let current: SqlRow[] = [];
   let chars = 0;
