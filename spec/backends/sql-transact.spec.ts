@@ -124,7 +124,10 @@ describe.each(ENGINES)("conditional writes and batches on $name", (backend) => {
       const base = narrowed(clientOf(b), clientOf(b).maxParams, async (text) => void seen.push(text));
       const client = {
         ...base,
-        transaction: <T>(work: (q: Query) => Promise<T>) => (seen.push("BEGIN"), base.transaction(work)),
+        transaction<T>(work: (q: Query) => Promise<T>) {
+          seen.push("BEGIN");
+          return base.transaction(work);
+        },
       };
       const driver = sqlDriver(client, tableOf(backend.name, root));
       const batch = Array.from({ length: 50 }, (_, i) => ({ name: `n${i}`, value: `v${i}` }));
