@@ -19,7 +19,7 @@ import { StoreCommandError } from "../../errors.js";
 import type { Decision } from "../driver.js";
 import { inList, listParam, nowMs, type Query, type SqlClient } from "./client.js";
 import type { Tables } from "./schema.js";
-import type { SqlRow } from "./write.js";
+import { distinctRows, type SqlRow } from "./write.js";
 
 /** Attempts of a Postgres transact that lost a race (a concurrent insert, a deadlock) before it gives up. */
 export const TRANSACT_ATTEMPTS = 50;
@@ -83,8 +83,9 @@ export async function sqlTransact(
       } else if (decision !== undefined) rows.push(scope.row(key, decision));
     });
     if (rows.length === 0 && deletes.length === 0) return decisions;
-    const written = await scope.apply(query, rows, deletes, postgres ? [...found.keys()] : undefined);
-    if (written < rows.length) throw new LostRace();
+    const distinct = distinctRows(d, rows);
+    const written = await scope.apply(query, distinct, deletes, postgres ? [...found.keys()] : undefined);
+    if (written < distinct.length) throw new LostRace();
     return decisions;
   };
 
