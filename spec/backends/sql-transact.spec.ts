@@ -2,6 +2,7 @@
 // across processes (absent names included), all-or-nothing batches, multi-row statements.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import sqlite3 from "sqlite3";
 import { describe, expect, it } from "vitest";
 import type { Backend, Decision } from "../../lib/backends/driver.js";
 import type { Query, SqlClient } from "../../lib/backends/sql/client.js";
@@ -194,6 +195,42 @@ describe.each(ENGINES)("conditional writes and batches on $name", (backend) => {
       expect(seen.at(-1)).toEqual([undefined, undefined]);
     });
   });
+
+  it.runIf(backend.name === "sqlite")(
+    "reads under the write lock: while another process's transaction is open it waits, then sees its commit",
+    async () => {
+      const root = newRoot();
+      await withBackend(root, async (b) => {
+        const prefix = `${root}:ws:w:things`;
+        const scope = b.driver.scope(prefix);
+        const other = await new Promise<sqlite3.Database>((resolve, reject) => {
+          const db: sqlite3.Database = new sqlite3.Database(backend.url(root).slice("sqlite:".length), (e) =>
+            e ? reject(e) : resolve(db),
+          );
+        });
+        const exec = (sql: string) =>
+          new Promise<void>((resolve, reject) => other.exec(sql, (e) => (e ? reject(e) : resolve())));
+        try {
+          await exec("BEGIN IMMEDIATE");
+          await exec(`INSERT INTO kvws (key, prefix, value) VALUES ('${prefix}:x', '${prefix}', 'theirs')`);
+          const seen: unknown[] = [];
+          const done = scope.transact!(["x"], ([current]) => {
+            seen.push(current);
+            return [{ value: `${String(current)}+mine` }];
+          });
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          expect(seen).toEqual([]);
+          await exec("COMMIT");
+          await done;
+          // A read before the lock would have seen nothing first (and been retried on SQLITE_BUSY).
+          expect(seen).toEqual(["theirs"]);
+          expect(await scope.get("x")).toBe("theirs+mine");
+        } finally {
+          await new Promise((resolve) => other.close(resolve));
+        }
+      });
+    },
+  );
 
   it.runIf(backend.name === "postgres")(
     "never overwrites a row a plain writer inserted between its read and its write: it reads again",
