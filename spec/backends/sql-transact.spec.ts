@@ -2,6 +2,7 @@
 // across processes (absent names included), all-or-nothing batches, multi-row statements.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import pg from "pg";
 import sqlite3 from "sqlite3";
 import { describe, expect, it } from "vitest";
 import type { Backend, Decision } from "../../lib/backends/driver.js";
@@ -10,7 +11,7 @@ import { sqlDriver } from "../../lib/backends/sql/driver.js";
 import type { SqlStore } from "../../lib/backends/sql/store.js";
 import { openBackend, openStorage } from "../../lib/index.js";
 import { BACKENDS, perTest } from "../support/backends.js";
-import { pgTable, sqlRows } from "../support/sql.js";
+import { PG_URL, pgTable, sqlRows } from "../support/sql.js";
 
 const writer = fileURLToPath(new URL("../fixtures/conditional-writer.mjs", import.meta.url));
 const ENGINES = BACKENDS.filter((b) => b.name === "sqlite" || b.name === "postgres");
@@ -227,6 +228,43 @@ describe.each(ENGINES)("conditional writes and batches on $name", (backend) => {
           expect(await scope.get("x")).toBe("theirs+mine");
         } finally {
           await new Promise((resolve) => other.close(resolve));
+        }
+      });
+    },
+  );
+
+  it.runIf(backend.name === "postgres")(
+    "takes an advisory lock on an absent name: it waits for another holder, then reads its commit once",
+    async () => {
+      const root = newRoot();
+      await withBackend(root, async (b) => {
+        const prefix = `${root}:ws:w:things`;
+        const scope = b.driver.scope(prefix);
+        const other = new pg.Client({ connectionString: PG_URL });
+        await other.connect();
+        try {
+          await other.query("BEGIN");
+          await other.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [
+            `kvws:${pgTable(root)}:${prefix}:x`,
+          ]);
+          await other.query(`INSERT INTO "${pgTable(root)}" (key, prefix, value) VALUES ($1, $2, 'theirs')`, [
+            `${prefix}:x`,
+            prefix,
+          ]);
+          const seen: unknown[] = [];
+          const done = scope.transact!(["x"], ([current]) => {
+            seen.push(current);
+            return [{ value: `${String(current)}+mine` }];
+          });
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          expect(seen).toEqual([]);
+          await other.query("COMMIT");
+          await done;
+          // Without the lock it would have read nothing, lost the race at its insert and read again.
+          expect(seen).toEqual(["theirs"]);
+          expect(await scope.get("x")).toBe("theirs+mine");
+        } finally {
+          await other.end();
         }
       });
     },
