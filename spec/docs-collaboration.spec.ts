@@ -5,6 +5,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
+import { randomRoot } from "./support/env.js";
+import { dropPgTables, pgTable, pgUrl } from "./support/sql.js";
 
 // The examples of docs/collaboration.md, run as written (the package import pointed at lib/).
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -37,6 +39,18 @@ describe("docs/collaboration.md", () => {
   it("file store too", async () => {
     const url = `file:${join(dir, "collab.json")}`;
     expect(await run(blocks[0]!, { KVWS_URL: url })).toBe("plan: research, review, write");
+  });
+
+  it("sqlite: and postgres:// too", async () => {
+    expect(await run(blocks[0]!, { KVWS_URL: `sqlite:${join(dir, "collab.sqlite")}` })).toBe(
+      "plan: research, review, write",
+    );
+    const root = randomRoot("collab");
+    try {
+      expect(await run(blocks[0]!, { KVWS_URL: pgUrl(root) })).toBe("plan: research, review, write");
+    } finally {
+      await dropPgTables(pgTable(root));
+    }
   });
 
   it("an agent reacts to another's save through watch()", async () => {

@@ -84,6 +84,20 @@ describe("provisionWorkspaceRole on the real PostgreSQL", () => {
     expect(await admin.deps.list()).toEqual(["lodash@^4.17.0"]);
   });
 
+  it("the role writes its own workspace conditionally; over another's entry it is refused, not told it is absent", async () => {
+    const { a, admin } = await setup();
+    const first = await a.artifacts.save("plan", 1, { ifVersion: null });
+    await expect(a.artifacts.save("plan", 2, { ifVersion: null })).rejects.toMatchObject({ code: "ERR_CONFLICT" });
+    expect((await a.artifacts.save("plan", 2, { ifVersion: first.version })).version).not.toBe(first.version);
+    // Hidden by RLS, "secret" reads as absent; writing over it is still refused by the policy.
+    const write = await a
+      .withWorkspace("b")
+      .artifacts.save("secret", "mine", { ifVersion: null })
+      .catch((e: unknown) => e);
+    expect(write).toBeInstanceOf(PermissionDeniedError);
+    expect(await admin.artifacts.load("secret")).toEqual({ of: "b" });
+  });
+
   it("depsWritable lets the role write deps, still not another workspace", async () => {
     const { a } = await setup({ depsWritable: true });
     await a.deps.add("zod@^4.0.0");

@@ -96,6 +96,34 @@ describe.each(ADAPTERS)("an app's own $name adapter", (c) => {
     expect((await s.artifacts.list({ after: "a%x", limit: 10 })).map((i) => i.name)).toEqual(["aX_1", "b"]);
   });
 
+  it("writes conditionally (ifVersion) in one statement: of concurrent writers exactly one wins", async () => {
+    const storages = Array.from({ length: 4 }, () => createStorage(adapter, { root, workspaceId: "cas" }));
+    const race = (ifVersion: string | null) =>
+      Promise.allSettled(
+        Array.from({ length: 12 }, (_, i) => storages[i % 4]!.artifacts.save("plan", { by: i }, { ifVersion })),
+      );
+    for (const ifVersion of [null, "first"]) {
+      const base = ifVersion === null ? null : (await storages[0]!.artifacts.info("plan"))!.version;
+      const results = await race(base);
+      const won = results.filter((r) => r.status === "fulfilled");
+      expect(won).toHaveLength(1);
+      for (const r of results) if (r.status === "rejected") expect(r.reason).toMatchObject({ code: "ERR_CONFLICT" });
+      const winner = (won[0] as PromiseFulfilledResult<{ version: string }>).value.version;
+      expect((await storages[3]!.artifacts.info("plan"))?.version).toBe(winner);
+    }
+    const info = (await storages[1]!.artifacts.info("plan"))!;
+    await expect(storages[2]!.artifacts.delete("plan", { ifVersion: "nope" })).rejects.toMatchObject({
+      code: "ERR_CONFLICT",
+      current: info.version,
+    });
+    expect(await storages[2]!.artifacts.delete("plan", { ifVersion: info.version })).toBe(true);
+    expect(await storages[0]!.artifacts.has("plan")).toBe(false);
+    const scope = driverFor(adapter).scope(storages[0]!.keyspace.prefix("artifacts"));
+    await expect(scope.transact!(["a", "b"], () => [undefined, undefined])).rejects.toMatchObject({
+      code: "ERR_UNSUPPORTED_STORE",
+    });
+  });
+
   it("a plain Keyv over scopeStore clears only its scope", async () => {
     const keyv = new Keyv({ store: scopeStore(adapter, `${root}:ws:k:cache`) });
     await keyv.set("a", 1);

@@ -9,9 +9,9 @@
  * a nested root's keys (`R:crm:ws:a:…`) lie inside the range of `R`'s collection `crm` and are
  * listed with it. The library's own engines (sqlite:, postgres://) store the prefix and are exact.
  */
-import { InvalidNameError, KeyvWorkspacesError, UnsupportedStoreError } from "../../errors.js";
+import { InvalidNameError, KeyvWorkspacesError, StoreCommandError, UnsupportedStoreError } from "../../errors.js";
 import { joinKey } from "../../keys.js";
-import type { Driver, PrefixStore } from "../driver.js";
+import type { Decision, Driver, PrefixStore } from "../driver.js";
 import { genericDriver } from "../generic.js";
 import { pgError, sqliteError } from "./errors.js";
 
@@ -96,6 +96,16 @@ export function sqlDriverFor(store: object): Driver | undefined {
           for (const entry of entries) fits(entry.name);
           return safe.setMany(entries);
         },
+        transact: (names, decide) => {
+          if (names.length !== 1) {
+            return Promise.reject(
+              new UnsupportedStoreError(
+                `${where} writes one name conditionally at a time (one statement); ${names.length} names need the library's own engine`,
+              ),
+            );
+          }
+          return compareAndSet(run, table, postgres, joinKey(prefix, fits(names[0] as string)), decide);
+        },
         async *names() {
           const collate = await byteOrder();
           let last = low;
@@ -139,6 +149,46 @@ export function sqlDriverFor(store: object): Driver | undefined {
       return scope;
     },
   };
+}
+
+/** Attempts of a conditional write through an adapter that lost the race before it gives up. */
+const CAS_ATTEMPTS = 50;
+
+/**
+ * transact over an app's adapter, one name: the app's own statements share the adapter's
+ * connection (SQLite) or pool (PostgreSQL), so no transaction of ours could keep them out or be
+ * kept whole. Instead the write is one statement conditioned on what was read — the row still
+ * holding the value read, or still absent — which any engine applies atomically, across
+ * connections and processes. When it matches nothing another writer came first: read again,
+ * decide again (the value includes the entry's version, so an equal value is the same entry).
+ */
+async function compareAndSet(
+  run: (sql: string, params: unknown[]) => Promise<Array<Record<string, unknown>>>,
+  table: string,
+  postgres: boolean,
+  key: string,
+  decide: (current: readonly unknown[]) => Decision[],
+): Promise<Decision[]> {
+  const sql = (text: string) => (postgres ? text : text.replace(/\$(\d+)/g, "?$1"));
+  for (let attempt = 1; attempt <= CAS_ATTEMPTS; attempt++) {
+    const old = (await run(sql(`SELECT value FROM ${table} WHERE key = $1`), [key]))[0]?.value ?? undefined;
+    const decisions = decide([old]);
+    const decision = decisions[0];
+    if (decision === undefined || (decision === "delete" && old === undefined)) return decisions;
+    const [text, params] =
+      decision === "delete"
+        ? [`DELETE FROM ${table} WHERE key = $1 AND value = $2 RETURNING key`, [key, old]]
+        : old === undefined
+          ? [
+              `INSERT INTO ${table} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING key`,
+              [key, decision.value],
+            ]
+          : [`UPDATE ${table} SET value = $2 WHERE key = $1 AND value = $3 RETURNING key`, [key, decision.value, old]];
+    if ((await run(sql(text), params)).length > 0) return decisions;
+  }
+  throw new StoreCommandError(
+    `a conditional write of ${JSON.stringify(key)} lost the race ${CAS_ATTEMPTS} times in a row; try again`,
+  );
 }
 
 function identifier(adapter: SqlAdapter, name: string): string {

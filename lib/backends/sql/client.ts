@@ -9,6 +9,8 @@ export type Dialect = "sqlite" | "postgres";
 
 export interface SqlClient {
   readonly dialect: Dialect;
+  /** Bound parameters one statement may carry (SQLite 32766, or 999 before 3.32; PostgreSQL 65535). */
+  readonly maxParams: number;
   /** One statement, committed on its own. */
   query: Query;
   /** `work` runs in one transaction, committed when it resolves, rolled back when it rejects. */

@@ -15,6 +15,8 @@ import { LOG_LIMIT } from "../change-log.js";
 import type { Driver, Entry, PrefixStore } from "../driver.js";
 import { inList, listParam, nowMs, type Query, type SqlClient } from "./client.js";
 import { type Tables, tables } from "./schema.js";
+import { sqlTransact } from "./transact.js";
+import { chunks, distinctRows, type SqlRow, upsertParams, upsertRows, upsertText } from "./write.js";
 
 export interface SqlDriverOptions {
   /** Writes a tracked prefix's log covers at least (default LOG_LIMIT). */
@@ -48,19 +50,16 @@ const validTtl = (ttl: number | undefined) => (typeof ttl === "number" && ttl > 
 export function sqlDriver(client: SqlClient, table: string, options: SqlDriverOptions = {}): Driver {
   const limit = Math.max(1, Math.floor(options.logLimit ?? LOG_LIMIT));
   const t = tables(table);
-  return { scope: (prefix) => sqlScope(client, t, prefix, limit) };
+  return { scope: (prefix) => sqlScope(client, t, table, prefix, limit) };
 }
 
-function sqlScope(client: SqlClient, t: Tables, prefix: string, limit: number): PrefixStore {
+function sqlScope(client: SqlClient, t: Tables, table: string, prefix: string, limit: number): PrefixStore {
   const d = client.dialect;
   const NOW = nowMs(d);
   const live = `(expires_at IS NULL OR expires_at > ${NOW})`;
   const tracked = tracksChanges(prefix);
   const key = (name: string) => checkedKey(joinKey(prefix, name));
   const nameOf = (k: unknown) => String(k).slice(prefix.length + 1);
-  const upsert =
-    `INSERT INTO ${t.data} (key, prefix, value, expires_at) VALUES ($1, $2, $3, ${NOW} + CAST($4 AS BIGINT)) ` +
-    "ON CONFLICT (key) DO UPDATE SET prefix = excluded.prefix, value = excluded.value, expires_at = excluded.expires_at";
   const logNames =
     d === "postgres"
       ? `INSERT INTO ${t.log} (prefix, seq, name) SELECT $1, $2, n FROM unnest($3::text[]) AS u(n) ON CONFLICT DO NOTHING`
@@ -75,35 +74,85 @@ function sqlScope(client: SqlClient, t: Tables, prefix: string, limit: number): 
     );
     const seq = Number(row?.seq);
     if (names.length > 0) await query(logNames, [prefix, seq, listParam(d, [...new Set(names)])]);
-    if (seq % TRIM_EVERY === 0 && seq > limit) {
-      const floor = seq - limit;
-      await query(`DELETE FROM ${t.log} WHERE prefix = $1 AND seq <= $2`, [prefix, floor]);
-      await query(`UPDATE ${t.versions} SET floor = $2 WHERE prefix = $1`, [prefix, floor]);
-    }
+    await trim(query, seq);
   };
+
+  /** Every TRIM_EVERY writes, drops the log's oldest entries and raises its floor. */
+  const trim = async (query: Query, seq: number) => {
+    if (seq % TRIM_EVERY !== 0 || seq <= limit) return;
+    const floor = seq - limit;
+    await query(`DELETE FROM ${t.log} WHERE prefix = $1 AND seq <= $2`, [prefix, floor]);
+    await query(`UPDATE ${t.versions} SET floor = $2 WHERE prefix = $1`, [prefix, floor]);
+  };
+
+  /**
+   * A tracked Postgres batch in one statement (one round trip): the upsert, the version bump and
+   * the log as data-modifying CTEs, all applied or none. A trim that falls due runs after it in
+   * a transaction of its own; until then the log just covers more than it must.
+   */
+  const writeLogged = async (rows: readonly SqlRow[]) => {
+    const params = upsertParams(prefix, rows);
+    const n = params.length + 1;
+    params.push(
+      randomBytes(8).toString("hex"),
+      rows.map((row) => nameOf(row[0])),
+    );
+    const [row] = await client.query(
+      `WITH w AS (${upsertText(t, d, rows.length)}), ` +
+        `v AS (INSERT INTO ${t.versions} (prefix, epoch, seq, floor) VALUES ($1, $${n}, 1, 0) ` +
+        `ON CONFLICT (prefix) DO UPDATE SET seq = ${t.versions}.seq + 1 RETURNING seq), ` +
+        `l AS (INSERT INTO ${t.log} (prefix, seq, name) SELECT $1, v.seq, u.n FROM v, unnest($${n + 1}::text[]) AS u(n) ` +
+        "ON CONFLICT DO NOTHING) SELECT seq FROM v",
+      params,
+    );
+    const seq = Number(row?.seq);
+    if (seq % TRIM_EVERY === 0 && seq > limit) await client.transaction((query) => trim(query, seq));
+  };
+
+  /**
+   * Inside a transaction: prunes expired rows (only a TTL write can leave them behind, so only
+   * TTL writes prune, as on Redis), upserts, deletes, and logs a tracked prefix's change.
+   * Returns the rows written (fewer only under a `guard`: see write.ts).
+   */
+  const apply = async (
+    query: Query,
+    rows: readonly SqlRow[],
+    deletes: readonly string[] = [],
+    guard?: readonly string[],
+  ) => {
+    const changed = [...rows, ...deletes].map((row) => nameOf(typeof row === "string" ? row : row[0]));
+    if (rows.some((row) => row[2] !== null)) {
+      const pruned = await query(
+        `DELETE FROM ${t.data} WHERE key IN (SELECT key FROM ${t.data} WHERE prefix = $1 AND expires_at <= ${NOW} ` +
+          `LIMIT ${PRUNE_LIMIT}) RETURNING key`,
+        [prefix],
+      );
+      changed.push(...pruned.map((row) => nameOf(row.key)));
+    }
+    const written = await upsertRows(query, t, client, prefix, rows, guard && listParam(d, guard));
+    if (deletes.length > 0) await query(`DELETE FROM ${t.data} WHERE ${inList(d, "key", 1)}`, [listParam(d, deletes)]);
+    if (tracked) await logChange(query, changed);
+    return written;
+  };
+
+  const toRow = (k: string, value: unknown, ttl: number | undefined): SqlRow => [k, sqlValue(value), validTtl(ttl)];
 
   const write = async (entries: readonly Entry[]) => {
     if (entries.length === 0) return;
-    const rows = entries.map((e) => [key(e.name), prefix, sqlValue(e.value), validTtl(e.ttl)]);
-    const withTtl = rows.some((row) => row[3] !== null);
-    if (!tracked && !withTtl && rows.length === 1) {
-      await client.query(upsert, rows[0]);
-      return;
-    }
-    await client.transaction(async (query) => {
-      const names = entries.map((e) => e.name);
-      // Only a TTL write can leave expired rows behind, so only TTL writes prune (as on Redis).
-      if (withTtl) {
-        const pruned = await query(
-          `DELETE FROM ${t.data} WHERE key IN (SELECT key FROM ${t.data} WHERE prefix = $1 AND expires_at <= ${NOW} ` +
-            `LIMIT ${PRUNE_LIMIT}) RETURNING key`,
-          [prefix],
-        );
-        names.push(...pruned.map((row) => nameOf(row.key)));
+    // Every entry is checked before the first statement: a bad one writes nothing.
+    const rows = distinctRows(
+      d,
+      entries.map((e) => toRow(key(e.name), e.value, e.ttl)),
+    );
+    if (chunks(client, rows).length === 1 && rows.every((row) => row[2] === null)) {
+      // One statement is atomic on its own: no transaction, one round trip.
+      if (!tracked) {
+        await client.query(upsertText(t, d, rows.length), upsertParams(prefix, rows));
+        return;
       }
-      for (const row of rows) await query(upsert, row);
-      if (tracked) await logChange(query, names);
-    });
+      if (d === "postgres") return writeLogged(rows);
+    }
+    await client.transaction((query) => apply(query, rows));
   };
 
   const remove = async (names: readonly string[]): Promise<number> => {
@@ -139,6 +188,12 @@ function sqlScope(client: SqlClient, t: Tables, prefix: string, limit: number): 
       return rows.length > 0;
     },
     set: (name, value, ttl) => write([{ name, value, ttl }]),
+    transact: (names, decide) =>
+      sqlTransact(
+        { client, t, lockSpace: `kvws:${table}`, key, row: (k, { value, ttl }) => toRow(k, value, ttl), apply },
+        names,
+        decide,
+      ),
     setMany: (entries) => write(entries),
     delete: async (name) => (await remove([name])) > 0,
     deleteMany: (names) => remove(names),

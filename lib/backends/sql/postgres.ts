@@ -83,6 +83,8 @@ export async function openPostgresClient(
   let closed: Promise<void> | undefined;
   return {
     dialect: "postgres",
+    // The wire protocol counts parameters in 16 bits.
+    maxParams: 65535,
     query,
     async transaction(work) {
       let client: pg.PoolClient;

@@ -29,6 +29,12 @@ export async function retryBusy<T>(work: () => Promise<T>, timeoutMs = BUSY_TIME
   }
 }
 
+/** SQLITE_MAX_VARIABLE_NUMBER's default: 999 until 3.32.0 (a system library may be that old), 32766 since. */
+export function parametersOf(version: string): number {
+  const [major = 0, minor = 0] = version.split(".").map(Number);
+  return major > 3 || (major === 3 && minor >= 32) ? 32766 : 999;
+}
+
 /**
  * One node-sqlite3 connection, every statement through one queue: a transaction is a run of
  * statements on that connection, so nothing else may interleave with it. Other processes are
@@ -58,9 +64,11 @@ export async function openSqliteClient(path: string, busyTimeoutMs = BUSY_TIMEOU
     return next;
   };
 
+  let maxParams = 999;
   try {
     await retryBusy(() => run("PRAGMA journal_mode = WAL"), busyTimeoutMs);
     await run("PRAGMA synchronous = NORMAL");
+    maxParams = parametersOf(String((await run("SELECT sqlite_version() AS v"))[0]?.v));
   } catch (error) {
     await new Promise((resolve) => db.close(resolve));
     throw error;
@@ -69,6 +77,7 @@ export async function openSqliteClient(path: string, busyTimeoutMs = BUSY_TIMEOU
   let closed: Promise<void> | undefined;
   return {
     dialect: "sqlite",
+    maxParams,
     query: (text, params) => queued(() => retryBusy(() => run(text, params), busyTimeoutMs)),
     transaction: (work) =>
       queued(() =>
