@@ -1,10 +1,27 @@
 import KeyvSqlite from "@keyv/sqlite";
 import { describe, expect, it } from "vitest";
 import { type ChangeEvent, createStorage, openStorage, WATCH_BUFFER, type WorkspaceStorage } from "../lib/index.js";
-import { BACKENDS, perTest } from "./support/backends.js";
+import { BACKENDS, perTest, REDIS_HASH } from "./support/backends.js";
 
 /** Engines whose driver reports changes (Driver.watch). */
-const WATCHABLE = new Set(["memory"]);
+const WATCHABLE = new Set(["memory", "redis", "redis-hash"]);
+/**
+ * On Redis every watcher also gets one reset about a second after it starts, once other
+ * processes' writers know it listens (lib/backends/redis/notify.ts); these tests write from this
+ * process, heard at once, so that reset is left out here and checked in spec/backends/redis-watch.spec.ts.
+ */
+const SETTLE_RESET = new Set(["redis", "redis-hash"]);
+
+function withoutResets(it: AsyncIterator<ChangeEvent>): AsyncIterator<ChangeEvent> {
+  return {
+    async next() {
+      for (;;) {
+        const result = await it.next();
+        if (result.done || result.value.op !== "reset") return result;
+      }
+    },
+  };
+}
 
 /** The next `n` events of `it`, failing after `ms` instead of hanging. */
 async function take(it: AsyncIterator<ChangeEvent>, n: number, ms = 5000): Promise<ChangeEvent[]> {
@@ -23,10 +40,20 @@ async function take(it: AsyncIterator<ChangeEvent>, n: number, ms = 5000): Promi
   return out;
 }
 
-describe.each(BACKENDS.filter((b) => WATCHABLE.has(b.name)))("watch() on $name", (backend) => {
+describe.each([...BACKENDS, REDIS_HASH].filter((b) => WATCHABLE.has(b.name)))("watch() on $name", (backend) => {
   const { newRoot, track } = perTest(backend, `watch${backend.name}`);
-  const open = (root: string, workspaceId: string | null = "w") =>
-    track(openStorage({ url: backend.url(root), root, workspaceId }));
+  const open = async (root: string, workspaceId: string | null = "w") => {
+    const s = await track(openStorage({ ...backend.config, url: backend.url(root), root, workspaceId }));
+    if (!SETTLE_RESET.has(backend.name)) return s;
+    const watch = s.watch.bind(s);
+    return Object.assign(s, {
+      watch: (options?: Parameters<WorkspaceStorage["watch"]>[0]) => {
+        const it = watch(options);
+        const filtered = withoutResets({ next: it.next.bind(it) });
+        return Object.assign(it, { next: () => filtered.next() });
+      },
+    });
+  };
 
   it("reports another storage's changes to this workspace, in order, with versions, and nothing else", async () => {
     const root = newRoot();

@@ -4,7 +4,8 @@ import { BACKENDS, perTest, REDIS_HASH } from "../support/backends.js";
 
 describe.each([...BACKENDS, REDIS_HASH])("versions and conditional writes on $name", (backend) => {
   const { newRoot, track } = perTest(backend, `ver${backend.name}`);
-  const open = (root: string, workspaceId = "w") => track(openStorage({ ...backend.config, url: backend.url(root), root, workspaceId }));
+  const open = (root: string, workspaceId = "w") =>
+    track(openStorage({ ...backend.config, url: backend.url(root), root, workspaceId }));
 
   it("gives every write of an artifact a new version, the same one in every storage", async () => {
     const root = newRoot();

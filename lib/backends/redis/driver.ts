@@ -26,6 +26,8 @@ export interface RedisDriverOptions {
   layout?: "keys" | "hash" | undefined;
   /** A subscribe-mode connection for storage.watch() (notify.ts); without it the driver cannot watch. */
   subscribe?: Subscribe | undefined;
+  /** Shared by the drivers of one server in a process (notify.ts publisherFor). */
+  publisher?: Publisher | undefined;
 }
 
 /** The registry's prefix (lifecycle/registry.ts workspacesPrefix): `<root>#workspaces`, maybe in braces. */
@@ -36,7 +38,8 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
   const cap = String(Math.max(1, Math.floor(options.logLimit ?? LOG_LIMIT)));
   const clock = new ServerClock();
   const nonces = new Nonces();
-  const notify = notifier(new Publisher());
+  const publisher = options.publisher ?? new Publisher();
+  const notify = notifier(publisher);
   const context: HashContext = {
     notify,
     connect,
@@ -51,5 +54,5 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
     options.layout !== "hash" || keepsStringLayout(prefix)
       ? stringScope(prefix, connect, cap, clock, nonces, notify)
       : hashScope(prefix, context);
-  return options.subscribe ? { scope, watch: redisWatch(options.subscribe, scope) } : { scope };
+  return options.subscribe ? { scope, watch: redisWatch(options.subscribe, scope, publisher) } : { scope };
 }

@@ -26,13 +26,34 @@ interface Message {
   p: string;
   o: ChangeOp;
   n: string[] | null;
+  /** The driver that wrote it: its own watchers heard it already, in order, without Redis. */
+  s: string;
 }
 
-/** How one driver's writers learn whether a channel has listeners, and tell them. */
+type Local = { bases: ReadonlySet<string>; hear(text: string): void };
+
+/**
+ * How one driver's writers learn whether a channel has listeners, and tell them. Watchers of the
+ * same driver are told at once, in the write's own turn: no change of this process is ever missed.
+ */
 export class Publisher {
+  readonly origin = Math.random().toString(36).slice(2);
   readonly #listeners = new Map<string, { at: number; count: number }>();
+  readonly #local = new Set<Local>();
+
+  listen(bases: readonly string[], hear: (text: string) => void): () => void {
+    const local = { bases: new Set(bases), hear };
+    this.#local.add(local);
+    return () => this.#local.delete(local);
+  }
 
   async publish(client: RedisCommander, prefix: string, op: ChangeOp, names: readonly string[] | null): Promise<void> {
+    const message: Message = { p: prefix, o: op, n: names === null ? null : [...new Set(names)], s: this.origin };
+    if (this.#local.size > 0) {
+      const base = changeBase(prefix);
+      const text = JSON.stringify(message);
+      for (const local of this.#local) if (local.bases.has(base)) local.hear(text);
+    }
     const channel = changeChannel(prefix);
     const now = Date.now();
     let known = this.#listeners.get(channel);
@@ -43,8 +64,16 @@ export class Publisher {
       this.#listeners.set(channel, known);
     }
     if (known.count === 0) return;
-    const message: Message = { p: prefix, o: op, n: names === null ? null : [...new Set(names)] };
     await client.sendCommand(["PUBLISH", channel, JSON.stringify(message)]);
+  }
+}
+
+/** The origin of a message, to skip one's own (heard locally already); undefined when unreadable. */
+export function originOf(text: string): string | undefined {
+  try {
+    return String((JSON.parse(text) as Message).s);
+  } catch {
+    return undefined;
   }
 }
 
@@ -99,4 +128,16 @@ export async function notifyDecisions(
   const deletes = names.filter((_, i) => decisions[i] === "delete");
   if (sets.length > 0) await notify(client, prefix, "set", sets);
   if (deletes.length > 0) await notify(client, prefix, "delete", deletes);
+}
+
+const publishers = new Map<string, Publisher>();
+
+/**
+ * One Publisher per server URL per process, so storages opened separately on one Redis hear each
+ * other's writes at once too (a different spelling of the URL only falls back to the channel).
+ */
+export function publisherFor(url: string): Publisher {
+  let publisher = publishers.get(url);
+  if (!publisher) publishers.set(url, (publisher = new Publisher()));
+  return publisher;
 }

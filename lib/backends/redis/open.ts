@@ -11,7 +11,7 @@ import { AuthenticationError, ConnectionError, InvalidConfigError, KeyvWorkspace
 import type { Backend, OpenOptions } from "../driver.js";
 import { InFlight, within } from "./bounds.js";
 import { redisDriver } from "./driver.js";
-import type { Subscribe } from "./notify.js";
+import { publisherFor, type Subscribe } from "./notify.js";
 import { duplicateOf, optimisticOver } from "./optimistic.js";
 import { isTransient, type RedisCommander, replyKind, typedReply } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
@@ -316,6 +316,10 @@ export async function openRedisBackend(url: string, options: RedisOpenOptions = 
   // use the driver below, whose commands carry typed errors and time bounds.
   const store = new KeyvRedis(connection.client as never, { throwOnErrors: true });
   const layout = options.redisLayout ?? "keys";
-  const driver = redisDriver(async () => connection.commander, { layout, subscribe: connection.subscribe });
+  const driver = redisDriver(async () => connection.commander, {
+    layout,
+    subscribe: connection.subscribe,
+    publisher: publisherFor(url),
+  });
   return { store, driver, url, ...(layout === "hash" && { redisLayout: layout }), close: connection.close };
 }

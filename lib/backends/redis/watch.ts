@@ -5,14 +5,14 @@
  * reports the later version). Messages are handled one after another: in order per name.
  */
 import type { PrefixStore, StoreChange } from "../driver.js";
-import { changesOf, channelOf, type Subscribe, WATCH_RECHECK_MS } from "./notify.js";
+import { changesOf, channelOf, originOf, type Publisher, type Subscribe, WATCH_RECHECK_MS } from "./notify.js";
 
 // Versions live inside artifact and workflow values (collections/version.ts); only those are read back.
 const VERSIONED = /[:{](artifacts|workflows)}?$/;
 
 const RESET: StoreChange = { prefix: null, name: null, op: "reset" };
 
-export function redisWatch(subscribe: Subscribe, scope: (prefix: string) => PrefixStore) {
+export function redisWatch(subscribe: Subscribe, scope: (prefix: string) => PrefixStore, publisher: Publisher) {
   return (listener: (change: StoreChange) => void, bases: readonly string[] = []): (() => void) => {
     let ended = false;
     let unsubscribe: (() => void) | undefined;
@@ -20,7 +20,7 @@ export function redisWatch(subscribe: Subscribe, scope: (prefix: string) => Pref
     const deliver = (change: StoreChange) => {
       if (!ended) listener(change);
     };
-    const onMessage = (text: string) => {
+    const hear = (text: string) => {
       queue = queue.then(async () => {
         for (const change of changesOf(text)) {
           if (change.op === "set" && change.prefix !== null && change.name !== null && VERSIONED.test(change.prefix)) {
@@ -31,6 +31,10 @@ export function redisWatch(subscribe: Subscribe, scope: (prefix: string) => Pref
           } else deliver(change);
         }
       });
+    };
+    const stopLocal = publisher.listen(bases, hear);
+    const onMessage = (text: string) => {
+      if (originOf(text) !== publisher.origin) hear(text);
     };
     // Writers in other processes learn of this watcher within WATCH_RECHECK_MS: what they wrote
     // before may be missed, so the watcher reloads once then.
@@ -45,6 +49,7 @@ export function redisWatch(subscribe: Subscribe, scope: (prefix: string) => Pref
     );
     return () => {
       ended = true;
+      stopLocal();
       clearTimeout(settled);
       unsubscribe?.();
     };

@@ -1,0 +1,148 @@
+// storage.watch() on Redis (lib/backends/redis/notify.ts, watch.ts): other processes' writes, the
+// settle reset, what an unwatched writer sends, and a tenant's channel permissions.
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { createClient } from "@redis/client";
+import { afterAll, describe, expect, it } from "vitest";
+import { redisDriver } from "../../lib/backends/redis/driver.js";
+import { Publisher, WATCH_RECHECK_MS } from "../../lib/backends/redis/notify.js";
+import { connectRedis } from "../../lib/backends/redis/open.js";
+import type { RedisCommander } from "../../lib/backends/redis/tx.js";
+import {
+  type ChangeEvent,
+  keyspace,
+  openStorage,
+  provisionWorkspaceUser,
+  revokeWorkspaceUser,
+} from "../../lib/index.js";
+import { deleteUnder, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
+
+const run = promisify(execFile);
+const writer = fileURLToPath(new URL("../fixtures/redis-writer.ts", import.meta.url));
+const roots: string[] = [];
+const newRoot = () => {
+  const root = randomRoot("rwatch");
+  roots.push(root);
+  return root;
+};
+
+afterAll(async () => {
+  const raw = await rawRedis();
+  try {
+    for (const root of roots) await deleteUnder(raw, root);
+  } finally {
+    await raw.quit();
+  }
+});
+
+/** Events until `stop` says enough, failing after `ms`. */
+async function collect(
+  it: AsyncIterator<ChangeEvent>,
+  stop: (events: ChangeEvent[]) => boolean,
+  ms = 20_000,
+): Promise<ChangeEvent[]> {
+  const out: ChangeEvent[] = [];
+  const deadline = Date.now() + ms;
+  while (!stop(out)) {
+    const next = await Promise.race([
+      it.next(),
+      new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()))),
+    ]);
+    if (next === "timeout") throw new Error(`timed out with ${JSON.stringify(out.slice(-5))} (${out.length} events)`);
+    if (next.done) break;
+    out.push(next.value);
+  }
+  return out;
+}
+
+describe.each(["keys", "hash"] as const)("watch() on Redis, %s layout", (redisLayout) => {
+  it("reports every save another process makes after the settle reset, with versions, and nothing of other workspaces", async () => {
+    const root = newRoot();
+    const watcher = await openStorage({ url: REDIS_URL, root, workspaceId: "shared", redisLayout });
+    try {
+      const events = watcher.watch({ collections: ["artifacts"] });
+      const started = Date.now();
+      const [reset] = await collect(events, (got) => got.length === 1);
+      expect(reset).toEqual({ collection: "*", name: null, op: "reset" });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(WATCH_RECHECK_MS);
+      const env = { ...process.env, KVWS_REDIS_LAYOUT: redisLayout };
+      const child = run(process.execPath, ["--import", "tsx", writer, REDIS_URL, root, "shared", "p", "20"], {
+        timeout: 60_000,
+        env,
+      });
+      const other = run(process.execPath, ["--import", "tsx", writer, REDIS_URL, root, "elsewhere", "x", "5"], {
+        timeout: 60_000,
+      });
+      // 20 names, half of them saved twice: 30 sets.
+      const got = await collect(events, (all) => all.filter((e) => e.op === "set").length >= 30);
+      await Promise.all([child, other]);
+      expect(got.every((e) => e.collection === "artifacts" && e.name?.startsWith("p-"))).toBe(true);
+      expect(new Set(got.map((e) => e.name)).size).toBe(20);
+      const last = await watcher.artifacts.info("p-19");
+      expect(got.filter((e) => e.name === "p-19").at(-1)?.version).toBe(last?.version);
+      await events.return?.();
+    } finally {
+      await watcher.close();
+    }
+  }, 60_000);
+});
+
+describe("a Redis writer nobody watches", () => {
+  it("asks for listeners at most once a second and publishes nothing", async () => {
+    const connection = await connectRedis(REDIS_URL);
+    try {
+      const sent: string[] = [];
+      const commander: RedisCommander = {
+        ...connection.commander,
+        sendCommand: (args) => {
+          sent.push(String(args[0]));
+          return connection.commander.sendCommand(args);
+        },
+      };
+      const prefix = `${newRoot()}:ws:w:notes`;
+      const store = redisDriver(async () => commander, { publisher: new Publisher() }).scope(prefix);
+      for (let i = 0; i < 50; i++) await store.set(`k${i}`, "v");
+      expect(sent.filter((c) => c === "PUBSUB")).toHaveLength(1);
+      expect(sent).not.toContain("PUBLISH");
+      expect(sent.filter((c) => c !== "PUBSUB")).toHaveLength(0); // the writes went as MULTIs
+    } finally {
+      await connection.close();
+    }
+  });
+});
+
+describe("a workspace ACL user's change feed", () => {
+  it("may listen to its own workspace's channel only", async () => {
+    const root = newRoot();
+    const ks = keyspace({ root, workspaceId: "a" });
+    const user = await provisionWorkspaceUser(REDIS_URL, ks, { password: `pw${Date.now()}` });
+    try {
+      const tenant = await openStorage({ url: user.url, root, workspaceId: "a" });
+      const admin = await openStorage({ url: REDIS_URL, root, workspaceId: "a" });
+      try {
+        const events = tenant.watch();
+        await collect(events, (got) => got.length === 1); // the settle reset: subscribed by now
+        await admin.artifacts.save("hello", 1);
+        const [saved] = await collect(events, (got) => got.length === 1);
+        expect(saved).toMatchObject({ collection: "artifacts", name: "hello", op: "set" });
+        await events.return?.();
+      } finally {
+        await tenant.close();
+        await admin.close();
+      }
+      const raw = createClient({ url: user.url });
+      raw.on("error", () => {});
+      await raw.connect();
+      try {
+        await expect(raw.subscribe(`${root}:ws:b#changes`, () => {})).rejects.toThrow(/NOPERM/);
+        await expect(raw.sendCommand(["PUBLISH", `${root}#changes`, "x"])).rejects.toThrow(/NOPERM/);
+        expect(await raw.sendCommand(["PUBLISH", `${root}:ws:a#changes`, "{}"])).toBe(0);
+      } finally {
+        raw.destroy();
+      }
+    } finally {
+      await revokeWorkspaceUser(REDIS_URL, user.username);
+    }
+  });
+});
