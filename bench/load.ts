@@ -72,6 +72,7 @@ async function throughput(admin: Admin, variants: Variant[], opts: SuiteOptions)
       ["scoped set", "raw set", "the PrefixStore under collection()"],
       ["scoped get", "raw get", "the PrefixStore under collection()"],
       ["tracked set", "raw set", "vectors/workflow index: + change log"],
+      ["watched collection set", "collection set", "a watcher on the workspace: + PUBLISH"],
       ["hash collection set", "raw set", "redisLayout hash; goal ≤ 1.5"],
       ["hash collection get", "raw get", "redisLayout hash; goal ≤ 1.1"],
       ["hash artifacts save", "raw set", "redisLayout hash; goal ≤ 2"],
@@ -151,7 +152,15 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
   const storage = await openStorage({ url: server.url, root: "app", workspaceId: "s" });
   const hashed = await openStorage({ url: server.url, root: "app", workspaceId: "h", redisLayout: "hash" });
   const hashDriver = redisDriver(async () => connection.commander, { layout: "hash" });
+  const watched = await openStorage({ url: server.url, root: "app", workspaceId: "ww" });
+  const stopWatching = new AbortController();
+  const draining = (async () => {
+    for await (const _ of watched.watch({ signal: stopWatching.signal })) {
+      // drained as a real watcher would
+    }
+  })();
   try {
+    const watchedCollection = watched.collection("things");
     const hashCollection = hashed.collection("things");
     const hashTracked = hashDriver.scope("app:ws:h:vectors");
     const collection = storage.collection("things");
@@ -170,6 +179,7 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
         await collection.set(entry.name, VALUE);
         await storage.artifacts.save(entry.name, VALUE);
         await hashCollection.set(entry.name, VALUE);
+        await watchedCollection.set(entry.name, VALUE);
         await hashed.artifacts.save(entry.name, VALUE);
       }
     }
@@ -186,6 +196,7 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
         { name: "scoped get", op: async (i) => JSON.parse(String(await scoped.get(name(i)))) },
         { name: "collection get", op: (i) => collection.get(name(i)) },
         { name: "artifacts load", op: (i) => storage.artifacts.load(name(i)) },
+        { name: "watched collection set", op: (i) => watchedCollection.set(name(i), VALUE) },
         { name: "hash collection set", op: (i) => hashCollection.set(name(i), VALUE) },
         { name: "hash collection get", op: (i) => hashCollection.get(name(i)) },
         { name: "hash artifacts save", op: (i) => hashed.artifacts.save(name(i), VALUE) },
@@ -203,6 +214,9 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
     );
     return rows;
   } finally {
+    stopWatching.abort();
+    await draining;
+    await watched.close();
     await hashed.close();
     await storage.close();
     await connection.close();

@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { randomRoot } from "./support/env.js";
+import { deleteUnder, REDIS_URL, randomRoot, rawRedis } from "./support/env.js";
 import { dropPgTables, pgTable, pgUrl } from "./support/sql.js";
 
 // The examples of docs/collaboration.md, run as written (the package import pointed at lib/).
@@ -55,5 +55,18 @@ describe("docs/collaboration.md", () => {
 
   it("an agent reacts to another's save through watch()", async () => {
     expect(await run(blocks[1]!)).toBe('saw report: {"ok":true}');
+  });
+
+  it("both examples on Redis", async () => {
+    const raw = await rawRedis();
+    const roots = [randomRoot("collab"), randomRoot("feed")];
+    try {
+      const env = { KVWS_URL: REDIS_URL };
+      expect(await run(blocks[0]!, { ...env, KVWS_ROOT: roots[0] })).toBe("plan: research, review, write");
+      expect(await run(blocks[1]!, { ...env, KVWS_ROOT: roots[1] })).toBe('saw report: {"ok":true}');
+    } finally {
+      for (const root of roots) await deleteUnder(raw, root);
+      await raw.quit();
+    }
   });
 });
