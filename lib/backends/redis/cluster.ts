@@ -16,7 +16,7 @@ import type { Backend, OpenOptions } from "../driver.js";
 import { clusterOptimistic } from "./cluster-watch.js";
 import { redisDriver } from "./driver.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS, InFlight, redisError, sleep, within } from "./open.js";
-import { isTransient, type RedisCommander } from "./tx.js";
+import { isTransient, type RedisCommander, sendMulti } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
 
 /** Any node-redis cluster client (whatever its modules, scripts or RESP version). */
@@ -98,23 +98,7 @@ export function clusterCommander(cluster: ClusterClient, options: ClusterCommand
     if (!node) throw new ConnectionError(`${where} redirected a transaction to unknown node ${address}`);
     const client = (await cluster.nodeClient(node)) as unknown as RedisCommander;
     // Same tick, one connection: nothing else lands between ASKING, MULTI and EXEC.
-    const sent = [
-      client.sendCommand(["ASKING"]),
-      client.sendCommand(["MULTI"]),
-      ...commands.map((c) => client.sendCommand(c)),
-    ];
-    const exec = client.sendCommand(["EXEC"]);
-    const settled = await Promise.allSettled(sent);
-    let replies: unknown;
-    try {
-      replies = await exec;
-    } catch (error) {
-      const refused = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-      throw refused ? refused.reason : error;
-    }
-    const failed = Array.isArray(replies) ? replies.find((reply) => reply instanceof Error) : undefined;
-    if (failed) throw failed;
-    return replies as unknown[];
+    return (await sendMulti((args) => client.sendCommand(args), commands, [["ASKING"]])) ?? [];
   };
 
   const transactionOnce = async (commands: readonly string[][]): Promise<unknown[]> => {

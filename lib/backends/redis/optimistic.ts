@@ -5,7 +5,7 @@
  * runs the attempts on it one after another.
  */
 import { ConnectionError, StoreCommandError, UnsupportedStoreError } from "../../errors.js";
-import type { RedisCommander } from "./tx.js";
+import { type RedisCommander, sendMulti } from "./tx.js";
 
 /**
  * One attempt: WATCH `watch`, run `reads`, let `write` pick the commands to run atomically from
@@ -44,22 +44,7 @@ async function attempt(
     await conn.send(["UNWATCH"]);
     return [];
   }
-  // Same tick: MULTI, the commands and EXEC go out back to back.
-  const queued = [conn.send(["MULTI"]), ...commands.map((command) => conn.send([...command]))];
-  const exec = conn.send(["EXEC"]);
-  const settled = await Promise.allSettled(queued);
-  let replies: unknown;
-  try {
-    replies = await exec;
-  } catch (error) {
-    const refused = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-    throw refused ? refused.reason : error;
-  }
-  if (replies === null) return null;
-  if (!Array.isArray(replies)) throw new StoreCommandError("Redis answered EXEC with something other than replies");
-  const failed = replies.find((reply) => reply instanceof Error);
-  if (failed) throw failed;
-  return replies;
+  return sendMulti((args) => conn.send(args), commands);
 }
 
 /**

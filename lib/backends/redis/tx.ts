@@ -82,14 +82,19 @@ export function typed(error: unknown): unknown {
 }
 
 /**
- * MULTI … EXEC through plain sendCommand. Every call is made in the same tick, so a client
- * that multiplexes one connection (node-redis) writes them back to back: no other caller's
- * command lands inside the transaction. A command refused while queueing (OOM, NOPERM,
- * READONLY) makes EXEC fail with EXECABORT; that reason is what the caller gets.
+ * MULTI, `commands` and EXEC through plain sends, every one in the same tick, so a client that
+ * multiplexes one connection (node-redis) writes them back to back: no other caller's command
+ * lands inside the transaction. `before` go first (ASKING on a cluster). A command refused while
+ * queueing (OOM, NOPERM, READONLY) makes EXEC fail with EXECABORT; that reason is what the caller
+ * gets. Resolves with EXEC's replies, or null when a WATCH fired.
  */
-export async function execOnce(client: RedisCommander, commands: readonly string[][]): Promise<unknown[]> {
-  const queued = [client.sendCommand(["MULTI"]), ...commands.map((command) => client.sendCommand(command))];
-  const done = client.sendCommand(["EXEC"]);
+export async function sendMulti(
+  send: (args: string[]) => Promise<unknown>,
+  commands: readonly string[][],
+  before: readonly string[][] = [],
+): Promise<unknown[] | null> {
+  const queued = [...before, ["MULTI"], ...commands].map((command) => send([...command]));
+  const done = send(["EXEC"]);
   const settled = await Promise.allSettled(queued);
   let replies: unknown;
   try {
@@ -98,11 +103,18 @@ export async function execOnce(client: RedisCommander, commands: readonly string
     const inner = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
     throw inner ? inner.reason : error;
   }
-  // A null EXEC means a WATCH fired; the driver never WATCHes, but say so rather than return nothing.
-  if (!Array.isArray(replies)) throw new StoreCommandError("Redis discarded a transaction (EXEC returned null)");
+  if (replies === null) return null;
+  if (!Array.isArray(replies)) throw new StoreCommandError("Redis answered EXEC with something other than replies");
   // Replies of commands that failed while running come back as errors inside EXEC's array.
   const failed = replies.find((reply) => reply instanceof Error);
   if (failed) throw failed;
+  return replies;
+}
+
+/** MULTI … EXEC without WATCH: a null EXEC cannot happen, so say so if it does rather than return nothing. */
+export async function execOnce(client: RedisCommander, commands: readonly string[][]): Promise<unknown[]> {
+  const replies = await sendMulti((args) => client.sendCommand(args), commands);
+  if (replies === null) throw new StoreCommandError("Redis discarded a transaction (EXEC returned null)");
   return replies;
 }
 
