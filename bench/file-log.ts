@@ -115,7 +115,13 @@ async function bigStore(dir: string, size: number, opts: SuiteOptions): Promise<
       extra = Math.max(extra, result?.bytes ?? 0);
     }
     out.push(
-      row(GROUP, `compaction of ${size} entries`, "ms", times, `${(extra / 1e6).toFixed(1)} MB extra disk while it runs`),
+      row(
+        GROUP,
+        `compaction of ${size} entries`,
+        "ms",
+        times,
+        `${(extra / 1e6).toFixed(1)} MB extra disk while it runs`,
+      ),
       row(
         GROUP,
         `save while compacting ${size} entries`,
@@ -149,9 +155,7 @@ export async function runLog(opts: SuiteOptions): Promise<BenchRow[]> {
     }
     const [lo, hi] = [...saves.keys()];
     if (lo !== undefined && hi !== undefined) {
-      out.push(
-        row(GROUP, `durable save ${hi} / ${lo} entries`, "×", ratios(saves.get(hi) ?? [], saves.get(lo) ?? [])),
-      );
+      out.push(row(GROUP, `durable save ${hi} / ${lo} entries`, "×", ratios(saves.get(hi) ?? [], saves.get(lo) ?? [])));
     }
     out.push(...(await bigStore(dir, opts.tiny ? 1000 : 100_000, opts)));
     return out;
