@@ -1,124 +1,82 @@
-import { randomBytes } from "node:crypto";
-import { open, rename, unlink } from "node:fs/promises";
-import { dirname } from "node:path";
-import { snapshotHead, type Tuple } from "./format.js";
-import { fsyncDir } from "./fs.js";
+import { readdir, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { warnOnce } from "../../warnings.js";
+import { tempsInFlight, writeSnapshotTemp } from "./durable.js";
+import type { Tuple } from "./format.js";
+import { storeFileError } from "./fs.js";
+import type { Journal } from "./journal.js";
+import { lockBusyHere, processAlive } from "./lock.js";
+
+/** What one compaction wrote: the new snapshot and log, i.e. the disk it took beside the old files. */
+export interface CompactionResult {
+  bytes: number;
+}
+
+/** What a compaction needs of its store. */
+export interface CompactionHost {
+  readonly path: string;
+  readonly journal: Journal;
+  /** Runs `fn` holding the store's lock, memory fresh; `writing` keeps reads from reloading meanwhile. */
+  locked<T>(fn: () => Promise<T>, writing?: boolean): Promise<T>;
+  /** The live entries of memory now. */
+  entries(): Tuple[];
+}
 
 /**
- * The file writes behind a snapshot and a new log: temp file beside the target, written,
- * fsynced, renamed over it, directory fsynced. A crash at any point leaves the old file or the
- * new one, and a temp file that the next open removes.
- *
- * Temp files a compaction of this process is writing right now: it writes its snapshot without
- * the lock (writers keep appending meanwhile), so another store object of this process opening
- * the same file must not take it for a leftover.
+ * One compaction: (1) under the lock, memory is fresh and matches the log up to its end: take
+ * that state and offset; (2) without the lock, write it as snapshot generation G+1 saying it
+ * folds log G up to that offset (writers keep appending meanwhile); (3) under the lock, rename it
+ * into place and start log G+1 with the records appended since (1). A crash before (3) leaves a
+ * temp file the next open removes; between its rename and the new log, readers replay the old
+ * log from the offset, and the next writer writes a full snapshot. Undefined when there was
+ * nothing to fold or another process compacted first.
  */
-export const tempsInFlight = new Set<string>();
-
-/** Entries encoded per write: bounds the time one slice of a compaction holds the event loop. */
-const CHUNK = 2000;
-
-const tempName = (path: string) => `${path}.tmp.${process.pid}-${randomBytes(4).toString("hex")}`;
-
-/** Writes a snapshot document to a new temp file, a slice of entries at a time, and fsyncs it. */
-export async function writeSnapshotTemp(
-  path: string,
-  entries: readonly Tuple[],
-  generation: number,
-  folded?: [number, number],
-): Promise<{ temp: string; bytes: number }> {
-  const temp = tempName(path);
-  tempsInFlight.add(temp);
-  let bytes = 0;
+export async function compactStore(host: CompactionHost): Promise<CompactionResult | undefined> {
+  const { journal } = host;
   try {
-    const handle = await open(temp, "wx");
-    try {
-      const write = async (text: string) => {
-        const buf = Buffer.from(text, "utf8");
-        await writeAll(handle, buf, bytes);
-        bytes += buf.length;
-      };
-      await write(snapshotHead(generation, folded));
-      for (let i = 0; i < entries.length; i += CHUNK) {
-        const slice = entries.slice(i, i + CHUNK).map((entry) => JSON.stringify(entry));
-        await write((i > 0 ? "," : "") + slice.join(","));
-      }
-      await write("]}");
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    const start = await host.locked(async () => {
+      const fold = journal.fold();
+      return fold && { fold, entries: host.entries() };
+    });
+    if (!start) return undefined;
+    const { fold, entries } = start;
+    const folded: [number, number] = [fold.logGeneration, fold.offset];
+    const { temp, bytes } = await writeSnapshotTemp(host.path, entries, fold.generation + 1, folded);
+    const written = await host.locked(() => journal.finishFold(fold, temp, bytes), true);
+    return written === false ? undefined : { bytes: written };
   } catch (error) {
-    await dropTemp(temp);
-    throw error;
-  }
-  return { temp, bytes };
-}
-
-export async function dropTemp(temp: string): Promise<void> {
-  tempsInFlight.delete(temp);
-  await unlink(temp).catch(() => {});
-}
-
-/** Renames a written temp file over `path` and makes the rename durable. */
-export async function commitTemp(temp: string, path: string): Promise<void> {
-  try {
-    await rename(temp, path);
-  } catch (error) {
-    await dropTemp(temp);
-    throw error;
-  } finally {
-    tempsInFlight.delete(temp);
-  }
-  await fsyncDir(dirname(path));
-}
-
-/** Replaces the file at `path` with `parts`, durably. Returns the bytes written. */
-export async function replaceFile(path: string, parts: readonly Buffer[]): Promise<number> {
-  const temp = tempName(path);
-  let bytes = 0;
-  try {
-    const handle = await open(temp, "wx");
-    try {
-      for (const part of parts) {
-        await writeAll(handle, part, bytes);
-        bytes += part.length;
-      }
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    await dropTemp(temp);
-    throw error;
-  }
-  await commitTemp(temp, path);
-  return bytes;
-}
-
-type Handle = Awaited<ReturnType<typeof open>>;
-
-export async function writeAll(handle: Handle, buf: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesWritten } = await handle.write(buf, done, buf.length - done, position + done);
-    done += bytesWritten;
+    journal.forget();
+    throw storeFileError(host.path, "compact", error);
   }
 }
 
-/** Bytes [from, to) of the file at `path`. */
-export async function readRange(path: string, from: number, to: number): Promise<Buffer> {
-  const handle = await open(path, "r");
-  try {
-    const buf = Buffer.alloc(Math.max(0, to - from));
-    let done = 0;
-    while (done < buf.length) {
-      const { bytesRead } = await handle.read(buf, done, buf.length - done, from + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return buf.subarray(0, done);
-  } finally {
-    await handle.close();
+/** Whether the log has outgrown its bound: max(compactBytes, the snapshot, a bound pushed back by failures). */
+export function dueForCompaction(journal: Journal, compactBytes: number, pushedTo: number): boolean {
+  return journal.logEnd >= Math.max(compactBytes, journal.snapshotSize, pushedTo);
+}
+
+/** A failed automatic compaction is told once; the next try waits until the log grew by another bound. */
+export function compactionFailed(path: string, journal: Journal, compactBytes: number, error: unknown): number {
+  warnOnce("KVWS_FILE_COMPACTION_FAILED", `file store ${path}: compaction failed: ${(error as Error).message}`);
+  return journal.logEnd + Math.max(compactBytes, journal.snapshotSize);
+}
+
+/**
+ * Removes temp and lock-aside files of writers that are gone. They exist only while their writer
+ * takes or holds the lock, or while a compaction of a live process writes its snapshot; with our
+ * pid and none of ours busy here they are leftovers of an earlier process that had that pid.
+ */
+export async function removeLeftovers(path: string, lockPath: string): Promise<void> {
+  const dir = dirname(path);
+  const base = basename(path);
+  for (const entry of await readdir(dir)) {
+    const match = entry.startsWith(`${base}.`)
+      ? /^\.(?:tmp|log\.tmp|lock)\.(\d+)-[0-9a-f]+$/.exec(entry.slice(base.length))
+      : null;
+    if (!match) continue;
+    const pid = Number(match[1]);
+    const full = join(dir, entry);
+    const inUse = pid === process.pid ? lockBusyHere(lockPath) || tempsInFlight.has(full) : processAlive(pid);
+    if (!inUse) await unlink(full).catch(() => {});
   }
 }

@@ -1,7 +1,7 @@
 import type { BigIntStats } from "node:fs";
 import { open } from "node:fs/promises";
 import { warnOnce } from "../../warnings.js";
-import { commitTemp, dropTemp, readRange, replaceFile, writeAll, writeSnapshotTemp } from "./compact.js";
+import { commitTemp, dropTemp, readRange, replaceFile, writeAll, writeSnapshotTemp } from "./durable.js";
 import { type Contents, corrupt, decode, emptyContents, type Tuple } from "./format.js";
 import { signature } from "./fs.js";
 import { applyRecords, logHeader, parseHeader, parseRecords } from "./log.js";

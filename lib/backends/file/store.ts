@@ -1,7 +1,6 @@
 import { EventEmitter } from "node:events";
 import { unlinkSync } from "node:fs";
-import { readdir, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { dirname } from "node:path";
 import type { KeyvStoreAdapter, StoredData } from "keyv";
 import {
   InvalidConfigError,
@@ -10,15 +9,22 @@ import {
   StoreCorruptError,
   ValueTooLargeError,
 } from "../../errors.js";
-import { warnOnce } from "../../warnings.js";
 import { DRIVER, type Driver } from "../driver.js";
 import { MapCore } from "../map.js";
 import { mapScope } from "../map-scope.js";
-import { tempsInFlight, writeSnapshotTemp } from "./compact.js";
+import { type Pending, WriteQueue } from "./batch.js";
+import {
+  type CompactionHost,
+  type CompactionResult,
+  compactionFailed,
+  compactStore,
+  dueForCompaction,
+  removeLeftovers,
+} from "./compact.js";
 import { type Contents, changedKeys, emptyContents, entriesOf } from "./format.js";
 import { makeDirectory, storeFileError, storePath } from "./fs.js";
 import { Journal } from "./journal.js";
-import { FileLock, lockBusyHere, processAlive } from "./lock.js";
+import { FileLock } from "./lock.js";
 import { batchRecord } from "./log.js";
 
 export interface FileStoreOptions {
@@ -28,16 +34,7 @@ export interface FileStoreOptions {
   compactBytes?: number;
 }
 
-/** What one compaction wrote: the new snapshot and log, i.e. the disk it took beside the old files. */
-export interface CompactionResult {
-  bytes: number;
-}
-
-interface Pending {
-  apply(): unknown;
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-}
+export type { CompactionResult } from "./compact.js";
 
 /**
  * The embedded durable store behind `file:` URLs: a snapshot (`<file>`, one JSON document) and
@@ -81,8 +78,10 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   readonly #core = new MapCore(this.#contents.data);
   #loaded = false;
   #reloading: Promise<void> | undefined;
-  #queue: Pending[] = [];
-  #flushing: Promise<void> | undefined;
+  readonly #queue = new WriteQueue(
+    (batch) => this.#commit(batch),
+    () => this.#maybeCompact(),
+  );
   /** Lock-holding sections of this object, one at a time (its FileLock holds one token). */
   #section: Promise<unknown> = Promise.resolve();
   #compacting: Promise<CompactionResult | undefined> | undefined;
@@ -120,21 +119,8 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   }
 
   async #open(): Promise<void> {
-    const dir = dirname(this.path);
-    await makeDirectory(dir);
-    const base = basename(this.path);
-    for (const entry of await readdir(dir)) {
-      const match = entry.startsWith(`${base}.`)
-        ? /^\.(?:tmp|log\.tmp|lock)\.(\d+)-[0-9a-f]+$/.exec(entry.slice(base.length))
-        : null;
-      // Temp and aside files exist only while their writer takes or holds the lock (or, for a
-      // compaction's snapshot, while it runs), so with our pid and none of ours busy here they
-      // are leftovers of an earlier process with that pid.
-      const pid = Number(match?.[1]);
-      const ours = pid === process.pid;
-      const inUse = ours ? lockBusyHere(this.#lock.path) || tempsInFlight.has(join(dir, entry)) : processAlive(pid);
-      if (match && !inUse) await unlink(join(dir, entry)).catch(() => {});
-    }
+    await makeDirectory(dirname(this.path));
+    await removeLeftovers(this.path, this.#lock.path);
     await this.#refresh();
   }
 
@@ -191,46 +177,16 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
 
   #write<T>(apply: () => T): Promise<T> {
     if (this.#closed) return Promise.reject(new StorageClosedError(`file store ${this.path} is closed`));
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ apply, resolve: resolve as (value: unknown) => void, reject });
-      this.#startFlush();
-    });
-  }
-
-  #startFlush(): void {
-    this.#flushing ??= this.#flush().finally(() => {
-      this.#flushing = undefined;
-      // A caller awaiting the last batch may have queued its next write before this ran.
-      if (this.#queue.length > 0) this.#startFlush();
-    });
-  }
-
-  async #flush(): Promise<void> {
-    // Let writes issued in the same turn (Promise.all, setMany loops) join the first batch.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0);
-      const failure = await this.#commit(batch);
-      if (failure instanceof ValueTooLargeError && batch.length > 1) {
-        // One oversized write must not take down the writes that happened to share its batch:
-        // each is tried alone (memory is reloaded first, so none of the refused batch lingers).
-        for (const op of batch) {
-          const alone = await this.#commit([op]);
-          if (alone) op.reject(alone);
-        }
-      } else if (failure) {
-        for (const op of batch) op.reject(failure);
-      }
-    }
-    this.#maybeCompact();
+    return this.#queue.write(apply);
   }
 
   /** Runs `fn` holding the lock, fresh, after this object's other lock-holding sections. */
-  #locked<T>(fn: () => Promise<T>): Promise<T> {
+  #locked<T>(fn: () => Promise<T>, writing = false): Promise<T> {
     const run = this.#section.then(async () => {
       await this.#lock.acquire(this.#lockTimeoutMs);
       try {
         await this.#refresh();
+        this.#writing = writing;
         return await fn();
       } finally {
         this.#writing = false;
@@ -246,7 +202,6 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
       await this.#locked(async () => {
-        this.#writing = true;
         this.#core.track();
         for (const op of batch) {
           try {
@@ -257,7 +212,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
         }
         const { keys, all } = this.#core.untrack();
         await this.#persist(keys, all);
-      });
+      }, true);
     } catch (error) {
       // Memory may now hold writes the files do not: forget what we know, so the next access reloads.
       this.#journal.forget();
@@ -286,54 +241,31 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   // --- compaction --------------------------------------------------------------------------
 
   #maybeCompact(): void {
-    const { logEnd, snapshotSize } = this.#journal;
-    if (this.#closed || this.#compacting || logEnd < Math.max(this.#compactBytes, snapshotSize, this.#compactAt)) {
+    if (this.#closed || this.#compacting || !dueForCompaction(this.#journal, this.#compactBytes, this.#compactAt)) {
       return;
     }
     this.compact().catch((error: unknown) => {
-      // The log keeps every write meanwhile; try again once it has grown by another bound.
-      this.#compactAt = logEnd + Math.max(this.#compactBytes, snapshotSize);
-      warnOnce(
-        "KVWS_FILE_COMPACTION_FAILED",
-        `file store ${this.path}: compaction failed: ${(error as Error).message}`,
-      );
+      this.#compactAt = compactionFailed(this.path, this.#journal, this.#compactBytes, error);
     });
   }
 
   /**
    * Writes the current state as a new snapshot and starts a new log with what was appended
-   * meanwhile. Writers keep appending while the snapshot is written; they wait only for its
-   * rename and the new log. Resolves to the bytes written, undefined when another process
-   * compacted first. Runs on its own once the log outgrows the bound; callable to force it.
+   * meanwhile (compact.ts). Writers keep appending while the snapshot is written; they wait only
+   * for its rename and the new log. Resolves to the bytes written, undefined when another
+   * process compacted first. Runs on its own once the log outgrows the bound; callable to force it.
    */
   compact(): Promise<CompactionResult | undefined> {
-    this.#compacting ??= this.#compact().finally(() => {
+    const host: CompactionHost = {
+      path: this.path,
+      journal: this.#journal,
+      locked: (fn, writing) => this.#locked(fn, writing),
+      entries: () => this.#entries(),
+    };
+    this.#compacting ??= compactStore(host).finally(() => {
       this.#compacting = undefined;
     });
     return this.#compacting;
-  }
-
-  async #compact(): Promise<CompactionResult | undefined> {
-    try {
-      const start = await this.#locked(async () => {
-        const fold = this.#journal.fold();
-        return fold && { fold, entries: this.#entries() };
-      });
-      if (!start) return undefined;
-      const { fold, entries } = start;
-      const { temp, bytes } = await writeSnapshotTemp(this.path, entries, fold.generation + 1, [
-        fold.logGeneration,
-        fold.offset,
-      ]);
-      const written = await this.#locked(async () => {
-        this.#writing = true;
-        return this.#journal.finishFold(fold, temp, bytes);
-      });
-      return written === false ? undefined : { bytes: written };
-    } catch (error) {
-      this.#journal.forget();
-      throw storeFileError(this.path, "compact", error);
-    }
   }
 
   #setExpiry(key: string, ttl: number | undefined): void {
@@ -394,7 +326,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
 
   /** Waits for every write issued so far to reach the disk. */
   async flush(): Promise<void> {
-    while (this.#flushing) await this.#flushing.catch(() => {});
+    await this.#queue.flush();
   }
 
   async close(): Promise<void> {
