@@ -118,16 +118,23 @@ export function entriesOf(
   prefixLengthOf: (key: string) => number | undefined = () => undefined,
   now = Date.now(),
 ): Tuple[] {
+  return [...liveEntries(contents, prefixLengthOf, now)];
+}
+
+/** entriesOf, one at a time: a compaction encodes them a slice at a time without a second copy. */
+export function* liveEntries(
+  contents: Pick<Contents, "data" | "expires">,
+  prefixLengthOf: (key: string) => number | undefined = () => undefined,
+  now = Date.now(),
+): Generator<Tuple> {
   const { data, expires } = contents;
-  const entries: Tuple[] = [];
+  for (const key of expires.keys()) if (!data.has(key)) expires.delete(key);
   for (const [key, value] of data) {
     const at = expires.get(key);
     if (at !== undefined && at <= now) continue;
     const prefixLength = prefixLengthOf(key);
-    entries.push(prefixLength === undefined ? [key, value, at ?? null] : [key, value, at ?? null, prefixLength]);
+    yield prefixLength === undefined ? [key, value, at ?? null] : [key, value, at ?? null, prefixLength];
   }
-  for (const key of expires.keys()) if (!data.has(key)) expires.delete(key);
-  return entries;
 }
 
 /** The snapshot document's text before its entries; `]}` closes it. */

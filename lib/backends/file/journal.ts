@@ -21,6 +21,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** What a compaction started from: the state it folds, to be checked again before it is committed. */
 export interface Fold {
+  failures: number;
   snapshotSig: string;
   logIno: bigint;
   logGeneration: number;
@@ -64,9 +65,13 @@ export class Journal {
     return signature(this.path) === this.#snapshotSig && signature(this.logPath) === this.#logSig;
   }
 
-  /** Forget what is known: the next access reads both files again. */
+  /** Batches that failed so far: memory held writes the files refused until it was read again. */
+  #failures = 0;
+
+  /** Forget what is known (a batch failed): the next access reads both files again. */
   forget(): void {
     this.#snapshotSig = undefined;
+    this.#failures++;
   }
 
   /** Appending continues this log: the snapshot is of this format and the log continues it. */
@@ -196,7 +201,7 @@ export class Journal {
   }
 
   /** Writes the whole state as a new snapshot generation and starts its log (first write, recovery). */
-  async rewrite(entries: readonly Tuple[]): Promise<void> {
+  async rewrite(entries: Iterable<Tuple>): Promise<void> {
     const generation = this.generation + 1;
     const { temp, bytes } = await writeSnapshotTemp(this.path, entries, generation);
     await commitTemp(temp, this.path);
@@ -209,16 +214,24 @@ export class Journal {
     if (!this.appendable || this.#snapshotSig === undefined || this.#logIno === undefined) return undefined;
     const logGeneration = this.#logGeneration as number;
     const { generation, logEnd: offset } = this;
-    return { snapshotSig: this.#snapshotSig, logIno: this.#logIno, logGeneration, offset, generation };
+    return {
+      failures: this.#failures,
+      snapshotSig: this.#snapshotSig,
+      logIno: this.#logIno,
+      logGeneration,
+      offset,
+      generation,
+    };
   }
 
   /**
    * Commits a compaction's snapshot (written without the lock) and starts the new log with
    * the records appended since it began. The caller holds the lock and has refreshed. False
-   * (and the temp file removed) when another process compacted first.
+   * (and the temp file removed) when another process compacted first or a batch failed since.
    */
   async finishFold(fold: Fold, temp: string, bytes: number): Promise<number | false> {
-    if (this.#snapshotSig !== fold.snapshotSig || this.#logIno !== fold.logIno || !this.appendable) {
+    const same = this.#snapshotSig === fold.snapshotSig && this.#logIno === fold.logIno;
+    if (!same || fold.failures !== this.#failures || !this.appendable) {
       await dropTemp(temp);
       return false;
     }

@@ -21,7 +21,7 @@ import {
   dueForCompaction,
   removeLeftovers,
 } from "./compact.js";
-import { type Contents, changedKeys, emptyContents, entriesOf } from "./format.js";
+import { type Contents, changedKeys, emptyContents, liveEntries } from "./format.js";
 import { makeDirectory, storeFileError, storePath } from "./fs.js";
 import { Journal } from "./journal.js";
 import { FileLock } from "./lock.js";
@@ -235,7 +235,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   }
 
   #entries() {
-    return entriesOf(this.#contents, (key) => this.#core.prefixLengthOf(key));
+    return liveEntries(this.#contents, (key) => this.#core.prefixLengthOf(key));
   }
 
   // --- compaction --------------------------------------------------------------------------
