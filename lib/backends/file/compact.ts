@@ -54,15 +54,19 @@ export async function compactStore(host: CompactionHost): Promise<CompactionResu
   }
 }
 
-/** Whether the log has outgrown its bound: max(compactBytes, the snapshot, a bound pushed back by failures). */
+/**
+ * Whether the log has outgrown its bound: max(compactBytes, half the snapshot, a bound pushed
+ * back by failures). Half the snapshot keeps an open to at most ~1.5 snapshots of parsing, and
+ * the bytes compaction rewrites to about two per byte written.
+ */
 export function dueForCompaction(journal: Journal, compactBytes: number, pushedTo: number): boolean {
-  return journal.logEnd >= Math.max(compactBytes, journal.snapshotSize, pushedTo);
+  return journal.logEnd >= Math.max(compactBytes, journal.snapshotSize / 2, pushedTo);
 }
 
 /** A failed automatic compaction is told once; the next try waits until the log grew by another bound. */
 export function compactionFailed(path: string, journal: Journal, compactBytes: number, error: unknown): number {
   warnOnce("KVWS_FILE_COMPACTION_FAILED", `file store ${path}: compaction failed: ${(error as Error).message}`);
-  return journal.logEnd + Math.max(compactBytes, journal.snapshotSize);
+  return journal.logEnd + Math.max(compactBytes, journal.snapshotSize / 2);
 }
 
 /**

@@ -30,7 +30,7 @@ import { batchRecord } from "./log.js";
 export interface FileStoreOptions {
   /** How long a write waits for another process's lock before failing with ERR_STORE_LOCKED; default 10 s. */
   lockTimeoutMs?: number;
-  /** The log is compacted into a new snapshot once it is larger than this and than the snapshot; default 1 MiB. */
+  /** The log is compacted into a new snapshot once it is larger than this and than half the snapshot; default 1 MiB. */
   compactBytes?: number;
 }
 
@@ -45,7 +45,7 @@ export type { CompactionResult } from "./compact.js";
  *   crash mid-append leaves an unfinished last record, which the next writer cuts off (with a
  *   KVWS_FILE_TORN_TAIL warning); damage anywhere else is StoreCorruptError. `path` is the real
  *   file (symlinks resolved at construction), so a symlink to the store stays a symlink.
- * - Once the log outgrows max(compactBytes, snapshot size), a compaction writes the in-memory
+ * - Once the log outgrows max(compactBytes, half the snapshot), a compaction writes the in-memory
  *   state as a new snapshot generation (temp file, fsync, rename) without holding the lock, then,
  *   under the lock, renames it into place and starts a new log with the records appended
  *   meanwhile (journal.ts says why every step is crash-safe).
