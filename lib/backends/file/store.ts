@@ -51,7 +51,7 @@ export type { CompactionResult } from "./compact.js";
  *   meanwhile (journal.ts says why every step is crash-safe).
  * - A failed write rejects with a typed error (full disk, read-only, permission, too large,
  *   other I/O) and changes nothing: memory is reloaded from the files before the next access.
- * - Writes issued while a batch is being written join the next one (group commit).
+ * - Writes issued while a batch is being written join the next one (group commit, batch.ts).
  * - Several processes may share a file: a writer takes `<file>.lock`, replays what another
  *   process appended, applies its writes and appends them. Readers compare both files' identity
  *   (inode, size, mtime) before serving and replay the new log tail, or reload after a compaction.
@@ -84,7 +84,8 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   );
   /** Lock-holding sections of this object, one at a time (its FileLock holds one token). */
   #section: Promise<unknown> = Promise.resolve();
-  #compacting: Promise<CompactionResult | undefined> | undefined;
+  /** Settles (never rejects) when the last compaction started has ended. */
+  #compacting: Promise<void> | undefined;
   /** The log size at which the next automatic compaction may start (pushed back after a failed one). */
   #compactAt = 0;
   /** While a batch holds the lock, memory is ahead of the files by design: reads must not reload. */
@@ -253,7 +254,8 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
    * Writes the current state as a new snapshot and starts a new log with what was appended
    * meanwhile (compact.ts). Writers keep appending while the snapshot is written; they wait only
    * for its rename and the new log. Resolves to the bytes written, undefined when another
-   * process compacted first. Runs on its own once the log outgrows the bound; callable to force it.
+   * process compacted first. Runs on its own once the log outgrows the bound (in the background,
+   * a slice of entries at a time, so under a heavy write load it takes longer); callable to force it.
    */
   compact(): Promise<CompactionResult | undefined> {
     const host: CompactionHost = {
@@ -262,10 +264,14 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
       locked: (fn, writing) => this.#locked(fn, writing),
       entries: () => this.#entries(),
     };
-    this.#compacting ??= compactStore(host).finally(() => {
-      this.#compacting = undefined;
-    });
-    return this.#compacting;
+    // One at a time: a call while one runs starts another after it (its snapshot may predate the call).
+    const run = (this.#compacting ?? Promise.resolve()).then(() => compactStore(host));
+    const settle = () => {
+      if (this.#compacting === done) this.#compacting = undefined;
+    };
+    const done: Promise<void> = run.then(settle, settle);
+    this.#compacting = done;
+    return run;
   }
 
   #setExpiry(key: string, ttl: number | undefined): void {
@@ -332,7 +338,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   async close(): Promise<void> {
     await this.flush();
     this.#closed = true;
-    await this.#compacting?.catch(() => {});
+    await this.#compacting;
   }
 
   /** Process exit: nothing async runs any more, so only an abandoned lock can be cleaned up. */
