@@ -16,6 +16,7 @@ import { Keyv } from "keyv";
 import { KeyvFile } from "keyv-file";
 import { Bench } from "tinybench";
 import { openStorage, type WorkspaceStorage } from "../lib/index.js";
+import { runLog } from "./file-log.js";
 import {
   type BenchRow,
   interleaved,
@@ -279,6 +280,7 @@ export async function run(opts: { full: boolean; tiny: boolean }): Promise<Bench
     // Two processes: empty and 1k in quick mode (enough to see contention), the big stores with --full.
     const twoSizes = opts.tiny ? [0] : opts.full ? [0, 10_000, 50_000] : [0, 1000];
     for (const size of twoSizes) out.push(...(await twoProcesses(dir, size, opts)));
+    out.push(...(await runLog(opts)));
     return out;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -52,6 +52,9 @@ export class MapCore {
   readonly #logLimit: number;
   /** Set only while someone watches, so an unwatched write pays one check. */
   #listeners: Set<(change: StoreChange) => void> | undefined;
+  /** Full keys written since track(), while a durable store records a batch (see track). */
+  #touched: Set<string> | undefined;
+  #touchedAll = false;
 
   constructor(map: AnyMap, options: { logLimit?: number } = {}) {
     this.#map = map;
@@ -66,6 +69,24 @@ export class MapCore {
       this.#listeners?.delete(listener);
       if (this.#listeners?.size === 0) this.#listeners = undefined;
     };
+  }
+
+  /**
+   * From now until untrack(), remember every full key a write touches (sets, deletes, prunes,
+   * clears), so a durable store can log what a batch changed instead of the whole map.
+   */
+  track(): void {
+    this.#touched = new Set();
+    this.#touchedAll = false;
+  }
+
+  /** The keys touched since track(); `all` when the whole map was emptied in between. */
+  untrack(): { keys: Set<string>; all: boolean } {
+    const keys = this.#touched ?? new Set<string>();
+    const all = this.#touchedAll;
+    this.#touched = undefined;
+    this.#touchedAll = false;
+    return { keys, all };
   }
 
   #emit(change: StoreChange): void {
@@ -89,7 +110,9 @@ export class MapCore {
 
   /** `expiresAt` (ms) when written with a TTL: listings hide the name once it passes. */
   set(prefix: string, name: string, value: unknown, expiresAt?: number): void {
-    mapSet.call(this.#map, joinKey(prefix, name), value);
+    const key = joinKey(prefix, name);
+    mapSet.call(this.#map, key, value);
+    this.#touched?.add(key);
     const state = this.#added(prefix, name);
     if (expiresAt !== undefined) (state.expiring ??= new Map()).set(name, expiresAt);
     else state.expiring?.delete(name);
@@ -107,7 +130,9 @@ export class MapCore {
   }
 
   delete(prefix: string, name: string): boolean {
-    const existed = mapDelete.call(this.#map, joinKey(prefix, name));
+    const key = joinKey(prefix, name);
+    const existed = mapDelete.call(this.#map, key);
+    this.#touched?.add(key);
     this.#removed(prefix, name, existed);
     return existed;
   }
@@ -115,7 +140,11 @@ export class MapCore {
   clear(prefix: string): void {
     const state = this.#prefixes.get(prefix);
     if (!state) return;
-    for (const name of state.names) mapDelete.call(this.#map, joinKey(prefix, name));
+    for (const name of state.names) {
+      const key = joinKey(prefix, name);
+      mapDelete.call(this.#map, key);
+      this.#touched?.add(key);
+    }
     // Nothing of the prefix is left, so nothing of it is kept: a cache from before it reloads.
     this.#prefixes.delete(prefix);
     if (this.#listeners) this.#emit({ prefix, name: null, op: "clear" });
@@ -181,18 +210,21 @@ export class MapCore {
   /** A write by full key (a plain Keyv over the adapter): it joins the prefix the layout gives it. */
   rawSet(key: string, value: unknown): void {
     mapSet.call(this.#map, key, value);
+    this.#touched?.add(key);
     this.#attribute(key);
   }
 
   rawDelete(key: string): boolean {
     const at = this.prefixLengthOf(key);
     const existed = mapDelete.call(this.#map, key);
+    this.#touched?.add(key);
     if (at !== undefined) this.#removed(key.slice(0, at), key.slice(at + 1), existed);
     return existed;
   }
 
   rawClear(): void {
     Map.prototype.clear.call(this.#map);
+    if (this.#touched) this.#touchedAll = true;
     this.#prefixes.clear();
     if (this.#listeners) this.#emit({ prefix: null, name: null, op: "reset" });
   }

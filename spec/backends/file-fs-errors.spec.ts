@@ -15,6 +15,7 @@ import {
   ValueTooLargeError,
 } from "../../lib/index.js";
 import { tempDir } from "../support/env.js";
+import { diskEntries, diskKeys } from "../support/file-disk.js";
 
 // Real conditions, not mocks: these need root (mount, chattr, a child running as another user),
 // which this project's test machine has. Without it they fail rather than skip.
@@ -50,18 +51,21 @@ describe("file store: file system errors are typed", () => {
     backend = await openFileBackend(path);
     await backend.store.set("a", "x".repeat(100_000));
     const before = readFileSync(path);
-    // The new file must fit beside the old one until the rename: 100 KB + 250 KB > 256 KB.
-    const error = await backend.store.set("b", "y".repeat(150_000)).catch((e: unknown) => e);
+    const logBefore = readFileSync(`${path}.log`);
+    // The appended record does not fit: 100 KB + 200 KB > 256 KB.
+    const error = await backend.store.set("b", "y".repeat(200_000)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageFullError);
     expect(error).toMatchObject({ code: "ERR_STORAGE_FULL", cause: { code: "ENOSPC" } });
     expect((error as Error).message).toContain(path);
     expect((error as Error).message).toContain("ENOSPC");
     expect(readFileSync(path).equals(before)).toBe(true);
+    // The half-written record was cut off again: the log is as it was.
+    expect(readFileSync(`${path}.log`).equals(logBefore)).toBe(true);
     expect(await backend.store.get("b")).toBeUndefined();
-    expect(readdirSync(dir.path)).toEqual(["store.json"]);
+    expect(readdirSync(dir.path).sort()).toEqual(["store.json", "store.json.log"]);
     await backend.store.set("c", "small");
     expect(await backend.store.get("c")).toBe("small");
-    expect(JSON.parse(readFileSync(path, "utf8")).entries.map((e: unknown[]) => e[0])).toEqual(["a", "c"]);
+    expect(await diskKeys(path)).toEqual(["a", "c"]);
   });
 
   it("maps a read-only file system to ReadOnlyError and keeps serving reads", async () => {
@@ -155,7 +159,7 @@ describe("file store: file system errors are typed", () => {
     expect(await backend.store.get("huge")).toBeUndefined();
     expect(await backend.store.get("a")).toBe("1");
     await backend.store.set("b", "2");
-    expect(JSON.parse(readFileSync(path, "utf8")).entries).toEqual([
+    expect(await diskEntries(path)).toEqual([
       ["a", "1", null],
       ["b", "2", null],
     ]);
@@ -172,7 +176,7 @@ describe("file store: file system errors are typed", () => {
     expect(small.status).toBe("fulfilled");
     expect(other.status).toBe("fulfilled");
     expect(huge).toMatchObject({ status: "rejected", reason: { code: "ERR_VALUE_TOO_LARGE" } });
-    expect(JSON.parse(readFileSync(path, "utf8")).entries).toEqual([
+    expect(await diskEntries(path)).toEqual([
       ["small", "1", null],
       ["other", "2", null],
     ]);

@@ -9,9 +9,10 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Backend, Driver } from "../../lib/backends/driver.js";
 import { DRIVER } from "../../lib/backends/driver.js";
 import { openFileBackend } from "../../lib/backends/file/open.js";
-import type { FileStore } from "../../lib/backends/file/store.js";
+import { FileStore } from "../../lib/backends/file/store.js";
 import { openStorage, StoreCorruptError, type WorkspaceStorage } from "../../lib/index.js";
 import { tempDir } from "../support/env.js";
+import { diskText } from "../support/file-disk.js";
 
 const writer = fileURLToPath(new URL("../fixtures/file-writer.ts", import.meta.url));
 const run = promisify(execFile);
@@ -156,13 +157,13 @@ describe("file backend", () => {
     expect(await reopened.artifacts.load("kept")).toBe("yes");
     expect(existsSync(leftover)).toBe(false);
     await reopened.artifacts.save("more", 1);
-    expect(readdirSync(dir.path).sort()).toEqual(["store.json"]);
+    expect(readdirSync(dir.path).sort()).toEqual(["store.json", "store.json.log"]);
   });
 
   it("batches concurrent writes and resolves each only once it is on disk", async () => {
     const storage = await openHere();
     await Promise.all(Array.from({ length: 50 }, (_, i) => storage.collection("notes").set(`n${i}`, i)));
-    const onDisk = readFileSync(path, "utf8");
+    const onDisk = diskText(path);
     for (let i = 0; i < 50; i++) expect(onDisk).toContain(`"fw:ws:shared:notes:n${i}"`);
   });
 
@@ -178,16 +179,24 @@ describe("file backend", () => {
     expect(await storage.collection("notes").get("old")).toEqual({ from: "keyv-file" });
   });
 
-  it("drops values written with a TTL once they expire, from reads and from the file", async () => {
+  it("drops values written with a TTL once they expire, from reads, from a reopened store, and from the next snapshot", async () => {
     const storage = await openHere();
+    // The same store object the storage writes through (one per path in a process).
+    const backend = await openFileBackend(path);
     const notes = storage.collection("notes");
     await notes.set("brief", 1, 30);
     await notes.set("lasting", 2);
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(await notes.get("brief")).toBeUndefined();
     await notes.set("trigger", 3);
-    expect(readFileSync(path, "utf8")).not.toContain("brief");
+    const fresh = new FileStore(path);
+    await fresh.open();
+    expect(await fresh.get("fw:ws:shared:notes:brief")).toBeUndefined();
+    // The log keeps the record until the next compaction, which writes only live entries.
+    await (backend.store as FileStore).compact();
+    expect(diskText(path)).not.toContain("brief");
     expect(await notes.get("lasting")).toBe(2);
+    await backend.close();
   });
 
   it("completes a write issued as soon as the previous one resolved", async () => {

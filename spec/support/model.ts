@@ -4,10 +4,11 @@
  * same operations and demands they agree, and derives from it the exact set of keys
  * the store may contain.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { openMemoryBackend } from "../../lib/backends/memory.js";
 import { keyspace } from "../../lib/index.js";
 import { rawRedis } from "./env.js";
+import { diskEntries, diskKeys } from "./file-disk.js";
 import { sqlRows } from "./sql.js";
 
 /** Collections used through storage.collection(); "notes" is a prefix of the others on purpose. */
@@ -166,10 +167,9 @@ export async function rawKeys(backend: string, url: string, root: string): Promi
   }
   if (backend === "file") {
     const path = url.slice("file:".length);
-    // The store creates its file on the first write.
+    // The store creates its file on the first write; what it holds is the snapshot plus its log.
     if (!existsSync(path)) return [];
-    const doc = JSON.parse(readFileSync(path, "utf8")) as { entries: Array<[string]> };
-    return doc.entries.map(([key]) => key).sort();
+    return (await diskKeys(path)).sort();
   }
   if (backend === "memory") {
     return [...(openMemoryBackend(url).store as Map<string, unknown>).keys()].sort();
@@ -213,8 +213,7 @@ export async function rawDump(backend: string, url: string, root: string): Promi
   if (backend === "file") {
     const path = url.slice("file:".length);
     if (!existsSync(path)) return out;
-    const doc = JSON.parse(readFileSync(path, "utf8")) as { entries: Array<[string, unknown, unknown]> };
-    for (const [key, value, expires] of doc.entries) out[key] = [value, expires];
+    for (const [key, value, expires] of await diskEntries(path)) out[key] = [value, expires];
     return out;
   }
   if (backend === "sqlite" || backend === "postgres") {

@@ -1,18 +1,28 @@
 import { StoreCorruptError } from "../../errors.js";
 
 /**
- * On-disk layout of a file store: one JSON document,
- * `{"format":"keyv-workspaces/file","version":1,"entries":[[key, value, expiresAtMs|null, prefixLength?], …]}`.
+ * On-disk layout of a file store's snapshot: one JSON document,
+ * `{"format":"keyv-workspaces/file","version":2,"generation":G,"folded":[g,offset]?,"entries":[[key, value, expiresAtMs|null, prefixLength?], …]}`.
  * Tuples keep it compact and decode straight into a Map. `prefixLength` records which prefix a
  * scope wrote the key under, so listing stays exact across reloads (a key of root `R:crm` is never
  * a name of root `R`'s collection `crm`); entries without it (0.1.0 files, raw writes) are placed
  * by the key layout (keys.ts layoutPrefixLength). Readers that ignore the fourth element still read it.
  *
+ * Changes since the snapshot are in `<file>.log` (log.ts), whose header names the generation it
+ * continues. `folded` says the snapshot already holds log generation g up to byte `offset`: a
+ * compaction renames its snapshot first and replaces the log after, and readers in between replay
+ * only the rest. Version 1 documents (no generation, no log) are read as generation 0 and
+ * rewritten as version 2 by the first write, which version-1 code then refuses instead of
+ * overwriting changes it cannot see.
+ *
  * Files written by keyv-file (`{"cache":[[key,{value,expire}]…],"lastExpire":…}`) are read too,
  * so an app can point this backend at its existing keyv-file store; the first write converts it.
  */
 export const FORMAT = "keyv-workspaces/file";
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
+
+/** A snapshot entry: key, value, expiry (ms) or null, and the prefix length when known. */
+export type Tuple = [string, unknown, number | null] | [string, unknown, number | null, number];
 
 export interface Contents {
   data: Map<string, unknown>;
@@ -20,13 +30,17 @@ export interface Contents {
   expires: Map<string, number>;
   /** Where each key's prefix ends, for keys whose writer recorded it. */
   prefixLengths: Map<string, number>;
+  /** The snapshot's generation: 0 for an absent, version 1 or keyv-file document. */
+  generation: number;
+  /** The log generation and offset this snapshot already holds, while a compaction replaces the log. */
+  folded: [generation: number, offset: number] | undefined;
 }
 
 export function emptyContents(): Contents {
-  return { data: new Map(), expires: new Map(), prefixLengths: new Map() };
+  return { data: new Map(), expires: new Map(), prefixLengths: new Map(), generation: 0, folded: undefined };
 }
 
-function corrupt(path: string, why: string, cause?: unknown): StoreCorruptError {
+export function corrupt(path: string, why: string, cause?: unknown): StoreCorruptError {
   return new StoreCorruptError(
     path,
     `store file ${path} cannot be decoded (${why}); it was left untouched. ` +
@@ -34,6 +48,8 @@ function corrupt(path: string, why: string, cause?: unknown): StoreCorruptError 
     cause === undefined ? undefined : { cause },
   );
 }
+
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -62,8 +78,21 @@ export function decode(path: string, text: string, now = Date.now()): Contents {
     }
   };
   if (doc.format === FORMAT) {
-    if (doc.version !== FORMAT_VERSION) throw corrupt(path, `unknown format version ${JSON.stringify(doc.version)}`);
+    if (doc.version !== 1 && doc.version !== FORMAT_VERSION) {
+      throw corrupt(path, `unknown format version ${JSON.stringify(doc.version)}`);
+    }
     if (!Array.isArray(doc.entries)) throw corrupt(path, "entries is not an array");
+    if (doc.version === FORMAT_VERSION) {
+      const { generation, folded } = doc;
+      if (!isCount(generation) || generation < 1) throw corrupt(path, "generation is not a positive integer");
+      contents.generation = generation;
+      if (folded !== undefined) {
+        if (!Array.isArray(folded) || !isCount(folded[0]) || !isCount(folded[1]) || folded[0] >= generation) {
+          throw corrupt(path, "folded is not [generation, offset] of an earlier log");
+        }
+        contents.folded = [folded[0], folded[1]];
+      }
+    }
     doc.entries.forEach((entry: unknown, at: number) => {
       if (!Array.isArray(entry)) throw corrupt(path, `entry ${at} is not a [key, value, expires] tuple`);
       add(entry[0], entry[1], entry[2], at, entry[3]);
@@ -83,22 +112,35 @@ export function decode(path: string, text: string, now = Date.now()): Contents {
   throw corrupt(path, `not a ${FORMAT} document`);
 }
 
-export function encode(
+/** The live entries, in the Map's order; drops expiry records of keys deleted since (they would pile up). */
+export function entriesOf(
   contents: Contents,
   prefixLengthOf: (key: string) => number | undefined = () => undefined,
   now = Date.now(),
-): string {
+): Tuple[] {
+  return [...liveEntries(contents, prefixLengthOf, now)];
+}
+
+/** entriesOf, one at a time: a compaction encodes them a slice at a time without a second copy. */
+export function* liveEntries(
+  contents: Pick<Contents, "data" | "expires">,
+  prefixLengthOf: (key: string) => number | undefined = () => undefined,
+  now = Date.now(),
+): Generator<Tuple> {
   const { data, expires } = contents;
-  const entries: Array<[string, unknown, number | null] | [string, unknown, number | null, number]> = [];
+  for (const key of expires.keys()) if (!data.has(key)) expires.delete(key);
   for (const [key, value] of data) {
     const at = expires.get(key);
     if (at !== undefined && at <= now) continue;
     const prefixLength = prefixLengthOf(key);
-    entries.push(prefixLength === undefined ? [key, value, at ?? null] : [key, value, at ?? null, prefixLength]);
+    yield prefixLength === undefined ? [key, value, at ?? null] : [key, value, at ?? null, prefixLength];
   }
-  // Expiry records of keys deleted since the last write would otherwise pile up.
-  for (const key of expires.keys()) if (!data.has(key)) expires.delete(key);
-  return JSON.stringify({ format: FORMAT, version: FORMAT_VERSION, entries });
+}
+
+/** The snapshot document's text before its entries; `]}` closes it. */
+export function snapshotHead(generation: number, folded?: [number, number]): string {
+  const head = { format: FORMAT, version: FORMAT_VERSION, generation, ...(folded && { folded }) };
+  return `${JSON.stringify(head).slice(0, -1)},"entries":[`;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { link, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { linkSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { link, readFile, rename, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { StoreLockedError } from "../../errors.js";
 
@@ -94,17 +94,19 @@ export class FileLock {
     this.path = path;
   }
 
+  // Taking and releasing run synchronously: each is a few metadata calls of microseconds, cheaper
+  // than a round trip through the thread pool each, and paid on every write batch.
   async acquire(timeoutMs: number): Promise<void> {
     const token = randomBytes(8).toString("hex");
     const aside = `${this.path}.${process.pid}-${token}`;
     busy(this.path, 1);
     let acquired = false;
     try {
-      await writeFile(aside, JSON.stringify({ pid: process.pid, host: HOST, token } satisfies LockOwner));
+      writeFileSync(aside, JSON.stringify({ pid: process.pid, host: HOST, token } satisfies LockOwner));
       const deadline = Date.now() + timeoutMs;
       for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
         try {
-          await link(aside, this.path);
+          linkSync(aside, this.path);
           this.#token = token;
           heldHere.add(token);
           acquired = true;
@@ -125,7 +127,9 @@ export class FileLock {
       }
     } finally {
       if (!acquired) busy(this.path, -1);
-      await unlink(aside).catch(() => {});
+      try {
+        unlinkSync(aside);
+      } catch {}
     }
   }
 
@@ -136,18 +140,25 @@ export class FileLock {
     heldHere.delete(token);
     busy(this.path, -1);
     // Only remove the lock if it is still ours (it always should be; this guards against a takeover bug).
-    const owner = parseOwner(await readFile(this.path, "utf8").catch(() => ""));
-    if (owner?.token === token) await unlink(this.path).catch(() => {});
+    let text = "";
+    try {
+      text = readFileSync(this.path, "utf8");
+    } catch {}
+    if (parseOwner(text)?.token === token) {
+      try {
+        unlinkSync(this.path);
+      } catch {}
+    }
   }
 
   /** For process exit, where nothing async runs any more. */
-  releaseSync(unlinkSync: (path: string) => void): void {
+  releaseSync(unlinkNow: (path: string) => void = unlinkSync): void {
     if (this.#token === undefined) return;
     heldHere.delete(this.#token);
     busy(this.path, -1);
     this.#token = undefined;
     try {
-      unlinkSync(this.path);
+      unlinkNow(this.path);
     } catch {}
   }
 

@@ -1,8 +1,6 @@
-import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { unlinkSync } from "node:fs";
-import { open, readdir, rename, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { dirname } from "node:path";
 import type { KeyvStoreAdapter, StoredData } from "keyv";
 import {
   InvalidConfigError,
@@ -14,35 +12,49 @@ import {
 import { DRIVER, type Driver } from "../driver.js";
 import { MapCore } from "../map.js";
 import { mapScope } from "../map-scope.js";
-import { type Contents, changedKeys, decode, emptyContents, encode } from "./format.js";
-import { fsyncDir, makeDirectory, signature, storeFileError, storePath } from "./fs.js";
-import { FileLock, lockBusyHere, processAlive } from "./lock.js";
+import { type Pending, WriteQueue } from "./batch.js";
+import {
+  type CompactionHost,
+  type CompactionResult,
+  compactionFailed,
+  compactStore,
+  dueForCompaction,
+  removeLeftovers,
+} from "./compact.js";
+import { type Contents, changedKeys, emptyContents, liveEntries } from "./format.js";
+import { makeDirectory, storeFileError, storePath } from "./fs.js";
+import { Journal } from "./journal.js";
+import { FileLock } from "./lock.js";
+import { batchRecord } from "./log.js";
 
 export interface FileStoreOptions {
   /** How long a write waits for another process's lock before failing with ERR_STORE_LOCKED; default 10 s. */
   lockTimeoutMs?: number;
+  /** The log is compacted into a new snapshot once it is larger than this and than half the snapshot; default 1 MiB. */
+  compactBytes?: number;
 }
 
-interface Pending {
-  apply(): unknown;
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-}
+export type { CompactionResult } from "./compact.js";
 
 /**
- * The embedded durable store behind `file:` URLs: the whole store is one JSON file, held in
- * memory and rewritten on every (batched) write.
+ * The embedded durable store behind `file:` URLs: a snapshot (`<file>`, one JSON document) and
+ * a log of the changes since (`<file>.log`), held in memory as one Map.
  *
- * - A write resolves only after its bytes are on disk: temp file in the same directory,
- *   fsync, rename over the store, fsync of the directory. A crash leaves the old file or the
- *   new one, never a torn one. `path` is the real file (symlinks resolved at construction),
- *   so a symlink to the store stays a symlink.
+ * - A write resolves only after its record is on disk: appended to the log and fdatasynced, so
+ *   its cost does not grow with the store. The record is framed with a length and checksums: a
+ *   crash mid-append leaves an unfinished last record, which the next writer cuts off (with a
+ *   KVWS_FILE_TORN_TAIL warning); damage anywhere else is StoreCorruptError. `path` is the real
+ *   file (symlinks resolved at construction), so a symlink to the store stays a symlink.
+ * - Once the log outgrows max(compactBytes, half the snapshot), a compaction writes the in-memory
+ *   state as a new snapshot generation (temp file, fsync, rename) without holding the lock, then,
+ *   under the lock, renames it into place and starts a new log with the records appended
+ *   meanwhile (journal.ts says why every step is crash-safe).
  * - A failed write rejects with a typed error (full disk, read-only, permission, too large,
- *   other I/O) and changes nothing: memory is reloaded from the file before the next access.
- * - Writes issued while a rewrite is in progress are batched into the next one (group commit).
- * - Several processes may share a file: a writer takes `<file>.lock`, re-reads the file if
- *   another process changed it, applies its writes and renames the result into place.
- *   Readers compare the file's identity (inode, size, mtime) before serving and reload if it changed.
+ *   other I/O) and changes nothing: memory is reloaded from the files before the next access.
+ * - Writes issued while a batch is being written join the next one (group commit, batch.ts).
+ * - Several processes may share a file: a writer takes `<file>.lock`, replays what another
+ *   process appended, applies its writes and appends them. Readers compare both files' identity
+ *   (inode, size, mtime) before serving and replay the new log tail, or reload after a compaction.
  * - A file that cannot be decoded is never overwritten: opening, reading and writing reject
  *   with StoreCorruptError until someone repairs or removes it.
  *
@@ -55,6 +67,8 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   readonly [DRIVER]: Driver;
   readonly #lock: FileLock;
   readonly #lockTimeoutMs: number;
+  readonly #compactBytes: number;
+  readonly #journal: Journal;
   #contents: Contents = emptyContents();
   /**
    * Listing, per-prefix versions and change logs over the in-memory Map. It outlives reloads:
@@ -62,11 +76,19 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
    * `changedSince` answers across them.
    */
   readonly #core = new MapCore(this.#contents.data);
-  #signature: string | undefined;
+  #loaded = false;
   #reloading: Promise<void> | undefined;
-  #queue: Pending[] = [];
-  #flushing: Promise<void> | undefined;
-  /** While a batch holds the lock, memory is ahead of the file by design: reads must not reload. */
+  readonly #queue = new WriteQueue(
+    (batch) => this.#commit(batch),
+    () => this.#maybeCompact(),
+  );
+  /** Lock-holding sections of this object, one at a time (its FileLock holds one token). */
+  #section: Promise<unknown> = Promise.resolve();
+  /** Settles (never rejects) when the last compaction started has ended. */
+  #compacting: Promise<void> | undefined;
+  /** The log size at which the next automatic compaction may start (pushed back after a failed one). */
+  #compactAt = 0;
+  /** While a batch holds the lock, memory is ahead of the files by design: reads must not reload. */
   #writing = false;
   #closed = false;
 
@@ -76,10 +98,12 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     this.opts = { url: `file:${this.path}`, dialect: "keyv-workspaces-file" };
     this.#lock = new FileLock(`${this.path}.lock`);
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
+    this.#compactBytes = options.compactBytes ?? 1024 * 1024;
+    this.#journal = new Journal(this.path);
     this[DRIVER] = this.#driver();
   }
 
-  /** Creates the directory, removes temp files of crashed writers, and loads (or refuses) the file. */
+  /** Creates the directory, removes temp files of crashed writers, and loads (or refuses) the files. */
   async open(): Promise<void> {
     try {
       await this.#open();
@@ -96,50 +120,36 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   }
 
   async #open(): Promise<void> {
-    const dir = dirname(this.path);
-    await makeDirectory(dir);
-    const base = basename(this.path);
-    for (const entry of await readdir(dir)) {
-      const match = entry.startsWith(`${base}.`)
-        ? /^\.(?:tmp|lock)\.(\d+)-[0-9a-f]+$/.exec(entry.slice(base.length))
-        : null;
-      // Temp and aside files exist only while their writer takes or holds the lock, so with our
-      // pid and no lock of ours busy here they are leftovers of an earlier process with that pid.
-      const pid = Number(match?.[1]);
-      const ours = pid === process.pid;
-      if (match && (ours ? !lockBusyHere(this.#lock.path) : !processAlive(pid))) {
-        await unlink(join(dir, entry)).catch(() => {});
-      }
-    }
+    await makeDirectory(dirname(this.path));
+    await removeLeftovers(this.path, this.#lock.path);
     await this.#refresh();
   }
 
   // --- freshness -------------------------------------------------------------------------
 
-  /** Undefined when memory already matches the file (the common case: one stat, no await). */
+  /** Undefined when memory already matches the files (the common case: two stats, no await). */
   #fresh(): Promise<void> | undefined {
     if (this.#closed) throw new StorageClosedError(`file store ${this.path} is closed`);
     if (this.#writing) return undefined;
-    let current: string;
     try {
-      current = this.#currentSignature();
+      if (this.#isFresh()) return undefined;
     } catch (error) {
       return Promise.reject(error);
     }
-    return current === this.#signature ? undefined : this.#refresh();
+    return this.#refresh();
   }
 
-  /** The file's signature; a path that cannot be looked at (ELOOP, ENOTDIR, EACCES) is a typed read error. */
-  #currentSignature(): string {
+  /** A path that cannot be looked at (ELOOP, ENOTDIR, EACCES) is a typed read error. */
+  #isFresh(): boolean {
     try {
-      return signature(this.path);
+      return this.#loaded && this.#journal.fresh();
     } catch (error) {
       throw storeFileError(this.path, "read", error);
     }
   }
 
   async #refresh(): Promise<void> {
-    while (this.#currentSignature() !== this.#signature) {
+    while (!this.#isFresh()) {
       this.#reloading ??= this.#reload().finally(() => {
         this.#reloading = undefined;
       });
@@ -149,83 +159,51 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
 
   async #reload(): Promise<void> {
     try {
-      await this.#readFile();
+      const before = this.#contents;
+      const loaded = await this.#journal.load(before);
+      if (loaded.full) {
+        this.#contents = loaded.contents;
+        const { prefixLengths } = loaded.contents;
+        this.#core.replace(loaded.contents.data, changedKeys(before, loaded.contents), (key) => prefixLengths.get(key));
+      } else {
+        this.#core.replace(before.data, loaded.changed, (key) => before.prefixLengths.get(key));
+      }
+      this.#loaded = true;
     } catch (error) {
       throw storeFileError(this.path, "read", error);
     }
-  }
-
-  async #readFile(): Promise<void> {
-    let handle: Awaited<ReturnType<typeof open>>;
-    try {
-      handle = await open(this.path, "r");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-      this.#replace(emptyContents(), "absent");
-      return;
-    }
-    try {
-      // Stat and read the same open file, so the signature describes exactly the bytes we decode.
-      const st = await handle.stat({ bigint: true });
-      const text = await handle.readFile("utf8");
-      this.#replace(decode(this.path, text), `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`);
-    } finally {
-      await handle.close();
-    }
-  }
-
-  #replace(contents: Contents, sig: string): void {
-    const before = this.#contents;
-    this.#contents = contents;
-    this.#core.replace(contents.data, changedKeys(before, contents), (key) => contents.prefixLengths.get(key));
-    this.#signature = sig;
   }
 
   // --- writes ------------------------------------------------------------------------------
 
   #write<T>(apply: () => T): Promise<T> {
     if (this.#closed) return Promise.reject(new StorageClosedError(`file store ${this.path} is closed`));
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ apply, resolve: resolve as (value: unknown) => void, reject });
-      this.#startFlush();
-    });
+    return this.#queue.write(apply);
   }
 
-  #startFlush(): void {
-    this.#flushing ??= this.#flush().finally(() => {
-      this.#flushing = undefined;
-      // A caller awaiting the last batch may have queued its next write before this ran.
-      if (this.#queue.length > 0) this.#startFlush();
-    });
-  }
-
-  async #flush(): Promise<void> {
-    // Let writes issued in the same turn (Promise.all, setMany loops) join the first batch.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0);
-      const failure = await this.#commit(batch);
-      if (failure instanceof ValueTooLargeError && batch.length > 1) {
-        // One oversized write must not take down the writes that happened to share its batch:
-        // each is tried alone (memory is reloaded first, so none of the refused batch lingers).
-        for (const op of batch) {
-          const alone = await this.#commit([op]);
-          if (alone) op.reject(alone);
-        }
-      } else if (failure) {
-        for (const op of batch) op.reject(failure);
+  /** Runs `fn` holding the lock, fresh, after this object's other lock-holding sections. */
+  #locked<T>(fn: () => Promise<T>, writing = false): Promise<T> {
+    const run = this.#section.then(async () => {
+      await this.#lock.acquire(this.#lockTimeoutMs);
+      try {
+        await this.#refresh();
+        this.#writing = writing;
+        return await fn();
+      } finally {
+        this.#writing = false;
+        await this.#lock.release();
       }
-    }
+    });
+    this.#section = run.catch(() => {});
+    return run;
   }
 
   /** Applies and persists one batch, settling each op; on failure settles none and returns the typed error. */
   async #commit(batch: Pending[]): Promise<KeyvWorkspacesError | undefined> {
     const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
-      await this.#lock.acquire(this.#lockTimeoutMs);
-      try {
-        await this.#refresh();
-        this.#writing = true;
+      await this.#locked(async () => {
+        this.#core.track();
         for (const op of batch) {
           try {
             results.push({ ok: true, value: op.apply() });
@@ -233,14 +211,12 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
             results.push({ ok: false, error });
           }
         }
-        await this.#persist();
-      } finally {
-        this.#writing = false;
-        await this.#lock.release();
-      }
+        const { keys, all } = this.#core.untrack();
+        await this.#persist(keys, all);
+      }, true);
     } catch (error) {
-      // Memory may now hold writes the file does not: forget what we know, so the next access reloads.
-      this.#signature = undefined;
+      // Memory may now hold writes the files do not: forget what we know, so the next access reloads.
+      this.#journal.forget();
       return storeFileError(this.path, "write", error);
     }
     batch.forEach((op, i) => {
@@ -251,24 +227,51 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     return undefined;
   }
 
-  async #persist(): Promise<void> {
-    const text = encode(this.#contents, (key) => this.#core.prefixLengthOf(key));
-    const temp = `${this.path}.tmp.${process.pid}-${randomBytes(4).toString("hex")}`;
-    const handle = await open(temp, "wx");
-    try {
-      try {
-        await handle.writeFile(text, "utf8");
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, this.path);
-    } catch (error) {
-      await unlink(temp).catch(() => {});
-      throw error;
+  async #persist(keys: Set<string>, all: boolean): Promise<void> {
+    const journal = this.#journal;
+    // A first write, a version-1 file, or a compaction that crashed half way: write everything once.
+    if (!journal.appendable) return journal.rewrite(this.#entries());
+    if (keys.size === 0 && !all) return;
+    await journal.append(batchRecord(this.#contents, keys, all, (key) => this.#core.prefixLengthOf(key)));
+  }
+
+  #entries() {
+    return liveEntries(this.#contents, (key) => this.#core.prefixLengthOf(key));
+  }
+
+  // --- compaction --------------------------------------------------------------------------
+
+  #maybeCompact(): void {
+    if (this.#closed || this.#compacting || !dueForCompaction(this.#journal, this.#compactBytes, this.#compactAt)) {
+      return;
     }
-    await fsyncDir(dirname(this.path));
-    this.#signature = signature(this.path);
+    this.compact().catch((error: unknown) => {
+      this.#compactAt = compactionFailed(this.path, this.#journal, this.#compactBytes, error);
+    });
+  }
+
+  /**
+   * Writes the current state as a new snapshot and starts a new log with what was appended
+   * meanwhile (compact.ts). Writers keep appending while the snapshot is written; they wait only
+   * for its rename and the new log. Resolves to the bytes written, undefined when another
+   * process compacted first. Runs on its own once the log outgrows the bound (in the background,
+   * a slice of entries at a time, so under a heavy write load it takes longer); callable to force it.
+   */
+  compact(): Promise<CompactionResult | undefined> {
+    const host: CompactionHost = {
+      path: this.path,
+      journal: this.#journal,
+      locked: (fn, writing) => this.#locked(fn, writing),
+      entries: () => this.#entries(),
+    };
+    // One at a time: a call while one runs starts another after it (its snapshot may predate the call).
+    const run = (this.#compacting ?? Promise.resolve()).then(() => compactStore(host));
+    const settle = () => {
+      if (this.#compacting === done) this.#compacting = undefined;
+    };
+    const done: Promise<void> = run.then(settle, settle);
+    this.#compacting = done;
+    return run;
   }
 
   #setExpiry(key: string, ttl: number | undefined): void {
@@ -329,12 +332,13 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
 
   /** Waits for every write issued so far to reach the disk. */
   async flush(): Promise<void> {
-    while (this.#flushing) await this.#flushing.catch(() => {});
+    await this.#queue.flush();
   }
 
   async close(): Promise<void> {
     await this.flush();
     this.#closed = true;
+    await this.#compacting;
   }
 
   /** Process exit: nothing async runs any more, so only an abandoned lock can be cleaned up. */
