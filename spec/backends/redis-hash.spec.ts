@@ -1,13 +1,17 @@
 // The hash layout (lib/backends/redis/hash.ts): what each operation sends, expiry and its sweep,
 // the races it must survive, and data of the string layout read through it.
+
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOG_LIMIT } from "../../lib/backends/change-log.js";
 import type { PrefixStore } from "../../lib/backends/driver.js";
 import { ServerClock } from "../../lib/backends/redis/common.js";
 import { redisDriver } from "../../lib/backends/redis/driver.js";
-import { SWEEP_EVERY_MS } from "../../lib/backends/redis/hash.js";
+import { SWEEP_EVERY_MS, SWEEP_LIMIT } from "../../lib/backends/redis/hash.js";
 import { Nonces } from "../../lib/backends/redis/log.js";
+import { WATCH_RECHECK_MS } from "../../lib/backends/redis/notify.js";
 import { connectRedis, type RedisConnection } from "../../lib/backends/redis/open.js";
+import { TRANSACT_ATTEMPTS } from "../../lib/backends/redis/optimistic.js";
 import { rebuildIndex } from "../../lib/backends/redis/rebuild.js";
 import { stringScope } from "../../lib/backends/redis/strings.js";
 import type { RedisCommander } from "../../lib/backends/redis/tx.js";
@@ -280,5 +284,18 @@ describe("redisLayout in the config", () => {
       code: "ERR_INVALID_CONFIG",
       field: "redisLayout",
     });
+  });
+});
+
+describe("the numbers docs/redis-index.md and docs/collaboration.md give", () => {
+  it("are the ones the driver uses", () => {
+    const flat = (path: string) =>
+      readFileSync(new URL(`../../docs/${path}`, import.meta.url), "utf8").replace(/\s+/g, " ");
+    const index = flat("redis-index.md");
+    expect(SWEEP_EVERY_MS).toBe(1000);
+    expect(index).toContain(`sweep their prefix at most once a second per process: up to ${SWEEP_LIMIT} names`);
+    expect(index).toContain(`a lost race reads again, up to ${TRANSACT_ATTEMPTS} times`);
+    expect(WATCH_RECHECK_MS).toBe(1000);
+    expect(flat("collaboration.md")).toContain("(`PUBSUB NUMSUB`) at most once a second per channel");
   });
 });
