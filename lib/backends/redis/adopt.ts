@@ -2,7 +2,8 @@
  * Moving a prefix from the string layout (strings.ts: values at `<prefix>:<name>`, listed by
  * `<prefix>#index`; every release before 0.4) into the hash layout (hash.ts). The driver does it
  * on a prefix's first use in a process, before it serves that prefix, so data written by older
- * versions reads as before; `kvws migrate-layout --values` does it for a whole root ahead of time.
+ * versions reads as before; rebuildIndexes(…, { layout: "hash" }) does it for a whole root ahead
+ * of time (rebuild.ts).
  *
  * Batches of names are moved under WATCH of the index and the values: HSETNX (a value the hash
  * layout already holds is newer and wins), then DEL of the string keys and ZREM of the members,
