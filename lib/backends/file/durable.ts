@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { open, rename, unlink } from "node:fs/promises";
+import { type FileHandle, open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { snapshotHead, type Tuple } from "./format.js";
 import { fsyncDir } from "./fs.js";
@@ -26,43 +26,24 @@ const SYNC_EVERY = 512 * 1024;
 
 const tempName = (path: string) => `${path}.tmp.${process.pid}-${randomBytes(4).toString("hex")}`;
 
-/** Writes a snapshot document to a new temp file, a slice of entries at a time, and fsyncs it. */
-export async function writeSnapshotTemp(
+/**
+ * A new temp file beside `path`, filled by `fill` (given the handle and the bytes written so far),
+ * fsynced and closed; removed again if anything fails. Resolves with its name and size.
+ */
+async function writeTemp(
   path: string,
-  entries: Iterable<Tuple>,
-  generation: number,
-  folded?: [number, number],
+  fill: (write: (buf: Buffer) => Promise<void>, handle: FileHandle) => Promise<void>,
 ): Promise<{ temp: string; bytes: number }> {
   const temp = tempName(path);
   tempsInFlight.add(temp);
   let bytes = 0;
-  let synced = 0;
   try {
     const handle = await open(temp, "wx");
     try {
-      const write = async (text: string) => {
-        const buf = Buffer.from(text, "utf8");
+      await fill(async (buf) => {
         await writeAll(handle, buf, bytes);
         bytes += buf.length;
-        if (bytes - synced >= SYNC_EVERY) {
-          await handle.datasync();
-          synced = bytes;
-        }
-      };
-      await write(snapshotHead(generation, folded));
-      let slice: string[] = [];
-      let first = true;
-      const flush = async () => {
-        await write((first ? "" : ",") + slice.join(","));
-        first = false;
-        slice = [];
-      };
-      for (const entry of entries) {
-        slice.push(JSON.stringify(entry));
-        if (slice.length >= CHUNK) await flush();
-      }
-      if (slice.length > 0) await flush();
-      await write("]}");
+      }, handle);
       await handle.sync();
     } finally {
       await handle.close();
@@ -72,6 +53,42 @@ export async function writeSnapshotTemp(
     throw error;
   }
   return { temp, bytes };
+}
+
+/** Writes a snapshot document to a new temp file, a slice of entries at a time, and fsyncs it. */
+export function writeSnapshotTemp(
+  path: string,
+  entries: Iterable<Tuple>,
+  generation: number,
+  folded?: [number, number],
+): Promise<{ temp: string; bytes: number }> {
+  return writeTemp(path, async (writeBuf, handle) => {
+    let bytes = 0;
+    let synced = 0;
+    const write = async (text: string) => {
+      const buf = Buffer.from(text, "utf8");
+      await writeBuf(buf);
+      bytes += buf.length;
+      if (bytes - synced >= SYNC_EVERY) {
+        await handle.datasync();
+        synced = bytes;
+      }
+    };
+    await write(snapshotHead(generation, folded));
+    let slice: string[] = [];
+    let first = true;
+    const flush = async () => {
+      await write((first ? "" : ",") + slice.join(","));
+      first = false;
+      slice = [];
+    };
+    for (const entry of entries) {
+      slice.push(JSON.stringify(entry));
+      if (slice.length >= CHUNK) await flush();
+    }
+    if (slice.length > 0) await flush();
+    await write("]}");
+  });
 }
 
 export async function dropTemp(temp: string): Promise<void> {
@@ -94,23 +111,9 @@ export async function commitTemp(temp: string, path: string): Promise<void> {
 
 /** Replaces the file at `path` with `parts`, durably. Returns the bytes written. */
 export async function replaceFile(path: string, parts: readonly Buffer[]): Promise<number> {
-  const temp = tempName(path);
-  let bytes = 0;
-  try {
-    const handle = await open(temp, "wx");
-    try {
-      for (const part of parts) {
-        await writeAll(handle, part, bytes);
-        bytes += part.length;
-      }
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    await dropTemp(temp);
-    throw error;
-  }
+  const { temp, bytes } = await writeTemp(path, async (write) => {
+    for (const part of parts) await write(part);
+  });
   await commitTemp(temp, path);
   return bytes;
 }

@@ -48,13 +48,16 @@ export class Publisher {
   }
 
   async publish(client: RedisCommander, prefix: string, op: ChangeOp, names: readonly string[] | null): Promise<void> {
-    const message: Message = { p: prefix, o: op, n: names === null ? null : [...new Set(names)], s: this.origin };
-    if (this.#local.size > 0) {
-      const base = changeBase(prefix);
-      const text = JSON.stringify(message);
-      for (const local of this.#local) if (local.bases.has(base)) local.hear(text);
-    }
-    const channel = changeChannel(prefix);
+    // Every write passes here: with nobody listening it costs a map lookup, no message is built.
+    const base = changeBase(prefix);
+    let text: string | undefined;
+    const message = () => {
+      const body: Message = { p: prefix, o: op, n: names === null ? null : [...new Set(names)], s: this.origin };
+      text ??= JSON.stringify(body);
+      return text;
+    };
+    for (const local of this.#local) if (local.bases.has(base)) local.hear(message());
+    const channel = channelOf(base);
     const now = Date.now();
     let known = this.#listeners.get(channel);
     if (!known || now - known.at > WATCH_RECHECK_MS) {
@@ -63,8 +66,7 @@ export class Publisher {
       known = { at: now, count: Number(reply[1]) || 0 };
       this.#listeners.set(channel, known);
     }
-    if (known.count === 0) return;
-    await client.sendCommand(["PUBLISH", channel, JSON.stringify(message)]);
+    if (known.count > 0) await client.sendCommand(["PUBLISH", channel, message()]);
   }
 }
 
