@@ -17,6 +17,7 @@ import {
   revokeWorkspaceUser,
 } from "../../lib/index.js";
 import { deleteUnder, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
+import { captureWarnings } from "../support/warnings.js";
 
 const run = promisify(execFile);
 const writer = fileURLToPath(new URL("../fixtures/redis-writer.ts", import.meta.url));
@@ -127,6 +128,20 @@ describe("a workspace ACL user's change feed", () => {
         const [saved] = await collect(events, (got) => got.length === 1);
         expect(saved).toMatchObject({ collection: "artifacts", name: "hello", op: "set" });
         await events.return?.();
+        // The root's channel (deps) is not the tenant's: told once, and a reset, never silence.
+        const warnings = captureWarnings("KVWS_WATCH_SUBSCRIBE");
+        try {
+          const denied = tenant.watch({ collections: ["deps"] });
+          expect(await collect(denied, (got) => got.length === 1)).toEqual([
+            { collection: "*", name: null, op: "reset" },
+          ]);
+          const told = await warnings.all();
+          expect(told).toHaveLength(1);
+          expect(told[0]?.message).toMatch(/NOPERM|permission/i);
+          await denied.return?.();
+        } finally {
+          warnings.stop();
+        }
       } finally {
         await tenant.close();
         await admin.close();

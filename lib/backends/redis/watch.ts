@@ -4,6 +4,7 @@
  * value is read back, so watch.ts can report the version (an entry written again meanwhile
  * reports the later version). Messages are handled one after another: in order per name.
  */
+import { warnOnce } from "../../warnings.js";
 import type { PrefixStore, StoreChange } from "../driver.js";
 import { changesOf, channelOf, originOf, type Publisher, type Subscribe, WATCH_RECHECK_MS } from "./notify.js";
 
@@ -45,7 +46,16 @@ export function redisWatch(subscribe: Subscribe, scope: (prefix: string) => Pref
         if (ended) stop();
         else unsubscribe = stop;
       },
-      () => deliver(RESET),
+      (error: unknown) => {
+        // Changes of this process still arrive; other processes' cannot: say so once, and reset.
+        warnOnce(
+          "KVWS_WATCH_SUBSCRIBE",
+          `watch() could not subscribe to ${bases.map(channelOf).join(", ")}; changes made by other processes will not be reported: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        );
+        deliver(RESET);
+      },
     );
     return () => {
       ended = true;
