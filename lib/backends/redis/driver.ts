@@ -30,6 +30,8 @@ export interface RedisDriverOptions {
   subscribe?: Subscribe | undefined;
   /** Shared by the drivers of one server in a process (notify.ts publisherFor). */
   publisher?: Publisher | undefined;
+  /** A Redis Cluster: changes go by sharded pub/sub (notify.ts Publisher), when no publisher is given. */
+  sharded?: boolean | undefined;
 }
 
 /** The registry's prefix (lifecycle/registry.ts workspacesPrefix): `<root>#workspaces`, maybe in braces. */
@@ -40,7 +42,7 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
   const cap = String(Math.max(1, Math.floor(options.logLimit ?? LOG_LIMIT)));
   const clock = new ServerClock();
   const nonces = new Nonces();
-  const publisher = options.publisher ?? new Publisher();
+  const publisher = options.publisher ?? new Publisher({ sharded: options.sharded === true });
   const notify = notifier(publisher);
   const context: HashContext = {
     notify,

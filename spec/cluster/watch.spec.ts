@@ -1,0 +1,294 @@
+// storage.watch() on a Redis Cluster (lib/backends/redis/cluster-subscribe.ts, notify.ts sharded):
+// other storages' and processes' changes, never another workspace's, the channel on the
+// workspace's own shard, a tenant's channel rights, the end of the iterator, an app's
+// @keyv/redis cluster adapter, and `kvws watch --cluster`.
+import { execFile } from "node:child_process";
+import { PassThrough } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import KeyvRedis, { createCluster } from "@keyv/redis";
+import { createClient } from "@redis/client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { keySlot } from "../../lib/backends/redis/cluster-watch.js";
+import { main } from "../../lib/cli/main.js";
+import {
+  type ChangeEvent,
+  createStorage,
+  keyspace,
+  openStorage,
+  provisionWorkspaceUser,
+  revokeWorkspaceUser,
+} from "../../lib/index.js";
+import { ownerOf, startCluster, type TestCluster } from "../support/cluster.js";
+import { randomRoot } from "../support/env.js";
+import { captureWarnings } from "../support/warnings.js";
+
+const run = promisify(execFile);
+const writer = fileURLToPath(new URL("../fixtures/redis-writer.ts", import.meta.url));
+const RESET: ChangeEvent = { collection: "*", name: null, op: "reset" };
+
+/** Events until `stop` says enough, failing after `ms`. */
+async function collect(
+  it: AsyncIterator<ChangeEvent>,
+  stop: (events: ChangeEvent[]) => boolean,
+  ms = 20_000,
+): Promise<ChangeEvent[]> {
+  const out: ChangeEvent[] = [];
+  const deadline = Date.now() + ms;
+  while (!stop(out)) {
+    const next = await Promise.race([
+      it.next(),
+      new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()))),
+    ]);
+    if (next === "timeout") throw new Error(`timed out with ${JSON.stringify(out.slice(-5))} (${out.length} events)`);
+    if (next.done) break;
+    out.push(next.value);
+  }
+  return out;
+}
+
+describe("watch() on a 3-master Redis Cluster", () => {
+  const state: { cluster?: TestCluster } = {};
+  const cluster = () => state.cluster as TestCluster;
+  // Another seed node: its storages share no Publisher with the watcher's, so changes go through Redis.
+  const otherSeed = () => cluster().masters[1]!.url;
+  beforeAll(async () => {
+    state.cluster = await startCluster();
+  });
+  afterAll(async () => {
+    await state.cluster?.stop();
+  });
+
+  it("keeps a workspace's channel on the shard of its keys, subscribed there only", async () => {
+    const root = randomRoot("clw");
+    const channel = `${root}:ws:{a}#changes`;
+    const slot = keySlot(channel);
+    expect(slot).toBe(keySlot(`${root}:ws:{a}:artifacts:x`));
+    expect(Number(await cluster().command(cluster().masters[0]!.port, ["CLUSTER", "KEYSLOT", channel]))).toBe(slot);
+    const owner = await ownerOf(cluster(), slot);
+    const watcher = await openStorage({ url: cluster().url, root, workspaceId: "a", cluster: true });
+    try {
+      const events = watcher.watch();
+      expect(await collect(events, (got) => got.length === 1)).toEqual([RESET]);
+      for (const master of cluster().masters) {
+        const [, count] = (await cluster().command(master.port, ["PUBSUB", "SHARDNUMSUB", channel])) as unknown[];
+        expect([master.port, Number(count)]).toEqual([master.port, master.port === owner ? 1 : 0]);
+        // Nothing on the classic (cluster-wide) channel.
+        const [, classic] = (await cluster().command(master.port, ["PUBSUB", "NUMSUB", channel])) as unknown[];
+        expect(Number(classic)).toBe(0);
+      }
+      await events.return?.();
+    } finally {
+      await watcher.close();
+    }
+  });
+
+  it("reports another storage's set, delete and clear with versions, and nothing of another workspace", async () => {
+    const root = randomRoot("clw");
+    const watcher = await openStorage({ url: cluster().url, root, workspaceId: "a", cluster: true });
+    const other = await openStorage({ url: otherSeed(), root, workspaceId: "a", cluster: true });
+    try {
+      const events = watcher.watch();
+      expect(await collect(events, (got) => got.length === 1)).toEqual([RESET]);
+      await other.withWorkspace("b").artifacts.save("secret", 1);
+      await other.withWorkspace("b").collection("notes").set("n", 1);
+      const saved = await other.artifacts.save("plan", { step: 1 });
+      await other.collection("notes").set("todo", "x");
+      await other.artifacts.delete("plan");
+      await other.collection("notes").clear();
+      const got = await collect(events, (all) => all.some((e) => e.op === "clear"));
+      expect(got).toEqual([
+        { collection: "artifacts", name: "plan", op: "set", version: saved.version },
+        { collection: "notes", name: "todo", op: "set" },
+        { collection: "artifacts", name: "plan", op: "delete" },
+        { collection: "notes", name: null, op: "clear" },
+      ]);
+      await events.return?.();
+    } finally {
+      await watcher.close();
+      await other.close();
+    }
+  }, 30_000);
+
+  it("reports another process's saves, in order per name, with the version stored last", async () => {
+    const root = randomRoot("clw");
+    const watcher = await openStorage({ url: cluster().url, root, workspaceId: "shared", cluster: true });
+    try {
+      const events = watcher.watch({ collections: ["artifacts"] });
+      expect(await collect(events, (got) => got.length === 1)).toEqual([RESET]);
+      const env = { ...process.env, KVWS_CLUSTER: "1" };
+      const args = ["--import", "tsx", writer, otherSeed(), root];
+      const child = run(process.execPath, [...args, "shared", "p", "6"], { timeout: 60_000, env });
+      const elsewhere = run(process.execPath, [...args, "elsewhere", "x", "4"], { timeout: 60_000, env });
+      // 6 names, half of them saved twice: 9 sets.
+      const got = await collect(events, (all) => all.filter((e) => e.op === "set").length >= 9);
+      await Promise.all([child, elsewhere]);
+      expect(got.every((e) => e.collection === "artifacts" && e.name?.startsWith("p-"))).toBe(true);
+      expect(got.map((e) => e.name)).toEqual(["p-0", "p-0", "p-1", "p-2", "p-2", "p-3", "p-4", "p-4", "p-5"]);
+      const last = await watcher.artifacts.info("p-4");
+      expect(got.filter((e) => e.name === "p-4").at(-1)?.version).toBe(last?.version);
+      await events.return?.();
+    } finally {
+      await watcher.close();
+    }
+  }, 60_000);
+
+  it("ends the iterator when its signal aborts or its storage closes", async () => {
+    const root = randomRoot("clw");
+    const watcher = await openStorage({ url: cluster().url, root, workspaceId: "a", cluster: true });
+    const stop = new AbortController();
+    const aborted = watcher.watch({ signal: stop.signal });
+    const closed = watcher.watch();
+    stop.abort();
+    expect(await aborted.next()).toEqual({ value: undefined, done: true });
+    const pending = closed.next();
+    await watcher.close();
+    expect(await pending).toEqual({ value: undefined, done: true });
+    // Nobody left subscribed on any node.
+    for (const master of cluster().masters) {
+      const [, count] = (await cluster().command(master.port, [
+        "PUBSUB",
+        "SHARDNUMSUB",
+        `${root}:ws:{a}#changes`,
+      ])) as unknown[];
+      expect(Number(count)).toBe(0);
+    }
+  });
+
+  it("lets a workspace's ACL user watch its own workspace and refuses it another's channel", async () => {
+    const root = randomRoot("clw");
+    const ks = keyspace({ root, workspaceId: "a", hashTags: true });
+    const user = await provisionWorkspaceUser(cluster().url, ks, { password: `pw${Date.now()}` });
+    try {
+      const tenant = await openStorage({ url: user.url, root, workspaceId: "a", cluster: true });
+      const admin = await openStorage({ url: otherSeed(), root, workspaceId: "a", cluster: true });
+      try {
+        const events = tenant.watch();
+        expect(await collect(events, (got) => got.length === 1)).toEqual([RESET]);
+        await admin.withWorkspace("b").artifacts.save("secret", 1);
+        const saved = await admin.artifacts.save("hello", 1);
+        await tenant.artifacts.save("mine", 2); // a tenant's own write is published on its shard too
+        const got = await collect(events, (all) => all.length === 2);
+        expect(got[0]).toEqual({ collection: "artifacts", name: "hello", op: "set", version: saved.version });
+        expect(got[1]).toMatchObject({ collection: "artifacts", name: "mine", op: "set" });
+        await events.return?.();
+        const warnings = captureWarnings("KVWS_WATCH_SUBSCRIBE");
+        try {
+          const denied = tenant.watch({ collections: ["deps"] });
+          expect(await collect(denied, (all) => all.length === 1)).toEqual([RESET]);
+          const told = await warnings.all();
+          expect(told).toHaveLength(1);
+          expect(told[0]?.message).toMatch(/NOPERM|permission/i);
+          await denied.return?.();
+        } finally {
+          warnings.stop();
+        }
+      } finally {
+        await tenant.close();
+        await admin.close();
+      }
+      // On the very node that serves the other workspace's slot: refused by the ACL, not redirected.
+      const mine = `${root}:ws:{a}#changes`;
+      const theirs = `${root}:ws:{b}#changes`;
+      const onNode = async (channel: string, body: (raw: ReturnType<typeof createClient>) => Promise<void>) => {
+        const port = await ownerOf(cluster(), keySlot(channel));
+        const url = new URL(user.url);
+        url.port = String(port);
+        const raw = createClient({ url: url.href });
+        raw.on("error", () => {});
+        await raw.connect();
+        try {
+          await body(raw);
+        } finally {
+          raw.destroy();
+        }
+      };
+      await onNode(theirs, async (raw) => {
+        await expect(raw.sSubscribe(theirs, () => {})).rejects.toThrow(/NOPERM/);
+      });
+      await onNode(theirs, async (raw) => {
+        await expect(raw.sendCommand(["SPUBLISH", theirs, "x"])).rejects.toThrow(/NOPERM/);
+        await expect(raw.sendCommand(["PUBLISH", theirs, "x"])).rejects.toThrow(/NOPERM/);
+      });
+      await onNode(mine, async (raw) => {
+        expect(await raw.sendCommand(["SPUBLISH", mine, "{}"])).toBe(0);
+      });
+    } finally {
+      await revokeWorkspaceUser(cluster().url, user.username);
+    }
+  }, 30_000);
+
+  it("works through an app's @keyv/redis cluster adapter passed to createStorage, both ways", async () => {
+    const root = randomRoot("clw");
+    const adapter = new KeyvRedis(createCluster({ rootNodes: [{ url: otherSeed() }] }) as never);
+    const byUrl = await openStorage({ url: cluster().url, root, workspaceId: "a", cluster: true });
+    try {
+      const app = createStorage(adapter, { root, workspaceId: "a", hashTags: true });
+      const appEvents = app.watch({ collections: ["artifacts"] });
+      const urlEvents = byUrl.watch({ collections: ["artifacts"] });
+      expect(await collect(appEvents, (got) => got.length === 1)).toEqual([RESET]);
+      expect(await collect(urlEvents, (got) => got.length === 1)).toEqual([RESET]);
+      await byUrl.withWorkspace("b").artifacts.save("secret", 1);
+      const fromUrl = await byUrl.artifacts.save("from-url", 1);
+      const fromApp = await app.artifacts.save("from-app", 2);
+      await app.artifacts.delete("from-url");
+      const expected = [
+        { collection: "artifacts", name: "from-url", op: "set", version: fromUrl.version },
+        { collection: "artifacts", name: "from-app", op: "set", version: fromApp.version },
+        { collection: "artifacts", name: "from-url", op: "delete" },
+      ];
+      expect(await collect(appEvents, (got) => got.length === 3)).toEqual(expected);
+      expect(await collect(urlEvents, (got) => got.length === 3)).toEqual(expected);
+      const stop = new AbortController();
+      const aborted = app.watch({ signal: stop.signal });
+      stop.abort();
+      expect(await aborted.next()).toEqual({ value: undefined, done: true });
+      await appEvents.return?.();
+      await urlEvents.return?.();
+    } finally {
+      await byUrl.close();
+      await adapter.disconnect().catch(() => {});
+    }
+  }, 30_000);
+
+  it("kvws --cluster watch prints the workspace's changes as NDJSON until interrupted", async () => {
+    const root = randomRoot("clw");
+    const stdout = new PassThrough();
+    let out = "";
+    stdout.on("data", (chunk) => {
+      out += chunk;
+    });
+    const interrupt = new AbortController();
+    const done = main(["--cluster", "--url", cluster().url, "--root", root, "watch", "acme"], {
+      stdin: new PassThrough(),
+      stdout,
+      stderr: new PassThrough(),
+      env: {},
+      interrupt: () => interrupt.signal,
+    });
+    const s = await openStorage({ url: otherSeed(), root, workspaceId: "acme", cluster: true });
+    try {
+      // The command subscribes once it has opened the storage; its settle reset says it has.
+      for (const deadline = Date.now() + 10_000; !out.includes('"reset"'); ) {
+        if (Date.now() > deadline) throw new Error(`no reset line: ${out}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await s.withWorkspace("other").artifacts.save("secret", 1);
+      const saved = await s.artifacts.save("report", { ok: true });
+      for (const deadline = Date.now() + 10_000; !out.includes("report"); ) {
+        if (Date.now() > deadline) throw new Error(`no report line: ${out}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      interrupt.abort();
+      expect(await done).toBe(0);
+      const lines = out
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line));
+      expect(lines).toEqual([RESET, { collection: "artifacts", name: "report", op: "set", version: saved.version }]);
+    } finally {
+      interrupt.abort();
+      await s.close();
+    }
+  }, 30_000);
+});
