@@ -1,0 +1,104 @@
+// storage.watch() on createStorage over an app's Redis adapter (lib/backends/redis/adapters.ts,
+// subscribe.ts): each watcher on a copy of the adapter's client, changes heard both ways with a
+// storage opened by URL, never another workspace's; a generic adapter refuses, typed.
+import { afterAll, describe, expect, it } from "vitest";
+import { type ChangeEvent, createStorage, openStorage } from "../../lib/index.js";
+import { deleteUnder, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
+import { ADAPTERS } from "./cases.js";
+
+const RESET: ChangeEvent = { collection: "*", name: null, op: "reset" };
+const roots: string[] = [];
+const newRoot = () => {
+  const root = randomRoot("adw");
+  roots.push(root);
+  return root;
+};
+
+afterAll(async () => {
+  const raw = await rawRedis();
+  try {
+    for (const root of roots) await deleteUnder(raw, root);
+  } finally {
+    await raw.quit();
+  }
+});
+
+async function collect(
+  it: AsyncIterator<ChangeEvent>,
+  stop: (events: ChangeEvent[]) => boolean,
+  ms = 10_000,
+): Promise<ChangeEvent[]> {
+  const out: ChangeEvent[] = [];
+  const deadline = Date.now() + ms;
+  while (!stop(out)) {
+    const next = await Promise.race([
+      it.next(),
+      new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()))),
+    ]);
+    if (next === "timeout") throw new Error(`timed out with ${JSON.stringify(out.slice(-5))} (${out.length} events)`);
+    if (next.done) break;
+    out.push(next.value);
+  }
+  return out;
+}
+
+describe.each(ADAPTERS.filter((c) => c.redis))("watch() through createStorage over $name", (adapterCase) => {
+  it("hears a storage opened by URL and is heard by it: set, delete, clear, with versions, one workspace only", async () => {
+    const root = newRoot();
+    const { store, close } = adapterCase.open();
+    const byUrl = await openStorage({ url: REDIS_URL, root, workspaceId: "a" });
+    try {
+      const app = createStorage(store, { root, workspaceId: "a" });
+      const appEvents = app.watch();
+      const urlEvents = byUrl.watch();
+      expect(await collect(appEvents, (got) => got.length === 1)).toEqual([RESET]);
+      expect(await collect(urlEvents, (got) => got.length === 1)).toEqual([RESET]);
+      await byUrl.withWorkspace("b").artifacts.save("secret", 1);
+      await app.withWorkspace("b").artifacts.save("secret", 2);
+      const fromUrl = await byUrl.artifacts.save("from-url", 1);
+      const fromApp = await app.artifacts.save("from-app", 2);
+      await app.artifacts.delete("from-url");
+      await byUrl.collection("notes").set("n", "x");
+      await app.collection("notes").clear();
+      const expected = [
+        { collection: "artifacts", name: "from-url", op: "set", version: fromUrl.version },
+        { collection: "artifacts", name: "from-app", op: "set", version: fromApp.version },
+        { collection: "artifacts", name: "from-url", op: "delete" },
+        { collection: "notes", name: "n", op: "set" },
+        { collection: "notes", name: null, op: "clear" },
+      ];
+      expect(await collect(appEvents, (got) => got.length === expected.length)).toEqual(expected);
+      expect(await collect(urlEvents, (got) => got.length === expected.length)).toEqual(expected);
+      await urlEvents.return?.();
+      // The app's storage closing ends its watchers; the app's adapter stays usable.
+      const stop = new AbortController();
+      const aborted = app.watch({ signal: stop.signal });
+      stop.abort();
+      expect(await aborted.next()).toEqual({ value: undefined, done: true });
+      const pending = appEvents.next();
+      await app.close();
+      expect(await pending).toEqual({ value: undefined, done: true });
+      await store.set("still-open", 1);
+      await store.delete("still-open");
+    } finally {
+      await byUrl.close();
+      await close();
+    }
+  }, 30_000);
+});
+
+describe("watch() through createStorage over a generic Keyv adapter", () => {
+  it("refuses with UnsupportedStoreError, saying why", async () => {
+    const generic = ADAPTERS.find((c) => !c.redis);
+    if (!generic) throw new Error("no generic adapter case");
+    const { store, close } = generic.open();
+    try {
+      const s = createStorage(store, { root: newRoot(), workspaceId: "a" });
+      expect(() => s.watch()).toThrow(
+        expect.objectContaining({ code: "ERR_UNSUPPORTED_STORE", message: expect.stringContaining("openStorage") }),
+      );
+    } finally {
+      await close();
+    }
+  });
+});
