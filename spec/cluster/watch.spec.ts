@@ -190,7 +190,11 @@ describe("watch() on a 3-master Redis Cluster", () => {
       // On the very node that serves the other workspace's slot: refused by the ACL, not redirected.
       const mine = `${root}:ws:{a}#changes`;
       const theirs = `${root}:ws:{b}#changes`;
-      const onNode = async (channel: string, body: (raw: ReturnType<typeof createClient>) => Promise<void>) => {
+      type Raw = {
+        sSubscribe(channel: string, listener: () => void): Promise<unknown>;
+        sendCommand(args: string[]): Promise<unknown>;
+      };
+      const onNode = async (channel: string, body: (raw: Raw) => Promise<void>) => {
         const port = await ownerOf(cluster(), keySlot(channel));
         const url = new URL(user.url);
         url.port = String(port);
@@ -198,7 +202,7 @@ describe("watch() on a 3-master Redis Cluster", () => {
         raw.on("error", () => {});
         await raw.connect();
         try {
-          await body(raw);
+          await body(raw as unknown as Raw);
         } finally {
           raw.destroy();
         }

@@ -73,7 +73,11 @@ export class Publisher {
     const now = Date.now();
     let known = this.#listeners.get(channel);
     if (!known || now - known.at > WATCH_RECHECK_MS) {
-      const reply = (await client.sendCommand(["PUBSUB", this.#sharded ? "SHARDNUMSUB" : "NUMSUB", channel])) as unknown[];
+      const reply = (await client.sendCommand([
+        "PUBSUB",
+        this.#sharded ? "SHARDNUMSUB" : "NUMSUB",
+        channel,
+      ])) as unknown[];
       if (this.#listeners.size >= REMEMBERED) this.#listeners.clear();
       known = { at: now, count: Number(reply[1]) || 0 };
       this.#listeners.set(channel, known);
