@@ -133,6 +133,57 @@ describe("watch() on a 3-master Redis Cluster", () => {
     }
   }, 60_000);
 
+  it("follows its workspace's slot to another master: a reset, a second once writers can know, then changes again", async () => {
+    const root = randomRoot("clw");
+    const channel = `${root}:ws:{moving}#changes`;
+    const slot = keySlot(channel);
+    const from = await ownerOf(cluster(), slot);
+    const to = cluster().masters.find((m) => m.port !== from)!.port;
+    const id = async (port: number) => String(await cluster().command(port, ["CLUSTER", "MYID"]));
+    const [fromId, toId] = [await id(from), await id(to)];
+    const watcher = await openStorage({ url: cluster().url, root, workspaceId: "moving", cluster: true });
+    const other = await openStorage({ url: otherSeed(), root, workspaceId: "moving", cluster: true });
+    try {
+      const events = watcher.watch({ collections: ["artifacts"] });
+      expect(await collect(events, (got) => got.length === 1)).toEqual([RESET]);
+      const before = await other.artifacts.save("before", 1);
+      expect(await collect(events, (got) => got.length === 1)).toEqual([
+        { collection: "artifacts", name: "before", op: "set", version: before.version },
+      ]);
+      await cluster().command(to, ["CLUSTER", "SETSLOT", String(slot), "IMPORTING", fromId]);
+      await cluster().command(from, ["CLUSTER", "SETSLOT", String(slot), "MIGRATING", toId]);
+      for (;;) {
+        const keys = (await cluster().command(from, ["CLUSTER", "GETKEYSINSLOT", String(slot), "100"])) as string[];
+        if (keys.length === 0) break;
+        await cluster().command(from, [
+          "MIGRATE",
+          "127.0.0.1",
+          String(to),
+          "",
+          "0",
+          "5000",
+          "KEYS",
+          ...keys.map(String),
+        ]);
+      }
+      for (const master of cluster().masters) {
+        await cluster().command(master.port, ["CLUSTER", "SETSLOT", String(slot), "NODE", toId]);
+      }
+      expect(await collect(events, (got) => got.length === 2)).toEqual([RESET, RESET]);
+      const shard = async (port: number) =>
+        Number(((await cluster().command(port, ["PUBSUB", "SHARDNUMSUB", channel])) as unknown[])[1]);
+      expect([await shard(from), await shard(to)]).toEqual([0, 1]);
+      const after = await other.artifacts.save("after", 2);
+      expect(await collect(events, (got) => got.length === 1)).toEqual([
+        { collection: "artifacts", name: "after", op: "set", version: after.version },
+      ]);
+      await events.return?.();
+    } finally {
+      await watcher.close();
+      await other.close();
+    }
+  }, 30_000);
+
   it("ends the iterator when its signal aborts or its storage closes", async () => {
     const root = randomRoot("clw");
     const watcher = await openStorage({ url: cluster().url, root, workspaceId: "a", cluster: true });

@@ -5,11 +5,12 @@
  * cluster's client for that master (as clusterOptimistic's WATCH connections are).
  *
  * When the slot moves (resharding, failover) Redis ends the subscription: the watcher gets a reset,
- * and the channel is subscribed again on the slot's new master once node-redis knows it.
+ * the channel is subscribed again on the slot's new master once node-redis knows it, and a second
+ * reset follows once writers can have noticed (as after watch() starts: watch.ts).
  */
 import type { RedisClusterType } from "@redis/client";
 import { keySlot } from "./cluster-watch.js";
-import type { Subscribe } from "./notify.js";
+import { type Subscribe, WATCH_RECHECK_MS } from "./notify.js";
 import { type Subscriptions, subscribedCopy, tracked } from "./subscribe.js";
 
 type Cluster = Pick<RedisClusterType, "getSlotMaster" | "nodeClient" | "sendCommand">;
@@ -33,6 +34,7 @@ function oneChannel(cluster: Cluster, fail: (error: unknown) => Error): Subscrib
     const name = channel as string;
     let ended = false;
     let stop: () => void = () => {};
+    let settle: NodeJS.Timeout | undefined;
     const open = async () => {
       const master = cluster.getSlotMaster(keySlot(name));
       const node = await cluster.nodeClient(master);
@@ -50,8 +52,10 @@ function oneChannel(cluster: Cluster, fail: (error: unknown) => Error): Subscrib
             const next = await open();
             if (ended) next();
             else stop = next;
-            // Published between the move and this subscription: lost, so reload once more.
-            onReset();
+            // Writers learn of the new subscription within WATCH_RECHECK_MS (they may have asked the
+            // new master meanwhile and been told nobody listens): reload once more after that.
+            settle = setTimeout(onReset, WATCH_RECHECK_MS + 100);
+            settle.unref();
             return;
           } catch {
             await sleep(MOVE_DELAY_MS);
@@ -62,6 +66,7 @@ function oneChannel(cluster: Cluster, fail: (error: unknown) => Error): Subscrib
     stop = await open();
     return () => {
       ended = true;
+      clearTimeout(settle);
       stop();
     };
   };
