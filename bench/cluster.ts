@@ -4,7 +4,8 @@
  * write throughput of many workspaces on 3 masters against the same load on one.
  *   1. per-op overhead: collection() get/set of a cluster storage against raw Keyv over
  *      @keyv/redis on a node-redis cluster client, latency (interleaved rounds) and throughput
- *      at 64 in flight with the server CPU summed over the three masters (INFO cpu deltas).
+ *      at 64 in flight with the server CPU summed over the three masters (INFO cpu deltas), and
+ *      the same set in a workspace someone watches (storage.watch(): + SPUBLISH).
  *   2. list flat: artifacts.list() of 100 entries while other workspaces hold more and more keys,
  *      with SCAN MATCH on every master (+ MGET) as the comparison.
  *   3. aggregate writes: 1,000 workspaces, 128 in flight, on the cluster and on one private
@@ -85,9 +86,20 @@ async function overhead(cluster: TestCluster, nodes: Node[], storage: WorkspaceS
   const adapter = new KeyvRedis(createCluster({ rootNodes: [{ url: cluster.url }] }) as never);
   const raw = new Keyv({ store: adapter, namespace: `${storage.keyspace.root}:raw` });
   const collection = storage.collection("x");
+  // A workspace someone watches (drained as a real watcher would): its writes also SPUBLISH.
+  const watchedWorkspace = storage.withWorkspace("watched");
+  const watchedCollection = watchedWorkspace.collection("x");
+  const stopWatching = new AbortController();
+  const draining = (async () => {
+    for await (const _ of watchedWorkspace.watch({ signal: stopWatching.signal })) {
+      // drained
+    }
+  })();
   const out: BenchRow[] = [];
   try {
-    for (let i = 0; i < KEYS; i++) await Promise.all([raw.set(key(i), VALUE), collection.set(key(i), VALUE)]);
+    for (let i = 0; i < KEYS; i++) {
+      await Promise.all([raw.set(key(i), VALUE), collection.set(key(i), VALUE), watchedCollection.set(key(i), VALUE)]);
+    }
     progress("cluster: per-op latency");
     let i = 0;
     for (const op of ["get", "set"] as const) {
@@ -109,6 +121,7 @@ async function overhead(cluster: TestCluster, nodes: Node[], storage: WorkspaceS
       [
         { name: "raw set", nodes, op: (n) => raw.set(key(n), VALUE) },
         { name: "collection set", nodes, op: (n) => collection.set(key(n), VALUE) },
+        { name: "watched collection set", nodes, op: (n) => watchedCollection.set(key(n), VALUE) },
         { name: "raw get", nodes, op: (n) => raw.get(key(n)) },
         { name: "collection get", nodes, op: (n) => collection.get(key(n)) },
       ],
@@ -125,7 +138,15 @@ async function overhead(cluster: TestCluster, nodes: Node[], storage: WorkspaceS
       out.push(row(GROUP, `${op} scoped/raw ops/s @64`, "×", ratios(t.ops(a), t.ops(b))));
       out.push(row(GROUP, `${op} scoped/raw server CPU @64`, "×", ratios(t.cpu(a), t.cpu(b))));
     }
+    const [w, c] = ["watched collection set", "collection set"];
+    const note = "a watcher on the workspace: + SPUBLISH on its shard";
+    out.push(row(GROUP, `${w} @64 in flight`, "ops/s", t.ops(w)));
+    out.push(row(GROUP, `${w} @64 server CPU (3 masters)`, "µs/op", t.cpu(w)));
+    out.push(row(GROUP, "set watched/unwatched ops/s @64", "×", ratios(t.ops(w), t.ops(c)), note));
+    out.push(row(GROUP, "set watched/unwatched server CPU @64", "×", ratios(t.cpu(w), t.cpu(c)), note));
   } finally {
+    stopWatching.abort();
+    await draining;
     await adapter.disconnect().catch(() => {});
   }
   return out;

@@ -96,6 +96,7 @@ describe("npm run bench --tiny", () => {
     }
     has(/^cluster\/list 100 growth .*: library list\(\) \(index\)$/);
     has(/^cluster\/writes 3 masters \/ 1 master ops\/s$/);
+    has(/^cluster\/set watched\/unwatched ops\/s @64$/);
   });
 
   it("never loses a write of our file store with two writer processes", () => {
