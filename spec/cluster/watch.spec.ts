@@ -3,10 +3,12 @@
 // workspace's own shard, a tenant's channel rights, the end of the iterator, an app's
 // @keyv/redis cluster adapter, and `kvws watch --cluster`.
 import { execFile } from "node:child_process";
+import { createRequire } from "node:module";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import KeyvRedis, { createCluster } from "@keyv/redis";
+import KeyvValkey from "@keyv/valkey";
 import { createClient } from "@redis/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keySlot } from "../../lib/backends/redis/cluster-watch.js";
@@ -25,6 +27,10 @@ import { captureWarnings } from "../support/warnings.js";
 
 const run = promisify(execFile);
 const writer = fileURLToPath(new URL("../fixtures/redis-writer.ts", import.meta.url));
+// iovalkey is @keyv/valkey's own dependency, not this package's: loaded from where that adapter finds it.
+const { Cluster } = createRequire(createRequire(import.meta.url).resolve("@keyv/valkey"))("iovalkey") as {
+  Cluster: new (nodes: Array<{ host: string; port: number }>) => object;
+};
 const RESET: ChangeEvent = { collection: "*", name: null, op: "reset" };
 
 /** Events until `stop` says enough, failing after `ms`. */
@@ -305,6 +311,19 @@ describe("watch() on a 3-master Redis Cluster", () => {
       await adapter.disconnect().catch(() => {});
     }
   }, 30_000);
+
+  it("refuses, typed, through an @keyv/valkey cluster client (ioredis routes no pub/sub command by slot)", async () => {
+    const [host, port] = cluster().url.replace("redis://", "").split(":");
+    const adapter = new KeyvValkey(new Cluster([{ host: host as string, port: Number(port) }]) as never);
+    try {
+      const app = createStorage(adapter as never, { root: randomRoot("clw"), workspaceId: "a", hashTags: true });
+      expect(() => app.watch()).toThrow(
+        expect.objectContaining({ code: "ERR_UNSUPPORTED_STORE", message: expect.stringContaining("cluster") }),
+      );
+    } finally {
+      await adapter.disconnect();
+    }
+  });
 
   it("kvws --cluster watch prints the workspace's changes as NDJSON until interrupted", async () => {
     const root = randomRoot("clw");
