@@ -1,9 +1,13 @@
 // storage.watch() on createStorage over an app's Redis adapter (lib/backends/redis/adapters.ts,
 // subscribe.ts): each watcher on a copy of the adapter's client, changes heard both ways with a
 // storage opened by URL, never another workspace's; a generic adapter refuses, typed.
-import { afterAll, describe, expect, it } from "vitest";
+import KeyvRedis from "@keyv/redis";
+import KeyvValkey from "@keyv/valkey";
+import type { KeyvStoreAdapter } from "keyv";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { type ChangeEvent, createStorage, openStorage } from "../../lib/index.js";
 import { deleteUnder, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
+import { type Cleanups, startPrivateRedis } from "../support/servers.js";
 import { ADAPTERS } from "./cases.js";
 
 const RESET: ChangeEvent = { collection: "*", name: null, op: "reset" };
@@ -85,6 +89,40 @@ describe.each(ADAPTERS.filter((c) => c.redis))("watch() through createStorage ov
       await close();
     }
   }, 30_000);
+});
+
+describe("a watcher through an adapter whose subscription connection is dropped", () => {
+  const cleanups: Cleanups = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  const adapters: Array<[string, (url: string) => KeyvStoreAdapter]> = [
+    ["@keyv/redis", (url) => new KeyvRedis(url) as unknown as KeyvStoreAdapter],
+    ["@keyv/valkey", (url) => new KeyvValkey(url) as unknown as KeyvStoreAdapter],
+  ];
+  it.each(adapters)(
+    "%s: gets a reset once it is back, then changes again",
+    async (_, make) => {
+      // A private server: CLIENT KILL must not reach other tests' subscribers.
+      const { server, admin } = await startPrivateRedis(cleanups);
+      const store = make(server.url);
+      cleanups.push(async () => void (await store.disconnect?.()));
+      const root = randomRoot("adw");
+      const app = createStorage(store, { root, workspaceId: "a" });
+      const byUrl = await openStorage({ url: server.url, root, workspaceId: "a" });
+      cleanups.push(() => byUrl.close());
+      const events = app.watch({ collections: ["artifacts"] });
+      expect(await collect(events, (got) => got.length === 1)).toEqual([RESET]);
+      expect(Number(await admin.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]))).toBe(1);
+      expect(await collect(events, (got) => got.length === 1)).toEqual([RESET]);
+      const saved = await byUrl.artifacts.save("after", 1);
+      expect(await collect(events, (got) => got.length === 1)).toEqual([
+        { collection: "artifacts", name: "after", op: "set", version: saved.version },
+      ]);
+      await events.return?.();
+    },
+    20_000,
+  );
 });
 
 describe("watch() through createStorage over a generic Keyv adapter", () => {
