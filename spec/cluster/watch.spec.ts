@@ -190,6 +190,29 @@ describe("watch() on a 3-master Redis Cluster", () => {
     }
   }, 30_000);
 
+  it("gets a reset when its shard connection is dropped and back, then changes again", async () => {
+    const root = randomRoot("clw");
+    const channel = `${root}:ws:{a}#changes`;
+    const owner = await ownerOf(cluster(), keySlot(channel));
+    const watcher = await openStorage({ url: cluster().url, root, workspaceId: "a", cluster: true });
+    const other = await openStorage({ url: otherSeed(), root, workspaceId: "a", cluster: true });
+    try {
+      const events = watcher.watch({ collections: ["artifacts"] });
+      expect(await collect(events, (got) => got.length === 1)).toEqual([RESET]);
+      // This private cluster's only subscriber on that master is the watcher.
+      expect(Number(await cluster().command(owner, ["CLIENT", "KILL", "TYPE", "pubsub"]))).toBe(1);
+      expect(await collect(events, (got) => got.length === 1)).toEqual([RESET]);
+      const saved = await other.artifacts.save("after", 1);
+      expect(await collect(events, (got) => got.length === 1)).toEqual([
+        { collection: "artifacts", name: "after", op: "set", version: saved.version },
+      ]);
+      await events.return?.();
+    } finally {
+      await watcher.close();
+      await other.close();
+    }
+  }, 20_000);
+
   it("ends the iterator when its signal aborts or its storage closes", async () => {
     const root = randomRoot("clw");
     const watcher = await openStorage({ url: cluster().url, root, workspaceId: "a", cluster: true });
