@@ -5,7 +5,8 @@
  *   1. per-op overhead: collection() get/set of a cluster storage against raw Keyv over
  *      @keyv/redis on a node-redis cluster client, latency (interleaved rounds) and throughput
  *      at 64 in flight with the server CPU summed over the three masters (INFO cpu deltas), and
- *      the same set in a workspace someone watches (storage.watch(): + SPUBLISH).
+ *      the same set in a workspace someone watches (storage.watch(): + SPUBLISH), and one change
+ *      message sent as PUBLISH against SPUBLISH (why the feed is sharded: docs/cluster.md).
  *   2. list flat: artifacts.list() of 100 entries while other workspaces hold more and more keys,
  *      with SCAN MATCH on every master (+ MGET) as the comparison.
  *   3. aggregate writes: 1,000 workspaces, 128 in flight, on the cluster and on one private
@@ -150,6 +151,49 @@ async function overhead(cluster: TestCluster, nodes: Node[], storage: WorkspaceS
     await adapter.disconnect().catch(() => {});
   }
   return out;
+}
+
+/**
+ * Why the change feed uses sharded pub/sub on a cluster: one 200-byte change message to one
+ * subscriber on the channel's master, sent as classic PUBLISH (which the cluster bus copies to
+ * every node) and as SPUBLISH (kept on the slot's shard), server CPU summed over the 3 masters.
+ */
+async function publishCost(cluster: TestCluster, nodes: Node[], root: string, opts: SuiteOptions) {
+  const channel = `${root}:ws:{feed}#changes`;
+  const message = JSON.stringify({ p: `${root}:ws:{feed}:artifacts`, o: "set", n: ["x".repeat(120)], s: "bench" });
+  const pub = createCluster({ rootNodes: [{ url: cluster.url }] });
+  pub.on("error", () => {});
+  await pub.connect();
+  const owner = pub.getSlotMaster(Number(await pub.sendCommand(channel, true, ["CLUSTER", "KEYSLOT", channel])));
+  const sub = createClient({ url: `redis://${owner.host}:${owner.port}` });
+  sub.on("error", () => {});
+  await sub.connect();
+  let heard = 0;
+  await sub.subscribe(channel, () => void heard++);
+  await sub.sSubscribe(channel, () => void heard++);
+  try {
+    progress("cluster: PUBLISH vs SPUBLISH");
+    const count = opts.tiny ? 500 : 20_000;
+    const t = await throughput(
+      [
+        { name: "PUBLISH", nodes, op: () => pub.sendCommand(channel, false, ["PUBLISH", channel, message]) },
+        { name: "SPUBLISH", nodes, op: () => pub.sendCommand(channel, false, ["SPUBLISH", channel, message]) },
+      ],
+      count,
+      64,
+      opts.tiny ? 1 : 3,
+    );
+    if (heard === 0) throw new Error("the subscriber heard no message");
+    const note = "one subscriber on the channel's master; PUBLISH is copied to every node by the cluster bus";
+    return [
+      row(GROUP, "change message: PUBLISH server CPU (3 masters)", "µs/op", t.cpu("PUBLISH"), note),
+      row(GROUP, "change message: SPUBLISH server CPU (3 masters)", "µs/op", t.cpu("SPUBLISH"), note),
+      row(GROUP, "change message: SPUBLISH / PUBLISH server CPU", "×", ratios(t.cpu("SPUBLISH"), t.cpu("PUBLISH"))),
+    ];
+  } finally {
+    sub.destroy();
+    pub.destroy();
+  }
 }
 
 function listSizes(opts: SuiteOptions): number[] {
@@ -317,6 +361,7 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
     storage = await openStorage({ url: cluster.url, root: benchRoot("cluster"), workspaceId: "w1", cluster: true });
     return [
       ...(await overhead(cluster, nodes, storage, opts)),
+      ...(await publishCost(cluster, nodes, storage.keyspace.root, opts)),
       ...(await listFlat(cluster, nodes, storage, opts)),
       ...(await aggregate(nodes, storage, opts)),
     ];
