@@ -3,9 +3,9 @@
  * `<base>#changes` of the prefix's workspace (or root), watchers SUBSCRIBE to it (on a cluster:
  * SPUBLISH and SSUBSCRIBE, see Publisher). A writer publishes only while someone listens: it asks
  * the server (PUBSUB NUMSUB) at most once per WATCH_RECHECK_MS per channel, so a storage that
- * nobody watches pays one command per second per workspace it writes, not one per write. Until every writer has asked once, a new watcher may
- * miss changes: it gets a reset WATCH_RECHECK_MS after it subscribed (watch.ts: reload then).
- * Messages carry names, never values.
+ * nobody watches pays one command per second per workspace it writes, not one per write. Until
+ * every writer has asked once, a new watcher may miss changes: it gets a reset WATCH_RECHECK_MS
+ * after it subscribed (watch.ts: reload then). Messages carry names, never values.
  */
 import { changeBase } from "../../keys.js";
 import { warnOnce } from "../../warnings.js";
