@@ -213,6 +213,24 @@ describe("watch() on a 3-master Redis Cluster", () => {
     }
   }, 20_000);
 
+  it("reports the root's shared collections to an operator watching them (a channel with no hash tag)", async () => {
+    const root = randomRoot("clw");
+    const operator = await openStorage({ url: cluster().url, root, workspaceId: null, cluster: true });
+    const other = await openStorage({ url: otherSeed(), root, workspaceId: "a", cluster: true });
+    try {
+      const events = operator.watch({ collections: ["deps"] });
+      expect(await collect(events, (got) => got.length === 1)).toEqual([RESET]);
+      await other.artifacts.save("not-shared", 1);
+      await other.deps.add("lodash@^4.17.0");
+      const [added] = await collect(events, (got) => got.length === 1);
+      expect(added).toMatchObject({ collection: "deps", op: "set" });
+      await events.return?.();
+    } finally {
+      await operator.close();
+      await other.close();
+    }
+  });
+
   it("ends the iterator when its signal aborts or its storage closes", async () => {
     const root = randomRoot("clw");
     const watcher = await openStorage({ url: cluster().url, root, workspaceId: "a", cluster: true });
