@@ -5,12 +5,12 @@ import KeyvRedis from "@keyv/redis";
 import KeyvValkey from "@keyv/valkey";
 import type { KeyvStoreAdapter } from "keyv";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { type ChangeEvent, createStorage, openStorage } from "../../lib/index.js";
+import { createStorage, openStorage } from "../../lib/index.js";
 import { deleteUnder, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
 import { type Cleanups, startPrivateRedis } from "../support/servers.js";
+import { collect, RESET } from "../support/watch.js";
 import { ADAPTERS } from "./cases.js";
 
-const RESET: ChangeEvent = { collection: "*", name: null, op: "reset" };
 const roots: string[] = [];
 const newRoot = () => {
   const root = randomRoot("adw");
@@ -26,25 +26,6 @@ afterAll(async () => {
     await raw.quit();
   }
 });
-
-async function collect(
-  it: AsyncIterator<ChangeEvent>,
-  stop: (events: ChangeEvent[]) => boolean,
-  ms = 10_000,
-): Promise<ChangeEvent[]> {
-  const out: ChangeEvent[] = [];
-  const deadline = Date.now() + ms;
-  while (!stop(out)) {
-    const next = await Promise.race([
-      it.next(),
-      new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()))),
-    ]);
-    if (next === "timeout") throw new Error(`timed out with ${JSON.stringify(out.slice(-5))} (${out.length} events)`);
-    if (next.done) break;
-    out.push(next.value);
-  }
-  return out;
-}
 
 describe.each(ADAPTERS.filter((c) => c.redis))("watch() through createStorage over $name", (adapterCase) => {
   it("hears a storage opened by URL and is heard by it: set, delete, clear, with versions, one workspace only", async () => {
