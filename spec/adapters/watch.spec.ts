@@ -5,9 +5,10 @@ import KeyvRedis from "@keyv/redis";
 import KeyvValkey from "@keyv/valkey";
 import type { KeyvStoreAdapter } from "keyv";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { createStorage, openStorage } from "../../lib/index.js";
+import { createStorage, keyspace, openStorage, provisionWorkspaceUser, revokeWorkspaceUser } from "../../lib/index.js";
 import { deleteUnder, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
 import { type Cleanups, startPrivateRedis } from "../support/servers.js";
+import { captureWarnings } from "../support/warnings.js";
 import { collect, RESET } from "../support/watch.js";
 import { ADAPTERS } from "./cases.js";
 
@@ -101,6 +102,63 @@ describe("a watcher through an adapter whose subscription connection is dropped"
         { collection: "artifacts", name: "after", op: "set", version: saved.version },
       ]);
       await events.return?.();
+    },
+    20_000,
+  );
+});
+
+describe("a workspace ACL user's adapter", () => {
+  const adapters: Array<[string, (url: string) => KeyvStoreAdapter]> = [
+    ["@keyv/redis", (url) => new KeyvRedis(url) as unknown as KeyvStoreAdapter],
+    [
+      "@keyv/valkey",
+      (url) => {
+        // iovalkey splits a URL's user name at its first ":", and workspace user names hold some.
+        const { hostname, port, username, password } = new URL(url);
+        return new KeyvValkey({
+          host: hostname,
+          port: Number(port),
+          username: decodeURIComponent(username),
+          password: decodeURIComponent(password),
+        }) as unknown as KeyvStoreAdapter;
+      },
+    ],
+  ];
+  it.each(adapters)(
+    "%s: watches its own workspace, and is refused the root's channel",
+    async (_, make) => {
+      const root = newRoot();
+      const user = await provisionWorkspaceUser(REDIS_URL, keyspace({ root, workspaceId: "a" }), {
+        password: `pw${Date.now()}`,
+      });
+      const store = make(user.url);
+      const admin = await openStorage({ url: REDIS_URL, root, workspaceId: "a" });
+      try {
+        const tenant = createStorage(store, { root, workspaceId: "a" });
+        const events = tenant.watch();
+        expect(await collect(events, (got) => got.length === 1)).toEqual([RESET]);
+        await admin.withWorkspace("b").artifacts.save("secret", 1);
+        const saved = await admin.artifacts.save("hello", 1);
+        expect(await collect(events, (got) => got.length === 1)).toEqual([
+          { collection: "artifacts", name: "hello", op: "set", version: saved.version },
+        ]);
+        await events.return?.();
+        const warnings = captureWarnings("KVWS_WATCH_SUBSCRIBE");
+        try {
+          const denied = tenant.watch({ collections: ["deps"] });
+          expect(await collect(denied, (got) => got.length === 1)).toEqual([RESET]);
+          const told = await warnings.all();
+          expect(told).toHaveLength(1);
+          expect(told[0]?.message).toMatch(/NOPERM|permission/i);
+          await denied.return?.();
+        } finally {
+          warnings.stop();
+        }
+      } finally {
+        await admin.close();
+        await store.disconnect?.();
+        await revokeWorkspaceUser(REDIS_URL, user.username);
+      }
     },
     20_000,
   );
