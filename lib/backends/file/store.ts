@@ -9,7 +9,8 @@ import {
   StoreCorruptError,
   ValueTooLargeError,
 } from "../../errors.js";
-import { DRIVER, type Driver } from "../driver.js";
+import { warnOnce } from "../../warnings.js";
+import { DRIVER, type Driver, type StoreChange } from "../driver.js";
 import { MapCore } from "../map.js";
 import { mapScope } from "../map-scope.js";
 import { type Pending, WriteQueue } from "./batch.js";
@@ -26,12 +27,15 @@ import { makeDirectory, storeFileError, storePath } from "./fs.js";
 import { Journal } from "./journal.js";
 import { FileLock } from "./lock.js";
 import { batchRecord } from "./log.js";
+import { FileWatch, type FileWatchOptions } from "./watch.js";
 
 export interface FileStoreOptions {
   /** How long a write waits for another process's lock before failing with ERR_STORE_LOCKED; default 10 s. */
   lockTimeoutMs?: number;
   /** The log is compacted into a new snapshot once it is larger than this and than half the snapshot; default 1 MiB. */
   compactBytes?: number;
+  /** How a watched store notices other processes' changes (watch.ts); default fs.watch plus a 200 ms poll. */
+  watch?: FileWatchOptions;
 }
 
 export type { CompactionResult } from "./compact.js";
@@ -91,6 +95,10 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   /** While a batch holds the lock, memory is ahead of the files by design: reads must not reload. */
   #writing = false;
   #closed = false;
+  readonly #watchOptions: FileWatchOptions | undefined;
+  /** Listeners of Driver.watch; the file watch runs only while there is one. */
+  #watchers = 0;
+  #fileWatch: FileWatch | undefined;
 
   constructor(path: string, options: FileStoreOptions = {}) {
     super();
@@ -100,6 +108,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
     this.#compactBytes = options.compactBytes ?? 1024 * 1024;
     this.#journal = new Journal(this.path);
+    this.#watchOptions = options.watch;
     this[DRIVER] = this.#driver();
   }
 
@@ -160,13 +169,17 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   async #reload(): Promise<void> {
     try {
       const before = this.#contents;
-      const loaded = await this.#journal.load(before);
+      const lengthOf = (key: string) => before.prefixLengths.get(key);
+      // Watched: each record of the tail is reported before the next is applied.
+      const eachRecord =
+        this.#watchers > 0 ? (changed: Iterable<string> | undefined) => this.#core.replace(before.data, changed, lengthOf) : undefined;
+      const loaded = await this.#journal.load(before, eachRecord);
       if (loaded.full) {
         this.#contents = loaded.contents;
         const { prefixLengths } = loaded.contents;
         this.#core.replace(loaded.contents.data, changedKeys(before, loaded.contents), (key) => prefixLengths.get(key));
       } else {
-        this.#core.replace(before.data, loaded.changed, (key) => before.prefixLengths.get(key));
+        this.#core.replace(before.data, loaded.changed, lengthOf);
       }
       this.#loaded = true;
     } catch (error) {
@@ -289,7 +302,55 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   #driver(): Driver {
     const access = { read: <T>(fn: () => T) => this.#read(fn), write: <T>(fn: () => T) => this.#write(fn) };
     const onTtl = (key: string, ttl: number | undefined) => this.#setExpiry(key, ttl);
-    return { scope: (prefix) => mapScope(this.#core, prefix, access, onTtl) };
+    return {
+      scope: (prefix) => mapScope(this.#core, prefix, access, onTtl),
+      watch: (listener) => this.#watch(listener),
+    };
+  }
+
+  // --- watch -----------------------------------------------------------------------------
+
+  /**
+   * Writes of this process reach the listener from MapCore as they are applied; their records
+   * are never read back (the journal's end moves past them), so they are not reported twice.
+   * Other processes' writes arrive when the file watch notices the files changed: the log tail
+   * is replayed one record at a time, or after a compaction memory is diffed with the new files.
+   */
+  #watch(listener: (change: StoreChange) => void): () => void {
+    if (this.#closed) throw new StorageClosedError(`file store ${this.path} is closed`);
+    const unlisten = this.#core.watch(listener);
+    if (this.#watchers++ === 0) this.#fileWatch = new FileWatch(this.path, () => this.#noticed(), this.#watchOptions);
+    let listening = true;
+    return () => {
+      if (!listening) return;
+      listening = false;
+      unlisten();
+      if (--this.#watchers === 0) this.#stopWatch();
+    };
+  }
+
+  /** Whether the files are being watched (someone listens). */
+  get watching(): boolean {
+    return this.#fileWatch !== undefined;
+  }
+
+  #stopWatch(): void {
+    this.#fileWatch?.stop();
+    this.#fileWatch = undefined;
+  }
+
+  /** The files may have changed: catch up now, so listeners hear it without waiting for a read. */
+  #noticed(): void {
+    if (this.#closed) return;
+    // Undefined while memory matches the files or a batch is being written (it refreshed first).
+    this.#fresh()?.catch((error: unknown) => {
+      warnOnce(
+        "KVWS_FILE_WATCH_READ",
+        `watch() on the file store ${this.path}: could not read the changes of other processes, trying again on the next change: ${
+          (error as Error).message
+        }`,
+      );
+    });
   }
 
   // --- plain Keyv adapter (full keys) ------------------------------------------------------
@@ -338,6 +399,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   async close(): Promise<void> {
     await this.flush();
     this.#closed = true;
+    this.#stopWatch();
     await this.#compacting;
   }
 
