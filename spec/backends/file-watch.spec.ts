@@ -1,7 +1,7 @@
 // storage.watch() on the file store (lib/backends/file/watch.ts, store.ts): other processes'
 // changes through the files, per log record, across compactions; nothing of other workspaces;
-// no watcher until someone listens, none after; the process is never kept alive.
-import { execFile } from "node:child_process";
+// no watcher until someone listens, none after; the process kept up only while someone listens.
+import { execFile, spawn } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -293,11 +293,29 @@ describe("watch() on the file store", () => {
     },
   );
 
-  it("never keeps the process alive: it exits after close() and with a watcher left open", async () => {
+  it("keeps the process up while someone listens, and not after close() or the iterator's end", async () => {
     const closed = await run(process.execPath, ["--import", "tsx", idle, path, "close"], { timeout: 20_000 });
     expect(closed.stdout.trim()).toBe('{"done":true}');
-    const left = await run(process.execPath, ["--import", "tsx", idle, path, "leave"], { timeout: 20_000 });
-    expect(left.stdout.trim()).toBe("left");
+    // Nothing but the watch keeps this child up until our save reaches it; then it ends the iterator, not the storage.
+    const child = spawn(process.execPath, ["--import", "tsx", idle, path, "wait"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    await new Promise<void>((resolve) =>
+      child.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes("watching")) resolve();
+      }),
+    );
+    const writer = await openStorage({ url: `file:${path}`, root: "idle", workspaceId: "w" });
+    opened.push(writer);
+    const saved = await writer.artifacts.save("y", 2);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    expect(await exited).toBe(0);
+    clearTimeout(timer);
+    expect(out.trim().split("\n")).toEqual([
+      "watching",
+      JSON.stringify({ value: { collection: "artifacts", name: "y", op: "set", version: saved.version }, done: false }),
+    ]);
   }, 60_000);
 
   it("where fs.watch cannot start, warns once and keeps polling", async () => {

@@ -7,7 +7,9 @@
  * and a watch on a file follows its old inode, which then never changes again. The poll, because
  * fs.watch reports nothing on some file systems (NFS, SMB, some container mounts) and can fail to
  * start (inotify limits): it costs two stat() calls per tick, and bounds how late a change is
- * noticed where fs.watch is silent. Neither keeps the process alive (persistent: false, unref).
+ * noticed where fs.watch is silent. Both keep the process alive while someone listens, as a Redis
+ * subscription does (`kvws watch` runs on nothing else), and are released when the last listener
+ * leaves or the store closes.
  *
  * What changed is not decided here: `noticed` asks the store, which compares the files'
  * identity with what memory holds and replays the new log tail (store.ts).
@@ -38,7 +40,6 @@ export class FileWatch {
     this.#noticed = noticed;
     if (options.fsWatch !== false) this.#watch(dirname(path));
     this.#timer = setInterval(() => this.#schedule(), options.pollMs ?? FILE_WATCH_POLL_MS);
-    this.#timer.unref();
   }
 
   /** Whether fs.watch is running (the poll always is). */
@@ -48,7 +49,7 @@ export class FileWatch {
 
   #watch(dir: string): void {
     try {
-      const watcher = watch(dir, { persistent: false }, (_event, filename) => {
+      const watcher = watch(dir, (_event, filename) => {
         // No filename (some platforms): it may have been ours.
         if (filename === null || this.#names.has(filename)) this.#schedule();
       });
