@@ -246,6 +246,27 @@ describe("watch() on the file store", () => {
     ]);
   }, 60_000);
 
+  it("reports a raw clear() of the whole file by another store as a reset, then what followed", async () => {
+    const watcher = await openQuiet();
+    await watcher.artifacts.save("seed", 0);
+    const other = new FileStore(path);
+    await other.open();
+    opened.push(other);
+    const events = watcher.watch();
+    await other.clear();
+    const saved = await createStorage(other, { root: "fw", workspaceId: "a" }).artifacts.save("after", 1);
+    await watcher.artifacts.has("after");
+    expect(await collect(events, (all) => all.length === 2)).toEqual([
+      { collection: "*", name: null, op: "reset" },
+      { collection: "artifacts", name: "after", op: "set", version: saved.version },
+    ]);
+  });
+
+  it("polls as often as docs/collaboration.md says", () => {
+    const doc = readFileSync(fileURLToPath(new URL("../../docs/collaboration.md", import.meta.url)), "utf8");
+    expect(doc).toContain(`checks its two files every ${FILE_WATCH_POLL_MS} ms`);
+  });
+
   it("notices another store's write by polling alone", async () => {
     const store = new FileStore(path, { watch: { fsWatch: false } });
     await store.open();
