@@ -2,7 +2,7 @@
 // changes through the files, per log record, across compactions; nothing of other workspaces;
 // no watcher until someone listens, none after; the process kept up only while someone listens.
 import { execFile, spawn } from "node:child_process";
-import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { appendFileSync, readdirSync, readFileSync, readlinkSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -260,6 +260,35 @@ describe("watch() on the file store", () => {
       { collection: "*", name: null, op: "reset" },
       { collection: "artifacts", name: "after", op: "set", version: saved.version },
     ]);
+  });
+
+  it("warns once when the files cannot be read, and keeps watching", async () => {
+    const watcher = await open("a");
+    await watcher.artifacts.save("seed", 0);
+    const events = watcher.watch();
+    const warnings = captureWarnings("KVWS_FILE_WATCH_READ");
+    try {
+      // Bytes that are no record: damage, which a reader refuses (StoreCorruptError) rather than skips.
+      const size = statSync(`${path}.log`).size;
+      appendFileSync(`${path}.log`, Buffer.alloc(32, 0xff));
+      while ((await warnings.all()).length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 3 * FILE_WATCH_POLL_MS)); // polled again meanwhile
+      const told = await warnings.all();
+      expect(told).toHaveLength(1);
+      expect(told[0]?.message).toMatch(/damaged header/);
+      // Repaired, the file is watched as before.
+      truncateSync(`${path}.log`, size);
+      const other = new FileStore(path);
+      await other.open();
+      opened.push(other);
+      const saved = await createStorage(other, { root: "fw", workspaceId: "a" }).artifacts.save("later", 1);
+      expect(await collect(events, (all) => all.length === 1)).toEqual([
+        { collection: "artifacts", name: "later", op: "set", version: saved.version },
+      ]);
+      await events.return?.();
+    } finally {
+      warnings.stop();
+    }
   });
 
   it("polls as often as docs/collaboration.md says", () => {
