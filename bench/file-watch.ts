@@ -98,7 +98,12 @@ export async function runWatch(opts: SuiteOptions): Promise<BenchRow[]> {
     const count = opts.tiny ? 3 : 40;
     progress("file watch: how late another store's save is heard");
     out.push(
-      row(GROUP, "another store's save heard by a watcher (fs.watch)", "ms", await noticeLatency(join(dir, "a.json"), true, count)),
+      row(
+        GROUP,
+        "another store's save heard by a watcher (fs.watch)",
+        "ms",
+        await noticeLatency(join(dir, "a.json"), true, count),
+      ),
       row(
         GROUP,
         "another store's save heard by a watcher (polling alone)",

@@ -347,7 +347,9 @@ describe("watch() on the file store", () => {
     const closed = await run(process.execPath, ["--import", "tsx", idle, path, "close"], { timeout: 20_000 });
     expect(closed.stdout.trim()).toBe('{"done":true}');
     // Nothing but the watch keeps this child up until our save reaches it; then it ends the iterator, not the storage.
-    const child = spawn(process.execPath, ["--import", "tsx", idle, path, "wait"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", idle, path, "wait"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
     await new Promise<void>((resolve) =>

@@ -172,7 +172,9 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
       const lengthOf = (key: string) => before.prefixLengths.get(key);
       // Watched: each record of the tail is reported before the next is applied.
       const eachRecord =
-        this.#watchers > 0 ? (changed: Iterable<string> | undefined) => this.#core.replace(before.data, changed, lengthOf) : undefined;
+        this.#watchers > 0
+          ? (changed: Iterable<string> | undefined) => this.#core.replace(before.data, changed, lengthOf)
+          : undefined;
       const loaded = await this.#journal.load(before, eachRecord);
       if (loaded.full) {
         this.#contents = loaded.contents;
