@@ -2,15 +2,8 @@ import { EventEmitter } from "node:events";
 import { unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import type { KeyvStoreAdapter, StoredData } from "keyv";
-import {
-  InvalidConfigError,
-  KeyvWorkspacesError,
-  StorageClosedError,
-  StoreCorruptError,
-  ValueTooLargeError,
-} from "../../errors.js";
-import { warnOnce } from "../../warnings.js";
-import { DRIVER, type Driver, type StoreChange } from "../driver.js";
+import { type KeyvWorkspacesError, StorageClosedError } from "../../errors.js";
+import { DRIVER, type Driver } from "../driver.js";
 import { MapCore } from "../map.js";
 import { mapScope } from "../map-scope.js";
 import { type Pending, WriteQueue } from "./batch.js";
@@ -23,11 +16,11 @@ import {
   removeLeftovers,
 } from "./compact.js";
 import { type Contents, changedKeys, emptyContents, liveEntries } from "./format.js";
-import { makeDirectory, storeFileError, storePath } from "./fs.js";
+import { makeDirectory, openError, storeFileError, storePath } from "./fs.js";
 import { Journal } from "./journal.js";
 import { FileLock } from "./lock.js";
 import { batchRecord } from "./log.js";
-import { FileWatch, type FileWatchOptions } from "./watch.js";
+import { type FileWatchOptions, StoreWatch } from "./watch.js";
 
 export interface FileStoreOptions {
   /** How long a write waits for another process's lock before failing with ERR_STORE_LOCKED; default 10 s. */
@@ -95,10 +88,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   /** While a batch holds the lock, memory is ahead of the files by design: reads must not reload. */
   #writing = false;
   #closed = false;
-  readonly #watchOptions: FileWatchOptions | undefined;
-  /** Listeners of Driver.watch; the file watch runs only while there is one. */
-  #watchers = 0;
-  #fileWatch: FileWatch | undefined;
+  readonly #watch: StoreWatch;
 
   constructor(path: string, options: FileStoreOptions = {}) {
     super();
@@ -108,7 +98,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
     this.#compactBytes = options.compactBytes ?? 1024 * 1024;
     this.#journal = new Journal(this.path);
-    this.#watchOptions = options.watch;
+    this.#watch = new StoreWatch(this.path, this.#core, () => this.#fresh(), options.watch);
     this[DRIVER] = this.#driver();
   }
 
@@ -117,14 +107,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     try {
       await this.#open();
     } catch (error) {
-      if (error instanceof StoreCorruptError || error instanceof ValueTooLargeError) throw error;
-      const errno = error instanceof KeyvWorkspacesError ? error.cause : error;
-      const why = (errno as NodeJS.ErrnoException).code ?? (errno as Error).message;
-      throw new InvalidConfigError(
-        "url",
-        `cannot open the file store at ${this.path} (${why}): the url must name a file in a directory this process can create and write`,
-        { cause: error },
-      );
+      throw openError(this.path, error);
     }
   }
 
@@ -170,12 +153,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     try {
       const before = this.#contents;
       const lengthOf = (key: string) => before.prefixLengths.get(key);
-      // Watched: each record of the tail is reported before the next is applied.
-      const eachRecord =
-        this.#watchers > 0
-          ? (changed: Iterable<string> | undefined) => this.#core.replace(before.data, changed, lengthOf)
-          : undefined;
-      const loaded = await this.#journal.load(before, eachRecord);
+      const loaded = await this.#journal.load(before, this.#watch.eachRecord(before.data, lengthOf));
       if (loaded.full) {
         this.#contents = loaded.contents;
         const { prefixLengths } = loaded.contents;
@@ -306,53 +284,8 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     const onTtl = (key: string, ttl: number | undefined) => this.#setExpiry(key, ttl);
     return {
       scope: (prefix) => mapScope(this.#core, prefix, access, onTtl),
-      watch: (listener) => this.#watch(listener),
+      watch: (listener) => this.#watch.add(listener),
     };
-  }
-
-  // --- watch -----------------------------------------------------------------------------
-
-  /**
-   * Writes of this process reach the listener from MapCore as they are applied; their records
-   * are never read back (the journal's end moves past them), so they are not reported twice.
-   * Other processes' writes arrive when the file watch notices the files changed: the log tail
-   * is replayed one record at a time, or after a compaction memory is diffed with the new files.
-   */
-  #watch(listener: (change: StoreChange) => void): () => void {
-    if (this.#closed) throw new StorageClosedError(`file store ${this.path} is closed`);
-    const unlisten = this.#core.watch(listener);
-    if (this.#watchers++ === 0) this.#fileWatch = new FileWatch(this.path, () => this.#noticed(), this.#watchOptions);
-    let listening = true;
-    return () => {
-      if (!listening) return;
-      listening = false;
-      unlisten();
-      if (--this.#watchers === 0) this.#stopWatch();
-    };
-  }
-
-  /** Whether the files are being watched (someone listens). */
-  get watching(): boolean {
-    return this.#fileWatch !== undefined;
-  }
-
-  #stopWatch(): void {
-    this.#fileWatch?.stop();
-    this.#fileWatch = undefined;
-  }
-
-  /** The files may have changed: catch up now, so listeners hear it without waiting for a read. */
-  #noticed(): void {
-    if (this.#closed) return;
-    // Undefined while memory matches the files or a batch is being written (it refreshed first).
-    this.#fresh()?.catch((error: unknown) => {
-      warnOnce(
-        "KVWS_FILE_WATCH_READ",
-        `watch() on the file store ${this.path}: could not read the changes of other processes, trying again on the next change: ${
-          (error as Error).message
-        }`,
-      );
-    });
   }
 
   // --- plain Keyv adapter (full keys) ------------------------------------------------------
@@ -401,7 +334,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   async close(): Promise<void> {
     await this.flush();
     this.#closed = true;
-    this.#stopWatch();
+    this.#watch.close();
     await this.#compacting;
   }
 
