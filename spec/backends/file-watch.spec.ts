@@ -133,7 +133,7 @@ describe("watch() on the file store", () => {
     await events.return?.();
   }, 60_000);
 
-  it("reports every record of a tail read at once, not only its outcome", async () => {
+  it("reports every write of a tail read at once, not only its outcome", async () => {
     const watcher = await openQuiet();
     await watcher.artifacts.save("seed", 0);
     const events = watcher.watch();
@@ -141,13 +141,18 @@ describe("watch() on the file store", () => {
       ["save", "a", "x", 1],
       ["save", "a", "x", 2],
       ["delete", "a", "x"],
+      ["set", "a", "notes", "k", "same"],
+      ["set", "a", "notes", "k", "same"],
       ["save", "a", "y", 1],
     ]);
-    await watcher.artifacts.has("y"); // reading catches up: the four records in one tail
-    expect(await collect(events, (all) => all.length === 4)).toEqual([
+    await watcher.artifacts.has("y"); // reading catches up: the six records in one tail
+    expect(await collect(events, (all) => all.length === 6)).toEqual([
       { collection: "artifacts", name: "x", op: "set", version: versions[0] },
       { collection: "artifacts", name: "x", op: "set", version: versions[1] },
       { collection: "artifacts", name: "x", op: "delete" },
+      // Written again unchanged: still a write, reported as on every engine.
+      { collection: "notes", name: "k", op: "set" },
+      { collection: "notes", name: "k", op: "set" },
       { collection: "artifacts", name: "y", op: "set", version: versions[2] },
     ]);
   }, 60_000);

@@ -116,8 +116,10 @@ export class Journal {
       const buf = await readAt(handle, this.logEnd, size - this.logEnd);
       const { payloads, end } = parseRecords(this.logPath, buf, 0, this.logEnd);
       let changed: Iterable<string> | undefined = [];
-      if (eachRecord) for (const payload of payloads) eachRecord(applyRecords(this.logPath, contents, [payload]));
-      else if (payloads.length > 0) changed = applyRecords(this.logPath, contents, payloads);
+      if (eachRecord) {
+        // A watcher hears every write of each record, a value written again unchanged too.
+        for (const payload of payloads) eachRecord(applyRecords(this.logPath, contents, [payload], Date.now(), true));
+      } else if (payloads.length > 0) changed = applyRecords(this.logPath, contents, payloads);
       this.logEnd += end;
       this.#logSig = sigOf(st);
       return changed;
