@@ -81,7 +81,7 @@ export class Journal {
 
   /**
    * Brings `contents` up to the files: the new log tail when only the log grew, else both files.
-   * With `eachRecord`, a tail is applied one record at a time and each record's changed keys are
+   * With `eachRecord`, a tail is applied one record at a time and the keys each record wrote are
    * handed over before the next is applied (a watcher sees every batch, not just the outcome);
    * `changed` is then empty.
    */

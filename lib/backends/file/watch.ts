@@ -133,7 +133,7 @@ export class StoreWatch {
     };
   }
 
-  /** For a reload while someone listens: reports one log record's changed keys before the next is applied. */
+  /** For a reload while someone listens: reports the keys one log record wrote before the next is applied. */
   eachRecord(data: AnyMap, lengthOf: (key: string) => number | undefined) {
     if (this.#listeners === 0) return undefined;
     return (changed: Iterable<string> | undefined) => this.#core.replace(data, changed, lengthOf);
