@@ -295,6 +295,28 @@ describe("watch() on the file store", () => {
     }
   });
 
+  it("takes back a write the disk refused: its set is followed by a delete once memory is read again", async () => {
+    // A real full disk (needs root, as spec/backends/file-fs-errors.spec.ts): a tmpfs over the directory.
+    await run("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", dir.path]);
+    try {
+      const watcher = await open("a");
+      const notes = watcher.collection("notes");
+      await notes.set("small", "x".repeat(100_000));
+      const events = watcher.watch({ collections: ["notes"] });
+      const refused = await notes.set("big", "y".repeat(200_000)).catch((error: unknown) => error);
+      expect(refused).toMatchObject({ code: "ERR_STORAGE_FULL" });
+      expect(await notes.get("big")).toBeUndefined();
+      expect(await collect(events, (all) => all.length === 2)).toEqual([
+        { collection: "notes", name: "big", op: "set" },
+        { collection: "notes", name: "big", op: "delete" },
+      ]);
+      await events.return?.();
+    } finally {
+      for (const s of opened.splice(0)) await s.close();
+      await run("umount", [dir.path]);
+    }
+  });
+
   it("polls as often as docs/collaboration.md says", () => {
     const doc = readFileSync(fileURLToPath(new URL("../../docs/collaboration.md", import.meta.url)), "utf8");
     expect(doc).toContain(`checks its two files every ${FILE_WATCH_POLL_MS} ms`);
