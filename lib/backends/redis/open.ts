@@ -12,8 +12,9 @@ import type { Backend, OpenOptions } from "../driver.js";
 import { InFlight, within } from "./bounds.js";
 import { redisDriver } from "./driver.js";
 import { publisherFor, type Subscribe } from "./notify.js";
-import { duplicateOf, optimisticOver } from "./optimistic.js";
-import { isTransient, type RedisCommander, replyKind, typedReply } from "./tx.js";
+import { replicatedSend, replicationTimeout } from "./durable.js";
+import { type Dedicated, duplicateOf, optimisticOver } from "./optimistic.js";
+import { isTransient, type RedisCommander, replyKind, sendMulti as sendEach, typedReply } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
 
 export { InFlight, within } from "./bounds.js";
@@ -212,10 +213,16 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
         },
       );
     });
-  const send = (args: string[]) => track(args[0], () => client.sendCommand(args));
+  const plainSend = (args: string[]) => track(args[0], () => client.sendCommand(args));
+  const waitMs = replicationTimeout(commandTimeoutMs, options.replicationTimeoutMs);
+  const replicated = options.durability === "replicated";
+  const send = replicated ? replicatedSend(plainSend, waitMs, where) : plainSend;
   // node-redis's own MULTI: one batch, one promise, written back to back. A command refused while
   // queueing (OOM, NOPERM, READONLY) rejects the batch with its own reply, not EXECABORT's.
+  // With replicated durability, plain sends in one tick instead, so the WAIT follows EXEC at once.
   const sendMulti = (commands: readonly string[][]) =>
+    replicated ? (sendEach(send, commands) as Promise<unknown[]>) : nodeMulti(commands);
+  const nodeMulti = (commands: readonly string[][]) =>
     track("MULTI", async () => {
       const multi = client.multi();
       for (const command of commands) multi.addCommand(command);
@@ -251,7 +258,11 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
     }
   };
   // WATCH needs a connection nobody else sends on: a copy of this client, opened on first use.
-  const optimistic = optimisticOver(() => duplicateOf(client), commandTimeoutMs);
+  const dedicated = async (): Promise<Dedicated> => {
+    const conn = await duplicateOf(client);
+    return replicated ? { ...conn, send: replicatedSend(conn.send, waitMs, where) } : conn;
+  };
+  const optimistic = optimisticOver(dedicated, commandTimeoutMs);
   const commander: RedisCommander = {
     optimistic,
     sendCommand: (args) =>
@@ -311,7 +322,11 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
 }
 
 export async function openRedisBackend(url: string, options: RedisOpenOptions = {}): Promise<Backend> {
-  const connection = await connectRedis(url, options);
+  return backendOver(await connectRedis(url, options), url, options);
+}
+
+/** The Backend of one server's connection (or of a Sentinel-followed one, sentinel.ts). */
+export function backendOver(connection: RedisConnection, url: string, options: RedisOpenOptions): Backend {
   // The adapter is there for apps that want plain Keyv on the same connection; scoped views
   // use the driver below, whose commands carry typed errors and time bounds.
   const store = new KeyvRedis(connection.client as never, { throwOnErrors: true });
@@ -321,5 +336,12 @@ export async function openRedisBackend(url: string, options: RedisOpenOptions = 
     subscribe: connection.subscribe,
     publisher: publisherFor(url),
   });
-  return { store, driver, url, ...(layout === "hash" && { redisLayout: layout }), close: connection.close };
+  return {
+    store,
+    driver,
+    url,
+    ...(layout === "hash" && { redisLayout: layout }),
+    ...(options.durability === "replicated" && { durability: "replicated" as const }),
+    close: connection.close,
+  };
 }

@@ -1,0 +1,289 @@
+/**
+ * Redis behind Sentinel: the Sentinels name the master, a connectRedis connection serves it, and a
+ * failover swaps that connection for one to the promoted master, without the app doing anything.
+ *
+ * A switch is noticed two ways: the Sentinels' `+switch-master` message (one subscription per
+ * storage), and any command failing as a lost connection or READONLY (an old master that came back
+ * as a replica), which makes the connection ask the Sentinels again. A command that surely was not
+ * applied (not sent, or refused as READONLY) is sent again on the new master within the command's
+ * time; one that may have been applied (the connection dropped before its reply) is not: its caller
+ * gets the ConnectionError that says so.
+ */
+import { ClientOfflineError, DisconnectsClientError, ErrorReply, SocketClosedUnexpectedlyError } from "@redis/client";
+import {
+  ConnectionError,
+  InvalidConfigError,
+  KeyvWorkspacesError,
+  NotReplicatedError,
+  ReadOnlyError,
+} from "../../errors.js";
+import type { Backend } from "../driver.js";
+import type { Subscribe } from "./notify.js";
+import {
+  backendOver,
+  connectRedis,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  type RedisConnection,
+  type RedisOpenOptions,
+  sleep,
+} from "./open.js";
+import type { Optimistic } from "./optimistic.js";
+import { nodeUrl, parseSentinelUrl, type SentinelAddress, type SentinelUrl, sentinelNodeUrl } from "./sentinel-url.js";
+import type { RedisCommander } from "./tx.js";
+import { redact } from "./url.js";
+
+// Asking the Sentinels again after an error: at most this often.
+const RECHECK_MS = 100;
+// Transaction control must stay back to back on the connection: never resent on its own.
+const NO_RESEND = new Set(["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"]);
+
+type Send = (args: string[]) => Promise<unknown>;
+
+/** `ask` on the first Sentinel that answers; each is bounded by the connect timeout. */
+async function askSentinels<T>(
+  parsed: SentinelUrl,
+  options: RedisOpenOptions,
+  ask: (send: Send) => Promise<T>,
+): Promise<T> {
+  const timeout = Math.min(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, 2000);
+  const errors: unknown[] = [];
+  for (const sentinel of parsed.sentinels) {
+    let conn: RedisConnection | undefined;
+    try {
+      conn = await connectRedis(sentinelNodeUrl(parsed, sentinel), {
+        connectTimeoutMs: timeout,
+        commandTimeoutMs: timeout,
+      });
+      const { commander } = conn;
+      return await ask((args) => commander.sendCommand(args));
+    } catch (error) {
+      if (error instanceof InvalidConfigError) throw error;
+      errors.push(error);
+    } finally {
+      await conn?.close();
+    }
+  }
+  const last = errors.at(-1);
+  throw new ConnectionError(
+    `no Sentinel of ${redactedList(parsed)} answered: ${last instanceof Error ? last.message : String(last)}`,
+    { cause: last },
+  );
+}
+
+const redactedList = (parsed: SentinelUrl) => parsed.sentinels.map(({ host, port }) => `${host}:${port}`).join(",");
+
+/** The master's address as the Sentinels see it now. */
+export function masterAddress(parsed: SentinelUrl, options: RedisOpenOptions): Promise<SentinelAddress> {
+  return askSentinels(parsed, options, async (send) => {
+    const reply = await send(["SENTINEL", "GET-MASTER-ADDR-BY-NAME", parsed.masterName]);
+    if (!Array.isArray(reply) || reply.length < 2) {
+      throw new InvalidConfigError("url", `no Sentinel at ${redactedList(parsed)} knows a master named ${parsed.masterName}`);
+    }
+    return { host: String(reply[0]), port: Number(reply[1]) };
+  });
+}
+
+/** Master and replicas (those the Sentinels do not see as down), as redis:// URLs with the data credentials. */
+export async function sentinelDataNodeUrls(url: string, options: RedisOpenOptions = {}): Promise<string[]> {
+  const parsed = parseSentinelUrl(url);
+  const master = await masterAddress(parsed, options);
+  const replicas = await askSentinels(parsed, options, async (send) => {
+    const reply = (await send(["SENTINEL", "REPLICAS", parsed.masterName])) as unknown[];
+    return reply.map((fields) => {
+      const flat = fields as string[];
+      const field = (name: string) => flat[flat.indexOf(name) + 1] ?? "";
+      return { host: field("ip"), port: Number(field("port")), flags: field("flags") };
+    });
+  });
+  const up = replicas.filter((r) => !/s_down|o_down|disconnected/.test(r.flags));
+  return [master, ...up].map((node) => nodeUrl(parsed, node));
+}
+
+/** Whether `error` says the node we talk to is gone or no longer the master. */
+function failingOver(error: unknown): boolean {
+  if (error instanceof ConnectionError || error instanceof ReadOnlyError || error instanceof NotReplicatedError)
+    return true;
+  if (error instanceof ErrorReply) return /^READONLY\b/.test(error.message);
+  return error instanceof ClientOfflineError || error instanceof SocketClosedUnexpectedlyError;
+}
+
+/** Whether the command behind `error` may have been applied (then it must not be sent again). */
+function mayBeApplied(error: unknown): boolean {
+  if (error instanceof NotReplicatedError) return true;
+  const cause = error instanceof KeyvWorkspacesError ? error.cause : error;
+  if (cause instanceof SocketClosedUnexpectedlyError || cause instanceof DisconnectsClientError) return true;
+  return error instanceof Error && /did not answer|did not finish|may or may not/.test(error.message);
+}
+
+interface Current {
+  address: SentinelAddress;
+  connection: RedisConnection;
+}
+
+async function openMaster(parsed: SentinelUrl, address: SentinelAddress, options: RedisOpenOptions): Promise<Current> {
+  const connection = await connectRedis(nodeUrl(parsed, address), options);
+  try {
+    const role = (await connection.commander.sendCommand(["ROLE"])) as unknown[];
+    if (String(role[0]) !== "master") {
+      throw new ConnectionError(
+        `the Sentinels name ${address.host}:${address.port} master of ${parsed.masterName}, but it is a ${role[0]} (failover under way?)`,
+      );
+    }
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+  return { address, connection };
+}
+
+export async function connectSentinel(url: string, options: RedisOpenOptions = {}): Promise<RedisConnection> {
+  const parsed = parseSentinelUrl(url);
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const commandTimeoutMs = options.commandTimeoutMs ?? 2 * connectTimeoutMs;
+  const where = redact(url);
+
+  // At open, a Sentinel may still name a master that is mid-failover: ask again until connectTimeoutMs.
+  const openDeadline = Date.now() + connectTimeoutMs;
+  let current: Current;
+  for (;;) {
+    try {
+      current = await openMaster(parsed, await masterAddress(parsed, options), options);
+      break;
+    } catch (error) {
+      if (!(error instanceof ConnectionError) || Date.now() + RECHECK_MS >= openDeadline) throw error;
+      await sleep(RECHECK_MS);
+    }
+  }
+
+  let closing = false;
+  let switching: Promise<void> | undefined;
+  let lastCheck = 0;
+  const moves = new Set<() => void>();
+  const follow = (): Promise<void> => {
+    switching ??= (async () => {
+      const wait = lastCheck + RECHECK_MS - Date.now();
+      if (wait > 0) await sleep(wait);
+      lastCheck = Date.now();
+      const address = await masterAddress(parsed, options);
+      if (closing || (address.host === current.address.host && address.port === current.address.port)) return;
+      const next = await openMaster(parsed, address, options);
+      if (closing) return void next.connection.close();
+      const old = current;
+      current = next;
+      for (const move of moves) move();
+      void old.connection.close();
+    })()
+      .catch(() => {}) // the command that asked gets its own error; the next one asks again
+      .finally(() => {
+        switching = undefined;
+      });
+    return switching;
+  };
+
+  const closedError = () => new ConnectionError(`the storage on ${where} is closed`);
+  const run = async <T>(resend: boolean, body: (conn: RedisConnection) => Promise<T>): Promise<T> => {
+    const deadline = Date.now() + commandTimeoutMs;
+    for (;;) {
+      if (closing) throw closedError();
+      try {
+        return await body(current.connection);
+      } catch (error) {
+        if (closing || !failingOver(error)) throw error;
+        const following = follow();
+        if (!resend || mayBeApplied(error) || Date.now() + RECHECK_MS >= deadline) throw error;
+        await following;
+      }
+    }
+  };
+
+  const optimistic: Optimistic = (watch, reads, write) =>
+    run(true, (conn) => {
+      const own = conn.commander.optimistic;
+      if (!own) throw new ConnectionError(`Redis at ${where} gives no connection for conditional writes`);
+      return own(watch, reads, write);
+    });
+  const commander: RedisCommander = {
+    optimistic,
+    sendCommand: (args) =>
+      run(!NO_RESEND.has(String(args[0]).toUpperCase()), (conn) => conn.commander.sendCommand(args)),
+    transaction: (commands) =>
+      run(true, (conn) => (conn.commander.transaction as NonNullable<RedisCommander["transaction"]>)(commands)),
+  };
+
+  // Watchers move with the master; what was published during the switch is lost, so they reset.
+  const subscribe: Subscribe = async (channels, onMessage, onReset) => {
+    let gone = false;
+    let stop = await current.connection.subscribe(channels, onMessage, onReset);
+    const move = () => {
+      stop();
+      stop = () => {};
+      current.connection.subscribe(channels, onMessage, onReset).then(
+        (next) => {
+          if (gone) return next();
+          stop = next;
+          onReset();
+        },
+        () => void follow(),
+      );
+    };
+    moves.add(move);
+    return () => {
+      gone = true;
+      moves.delete(move);
+      stop();
+    };
+  };
+
+  // The Sentinels announce a promotion on +switch-master: follow it at once, even when idle.
+  let announcements: { connection: RedisConnection; stop: () => void } | undefined;
+  for (const sentinel of parsed.sentinels) {
+    try {
+      const connection = await connectRedis(sentinelNodeUrl(parsed, sentinel), {
+        connectTimeoutMs: Math.min(connectTimeoutMs, 2000),
+      });
+      const stop = await connection.subscribe(
+        ["+switch-master"],
+        () => void follow(),
+        () => void follow(),
+      );
+      announcements = { connection, stop };
+      break;
+    } catch {
+      // another Sentinel, or none: commands that fail still make the connection ask again
+    }
+  }
+
+  // The plain Keyv adapter (Backend.store) holds a client: give it one that is always the current master's.
+  const client = new Proxy({} as RedisConnection["client"], {
+    get(_, property) {
+      const target = current.connection.client;
+      const value = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+    has: (_, property) => property in current.connection.client,
+  });
+
+  let closed: Promise<void> | undefined;
+  return {
+    client,
+    commander,
+    subscribe,
+    close() {
+      closed ??= (async () => {
+        closing = true;
+        moves.clear();
+        if (announcements) {
+          announcements.stop();
+          await announcements.connection.close();
+        }
+        await switching;
+        await current.connection.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+export async function openRedisSentinelBackend(url: string, options: RedisOpenOptions = {}): Promise<Backend> {
+  return backendOver(await connectSentinel(url, options), url, options);
+}
