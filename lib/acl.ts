@@ -95,6 +95,8 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "cluster|shards",
   "readonly",
   "asking",
+  // durability "replicated": the WAIT after each write (it blocks only its own connection)
+  "wait",
 ]);
 
 /**

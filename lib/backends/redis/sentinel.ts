@@ -15,6 +15,7 @@ import {
   InvalidConfigError,
   KeyvWorkspacesError,
   NotReplicatedError,
+  PermissionDeniedError,
   ReadOnlyError,
 } from "../../errors.js";
 import type { Backend } from "../driver.js";
@@ -130,6 +131,9 @@ async function openMaster(parsed: SentinelUrl, address: SentinelAddress, options
       );
     }
   } catch (error) {
+    // A workspace user may not run ROLE: trust the Sentinels then; a write to a replica would get
+    // READONLY and make the connection ask them again.
+    if (error instanceof PermissionDeniedError) return { address, connection };
     await connection.close();
     throw error;
   }

@@ -1,0 +1,94 @@
+/**
+ * Redis behind Sentinel, for real: a private master, two replicas and three Sentinels (about 2 s
+ * to start), the master killed with SIGKILL while writers run with durability "replicated".
+ * Asserts behaviour only (what was acknowledged is there, writes go on, the tenant user works);
+ * how long the switch takes is measured in bench/sentinel.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { provisionWorkspaceUser, revokeWorkspaceUser } from "../../lib/acl.js";
+import { keyspace } from "../../lib/keys.js";
+import { openStorage, type WorkspaceStorage } from "../../lib/storage.js";
+import { SentinelSet } from "../support/sentinel.js";
+
+let set: SentinelSet;
+beforeAll(async () => {
+  set = new SentinelSet();
+  await set.start();
+}, 20_000);
+afterAll(async () => {
+  await set?.stop();
+});
+
+const root = `sent${Math.random().toString(36).slice(2, 8)}`;
+
+async function aclUsers(port: number): Promise<string[]> {
+  return (await set.send(port, ["ACL", "USERS"])) as string[];
+}
+
+describe("a storage behind Sentinel", () => {
+  it("puts a tenant user on every data node, loses no acknowledged write when the master is killed, and writes on", async () => {
+    const ks = keyspace({ root, workspaceId: "t1" });
+    const { url, username } = await provisionWorkspaceUser(set.url(), ks, { password: "tenant-pw" });
+    expect(url).toMatch(/^redis\+sentinel:\/\/kvws%3A[^:]+%3At1:tenant-pw@/);
+    for (const node of set.data) expect(await aclUsers(node.port)).toContain(username);
+
+    const tenant = await openStorage(
+      { url, root, workspaceId: "t1", durability: "replicated" },
+      { connectTimeoutMs: 2000, commandTimeoutMs: 8000 },
+    );
+    const files = tenant.collection<number>("files");
+    const acked = new Map<string, number>();
+    const failed: string[] = [];
+    let stop = false;
+    let afterKill = 0;
+    let killed = false;
+    const writer = async (w: number) => {
+      for (let i = 0; !stop; i++) {
+        const key = `w${w}-${i}`;
+        try {
+          await files.set(key, i);
+          acked.set(key, i);
+          if (killed) afterKill++;
+        } catch (error) {
+          // Unacknowledged: a typed error that says the write may or may not be stored.
+          expect((error as { code?: string }).code).toMatch(/^ERR_(CONNECTION|NOT_REPLICATED)$/);
+          failed.push(key);
+        }
+      }
+    };
+    const writers = [0, 1, 2, 3].map(writer);
+    while (acked.size < 200) await new Promise((r) => setTimeout(r, 10));
+    const old = await set.killMaster();
+    killed = true;
+    const promoted = await set.promoted(old);
+    const deadline = Date.now() + 10_000;
+    while (afterKill < 100 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    stop = true;
+    await Promise.all(writers);
+    expect(afterKill).toBeGreaterThanOrEqual(100);
+
+    // Read back through a fresh storage of the admin: every acknowledged write is on the new master.
+    const admin = await openStorage({ url: set.url(), root, workspaceId: "t1" }, { connectTimeoutMs: 2000 });
+    const names = [...acked.keys()];
+    const values = await admin.collection<number>("files").getMany(names);
+    const lost = names.filter((name, i) => values[i] !== acked.get(name));
+    expect(lost).toEqual([]);
+    expect(Number(await set.send(promoted, ["DBSIZE"]))).toBeGreaterThan(0);
+
+    // The tenant user made before the failover logs in on the promoted master: a new storage as it works.
+    const again = await openStorage({ url, root, workspaceId: "t1" }, { connectTimeoutMs: 2000 });
+    await again.collection("files").set("after-failover", 1);
+    expect(await again.collection("files").get("after-failover")).toBe(1);
+    await expect(again.withWorkspace("t2").collection("files").set("x", 1)).rejects.toMatchObject({
+      code: "ERR_PERMISSION_DENIED",
+    });
+
+    // Revoking reaches every node still up.
+    await Promise.all([tenant.close(), again.close()]);
+    expect(await revokeWorkspaceUser(set.url(), ks)).toBe(true);
+    for (const node of set.data.filter((n) => n.port !== old)) {
+      expect(await aclUsers(node.port)).not.toContain(username);
+    }
+    await admin.close();
+  }, 40_000);
+});
