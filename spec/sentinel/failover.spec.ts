@@ -6,8 +6,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provisionWorkspaceUser, revokeWorkspaceUser } from "../../lib/acl.js";
+import { parseConfig } from "../../lib/config.js";
 import { keyspace } from "../../lib/keys.js";
-import { openStorage, type WorkspaceStorage } from "../../lib/storage.js";
+import { openStorage } from "../../lib/storage.js";
+import type { ChangeEvent } from "../../lib/watch.js";
 import { SentinelSet } from "../support/sentinel.js";
 
 let set: SentinelSet;
@@ -90,5 +92,49 @@ describe("a storage behind Sentinel", () => {
       expect(await aclUsers(node.port)).not.toContain(username);
     }
     await admin.close();
+  }, 40_000);
+});
+
+describe("a watcher behind Sentinel", () => {
+  it("moves to the promoted master: a write made after the failover still reaches it", async () => {
+    // The node killed above comes back; the Sentinels make it a replica of the new master.
+    for (const node of set.data) if (!node.child) await node.start();
+    const watcher = await openStorage({ url: set.url(), root, workspaceId: "w" }, { connectTimeoutMs: 2000 });
+    // Another spelling of the same URL (Sentinels in another order): no in-process shortcut between
+    // the two storages, the change has to travel through Redis pub/sub.
+    const reversed = `redis+sentinel://${set.sentinelPorts
+      .toReversed()
+      .map((p) => `127.0.0.1:${p}`)
+      .join(",")}/kvwsmaster`;
+    const opened = await openStorage({ url: reversed, root, workspaceId: "w" }, { connectTimeoutMs: 2000 });
+    // A bootstrap config round-trips: the child storage is opened from it.
+    const config = parseConfig(JSON.parse(JSON.stringify(opened.toBootstrapConfig())));
+    expect(config.url).toBe(reversed);
+    const writer = await openStorage(config, { connectTimeoutMs: 2000, commandTimeoutMs: 8000 });
+    await opened.close();
+    try {
+      const events = watcher.watch({ collections: ["notes"] })[Symbol.asyncIterator]();
+      const next = async (ms: number): Promise<ChangeEvent | undefined> => {
+        const got = await Promise.race([events.next(), new Promise<"t">((r) => setTimeout(() => r("t"), ms))]);
+        return got === "t" || got.done ? undefined : got.value;
+      };
+      expect(await next(5000)).toMatchObject({ op: "reset" }); // the watcher settled
+      await writer.collection("notes").set("before", 1);
+      expect(await next(5000)).toMatchObject({ op: "set", name: "before" });
+      const old = await set.killMaster();
+      await set.promoted(old);
+      await writer.collection("notes").set("after", 2);
+      const seen: ChangeEvent[] = [];
+      const deadline = Date.now() + 8000;
+      while (!seen.some((e) => e.name === "after") && Date.now() < deadline) {
+        const event = await next(500);
+        if (event) seen.push(event);
+        else if (!seen.some((e) => e.name === "after")) await writer.collection("notes").set("after", 2);
+      }
+      expect(seen.map((e) => e.name)).toContain("after");
+      await events.return?.();
+    } finally {
+      await Promise.all([watcher.close(), writer.close()]);
+    }
   }, 40_000);
 });

@@ -163,6 +163,7 @@ export async function connectSentinel(url: string, options: RedisOpenOptions = {
   let switching: Promise<void> | undefined;
   let lastCheck = 0;
   const moves = new Set<() => void>();
+  const retired = new Set<RedisConnection>();
   const follow = (): Promise<void> => {
     switching ??= (async () => {
       const wait = lastCheck + RECHECK_MS - Date.now();
@@ -175,7 +176,13 @@ export async function connectSentinel(url: string, options: RedisOpenOptions = {
       const old = current;
       current = next;
       for (const move of moves) move();
-      void old.connection.close();
+      // Not closed at once: a command still on the old connection gets its own outcome (a reply,
+      // or the lost connection that says "may or may not"), never one our close would invent.
+      retired.add(old.connection);
+      setTimeout(() => {
+        retired.delete(old.connection);
+        void old.connection.close();
+      }, commandTimeoutMs).unref();
     })()
       .catch(() => {}) // the command that asked gets its own error; the next one asks again
       .finally(() => {
@@ -281,7 +288,7 @@ export async function connectSentinel(url: string, options: RedisOpenOptions = {
           await announcements.connection.close();
         }
         await switching;
-        await current.connection.close();
+        await Promise.all([...retired, current.connection].map((c) => c.close()));
       })();
       return closed;
     },
