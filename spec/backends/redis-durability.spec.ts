@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 describe('durability "replicated"', () => {
-  it("sends WAIT 1 in the same tick as each write, once after EXEC, never after reads or inside MULTI", async () => {
+  it("sends one WAIT 1 behind the writes of a tick, after EXEC, never for reads alone or inside MULTI", async () => {
     const wire: string[] = [];
     const send = replicatedSend(
       async (args) => {
@@ -28,16 +28,19 @@ describe('durability "replicated"', () => {
     for (const command of [["MULTI"], ["SET", "b", "2"], ["ZADD", "i", "0", "b"], ["EXEC"]]) writes.push(send(command));
     writes.push(send(["EVALSHA", "abc", "0"]));
     await Promise.all(writes);
+    await send(["GET", "a"]);
+    await send(["DEL", "a"]);
     expect(wire).toEqual([
       "SET a 1",
-      "WAIT 1 250",
       "GET a",
       "MULTI",
       "SET b 2",
       "ZADD i 0 b",
       "EXEC",
-      "WAIT 1 250",
       "EVALSHA abc 0",
+      "WAIT 1 250",
+      "GET a",
+      "DEL a",
       "WAIT 1 250",
     ]);
   });

@@ -23,7 +23,10 @@ describe("redis+sentinel:// URLs", () => {
     });
     expect(nodeUrl(parsed, { host: "127.0.0.1", port: 7000 })).toBe("redis://app:p%40ss@127.0.0.1:7000");
     expect(parseSentinelUrl(formatSentinelUrl(parsed))).toEqual(parsed);
-    expect(parseSentinelUrl("redis+sentinel://h:1/m")).toEqual({ sentinels: [{ host: "h", port: 1 }], masterName: "m" });
+    expect(parseSentinelUrl("redis+sentinel://h:1/m")).toEqual({
+      sentinels: [{ host: "h", port: 1 }],
+      masterName: "m",
+    });
   });
 
   it.each([

@@ -3,10 +3,10 @@
  *
  * WAIT covers the writes its own connection sent before it, so it must follow the write on the
  * same connection, with no reconnect in between (on a fresh connection WAIT has nothing to wait
- * for and would answer at once). Sending the write and the WAIT in the same tick makes node-redis
- * write them back to back into the one socket: a lost connection then fails them both, and the
- * WAIT can never land alone on a new connection. Inside MULTI … EXEC the WAIT goes after EXEC
- * (a WAIT queued in a transaction does not block).
+ * for and would answer at once). Sending the WAIT before any I/O can run (same tick, or a
+ * microtask of it) puts it behind the write on the one socket: a lost connection then fails them
+ * both, and the WAIT can never land alone on a new connection. Inside MULTI … EXEC the WAIT goes
+ * after EXEC (a WAIT queued in a transaction does not block).
  */
 import { NotReplicatedError } from "../../errors.js";
 
@@ -99,8 +99,12 @@ function notReplicated(where: string, detail: string, cause?: unknown): NotRepli
 }
 
 /**
- * `send` with a WAIT 1 after every write and after every EXEC. MULTI … EXEC must be sent in one
- * tick (tx.ts sendMulti does), so nobody else's command falls between them and `inMulti`.
+ * `send` with a WAIT 1 after the writes (and EXECs) of each tick. The writes of one tick share one
+ * WAIT, sent from a microtask: no I/O (so no reconnect) can come between them and it, and WAIT
+ * covers every write its connection sent before it. Concurrent writers thus wait for the replica
+ * together instead of one after the other (a WAIT blocks its whole connection while it waits).
+ * MULTI … EXEC must be sent in one tick (tx.ts sendMulti does), so nobody else's command falls
+ * between them and `inMulti`.
  */
 export function replicatedSend(
   send: (args: string[]) => Promise<unknown>,
@@ -108,6 +112,16 @@ export function replicatedSend(
   where: string,
 ): (args: string[]) => Promise<unknown> {
   let inMulti = false;
+  let pending: Promise<unknown> | undefined;
+  const sharedWait = (): Promise<unknown> => {
+    pending ??= new Promise<unknown>((resolve, reject) => {
+      queueMicrotask(() => {
+        pending = undefined;
+        send(["WAIT", "1", String(timeoutMs)]).then(resolve, reject);
+      });
+    });
+    return pending;
+  };
   return (args) => {
     const name = String(args[0]).toUpperCase();
     if (name === "MULTI") inMulti = true;
@@ -116,7 +130,7 @@ export function replicatedSend(
     if (name === "EXEC") inMulti = false;
     const reply = send(args);
     if (!waits) return reply;
-    const waited = send(["WAIT", "1", String(timeoutMs)]);
+    const waited = sharedWait();
     waited.catch(() => {}); // read below, after the write's own outcome
     return reply.then(async (value) => {
       if (name === "EXEC" && value === null) return value; // a WATCH fired: nothing was written

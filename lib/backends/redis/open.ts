@@ -11,8 +11,8 @@ import { AuthenticationError, ConnectionError, InvalidConfigError, KeyvWorkspace
 import type { Backend, OpenOptions } from "../driver.js";
 import { InFlight, within } from "./bounds.js";
 import { redisDriver } from "./driver.js";
-import { publisherFor, type Subscribe } from "./notify.js";
 import { replicatedSend, replicationTimeout } from "./durable.js";
+import { publisherFor, type Subscribe } from "./notify.js";
 import { type Dedicated, duplicateOf, optimisticOver } from "./optimistic.js";
 import { isTransient, type RedisCommander, replyKind, sendMulti as sendEach, typedReply } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";

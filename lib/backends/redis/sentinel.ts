@@ -78,7 +78,10 @@ export function masterAddress(parsed: SentinelUrl, options: RedisOpenOptions): P
   return askSentinels(parsed, options, async (send) => {
     const reply = await send(["SENTINEL", "GET-MASTER-ADDR-BY-NAME", parsed.masterName]);
     if (!Array.isArray(reply) || reply.length < 2) {
-      throw new InvalidConfigError("url", `no Sentinel at ${redactedList(parsed)} knows a master named ${parsed.masterName}`);
+      throw new InvalidConfigError(
+        "url",
+        `no Sentinel at ${redactedList(parsed)} knows a master named ${parsed.masterName}`,
+      );
     }
     return { host: String(reply[0]), port: Number(reply[1]) };
   });

@@ -3,7 +3,13 @@
  * a log line or an error's text.
  */
 
-import { formatSentinelUrl, isSentinelUrl, parseSentinelUrl, redactSentinel, sentinelPasswords } from "./sentinel-url.js";
+import {
+  formatSentinelUrl,
+  isSentinelUrl,
+  parseSentinelUrl,
+  redactSentinel,
+  sentinelPasswords,
+} from "./sentinel-url.js";
 
 /** The URL with its password replaced by "***" (the user name stays: it is not a secret). */
 export function redact(url: string): string {
