@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { replicatedSend, replicationTimeout } from "../../lib/backends/redis/durable.js";
+import { connectRedis } from "../../lib/backends/redis/open.js";
 import { openStorage } from "../../lib/storage.js";
 import { startPrivateRedis } from "../support/servers.js";
 
@@ -64,6 +65,19 @@ describe('durability "replicated"', () => {
     expect(replicationTimeout(10_000)).toBe(1000);
     expect(replicationTimeout(1000)).toBe(500);
     expect(replicationTimeout(10_000, 3000)).toBe(3000);
+  });
+
+  it("a conditional write (WATCH … EXEC on its own connection) waits after its EXEC too", async () => {
+    const { server } = await startPrivateRedis(cleanups);
+    const connection = await connectRedis(server.url, { durability: "replicated", replicationTimeoutMs: 50 });
+    cleanups.push(() => connection.close());
+    const optimistic = connection.commander.optimistic;
+    if (!optimistic) throw new Error("no optimistic connection");
+    await expect(optimistic(["dur:k"], [["GET", "dur:k"]], () => [["SET", "dur:k", "v"]])).rejects.toMatchObject({
+      code: "ERR_NOT_REPLICATED",
+    });
+    // Reads and a write with nothing to do send no WAIT: nothing to refuse.
+    expect(await optimistic(["dur:k"], [["GET", "dur:k"]], () => undefined)).toEqual([]);
   });
 
   it.each(["keys", "hash"] as const)(

@@ -11,6 +11,7 @@ import { keyspace } from "../../lib/keys.js";
 import { openStorage } from "../../lib/storage.js";
 import type { ChangeEvent } from "../../lib/watch.js";
 import { SentinelSet } from "../support/sentinel.js";
+import { freePort } from "../support/servers.js";
 
 let set: SentinelSet;
 beforeAll(async () => {
@@ -28,6 +29,23 @@ async function aclUsers(port: number): Promise<string[]> {
 }
 
 describe("a storage behind Sentinel", () => {
+  it("refuses a master name no Sentinel knows with InvalidConfigError, unreachable Sentinels with ConnectionError", async () => {
+    const hosts = set.sentinelPorts.map((p) => `127.0.0.1:${p}`).join(",");
+    await expect(
+      openStorage(
+        { url: `redis+sentinel://${hosts}/nosuchmaster`, root, workspaceId: "x" },
+        { connectTimeoutMs: 1000 },
+      ),
+    ).rejects.toMatchObject({ code: "ERR_INVALID_CONFIG", field: "url" });
+    const port = await freePort();
+    await expect(
+      openStorage(
+        { url: `redis+sentinel://127.0.0.1:${port}/kvwsmaster`, root, workspaceId: "x" },
+        { connectTimeoutMs: 1000 },
+      ),
+    ).rejects.toMatchObject({ code: "ERR_CONNECTION" });
+  });
+
   it("puts a tenant user on every data node, loses no acknowledged write when the master is killed, and writes on", async () => {
     const ks = keyspace({ root, workspaceId: "t1" });
     const { url, username } = await provisionWorkspaceUser(set.url(), ks, { password: "tenant-pw" });

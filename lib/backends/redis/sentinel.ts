@@ -58,12 +58,14 @@ async function askSentinels<T>(
       const { commander } = conn;
       return await ask((args) => commander.sendCommand(args));
     } catch (error) {
-      if (error instanceof InvalidConfigError) throw error;
       errors.push(error);
     } finally {
       await conn?.close();
     }
   }
+  // Every Sentinel that answered does not know the master: the URL is wrong, not the network.
+  const unknown = errors.find((e) => e instanceof InvalidConfigError);
+  if (unknown && errors.every((e) => e instanceof InvalidConfigError || e instanceof ConnectionError)) throw unknown;
   const last = errors.at(-1);
   throw new ConnectionError(
     `no Sentinel of ${redactedList(parsed)} answered: ${last instanceof Error ? last.message : String(last)}`,
