@@ -14,7 +14,7 @@ import { ErrorReply } from "@redis/client";
 import { clusterNodeUrls } from "./backends/redis/cluster.js";
 import { channelOf } from "./backends/redis/notify.js";
 import { connectRedis } from "./backends/redis/open.js";
-import { sentinelDataNodeUrls } from "./backends/redis/sentinel.js";
+import { sentinelDataNodeUrls } from "./backends/redis/sentinel-query.js";
 import { isSentinelUrl } from "./backends/redis/sentinel-url.js";
 import { redact, scrub, withCredentials } from "./backends/redis/url.js";
 import { InvalidArgumentError, InvalidWorkspaceIdError, StoreCommandError, UnsupportedStoreError } from "./errors.js";

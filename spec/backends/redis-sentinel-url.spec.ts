@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { openBackend } from "../../lib/backends/index.js";
 import { formatSentinelUrl, nodeUrl, parseSentinelUrl } from "../../lib/backends/redis/sentinel-url.js";
+import { replyKind } from "../../lib/backends/redis/tx.js";
 import { redact, urlPassword, withCredentials } from "../../lib/backends/redis/url.js";
 import { configFromEnv, parseConfig } from "../../lib/config.js";
 
@@ -97,5 +98,15 @@ describe("config: Sentinel URLs and durability", () => {
     await expect(openBackend("sqlite:/nonexistent/dir/x.db", { durability: "replicated" })).rejects.toMatchObject({
       field: "durability",
     });
+  });
+});
+
+describe("replies of a master during a failover", () => {
+  it("treats MASTERDOWN and NOREPLICAS as transient (retried within the command's time), READONLY as read-only", () => {
+    expect(replyKind("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.")).toBe(
+      "transient",
+    );
+    expect(replyKind("NOREPLICAS Not enough good replicas to write.")).toBe("transient");
+    expect(replyKind("READONLY You can't write against a read only replica.")).toBe("readonly");
   });
 });

@@ -1,4 +1,3 @@
-import KeyvRedis from "@keyv/redis";
 import {
   ClientOfflineError,
   createClient,
@@ -8,11 +7,10 @@ import {
   SocketClosedUnexpectedlyError,
 } from "@redis/client";
 import { AuthenticationError, ConnectionError, InvalidConfigError, KeyvWorkspacesError } from "../../errors.js";
-import type { Backend, OpenOptions } from "../driver.js";
+import type { OpenOptions } from "../driver.js";
 import { InFlight, within } from "./bounds.js";
-import { redisDriver } from "./driver.js";
 import { replicatedSend, replicationTimeout } from "./durable.js";
-import { publisherFor, type Subscribe } from "./notify.js";
+import type { Subscribe } from "./notify.js";
 import { type Dedicated, duplicateOf, optimisticOver } from "./optimistic.js";
 import { isTransient, type RedisCommander, replyKind, sendMulti as sendEach, typedReply } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
@@ -319,29 +317,4 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
   };
 
   return { client, commander, subscribe, close };
-}
-
-export async function openRedisBackend(url: string, options: RedisOpenOptions = {}): Promise<Backend> {
-  return backendOver(await connectRedis(url, options), url, options);
-}
-
-/** The Backend of one server's connection (or of a Sentinel-followed one, sentinel.ts). */
-export function backendOver(connection: RedisConnection, url: string, options: RedisOpenOptions): Backend {
-  // The adapter is there for apps that want plain Keyv on the same connection; scoped views
-  // use the driver below, whose commands carry typed errors and time bounds.
-  const store = new KeyvRedis(connection.client as never, { throwOnErrors: true });
-  const layout = options.redisLayout ?? "keys";
-  const driver = redisDriver(async () => connection.commander, {
-    layout,
-    subscribe: connection.subscribe,
-    publisher: publisherFor(url),
-  });
-  return {
-    store,
-    driver,
-    url,
-    ...(layout === "hash" && { redisLayout: layout }),
-    ...(options.durability === "replicated" && { durability: "replicated" as const }),
-    close: connection.close,
-  };
 }
