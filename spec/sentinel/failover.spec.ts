@@ -4,6 +4,9 @@
  * Asserts behaviour only (what was acknowledged is there, writes go on, the tenant user works);
  * how long the switch takes is measured in bench/sentinel.ts.
  */
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provisionWorkspaceUser, revokeWorkspaceUser } from "../../lib/acl.js";
 import { parseConfig } from "../../lib/config.js";
@@ -202,5 +205,17 @@ describe("a planned failover (SENTINEL FAILOVER)", () => {
     } finally {
       await storage.close();
     }
+  }, 40_000);
+});
+
+describe("kvws behind Sentinel", () => {
+  it("lists workspaces and rebuilds indexes on the master the Sentinels name", async () => {
+    const bin = fileURLToPath(new URL("../../dist/cli/kvws.js", import.meta.url));
+    const run = (args: string[]) =>
+      promisify(execFile)(process.execPath, [bin, "--url", set.url(), "--root", root, ...args], { timeout: 30_000 });
+    const listed = await run(["ls"]);
+    expect(listed.stdout.split("\n")).toContain("t1");
+    const rebuilt = await run(["rebuild-index", "t1"]);
+    expect(rebuilt.stdout).toMatch(/index entries added or fixed/);
   }, 40_000);
 });

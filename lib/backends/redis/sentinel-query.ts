@@ -69,3 +69,9 @@ export async function sentinelDataNodeUrls(url: string, options: RedisOpenOption
   const up = replicas.filter((r) => !/s_down|o_down|disconnected/.test(r.flags));
   return [master, ...up].map((node) => nodeUrl(parsed, node));
 }
+
+/** The current master as a redis:// URL with the data credentials: for one-off jobs (rebuild-index). */
+export async function sentinelMasterUrl(url: string, options: RedisOpenOptions = {}): Promise<string> {
+  const parsed = parseSentinelUrl(url);
+  return nodeUrl(parsed, await masterAddress(parsed, options));
+}
