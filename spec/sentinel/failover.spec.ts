@@ -20,7 +20,7 @@ let set: SentinelSet;
 beforeAll(async () => {
   set = new SentinelSet();
   await set.start();
-}, 20_000);
+}, 30_000);
 afterAll(async () => {
   await set?.stop();
 });

@@ -48,7 +48,12 @@ async function query(port: number, args: string[]): Promise<unknown> {
   }
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+async function until(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  state: () => string = () => "",
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -56,7 +61,7 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
     } catch {
       // not up yet
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} ${state()}`.trim());
     await sleep(50);
   }
 }
@@ -142,16 +147,22 @@ export class SentinelSet {
       },
       5000,
     );
+    // Usually about 2 s (Sentinels greet each other every 2 s); more on a loaded machine.
+    let seen = "";
     await until(
       "Sentinels to know each other and the replicas",
       async () => {
-        for (const port of this.sentinelPorts) {
-          const master = await query(port, ["SENTINEL", "MASTER", MASTER_NAME]);
-          if (field(master, "num-other-sentinels") !== "2" || field(master, "num-slaves") !== "2") return false;
-        }
-        return true;
+        const states = await Promise.all(
+          this.sentinelPorts.map(async (port) => {
+            const master = await query(port, ["SENTINEL", "MASTER", MASTER_NAME]);
+            return [field(master, "num-other-sentinels"), field(master, "num-slaves")].join("/");
+          }),
+        );
+        seen = states.join(" ");
+        return states.every((state) => state === "2/2");
       },
-      8000,
+      15_000,
+      () => `other Sentinels/replicas each knows: ${seen}`,
     );
   }
 

@@ -35,6 +35,8 @@ import { redact } from "./url.js";
 
 // Asking the Sentinels again after an error: at most this often.
 const RECHECK_MS = 100;
+// How often a switch announced by the Sentinels, or a watcher's move, is tried before giving up.
+const FOLLOW_TRIES = 50;
 // Transaction control must stay back to back on the connection: never resent on its own.
 const NO_RESEND = new Set(["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"]);
 
@@ -163,17 +165,23 @@ export async function connectSentinel(url: string, options: RedisOpenOptions = {
   const subscribe: Subscribe = async (channels, onMessage, onReset) => {
     let gone = false;
     let stop = await current.connection.subscribe(channels, onMessage, onReset);
-    const move = () => {
-      stop();
-      stop = () => {};
+    // A new master that does not take the subscription yet is tried again, for a bounded while.
+    const attach = (tries: number) => {
       current.connection.subscribe(channels, onMessage, onReset).then(
         (next) => {
-          if (gone) return next();
+          if (gone || closing) return next();
           stop = next;
           onReset();
         },
-        () => void follow(),
+        () => {
+          if (!gone && !closing && tries < FOLLOW_TRIES) setTimeout(() => attach(tries + 1), RECHECK_MS).unref();
+        },
       );
+    };
+    const move = () => {
+      stop();
+      stop = () => {};
+      attach(0);
     };
     moves.add(move);
     return () => {
@@ -181,6 +189,18 @@ export async function connectSentinel(url: string, options: RedisOpenOptions = {
       moves.delete(move);
       stop();
     };
+  };
+
+  // "<master> <old ip> <old port> <new ip> <new port>": follow until the storage is on the new one
+  // (the promoted node may take a moment to answer as a master), for a bounded while.
+  const announced = async (message: string) => {
+    const [name, , , host, port] = message.split(" ");
+    if (name !== parsed.masterName) return; // a Sentinel may watch other masters too
+    for (let tries = 0; tries < FOLLOW_TRIES && !closing; tries++) {
+      await follow();
+      if (current.address.host === host && String(current.address.port) === port) return;
+      await sleep(RECHECK_MS);
+    }
   };
 
   // The Sentinels announce a promotion on +switch-master: follow it at once, even when idle.
@@ -192,7 +212,7 @@ export async function connectSentinel(url: string, options: RedisOpenOptions = {
       });
       const stop = await connection.subscribe(
         ["+switch-master"],
-        () => void follow(),
+        (message) => void announced(message),
         () => void follow(),
       );
       announcements = { connection, stop };
