@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provisionWorkspaceUser, revokeWorkspaceUser } from "../../lib/acl.js";
+import { openBackend } from "../../lib/backends/index.js";
 import { parseConfig } from "../../lib/config.js";
 import { keyspace } from "../../lib/keys.js";
 import { openStorage } from "../../lib/storage.js";
@@ -218,4 +219,18 @@ describe("kvws behind Sentinel", () => {
     const rebuilt = await run(["rebuild-index", "t1"]);
     expect(rebuilt.stdout).toMatch(/index entries added or fixed/);
   }, 40_000);
+});
+
+describe("the plain Keyv adapter of a Sentinel backend", () => {
+  it("reads and writes on the current master", async () => {
+    const backend = await openBackend(set.url(), { connectTimeoutMs: 2000 });
+    try {
+      const store = backend.store as { set(k: string, v: unknown): Promise<unknown>; get(k: string): Promise<unknown> };
+      await store.set(`${root}:raw`, "v");
+      expect(await store.get(`${root}:raw`)).toBe("v");
+      expect(String(await set.send(await set.masterPort(), ["GET", `${root}:raw`]))).toBe("v");
+    } finally {
+      await backend.close();
+    }
+  });
 });
