@@ -12,6 +12,7 @@ import { InFlight, within } from "./bounds.js";
 import { replicatedSend, replicationTimeout } from "./durable.js";
 import type { Subscribe } from "./notify.js";
 import { type Dedicated, duplicateOf, optimisticOver } from "./optimistic.js";
+import { nodeRedisSubscriptions } from "./subscribe.js";
 import { isTransient, type RedisCommander, replyKind, sendMulti as sendEach, typedReply } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
 
@@ -277,13 +278,15 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
       }),
   };
 
+  // storage.watch(): each watcher a subscribe-mode copy of this client, dropped with it or on close.
+  const subscriptions = nodeRedisSubscriptions(client, fail);
+
   let closed: Promise<void> | undefined;
   const close = () => {
     closed ??= (async () => {
       closing = true;
       optimistic.close();
-      for (const sub of subscribers) if (sub.isOpen) sub.destroy();
-      subscribers.clear();
+      subscriptions.close();
       await inFlight.drained();
       // destroy(), not close(): close() would wait for replies a silent server never sends.
       if (client.isOpen) client.destroy();
@@ -291,30 +294,5 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
     return closed;
   };
 
-  // storage.watch(): each watcher a subscribe-mode copy of this client, dropped with it or on close.
-  const subscribers = new Set<Client>();
-  const subscribe: Subscribe = async (channels, onMessage, onReset) => {
-    const sub = client.duplicate();
-    sub.on("error", () => {}); // a lost connection shows as the reset below, once it is back
-    let connected = false;
-    sub.on("ready", () => {
-      if (connected) onReset(); // node-redis subscribed again; what was published meanwhile is lost
-      connected = true;
-    });
-    subscribers.add(sub);
-    try {
-      await sub.connect();
-      if (channels.length > 0) await sub.subscribe([...channels], (message) => onMessage(message));
-    } catch (error) {
-      subscribers.delete(sub);
-      sub.destroy();
-      throw fail(error);
-    }
-    return () => {
-      subscribers.delete(sub);
-      if (sub.isOpen) sub.destroy();
-    };
-  };
-
-  return { client, commander, subscribe, close };
+  return { client, commander, subscribe: subscriptions.subscribe, close };
 }
