@@ -6,12 +6,16 @@
  * `<root>:ws:<id>:` (`<root>:ws:{<id>}:` in the hash-tag layout; braces are literal in ACL globs).
  *
  * On a Redis Cluster, `ACL SETUSER` is not propagated between nodes: provisioning applies the
- * user to every master and replica the seed node knows of.
+ * user to every master and replica the seed node knows of. Behind Sentinel (a redis+sentinel://
+ * admin URL) it is applied to the master and every replica the Sentinels list, so the user is
+ * there on whichever node a failover promotes.
  */
 import { ErrorReply } from "@redis/client";
 import { clusterNodeUrls } from "./backends/redis/cluster.js";
 import { channelOf } from "./backends/redis/notify.js";
 import { connectRedis } from "./backends/redis/open.js";
+import { sentinelDataNodeUrls } from "./backends/redis/sentinel-query.js";
+import { isSentinelUrl } from "./backends/redis/sentinel-url.js";
 import { redact, scrub, withCredentials } from "./backends/redis/url.js";
 import { InvalidArgumentError, InvalidWorkspaceIdError, StoreCommandError, UnsupportedStoreError } from "./errors.js";
 import { type Keyspace, metaKey } from "./keys.js";
@@ -96,6 +100,8 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "cluster|shards",
   "readonly",
   "asking",
+  // durability "replicated": the WAIT after each write (it blocks only its own connection)
+  "wait",
 ]);
 
 /**
@@ -255,7 +261,9 @@ async function onEveryNode<T>(
   connectTimeoutMs: number | undefined,
   body: (send: Send) => Promise<T>,
 ): Promise<T[]> {
-  const urls = await withAdmin(adminUrl, connectTimeoutMs, (send) => clusterNodeUrls(adminUrl, send));
+  const urls = isSentinelUrl(adminUrl)
+    ? await sentinelDataNodeUrls(adminUrl, connectTimeoutMs === undefined ? {} : { connectTimeoutMs })
+    : await withAdmin(adminUrl, connectTimeoutMs, (send) => clusterNodeUrls(adminUrl, send));
   if (urls === undefined) return [await withAdmin(adminUrl, connectTimeoutMs, body)];
   const results: T[] = [];
   for (const url of urls) results.push(await withAdmin(url, connectTimeoutMs, body));

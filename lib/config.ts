@@ -8,6 +8,8 @@ import { keyspace } from "./keys.js";
  * receives, so it must be plain JSON. Zod checks shape; the key layout rules (root,
  * workspace id, collection names, deps prefix) are keyspace()'s, with their own typed errors.
  */
+const REDIS_URL = /^(rediss?|redis\+sentinel):/i;
+
 export const storageConfigSchema = z
   .object({
     url: z
@@ -27,6 +29,8 @@ export const storageConfigSchema = z
      * "hash" (one hash per collection, one command per write; lib/backends/redis/hash.ts).
      */
     redisLayout: z.enum(["keys", "hash"]).optional(),
+    /** "replicated": a write resolves only once a replica holds it (Redis WAIT; docs/operations.md). */
+    durability: z.enum(["default", "replicated"]).optional(),
   })
   .strict()
   .refine((config) => !config.cluster || config.hashTags !== false, {
@@ -37,9 +41,17 @@ export const storageConfigSchema = z
     message: "cluster: true needs a redis:// or rediss:// url (a seed node of the cluster)",
     path: ["cluster"],
   })
-  .refine((config) => config.redisLayout === undefined || /^rediss?:/i.test(config.url), {
-    message: "redisLayout applies to redis:// and rediss:// urls only",
+  .refine((config) => config.redisLayout === undefined || REDIS_URL.test(config.url), {
+    message: "redisLayout applies to redis://, rediss:// and redis+sentinel:// urls only",
     path: ["redisLayout"],
+  })
+  .refine((config) => config.durability !== "replicated" || REDIS_URL.test(config.url), {
+    message: 'durability "replicated" applies to redis://, rediss:// and redis+sentinel:// urls only',
+    path: ["durability"],
+  })
+  .refine((config) => config.durability !== "replicated" || !config.cluster, {
+    message: 'durability "replicated" is not supported with cluster: true yet',
+    path: ["durability"],
   });
 
 export type StorageConfig = z.infer<typeof storageConfigSchema>;
@@ -73,7 +85,8 @@ export function envFlag(env: Record<string, string | undefined>, name: string, f
 
 /**
  * Reads KVWS_URL, KVWS_ROOT, KVWS_WORKSPACE_ID, KVWS_UNSCOPED (comma list),
- * KVWS_DEPS_PREFIX, KVWS_CLUSTER and KVWS_HASH_TAGS (true/false), KVWS_REDIS_LAYOUT (keys/hash). Without KVWS_DEPS_PREFIX, deps live at "<root>:deps" — the shared
+ * KVWS_DEPS_PREFIX, KVWS_CLUSTER and KVWS_HASH_TAGS (true/false), KVWS_REDIS_LAYOUT (keys/hash),
+ * KVWS_DURABILITY (default/replicated). Without KVWS_DEPS_PREFIX, deps live at "<root>:deps" — the shared
  * root namespace, never a workspace-scoped prefix; an explicit KVWS_DEPS_PREFIX wins.
  */
 export function configFromEnv(env: Record<string, string | undefined> = process.env): StorageConfig {
@@ -92,6 +105,7 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
   const cluster = envFlag(env, "KVWS_CLUSTER", "cluster");
   const hashTags = envFlag(env, "KVWS_HASH_TAGS", "hashTags");
   const redisLayout = value("KVWS_REDIS_LAYOUT");
+  const durability = value("KVWS_DURABILITY");
   return parseConfig({
     url,
     root,
@@ -108,5 +122,6 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     ...(cluster === undefined ? {} : { cluster }),
     ...(hashTags === undefined ? {} : { hashTags }),
     ...(redisLayout === undefined ? {} : { redisLayout }),
+    ...(durability === undefined ? {} : { durability }),
   });
 }

@@ -2,8 +2,9 @@ import { InvalidConfigError } from "../errors.js";
 import type { Backend, OpenOptions } from "./driver.js";
 import { openFileBackend } from "./file/open.js";
 import { openMemoryBackend } from "./memory.js";
+import { openRedisBackend } from "./redis/backend.js";
 import { openRedisClusterBackend } from "./redis/cluster.js";
-import { openRedisBackend } from "./redis/open.js";
+import { openRedisSentinelBackend } from "./redis/sentinel.js";
 import { redact } from "./redis/url.js";
 import { openPostgresBackend, openSqliteBackend } from "./sql/open.js";
 
@@ -13,6 +14,7 @@ const OPENERS: Record<string, (url: string, options: OpenOptions) => Promise<Bac
   "file:": (url) => openFileBackend(filePath(url)),
   "redis:": openRedis,
   "rediss:": openRedis,
+  "redis+sentinel:": openRedisSentinelBackend,
   "sqlite:": openSqliteBackend,
   "postgres:": openPostgresBackend,
   "postgresql:": openPostgresBackend,
@@ -73,7 +75,15 @@ export async function openBackend(url: string, options: OpenOptions = {}): Promi
   if (options.cluster && scheme !== "redis:" && scheme !== "rediss:") {
     throw new InvalidConfigError("cluster", `cluster: true needs a redis:// or rediss:// url, got ${scheme}`);
   }
+  if (options.durability === "replicated" && !REDIS_SCHEMES.has(scheme as string)) {
+    throw new InvalidConfigError("durability", `durability "replicated" needs a Redis url, got ${scheme}`);
+  }
+  if (options.durability === "replicated" && options.cluster) {
+    throw new InvalidConfigError("durability", 'durability "replicated" is not supported on a Redis Cluster yet');
+  }
   return open(url, options);
 }
+
+const REDIS_SCHEMES = new Set(["redis:", "rediss:", "redis+sentinel:"]);
 
 export { redact } from "./redis/url.js";

@@ -7,6 +7,8 @@
  */
 import { openBackend, redact, schemeOf } from "../backends/index.js";
 import { type RebuildReport, rebuildIndex, rebuildIndexes } from "../backends/redis/rebuild.js";
+import { sentinelMasterUrl } from "../backends/redis/sentinel-query.js";
+import { isSentinelUrl } from "../backends/redis/sentinel-url.js";
 import { UnsupportedStoreError } from "../errors.js";
 import { COLLECTIONS, SEPARATOR, validateCollection, WORKSPACE_SEGMENT } from "../keys.js";
 import { collectionsPrefix, workspacesPrefix } from "../lifecycle/registry.js";
@@ -36,7 +38,8 @@ export async function rebuild(
   values: Values,
   io: Io,
 ): Promise<void> {
-  const { url } = io;
+  // Behind Sentinel the repair runs on the master the Sentinels name now.
+  const url = isSentinelUrl(io.url) ? await sentinelMasterUrl(io.url) : io.url;
   const scheme = schemeOf(url);
   if (scheme !== "redis:" && scheme !== "rediss:") {
     throw new UnsupportedStoreError(

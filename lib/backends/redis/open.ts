@@ -1,4 +1,3 @@
-import KeyvRedis from "@keyv/redis";
 import {
   ClientOfflineError,
   createClient,
@@ -8,13 +7,13 @@ import {
   SocketClosedUnexpectedlyError,
 } from "@redis/client";
 import { AuthenticationError, ConnectionError, InvalidConfigError, KeyvWorkspacesError } from "../../errors.js";
-import type { Backend, OpenOptions } from "../driver.js";
+import type { OpenOptions } from "../driver.js";
 import { InFlight, within } from "./bounds.js";
-import { redisDriver } from "./driver.js";
-import { publisherFor, type Subscribe } from "./notify.js";
-import { duplicateOf, optimisticOver } from "./optimistic.js";
+import { replicatedSend, replicationTimeout } from "./durable.js";
+import type { Subscribe } from "./notify.js";
+import { type Dedicated, duplicateOf, optimisticOver } from "./optimistic.js";
 import { nodeRedisSubscriptions } from "./subscribe.js";
-import { isTransient, type RedisCommander, replyKind, typedReply } from "./tx.js";
+import { isTransient, type RedisCommander, replyKind, sendMulti as sendEach, typedReply } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
 
 export { InFlight, within } from "./bounds.js";
@@ -213,10 +212,16 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
         },
       );
     });
-  const send = (args: string[]) => track(args[0], () => client.sendCommand(args));
+  const plainSend = (args: string[]) => track(args[0], () => client.sendCommand(args));
+  const waitMs = replicationTimeout(commandTimeoutMs, options.replicationTimeoutMs);
+  const replicated = options.durability === "replicated";
+  const send = replicated ? replicatedSend(plainSend, waitMs, where) : plainSend;
   // node-redis's own MULTI: one batch, one promise, written back to back. A command refused while
   // queueing (OOM, NOPERM, READONLY) rejects the batch with its own reply, not EXECABORT's.
+  // With replicated durability, plain sends in one tick instead, so the WAIT follows EXEC at once.
   const sendMulti = (commands: readonly string[][]) =>
+    replicated ? (sendEach(send, commands) as Promise<unknown[]>) : nodeMulti(commands);
+  const nodeMulti = (commands: readonly string[][]) =>
     track("MULTI", async () => {
       const multi = client.multi();
       for (const command of commands) multi.addCommand(command);
@@ -252,7 +257,11 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
     }
   };
   // WATCH needs a connection nobody else sends on: a copy of this client, opened on first use.
-  const optimistic = optimisticOver(() => duplicateOf(client), commandTimeoutMs);
+  const dedicated = async (): Promise<Dedicated> => {
+    const conn = await duplicateOf(client);
+    return replicated ? { ...conn, send: replicatedSend(conn.send, waitMs, where) } : conn;
+  };
+  const optimistic = optimisticOver(dedicated, commandTimeoutMs);
   const commander: RedisCommander = {
     optimistic,
     sendCommand: (args) =>
@@ -286,18 +295,4 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
   };
 
   return { client, commander, subscribe: subscriptions.subscribe, close };
-}
-
-export async function openRedisBackend(url: string, options: RedisOpenOptions = {}): Promise<Backend> {
-  const connection = await connectRedis(url, options);
-  // The adapter is there for apps that want plain Keyv on the same connection; scoped views
-  // use the driver below, whose commands carry typed errors and time bounds.
-  const store = new KeyvRedis(connection.client as never, { throwOnErrors: true });
-  const layout = options.redisLayout ?? "keys";
-  const driver = redisDriver(async () => connection.commander, {
-    layout,
-    subscribe: connection.subscribe,
-    publisher: publisherFor(url),
-  });
-  return { store, driver, url, ...(layout === "hash" && { redisLayout: layout }), close: connection.close };
 }
