@@ -125,7 +125,11 @@ export async function provisionWorkspaceRole(
     }
     if (name === `${table}_watchers`) {
       // Its own scope's registrations; another scope's (the root's, for deps) it may see, never end.
-      return { mine: `base = ${literal(own)}`, writable: `base = ${literal(own)}`, sharedRead: `base IN (${sharedBases})` };
+      return {
+        mine: `base = ${literal(own)}`,
+        writable: `base = ${literal(own)}`,
+        sharedRead: `base IN (${sharedBases})`,
+      };
     }
     // A change row's base must match its prefix, or a role could wake another scope's watchers with it.
     const changes = name === `${table}_changes`;

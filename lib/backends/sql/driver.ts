@@ -59,9 +59,6 @@ export function sqlDriver(client: SqlClient, table: string, options: SqlDriverOp
   return options.watch ? { scope, watch: options.watch(scope) } : { scope };
 }
 
-/** Whether a write must log its change, without a promise in the common (known) case. */
-const watchedNow = (changes: ChangeWriter | undefined, prefix: string) => changes?.watched(prefix) ?? false;
-
 function sqlScope(
   client: SqlClient,
   t: Tables,
@@ -75,6 +72,8 @@ function sqlScope(
   const live = `(expires_at IS NULL OR expires_at > ${NOW})`;
   const tracked = tracksChanges(prefix);
   const key = (name: string) => checkedKey(joinKey(prefix, name));
+  /** Whether this write must log its change for watchers (changes.ts); known without a query but once a second. */
+  const watching = () => changes?.watched(prefix) ?? false;
   const nameOf = (k: unknown) => String(k).slice(prefix.length + 1);
   const logNames =
     d === "postgres"
@@ -169,8 +168,7 @@ function sqlScope(
       d,
       entries.map((e) => toRow(key(e.name), e.value, e.ttl)),
     );
-    const check = watchedNow(changes, prefix);
-    const watched = typeof check === "boolean" ? check : await check;
+    const watched = await watching();
     if (chunks(client, rows).length === 1 && rows.every((row) => row[2] === null)) {
       // One statement is atomic on its own: no transaction, one round trip.
       if (!tracked && !watched) {
@@ -200,11 +198,16 @@ function sqlScope(
     const statement = `DELETE FROM ${t.data} WHERE ${inList(d, "key", 1)} RETURNING key, ${alive}`;
     const params = [listParam(d, names.map(key))];
     const count = (rows: Array<Record<string, unknown>>) => rows.filter((row) => Number(row.alive) === 1).length;
-    const check = watchedNow(changes, prefix);
-    const watched = typeof check === "boolean" ? check : await check;
+    const watched = await watching();
     if (!tracked && !watched) return count(await client.query(statement, params));
     if (!tracked && changes && d === "postgres") {
-      const cte = changes.statement(prefix, `DELETE FROM ${t.data} WHERE ${inList(d, "key", 2)} RETURNING key, ${alive}`, [prefix, params[0]], "delete", "w.alive");
+      const cte = changes.statement(
+        prefix,
+        `DELETE FROM ${t.data} WHERE ${inList(d, "key", 2)} RETURNING key, ${alive}`,
+        [prefix, params[0]],
+        "delete",
+        "w.alive",
+      );
       const deleted = await client.query(cte.text, cte.params);
       await changes.after(prefix);
       return count(deleted);
@@ -212,7 +215,13 @@ function sqlScope(
     const deleted = await client.transaction(async (query) => {
       const rows = await query(statement, params);
       if (tracked) await logChange(query, names);
-      if (watched) await changes?.log(query, prefix, "delete", rows.map((row) => nameOf(row.key)));
+      if (watched)
+        await changes?.log(
+          query,
+          prefix,
+          "delete",
+          rows.map((row) => nameOf(row.key)),
+        );
       return rows;
     });
     if (watched) await changes?.after(prefix);
@@ -240,8 +249,7 @@ function sqlScope(
     },
     set: (name, value, ttl) => write([{ name, value, ttl }]),
     async transact(names, decide) {
-      const check = watchedNow(changes, prefix);
-      const watched = typeof check === "boolean" ? check : await check;
+      const watched = await watching();
       const decisions = await sqlTransact(
         {
           client,
@@ -285,8 +293,7 @@ function sqlScope(
       return cut < 0 ? names : names.slice(0, cut);
     },
     async clear() {
-      const check = watchedNow(changes, prefix);
-      const watched = typeof check === "boolean" ? check : await check;
+      const watched = await watching();
       if (!tracked && !watched) {
         await client.query(`DELETE FROM ${t.data} WHERE prefix = $1`, [prefix]);
         return;

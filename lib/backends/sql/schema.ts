@@ -25,7 +25,10 @@ export interface Tables {
 }
 
 export function tables(table: string): Tables {
-  return { data: quote(table), versions: quote(`${table}_versions`), log: quote(`${table}_log`),
+  return {
+    data: quote(table),
+    versions: quote(`${table}_versions`),
+    log: quote(`${table}_log`),
     changes: quote(`${table}_changes`),
     watchers: quote(`${table}_watchers`),
   };

@@ -14,8 +14,8 @@
  */
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
-import { nowMs, quote } from "./client.js";
 import { channelOf, WATCHER_TTL_MS } from "./changes.js";
+import { nowMs, quote } from "./client.js";
 import { pgError } from "./errors.js";
 import { loadPeer } from "./peer.js";
 import type { Tables } from "./schema.js";
@@ -97,6 +97,8 @@ export function pgFeed(options: PgFeedOptions): OpenFeed {
         connectionString: options.connectionString,
         connectionTimeoutMillis: options.connectTimeoutMs,
         query_timeout: options.commandTimeoutMs,
+        // Operators (and tests) can tell a watcher's session from the pool's.
+        application_name: "kvws-watch",
       });
       let gone = false;
       const lost = (error: unknown) => {

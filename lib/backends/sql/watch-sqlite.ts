@@ -11,8 +11,8 @@
  * and the file can be replaced under a watch.
  */
 import { randomUUID } from "node:crypto";
-import { nowMs, type SqlClient } from "./client.js";
 import { WATCHER_TTL_MS } from "./changes.js";
+import { nowMs, type SqlClient } from "./client.js";
 import type { Tables } from "./schema.js";
 import { openSqliteClient } from "./sqlite.js";
 import { type ChangeRow, type OpenFeed, registerFailed } from "./watch.js";

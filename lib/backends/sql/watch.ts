@@ -63,136 +63,146 @@ export interface SqlWatch {
 export function sqlWatch(changes: ChangeWriter, openFeed: OpenFeed): SqlWatch {
   const stops = new Set<Promise<void>>();
   const ends = new Set<() => void>();
-  const watch = (scope: (prefix: string) => PrefixStore) => (listener: (change: StoreChange) => void, bases: readonly string[] = []) => {
-    let ended = false;
-    let up = false;
-    let reading = false;
-    let again = false;
-    let failures = 0;
-    let settle: NodeJS.Timeout | undefined;
-    let retry: NodeJS.Timeout | undefined;
-    let release!: () => void;
-    const deliver = (change: StoreChange) => {
-      if (!ended) listener(change);
-    };
-    const local: LocalWatcher = {
-      ready: new Promise<void>((resolve) => {
-        release = resolve;
-      }),
-      wake: () => drain(),
-    };
-    const ready = () => {
-      local.ready = undefined;
-      release();
-    };
+  const watch =
+    (scope: (prefix: string) => PrefixStore) =>
+    (listener: (change: StoreChange) => void, bases: readonly string[] = []) => {
+      let ended = false;
+      let up = false;
+      let reading = false;
+      let again = false;
+      let failures = 0;
+      let settle: NodeJS.Timeout | undefined;
+      let retry: NodeJS.Timeout | undefined;
+      let release!: () => void;
+      const deliver = (change: StoreChange) => {
+        if (!ended) listener(change);
+      };
+      const local: LocalWatcher = {
+        ready: new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+        wake: () => drain(),
+      };
+      const ready = () => {
+        local.ready = undefined;
+        release();
+      };
 
-    const report = async (rows: readonly ChangeRow[]) => {
-      const wanted = new Map<string, Set<string>>();
-      for (const row of rows) {
-        if (row.op !== "set" || row.name === null || !VERSIONED.test(row.prefix)) continue;
-        let names = wanted.get(row.prefix);
-        if (!names) wanted.set(row.prefix, (names = new Set()));
-        names.add(row.name);
-      }
-      const values = new Map<string, unknown>();
-      for (const [prefix, names] of wanted) {
-        const list = [...names];
-        const got = await scope(prefix)
-          .getMany(list)
-          .catch(() => [] as unknown[]);
-        list.forEach((name, i) => values.set(`${prefix}\0${name}`, got[i]));
-      }
-      for (const row of rows) {
-        const op = row.op as StoreChange["op"];
-        const change: StoreChange = { prefix: row.prefix, name: op === "clear" ? null : row.name, op };
-        const value = values.get(`${row.prefix}\0${row.name}`);
-        deliver(value === undefined ? change : { ...change, value });
-      }
-    };
-
-    const drain = (): void => {
-      if (ended || !up) return;
-      if (reading) {
-        again = true;
-        return;
-      }
-      reading = true;
-      void (async () => {
-        try {
-          do {
-            again = false;
-            await report(await feed.read());
-          } while (again && up && !ended);
-        } catch (error) {
-          down(error);
-        } finally {
-          reading = false;
+      const report = async (rows: readonly ChangeRow[]) => {
+        const wanted = new Map<string, Set<string>>();
+        for (const row of rows) {
+          if (row.op !== "set" || row.name === null || !VERSIONED.test(row.prefix)) continue;
+          let names = wanted.get(row.prefix);
+          if (!names) wanted.set(row.prefix, (names = new Set()));
+          names.add(row.name);
         }
-      })();
-    };
+        const values = new Map<string, unknown>();
+        for (const [prefix, names] of wanted) {
+          const list = [...names];
+          const got = await scope(prefix)
+            .getMany(list)
+            .catch(() => [] as unknown[]);
+          list.forEach((name, i) => {
+            values.set(`${prefix}\0${name}`, got[i]);
+          });
+        }
+        for (const row of rows) {
+          const op = row.op as StoreChange["op"];
+          const change: StoreChange = { prefix: row.prefix, name: op === "clear" ? null : row.name, op };
+          const value = values.get(`${row.prefix}\0${row.name}`);
+          deliver(value === undefined ? change : { ...change, value });
+        }
+      };
 
-    const down = (error: unknown) => {
-      if (ended || !up) return;
-      up = false;
-      deliver(RESET);
-      warnOnce("KVWS_WATCH_LOST", `watch() lost its connection and connects again (a reset was reported): ${message(error)}`);
-      void feed.stop(false).catch(() => {});
-      schedule();
-    };
+      const drain = (): void => {
+        if (ended || !up) return;
+        if (reading) {
+          again = true;
+          return;
+        }
+        reading = true;
+        void (async () => {
+          try {
+            do {
+              again = false;
+              await report(await feed.read());
+            } while (again && up && !ended);
+          } catch (error) {
+            down(error);
+          } finally {
+            reading = false;
+          }
+        })();
+      };
 
-    const schedule = () => {
-      const wait = Math.min(RETRY_MS[1], RETRY_MS[0] * 2 ** failures++);
-      retry = setTimeout(start, wait);
-      retry.unref();
-    };
-
-    const start = async () => {
-      try {
-        await feed.start();
-      } catch (error) {
-        ready(); // writers of this process go on; this watcher resets and tries again
-        if (ended) return;
-        warnOnce("KVWS_WATCH_SUBSCRIBE", `watch() could not start reading changes; it tries again: ${message(error)}`);
+      const down = (error: unknown) => {
+        if (ended || !up) return;
+        up = false;
         deliver(RESET);
+        warnOnce(
+          "KVWS_WATCH_LOST",
+          `watch() lost its connection and connects again (a reset was reported): ${message(error)}`,
+        );
         void feed.stop(false).catch(() => {});
         schedule();
-        return;
-      }
-      if (ended) return;
-      up = true;
-      failures = 0;
-      ready();
-      clearTimeout(settle);
-      settle = setTimeout(() => deliver(RESET), WATCH_RECHECK_MS + 100);
-      settle.unref();
-      drain();
-    };
+      };
 
-    const forget = changes.register(bases, local);
-    const feed = openFeed(bases, { wake: () => drain(), lost: (error) => down(error) });
-    const beat = setInterval(() => {
-      if (up) feed.beat().catch((error: unknown) => down(error));
-    }, HEARTBEAT_MS);
-    beat.unref();
-    void start();
+      const schedule = () => {
+        const wait = Math.min(RETRY_MS[1], RETRY_MS[0] * 2 ** failures++);
+        retry = setTimeout(start, wait);
+        retry.unref();
+      };
 
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      up = false;
-      ends.delete(end);
-      clearTimeout(settle);
-      clearTimeout(retry);
-      clearInterval(beat);
-      forget();
-      ready();
-      const stopping = feed.stop(true).catch(() => {});
-      stops.add(stopping);
-      void stopping.then(() => stops.delete(stopping));
+      const start = async () => {
+        try {
+          await feed.start();
+        } catch (error) {
+          ready(); // writers of this process go on; this watcher resets and tries again
+          if (ended) return;
+          warnOnce(
+            "KVWS_WATCH_SUBSCRIBE",
+            `watch() could not start reading changes; it tries again: ${message(error)}`,
+          );
+          deliver(RESET);
+          void feed.stop(false).catch(() => {});
+          schedule();
+          return;
+        }
+        if (ended) return;
+        up = true;
+        failures = 0;
+        ready();
+        clearTimeout(settle);
+        settle = setTimeout(() => deliver(RESET), WATCH_RECHECK_MS + 100);
+        settle.unref();
+        drain();
+      };
+
+      const forget = changes.register(bases, local);
+      const feed = openFeed(bases, { wake: () => drain(), lost: (error) => down(error) });
+      const beat = setInterval(() => {
+        if (up) feed.beat().catch((error: unknown) => down(error));
+      }, HEARTBEAT_MS);
+      beat.unref();
+      void start();
+
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        up = false;
+        ends.delete(end);
+        clearTimeout(settle);
+        clearTimeout(retry);
+        clearInterval(beat);
+        forget();
+        ready();
+        const stopping = feed.stop(true).catch(() => {});
+        stops.add(stopping);
+        void stopping.then(() => stops.delete(stopping));
+      };
+      ends.add(end);
+      return end;
     };
-    ends.add(end);
-    return end;
-  };
   return {
     watch,
     async close() {
