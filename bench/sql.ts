@@ -1,11 +1,14 @@
 /**
  * Writes on the library's SQL engines (sqlite: file, postgres://): a conditional save (ifVersion,
  * one transaction with its lock) next to a plain save of the same artifact, awaited one by one;
- * and batch ingest (artifacts.saveMany, vectors.upsertMany) in rows per second. A fresh file or
+ * and batch ingest (artifacts.saveMany, vectors.upsertMany) in rows per second; a save and a
+ * collection().set while nobody watches the workspace and while a watcher (a storage of this
+ * process, reading every change as it comes) does; and the SQLite watcher's poll. A fresh file or
  * table per round, rounds interleaved across engines so drift hits both alike.
  */
+import { openSqliteClient } from "../lib/backends/sql/sqlite.js";
 import { openStorage, type WorkspaceStorage } from "../lib/index.js";
-import { dropPgTables, pgTable, pgUrl, removeSqlite, sqliteFile } from "../spec/support/sql.js";
+import { dropPgTables, pgQuery, pgTable, pgUrl, removeSqlite, sqliteFile, sqliteQuery } from "../spec/support/sql.js";
 import { type BenchRow, progress, ratios, row, type SuiteOptions } from "./rows.js";
 import { benchRoot } from "./support.js";
 
@@ -39,6 +42,64 @@ interface Round {
   conditionalUs: number | undefined;
   saveManyRate: number;
   upsertManyRate: number;
+  setUs: number;
+  watchedSaveUs: number;
+  watchedSetUs: number;
+  /** A watcher registered by another process: the writer logs each change, nobody here reads them. */
+  loggedSetUs: number;
+  /** SQLite only: one `PRAGMA data_version`, what a watcher asks every SQLITE_POLL_MS. */
+  pollUs: number | undefined;
+}
+
+/** Saves and sets while a watcher of this process reads every change; waits until it has seen them all. */
+async function watched(engine: Engine, root: string, s: WorkspaceStorage, n: number) {
+  const watcher = await openStorage({ url: engine.url(root), root, workspaceId: "w" });
+  const stop = new AbortController();
+  let seen = 0;
+  const reading = (async () => {
+    for await (const event of watcher.watch({ signal: stop.signal })) if (event.op !== "reset") seen++;
+  })();
+  try {
+    const notes = s.collection("notes");
+    await s.artifacts.save("watched", { step: 0 });
+    const watchedSaveUs = await timeUs(n, (i) => s.artifacts.save("watched", { step: i }));
+    const watchedSetUs = await timeUs(n, (i) => notes.set(`k${i % 50}`, i));
+    const deadline = Date.now() + 30_000;
+    while (seen < 2 * n + 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    if (seen < 2 * n + 1) throw new Error(`the watcher saw ${seen} of ${2 * n + 1} changes`);
+    return { watchedSaveUs, watchedSetUs };
+  } finally {
+    stop.abort();
+    await reading;
+    await watcher.close();
+  }
+}
+
+/** A registration as another process's watcher makes it (the writer cannot tell the difference). */
+async function loggedOnly(engine: Engine, root: string, n: number): Promise<number> {
+  const text = `INSERT INTO ${engine.name === "sqlite" ? "kvws_watchers" : `"${pgTable(root)}_watchers"`} (base, id, expires_at) VALUES ($1, 'bench', $2)`;
+  const params = [`${root}:ws:w`, Date.now() + 3_600_000];
+  if (engine.name === "sqlite") await sqliteQuery(sqliteFile(root), text.replace(/\$(\d)/g, "?$1"), params);
+  else await pgQuery(text, params);
+  // A storage opened now asks on its first write, and hears of the registration then.
+  const s = await openStorage({ url: engine.url(root), root, workspaceId: "w" });
+  try {
+    const notes = s.collection("notes");
+    await notes.set("k0", 0);
+    return await timeUs(n, (i) => notes.set(`k${i % 50}`, i));
+  } finally {
+    await s.close();
+  }
+}
+
+async function pollUs(engine: Engine, root: string, n: number): Promise<number | undefined> {
+  if (engine.name !== "sqlite") return undefined;
+  const client = await openSqliteClient(sqliteFile(root));
+  try {
+    return await timeUs(n, () => client.query("PRAGMA data_version"));
+  } finally {
+    await client.close();
+  }
 }
 
 async function timeUs(n: number, fn: (i: number) => Promise<unknown>): Promise<number> {
@@ -67,6 +128,11 @@ async function round(engine: Engine, sizes: Sizes): Promise<Round> {
     await s.artifacts.save("plain", { step: 0 });
     const plainUs = await timeUs(sizes.saves, (i) => s.artifacts.save("plain", { step: i }));
     const conditionalUs = await conditional(s, sizes.saves);
+    const notes = s.collection("notes");
+    await notes.set("k0", 0);
+    const setUs = await timeUs(sizes.saves, (i) => notes.set(`k${i % 50}`, i));
+    const { watchedSaveUs, watchedSetUs } = await watched(engine, root, s, sizes.saves);
+    const loggedSetUs = await loggedOnly(engine, root, sizes.saves);
     const payload = { text: "z".repeat(200) };
     let t0 = performance.now();
     for (let b = 0; b < sizes.batches; b++) {
@@ -83,7 +149,17 @@ async function round(engine: Engine, sizes: Sizes): Promise<Round> {
       );
     }
     const upsertManyRate = (sizes.batches * sizes.vectorBatch * 1000) / (performance.now() - t0);
-    return { plainUs, conditionalUs, saveManyRate, upsertManyRate };
+    return {
+      plainUs,
+      conditionalUs,
+      saveManyRate,
+      upsertManyRate,
+      setUs,
+      watchedSaveUs,
+      watchedSetUs,
+      loggedSetUs,
+      pollUs: await pollUs(engine, root, 10 * sizes.saves),
+    };
   } finally {
     await s.close();
     await engine.cleanup(root);
@@ -113,6 +189,29 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
         row(GROUP, `${engine.name} save, ifVersion (awaited one by one)`, "µs", cond),
         row(GROUP, `${engine.name} save, ifVersion/plain`, "×", ratios(cond, plain)),
       );
+    }
+    const set = rs.map((x) => x.setUs);
+    const watchedSave = rs.map((x) => x.watchedSaveUs);
+    const watchedSet = rs.map((x) => x.watchedSetUs);
+    out.push(
+      row(GROUP, `${engine.name} save, watched (a watcher in this process reads each change)`, "µs", watchedSave),
+      row(GROUP, `${engine.name} save, watched/unwatched`, "×", ratios(watchedSave, plain)),
+      row(GROUP, `${engine.name} collection().set, unwatched (awaited one by one)`, "µs", set),
+      row(GROUP, `${engine.name} collection().set, watched in this process`, "µs", watchedSet),
+      row(GROUP, `${engine.name} collection().set, watched/unwatched`, "×", ratios(watchedSet, set)),
+      row(
+        GROUP,
+        `${engine.name} collection().set, watched by another process (logging only)/unwatched`,
+        "×",
+        ratios(
+          rs.map((x) => x.loggedSetUs),
+          set,
+        ),
+      ),
+    );
+    const poll = rs.map((x) => x.pollUs);
+    if (poll.every((x) => x !== undefined)) {
+      out.push(row(GROUP, `${engine.name} watcher's poll (PRAGMA data_version)`, "µs", poll));
     }
     out.push(
       row(
