@@ -123,7 +123,12 @@ describe("npm run bench --tiny --only sql", () => {
       const json = readdirSync(out.path).filter((name) => name.endsWith(".json"));
       const { rows } = JSON.parse(readFileSync(`${out.path}/${json[0]}`, "utf8")) as RunRecord;
       for (const engine of ["sqlite", "postgres"]) {
-        const measured = ["save, plain", "save, ifVersion/plain", "save, watched/unwatched", "collection().set, watched/unwatched"];
+        const measured = [
+          "save, plain",
+          "save, ifVersion/plain",
+          "save, watched/unwatched",
+          "collection().set, watched/unwatched",
+        ];
         for (const what of [...measured, "artifacts.saveMany", "vectors.upsertMany"]) {
           const found = rows.find((r) => r.group === "sql" && r.name.startsWith(`${engine} ${what}`));
           expect(found?.median, `${engine} ${what}`).toBeGreaterThan(0);

@@ -6,7 +6,13 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
-import { CHANGE_KEEP_MS, ChangeWriter, channelOf, PRUNE_EVERY } from "../../lib/backends/sql/changes.js";
+import {
+  CHANGE_KEEP_MS,
+  ChangeWriter,
+  channelOf,
+  PRUNE_EVERY,
+  WATCHER_TTL_MS,
+} from "../../lib/backends/sql/changes.js";
 import type { SqlClient } from "../../lib/backends/sql/client.js";
 import { sqlDriver } from "../../lib/backends/sql/driver.js";
 import { openPostgresClient } from "../../lib/backends/sql/postgres.js";
@@ -173,6 +179,40 @@ describe.each(ENGINES)("watch() on $name across processes", (engine) => {
       await real.close();
       await s.close();
     }
+  });
+
+  it("writers log while a registration is alive (WATCHER_TTL_MS after its heartbeat), not after", async () => {
+    const root = newRoot(engine);
+    const url = engine.url(root);
+    const watchers = engine.name === "sqlite" ? "kvws_watchers" : `"${pgTable(root)}_watchers"`;
+    const query = (text: string, params: unknown[]) =>
+      engine.name === "sqlite"
+        ? sqliteQuery(sqliteFile(root), text.replace(/\$(\d)/g, "?$1"), params)
+        : pgQuery(text, params);
+    const watcher = await open(url, root, "a");
+    const events = watcher.watch();
+    await collect(events, (got) => got.length === 1); // registered by now
+    const [own] = await query(`SELECT expires_at FROM ${watchers} WHERE base = $1`, [`${root}:ws:a`]);
+    const left = Number(own?.expires_at) - Date.now();
+    expect(left).toBeGreaterThan(WATCHER_TTL_MS - 5000);
+    expect(left).toBeLessThanOrEqual(WATCHER_TTL_MS + 1000);
+    // Another process's registrations, as rows: one that stopped beating, one alive.
+    await query(`INSERT INTO ${watchers} (base, id, expires_at) VALUES ($1, 'dead', $2), ($3, 'alive', $4)`, [
+      `${root}:ws:b`,
+      Date.now() - 1,
+      `${root}:ws:c`,
+      Date.now() + 60_000,
+    ]);
+    const b = await open(url, root, "b");
+    const c = await open(url, root, "c");
+    await b.collection("notes").set("nobody", 1);
+    await c.collection("notes").set("someone", 1);
+    const logged = (await engine.changes(root)).filter((r) => r.prefix.endsWith(":notes"));
+    expect(logged.map((r) => [r.prefix, r.name])).toEqual([[`${root}:ws:c:notes`, "someone"]]);
+    await events.return?.();
+    // A watcher that ends removes its registration.
+    await watcher.close();
+    expect(await query(`SELECT id FROM ${watchers} WHERE base = $1`, [`${root}:ws:a`])).toEqual([]);
   });
 
   it("prunes change rows older than CHANGE_KEEP_MS every PRUNE_EVERY logged writes", async () => {
