@@ -2,6 +2,7 @@
 // watch-sqlite.ts): other processes' changes, what an unwatched writer costs, pruning, a lost
 // PostgreSQL connection, and a workspace role's feed under row-level security.
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import pg from "pg";
@@ -10,7 +11,9 @@ import {
   CHANGE_KEEP_MS,
   ChangeWriter,
   channelOf,
+  HEARTBEAT_MS,
   PRUNE_EVERY,
+  WATCH_RECHECK_MS,
   WATCHER_TTL_MS,
 } from "../../lib/backends/sql/changes.js";
 import type { SqlClient } from "../../lib/backends/sql/client.js";
@@ -18,6 +21,7 @@ import { sqlDriver } from "../../lib/backends/sql/driver.js";
 import { openPostgresClient } from "../../lib/backends/sql/postgres.js";
 import { ensureSchema, tables } from "../../lib/backends/sql/schema.js";
 import { openSqliteClient } from "../../lib/backends/sql/sqlite.js";
+import { SQLITE_POLL_MS } from "../../lib/backends/sql/watch-sqlite.js";
 import {
   type ChangeEvent,
   keyspace,
@@ -372,4 +376,19 @@ describe("a PostgreSQL workspace role's change feed", () => {
       warnings.stop();
     }
   }, 30_000);
+});
+
+describe("docs/collaboration.md on the SQL change feed", () => {
+  it("states the figures the code uses", () => {
+    const doc = readFileSync(fileURLToPath(new URL("../../docs/collaboration.md", import.meta.url)), "utf8");
+    const section = doc.slice(doc.indexOf("### The change feed on SQL"));
+    const figure = (pattern: RegExp) => Number(pattern.exec(section)?.[1]);
+    expect(WATCH_RECHECK_MS).toBe(1000);
+    expect(section).toContain("at most once a second per scope");
+    expect(figure(/alive every (\d+) s/) * 1000).toBe(HEARTBEAT_MS);
+    expect(figure(/costing writers (\d+) s\s/) * 1000).toBe(WATCHER_TTL_MS);
+    expect(figure(/every (\d+) ms \(it/)).toBe(SQLITE_POLL_MS);
+    expect(figure(/older than (\d+) s are pruned/) * 1000).toBe(CHANGE_KEEP_MS);
+    expect(figure(/every (\d+) logged writes/)).toBe(PRUNE_EVERY);
+  });
 });
