@@ -244,6 +244,55 @@ describe.each(ENGINES)("watch() on $name across processes", (engine) => {
   });
 });
 
+describe("a watched SQLite writer", () => {
+  it("logs by its connection's triggers: one statement a write, one change for a clear, none once unwatched", async () => {
+    const engine = ENGINES[0] as Engine;
+    const root = newRoot(engine);
+    const s = await open(engine.url(root), root, "w"); // makes the tables
+    const real = await openSqliteClient(sqliteFile(root));
+    const sent: string[] = [];
+    const spy: SqlClient = {
+      ...real,
+      query: (text, params) => {
+        sent.push(text);
+        return real.query(text, params);
+      },
+    };
+    const base = `${root}:ws:w`;
+    try {
+      await sqliteQuery(
+        sqliteFile(root),
+        "INSERT INTO kvws_watchers (base, id, expires_at) VALUES (?, 'elsewhere', ?)",
+        [base, Date.now() + 60_000],
+      );
+      const store = sqlDriver(spy, "kvws", {
+        changes: new ChangeWriter(spy, tables("kvws"), "kvws", `spy-${root}`),
+      }).scope(`${base}:notes`);
+      await store.set("k0", "v");
+      sent.length = 0;
+      for (let i = 1; i <= 10; i++) await store.set(`k${i}`, "v");
+      await store.delete("k1");
+      expect(sent).toHaveLength(11);
+      await store.clear();
+      const logged = (await engine.changes(root)).map((r) => [r.name, r.op]);
+      expect(logged).toEqual([
+        ...Array.from({ length: 11 }, (_, i) => [`k${i}`, "set"]),
+        ["k1", "delete"],
+        [null, "clear"],
+      ]);
+      // The registration goes; a second later the writer stops logging, and keeps no listed prefix.
+      await sqliteQuery(sqliteFile(root), "DELETE FROM kvws_watchers WHERE base = ?", [base]);
+      await new Promise((resolve) => setTimeout(resolve, WATCH_RECHECK_MS + 50));
+      await store.set("late", "v");
+      expect((await engine.changes(root)).map((r) => r.name)).not.toContain("late");
+      expect(await real.query('SELECT prefix FROM "kvws_watched"')).toEqual([]);
+    } finally {
+      await real.close();
+      await s.close();
+    }
+  });
+});
+
 describe("watch() on PostgreSQL", () => {
   it("reports a change whose transaction commits after a later one was read (ids are not commit order)", async () => {
     const engine = ENGINES[1] as Engine;

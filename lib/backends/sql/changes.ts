@@ -15,6 +15,7 @@
 import { createHash } from "node:crypto";
 import { changeBase } from "../../keys.js";
 import { warnOnce } from "../../warnings.js";
+import { SqliteTriggers } from "./changes-sqlite.js";
 import { type Dialect, listParam, nowMs, type Query, type SqlClient } from "./client.js";
 import type { Tables } from "./schema.js";
 
@@ -31,6 +32,8 @@ export const PRUNE_EVERY = 64;
 const REMEMBERED = 10_000;
 
 export type ChangeOp = "set" | "delete" | "clear";
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** A watcher of this process: writers wait for it to be ready (its starting point read), then wake it. */
 export interface LocalWatcher {
@@ -53,6 +56,8 @@ export class ChangeWriter {
   readonly #asked = new Map<string, { at: number; watched: boolean }>();
   readonly #asking = new Map<string, Promise<boolean>>();
   #logged = 0;
+  /** SQLite: its writes are logged by the connection's TEMP triggers (changes-sqlite.ts). */
+  readonly #triggers: SqliteTriggers | undefined;
 
   /** `database` names the database for the process-wide registry (path or host/db, and table). */
   constructor(client: SqlClient, t: Tables, table: string, database: string) {
@@ -62,6 +67,17 @@ export class ChangeWriter {
     let registry = registries.get(database);
     if (!registry) registries.set(database, (registry = new Map()));
     this.#local = registry;
+    this.#triggers = client.dialect === "sqlite" ? new SqliteTriggers(client, t, table) : undefined;
+  }
+
+  /** SQLite logs a watched write inside its own statement, by trigger: the write needs nothing more. */
+  get logsByTrigger(): boolean {
+    return this.#triggers !== undefined;
+  }
+
+  /** Runs a clear's DELETE (in its transaction) without a change per row; the caller logs the clear. */
+  quiet(query: Query, prefix: string, work: () => Promise<void>): Promise<void> {
+    return this.#triggers ? this.#triggers.quiet(query, prefix, work) : work();
   }
 
   get dialect(): Dialect {
@@ -86,6 +102,23 @@ export class ChangeWriter {
 
   /** Whether writes to `prefix` must be logged: a boolean when known, a promise once a second. */
   watched(prefix: string): boolean | Promise<boolean> {
+    const state = this.#watched(prefix);
+    const triggers = this.#triggers;
+    if (!triggers) return state;
+    // SQLite: the triggers follow the answer, so they log exactly the writes that are watched.
+    const sync = (watched: boolean) => {
+      const done = triggers.sync(prefix, changeBase(prefix), watched);
+      return typeof done === "boolean"
+        ? done
+        : done.catch((error: unknown) => {
+            warnOnce("KVWS_WATCH_CHECK", `could not set up logging changes for watchers: ${message(error)}`);
+            return false;
+          });
+    };
+    return typeof state === "boolean" ? sync(state) : state.then(sync);
+  }
+
+  #watched(prefix: string): boolean | Promise<boolean> {
     const base = changeBase(prefix);
     const local = this.#local.get(base);
     if (local) {
@@ -107,9 +140,7 @@ export class ChangeWriter {
           (error: unknown) => {
             warnOnce(
               "KVWS_WATCH_CHECK",
-              `could not ask whether ${base} is watched; its changes are not reported to other processes until it can be: ${
-                error instanceof Error ? error.message : String(error)
-              }`,
+              `could not ask whether ${base} is watched; its changes are not reported to other processes until it can be: ${message(error)}`,
             );
             return false;
           },
@@ -149,24 +180,19 @@ export class ChangeWriter {
   /**
    * PostgreSQL, one statement: `source` (with `params`, `$1` the prefix) is a data-modifying
    * statement returning the keys it wrote or deleted; the change rows are made from its output, so
-   * after its row locks, and the wake-up is sent. Returns `select` per row of it.
+   * after its row locks, and the wake-up is sent. Resolves `select` per row of it, once committed.
    */
-  statement(
-    prefix: string,
-    source: string,
-    params: readonly unknown[],
-    op: ChangeOp,
-    select: string,
-  ): { text: string; params: unknown[] } {
+  async logged(prefix: string, source: string, params: readonly unknown[], op: ChangeOp, select: string) {
     const n = params.length + 1;
     const base = changeBase(prefix);
-    return {
-      text:
-        `WITH w AS (${source}), c AS (INSERT INTO ${this.#t.changes} (base, prefix, name, op, at) ` +
+    const rows = await this.#client.query(
+      `WITH w AS (${source}), c AS (INSERT INTO ${this.#t.changes} (base, prefix, name, op, at) ` +
         `SELECT $${n}, $1, substr(w.key, length($1) + 2), '${op}', ${nowMs(this.dialect)} FROM w) ` +
         `SELECT ${select}, pg_notify($${n + 1}, '') AS n FROM w`,
-      params: [...params, base, channelOf(this.#table, base)],
-    };
+      [...params, base, channelOf(this.#table, base)],
+    );
+    await this.after(prefix);
+    return rows;
   }
 
   /** After a logged write committed: wake this process's watchers, and now and then prune. */

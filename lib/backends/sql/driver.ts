@@ -150,7 +150,7 @@ function sqlScope(
     const written = await upsertRows(query, t, client, prefix, rows, guard && listParam(d, guard));
     if (deletes.length > 0) await query(`DELETE FROM ${t.data} WHERE ${inList(d, "key", 1)}`, [listParam(d, deletes)]);
     if (tracked) await logChange(query, changed);
-    if (watched && changes) {
+    if (watched && changes && !changes.logsByTrigger) {
       // Expired rows pruned here are deletes too; a guarded upsert that comes up short is rolled back.
       await changes.log(query, prefix, "delete", pruned);
       await changes.log(query, prefix, "set", [...new Set(rows.map((row) => nameOf(row[0])))]);
@@ -171,20 +171,20 @@ function sqlScope(
     const watched = await watching();
     if (chunks(client, rows).length === 1 && rows.every((row) => row[2] === null)) {
       // One statement is atomic on its own: no transaction, one round trip.
-      if (!tracked && !watched) {
+      if (!tracked && (!watched || changes?.logsByTrigger)) {
         await client.query(upsertText(t, d, rows.length), upsertParams(prefix, rows));
+        if (watched) await changes?.after(prefix);
         return;
       }
       if (!tracked && changes && d === "postgres") {
-        const { text, params } = changes.statement(
+        await changes.logged(
           prefix,
           upsertText(t, d, rows.length, false, true),
           upsertParams(prefix, rows),
           "set",
-          "1 AS x",
+          "1",
         );
-        await client.query(text, params);
-        return changes.after(prefix);
+        return;
       }
       if (!watched && d === "postgres") return writeLogged(rows);
     }
@@ -199,29 +199,20 @@ function sqlScope(
     const params = [listParam(d, names.map(key))];
     const count = (rows: Array<Record<string, unknown>>) => rows.filter((row) => Number(row.alive) === 1).length;
     const watched = await watching();
-    if (!tracked && !watched) return count(await client.query(statement, params));
-    if (!tracked && changes && d === "postgres") {
-      const cte = changes.statement(
-        prefix,
-        `DELETE FROM ${t.data} WHERE ${inList(d, "key", 2)} RETURNING key, ${alive}`,
-        [prefix, params[0]],
-        "delete",
-        "w.alive",
-      );
-      const deleted = await client.query(cte.text, cte.params);
-      await changes.after(prefix);
+    if (!tracked && (!watched || changes?.logsByTrigger)) {
+      const deleted = await client.query(statement, params);
+      if (watched) await changes?.after(prefix);
       return count(deleted);
+    }
+    if (!tracked && changes && d === "postgres") {
+      const source = `DELETE FROM ${t.data} WHERE ${inList(d, "key", 2)} RETURNING key, ${alive}`;
+      return count(await changes.logged(prefix, source, [prefix, params[0]], "delete", "w.alive"));
     }
     const deleted = await client.transaction(async (query) => {
       const rows = await query(statement, params);
       if (tracked) await logChange(query, names);
-      if (watched)
-        await changes?.log(
-          query,
-          prefix,
-          "delete",
-          rows.map((row) => nameOf(row.key)),
-        );
+      const gone = rows.map((row) => nameOf(row.key));
+      if (watched && !changes?.logsByTrigger) await changes?.log(query, prefix, "delete", gone);
       return rows;
     });
     if (watched) await changes?.after(prefix);
@@ -299,7 +290,10 @@ function sqlScope(
         return;
       }
       await client.transaction(async (query) => {
-        await query(`DELETE FROM ${t.data} WHERE prefix = $1`, [prefix]);
+        const drop = async () => {
+          await query(`DELETE FROM ${t.data} WHERE prefix = $1`, [prefix]);
+        };
+        await (watched && changes ? changes.quiet(query, prefix, drop) : drop());
         if (tracked) {
           // The version row goes too: the next write makes a new epoch, so no old version matches again.
           await query(`DELETE FROM ${t.log} WHERE prefix = $1`, [prefix]);
