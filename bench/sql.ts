@@ -6,6 +6,9 @@
  * process, reading every change as it comes) does; and the SQLite watcher's poll. A fresh file or
  * table per round, rounds interleaved across engines so drift hits both alike.
  */
+import { ChangeWriter } from "../lib/backends/sql/changes.js";
+import { sqlDriver } from "../lib/backends/sql/driver.js";
+import { tables } from "../lib/backends/sql/schema.js";
 import { openSqliteClient } from "../lib/backends/sql/sqlite.js";
 import { openStorage, type WorkspaceStorage } from "../lib/index.js";
 import { dropPgTables, pgQuery, pgTable, pgUrl, removeSqlite, sqliteFile, sqliteQuery } from "../spec/support/sql.js";
@@ -49,6 +52,8 @@ interface Round {
   loggedSetUs: number;
   /** The same, interleaved with it, in a workspace nobody watches. */
   unloggedSetUs: number;
+  /** SQLite only: plain, trigger-logged and transaction-logged sets on one connection. */
+  logging: [number, number, number] | undefined;
   /** SQLite only: one `PRAGMA data_version`, what a watcher asks every SQLITE_POLL_MS. */
   pollUs: number | undefined;
 }
@@ -107,6 +112,50 @@ async function loggedOnly(engine: Engine, root: string, n: number): Promise<{ lo
   } finally {
     await logged.close();
     await unlogged.close();
+  }
+}
+
+/** A writer that logs every write in a transaction of its own, as SQLite did before its triggers. */
+class TransactionLogging extends ChangeWriter {
+  override get logsByTrigger(): boolean {
+    return false;
+  }
+  override watched(): boolean {
+    return true;
+  }
+}
+
+/**
+ * SQLite, one connection: a plain set, a set logged by the TEMP trigger, and one logged in a
+ * BEGIN IMMEDIATE … COMMIT of four statements, in interleaved blocks (µs each).
+ */
+async function triggerVsTransaction(root: string, n: number): Promise<[number, number, number]> {
+  const client = await openSqliteClient(sqliteFile(root));
+  try {
+    const t = tables("kvws");
+    await client.query("INSERT INTO kvws_watchers (base, id, expires_at) VALUES ($1, 'bench', $2)", [
+      `${root}:ws:trigger`,
+      Date.now() + 3_600_000,
+    ]);
+    const scope = (ws: string, changes?: ChangeWriter) =>
+      sqlDriver(client, "kvws", { changes }).scope(`${root}:ws:${ws}:notes`);
+    const stores = [
+      scope("plain"),
+      scope("trigger", new ChangeWriter(client, t, "kvws", `bench-${root}-a`)),
+      scope("transaction", new TransactionLogging(client, t, "kvws", `bench-${root}-b`)),
+    ];
+    const sums = [0, 0, 0];
+    const block = Math.max(1, Math.floor(n / 10));
+    for (const store of stores) await store.set("k0", "v");
+    for (let done = 0; done < n; done += block) {
+      for (const [i, store] of stores.entries()) {
+        sums[i] = (sums[i] as number) + (await timeUs(block, (j) => store.set(`k${(done + j) % 50}`, "v".repeat(100))));
+      }
+    }
+    const blocks = Math.ceil(n / block);
+    return sums.map((sum) => sum / blocks) as [number, number, number];
+  } finally {
+    await client.close();
   }
 }
 
@@ -178,6 +227,7 @@ async function round(engine: Engine, sizes: Sizes): Promise<Round> {
       loggedSetUs,
       unloggedSetUs,
       pollUs: await pollUs(engine, root, 10 * sizes.saves),
+      logging: engine.name === "sqlite" ? await triggerVsTransaction(root, sizes.saves) : undefined,
     };
   } finally {
     await s.close();
@@ -234,6 +284,30 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
         ),
       ),
     );
+    const logging = rs.map((x) => x.logging);
+    if (logging.every((x) => x !== undefined)) {
+      const plainSets = logging.map((x) => x[0]);
+      out.push(
+        row(
+          GROUP,
+          `${engine.name} set logged by TEMP trigger/plain`,
+          "×",
+          ratios(
+            logging.map((x) => x[1]),
+            plainSets,
+          ),
+        ),
+        row(
+          GROUP,
+          `${engine.name} set logged by a transaction/plain`,
+          "×",
+          ratios(
+            logging.map((x) => x[2]),
+            plainSets,
+          ),
+        ),
+      );
+    }
     const poll = rs.map((x) => x.pollUs);
     if (poll.every((x) => x !== undefined)) {
       out.push(row(GROUP, `${engine.name} watcher's poll (PRAGMA data_version)`, "µs", poll));
