@@ -293,6 +293,19 @@ describe("a watched SQLite writer", () => {
   });
 });
 
+describe("watch() on sqlite::memory:", () => {
+  it("reports the storage's own writes (a private database: no other process can write it)", async () => {
+    const s = await open("sqlite::memory:", "mem", "w");
+    const events = s.watch({ collections: ["artifacts"] });
+    const saved = await s.artifacts.save("a", 1);
+    expect((await collect(events, (got) => got.some((e) => e.name === "a"))).filter((e) => !isReset(e))).toEqual([
+      { collection: "artifacts", name: "a", op: "set", version: saved.version },
+    ]);
+    await s.close();
+    expect(await events.next()).toEqual({ value: undefined, done: true });
+  });
+});
+
 describe("watch() on PostgreSQL", () => {
   it("reports a change whose transaction commits after a later one was read (ids are not commit order)", async () => {
     const engine = ENGINES[1] as Engine;
