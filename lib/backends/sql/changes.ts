@@ -59,13 +59,16 @@ export class ChangeWriter {
   /** SQLite: its writes are logged by the connection's TEMP triggers (changes-sqlite.ts). */
   readonly #triggers: SqliteTriggers | undefined;
 
-  /** `database` names the database for the process-wide registry (path or host/db, and table). */
-  constructor(client: SqlClient, t: Tables, table: string, database: string) {
+  /**
+   * `database` names the database for the process-wide registry (path or host/db, and table);
+   * undefined for a private one (`:memory:`), whose watchers are this writer's alone.
+   */
+  constructor(client: SqlClient, t: Tables, table: string, database: string | undefined) {
     this.#client = client;
     this.#t = t;
     this.#table = table;
-    let registry = registries.get(database);
-    if (!registry) registries.set(database, (registry = new Map()));
+    let registry = database === undefined ? new Map() : registries.get(database);
+    if (!registry) registries.set(database as string, (registry = new Map()));
     this.#local = registry;
     this.#triggers = client.dialect === "sqlite" ? new SqliteTriggers(client, t, table) : undefined;
   }

@@ -51,7 +51,7 @@ export async function openSqliteBackend(url: string, options: OpenOptions = {}):
   const normalised = `sqlite:${path}`;
   const t = tables(SQLITE_TABLE);
   // A private :memory: database is its own database: its registry is its own too.
-  const database = path === MEMORY ? `sqlite::memory:#${Math.random()}` : `${normalised}#${SQLITE_TABLE}`;
+  const database = path === MEMORY ? undefined : `${normalised}#${SQLITE_TABLE}`;
   const changes = watchable ? new ChangeWriter(client, t, SQLITE_TABLE, database) : undefined;
   const feed =
     changes &&
