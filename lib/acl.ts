@@ -85,6 +85,11 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "subscribe",
   "unsubscribe",
   "pubsub|numsub",
+  // … and on a Redis Cluster, sharded pub/sub on the workspace's shard (the same & rule applies)
+  "spublish",
+  "ssubscribe",
+  "sunsubscribe",
+  "pubsub|shardnumsub",
   "time",
   // a cluster client's handshake and redirections: the slot map, replica reads, ASK
   "cluster|slots",

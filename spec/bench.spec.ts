@@ -89,6 +89,8 @@ describe("npm run bench --tiny", () => {
     has(/^file\/kvws file sequential, 0 entries$/);
     has(/^file\/keyv-file 5\.3\.5 \(before\) 500 concurrent/);
     has(/^file\/kvws file two processes/);
+    has(/^file\/watched \/ unwatched durable save, \d+ entries$/);
+    has(/^file\/another store.s save heard by a watcher \(polling alone\)$/);
     for (const op of ["get", "set"]) {
       has(new RegExp(`^cluster/${op} scoped/raw latency$`));
       has(new RegExp(`^cluster/${op} scoped/raw ops/s @64$`));
@@ -96,6 +98,7 @@ describe("npm run bench --tiny", () => {
     }
     has(/^cluster\/list 100 growth .*: library list\(\) \(index\)$/);
     has(/^cluster\/writes 3 masters \/ 1 master ops\/s$/);
+    has(/^cluster\/set watched\/unwatched ops\/s @64$/);
   });
 
   it("never loses a write of our file store with two writer processes", () => {

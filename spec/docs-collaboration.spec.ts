@@ -68,6 +68,11 @@ describe("docs/collaboration.md", () => {
     }
   });
 
+  it("the watch example on the file store", async () => {
+    const url = `file:${join(dir, "feed.json")}`;
+    expect(await run(blocks[1]!, { KVWS_URL: url })).toBe('saw report: {"ok":true}');
+  });
+
   it("both examples on Redis", async () => {
     const raw = await rawRedis();
     const roots = [randomRoot("collab"), randomRoot("feed")];

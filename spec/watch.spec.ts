@@ -4,7 +4,7 @@ import { type ChangeEvent, createStorage, openStorage, WATCH_BUFFER, type Worksp
 import { BACKENDS, perTest, REDIS_HASH } from "./support/backends.js";
 
 /** Engines whose driver reports changes (Driver.watch). */
-const WATCHABLE = new Set(["memory", "redis", "redis-hash", "sqlite", "postgres"]);
+const WATCHABLE = new Set(["memory", "file", "redis", "redis-hash", "sqlite", "postgres"]);
 /**
  * On Redis and SQL every watcher also gets one reset about a second after it starts, once other
  * processes' writers know it listens (lib/backends/redis/notify.ts, lib/backends/sql/changes.ts);

@@ -19,7 +19,9 @@ const SEGMENT = /^([a-z][a-z0-9_-]*)(?:#vectors)?$/;
 function owner(root: string, prefix: string): [string | undefined, string] | undefined {
   const ws = `${root}${SEPARATOR}${WORKSPACE_SEGMENT}${SEPARATOR}`;
   if (prefix.startsWith(ws)) {
-    const [id, collection, ...rest] = prefix.slice(ws.length).split(SEPARATOR);
+    const [segment, collection, ...rest] = prefix.slice(ws.length).split(SEPARATOR);
+    // A cluster's hash-tag layout keeps the id in braces: `<root>:ws:{<id>}:<collection>`.
+    const id = segment?.startsWith("{") && segment.endsWith("}") ? segment.slice(1, -1) : segment;
     const match = SEGMENT.exec(collection ?? "");
     return id && match && rest.length === 0 ? [id, match[1] as string] : undefined;
   }
@@ -52,19 +54,25 @@ export async function rebuild(
   const started = Date.now();
   const reports: RebuildReport[] = [];
   const prefixes = Array.isArray(values.prefix) ? values.prefix : [];
-  for (const prefix of prefixes) reports.push(await rebuildIndex(url, prefix));
+  const options = { layout: io.redisLayout, ...(io.cluster ? { cluster: true } : {}) };
+  for (const prefix of prefixes) reports.push(await rebuildIndex(url, prefix, options));
   if (prefixes.length === 0 || id !== undefined || values.all) {
     reports.push(
-      ...(await rebuildIndexes(url, {
-        root,
-        workspaceId: id,
-        allWorkspaces: values.all === true,
-        collections: [...known],
-      })),
+      ...(await rebuildIndexes(
+        url,
+        {
+          root,
+          workspaceId: id,
+          allWorkspaces: values.all === true,
+          collections: [...known],
+          ...(io.cluster ? { hashTags: true } : {}),
+        },
+        options,
+      )),
     );
   }
 
-  const backend = await openBackend(url);
+  const backend = await openBackend(url, { cluster: io.cluster, redisLayout: io.redisLayout });
   try {
     for (const report of reports) {
       const found = owner(root, report.prefix);

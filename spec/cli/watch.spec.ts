@@ -1,12 +1,15 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { main } from "../../lib/cli/main.js";
 import { openStorage } from "../../lib/index.js";
-import { randomRoot } from "../support/env.js";
+import { randomRoot, tempDir } from "../support/env.js";
 import { removeSqlite, sqliteFile } from "../support/sql.js";
+
+const bin = fileURLToPath(new URL("../../dist/cli/kvws.js", import.meta.url));
 
 /** kvws in this process (the memory backend's changes are seen within one process). */
 function run(args: string[], interrupt: AbortController) {
@@ -100,6 +103,51 @@ describe("kvws watch", () => {
     } finally {
       interrupt.abort();
       removeSqlite(sqliteFile(root));
+    }
+  }, 60_000);
+
+  it("on a file store, runs in a process of its own until SIGINT and prints another process's saves", async () => {
+    const dir = tempDir();
+    try {
+      const url = `file:${join(dir.path, "store.json")}`;
+      const child = spawn(process.execPath, [bin, "--url", url, "--root", "cf", "watch", "acme"], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      let err = "";
+      child.stderr.on("data", (chunk: Buffer) => {
+        err += chunk.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      const s = await openStorage({ url, root: "cf", workspaceId: "acme" });
+      try {
+        // Nothing but the watch keeps the command up; it watches once it has opened the store.
+        await until(() => {
+          void s.collection("notes").set("ping", 1);
+          return out.length > 0;
+        }, 20_000).catch((error: Error) => {
+          throw new Error(`${error.message}; kvws said ${JSON.stringify(err)}`);
+        });
+        const saved = await s.artifacts.save("report", { ok: true });
+        await until(() => out.includes("report"), 20_000);
+        child.kill("SIGINT");
+        expect(await exited).toBe(0);
+        const lines = out
+          .trim()
+          .split("\n")
+          .map((line) => JSON.parse(line));
+        expect(lines.filter((l) => l.name !== "ping")).toEqual([
+          { collection: "artifacts", name: "report", op: "set", version: saved.version },
+        ]);
+      } finally {
+        child.kill("SIGKILL");
+        await s.close();
+      }
+    } finally {
+      dir.remove();
     }
   }, 60_000);
 

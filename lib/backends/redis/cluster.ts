@@ -13,8 +13,10 @@ import KeyvRedis from "@keyv/redis";
 import { createCluster, ErrorReply, MultiErrorReply, type RedisClusterType } from "@redis/client";
 import { ConnectionError, InvalidConfigError } from "../../errors.js";
 import type { Backend, OpenOptions } from "../driver.js";
+import { clusterSubscriptions } from "./cluster-subscribe.js";
 import { clusterOptimistic } from "./cluster-watch.js";
 import { redisDriver } from "./driver.js";
+import { publisherFor, type Subscribe } from "./notify.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS, InFlight, redisError, sleep, within } from "./open.js";
 import { isTransient, type RedisCommander, sendMulti } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
@@ -36,6 +38,8 @@ export function firstKey(args: readonly string[]): string | undefined {
   const name = String(args[0]).toUpperCase();
   if (KEYLESS.has(name)) return undefined;
   if (SCRIPT.has(name)) return Number(args[2]) > 0 ? args[3] : undefined;
+  // PUBSUB SHARDNUMSUB <channel>: asked where the channel's slot lives (notify.ts).
+  if (name === "PUBSUB") return args[2];
   return args[1];
 }
 
@@ -169,6 +173,8 @@ export async function clusterNodeUrls(
 export interface ClusterConnection {
   readonly cluster: RedisClusterType;
   readonly commander: RedisCommander;
+  /** Sharded subscriptions for watchers (cluster-subscribe.ts). */
+  readonly subscribe: Subscribe;
   close(): Promise<void>;
 }
 
@@ -236,17 +242,19 @@ export async function connectCluster(url: string, options: OpenOptions = {}): Pr
     transaction: (commands) =>
       counted(() => (inner.transaction as NonNullable<RedisCommander["transaction"]>)(commands)),
   };
+  const subscriptions = clusterSubscriptions(cluster, (error) => redisError(error, where, secrets));
   let closed: Promise<void> | undefined;
   const close = () => {
     closed ??= (async () => {
       closing = true;
       (inner.optimistic as { close?: () => void } | undefined)?.close?.();
+      subscriptions.close();
       await inFlight.drained();
       cluster.destroy();
     })();
     return closed;
   };
-  return { cluster, commander, close };
+  return { cluster, commander, subscribe: subscriptions.subscribe, close };
 }
 
 export async function openRedisClusterBackend(url: string, options: OpenOptions = {}): Promise<Backend> {
@@ -254,7 +262,11 @@ export async function openRedisClusterBackend(url: string, options: OpenOptions 
   // For apps that also want plain Keyv on the same cluster connection.
   const store = new KeyvRedis(connection.cluster as never, { throwOnErrors: true });
   const layout = options.redisLayout ?? "keys";
-  const driver = redisDriver(async () => connection.commander, { layout });
+  const driver = redisDriver(async () => connection.commander, {
+    layout,
+    subscribe: connection.subscribe,
+    publisher: publisherFor(url, { sharded: true }),
+  });
   return {
     store,
     driver,

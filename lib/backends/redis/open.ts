@@ -13,6 +13,7 @@ import { InFlight, within } from "./bounds.js";
 import { redisDriver } from "./driver.js";
 import { publisherFor, type Subscribe } from "./notify.js";
 import { duplicateOf, optimisticOver } from "./optimistic.js";
+import { nodeRedisSubscriptions } from "./subscribe.js";
 import { isTransient, type RedisCommander, replyKind, typedReply } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
 
@@ -268,13 +269,15 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
       }),
   };
 
+  // storage.watch(): each watcher a subscribe-mode copy of this client, dropped with it or on close.
+  const subscriptions = nodeRedisSubscriptions(client, fail);
+
   let closed: Promise<void> | undefined;
   const close = () => {
     closed ??= (async () => {
       closing = true;
       optimistic.close();
-      for (const sub of subscribers) if (sub.isOpen) sub.destroy();
-      subscribers.clear();
+      subscriptions.close();
       await inFlight.drained();
       // destroy(), not close(): close() would wait for replies a silent server never sends.
       if (client.isOpen) client.destroy();
@@ -282,32 +285,7 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
     return closed;
   };
 
-  // storage.watch(): each watcher a subscribe-mode copy of this client, dropped with it or on close.
-  const subscribers = new Set<Client>();
-  const subscribe: Subscribe = async (channels, onMessage, onReset) => {
-    const sub = client.duplicate();
-    sub.on("error", () => {}); // a lost connection shows as the reset below, once it is back
-    let connected = false;
-    sub.on("ready", () => {
-      if (connected) onReset(); // node-redis subscribed again; what was published meanwhile is lost
-      connected = true;
-    });
-    subscribers.add(sub);
-    try {
-      await sub.connect();
-      if (channels.length > 0) await sub.subscribe([...channels], (message) => onMessage(message));
-    } catch (error) {
-      subscribers.delete(sub);
-      sub.destroy();
-      throw fail(error);
-    }
-    return () => {
-      subscribers.delete(sub);
-      if (sub.isOpen) sub.destroy();
-    };
-  };
-
-  return { client, commander, subscribe, close };
+  return { client, commander, subscribe: subscriptions.subscribe, close };
 }
 
 export async function openRedisBackend(url: string, options: RedisOpenOptions = {}): Promise<Backend> {
