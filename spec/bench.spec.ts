@@ -119,14 +119,20 @@ describe("npm run bench --tiny", () => {
 });
 
 describe("npm run bench --tiny --only sql", () => {
-  it("measures conditional vs plain saves and batch rates on sqlite and postgres", async () => {
+  it("measures conditional vs plain saves, watched vs unwatched writes and batch rates on sqlite and postgres", async () => {
     const out = tempDir();
     try {
       await bench(["--tiny", "--only", "sql", "--out", out.path]);
       const json = readdirSync(out.path).filter((name) => name.endsWith(".json"));
       const { rows } = JSON.parse(readFileSync(`${out.path}/${json[0]}`, "utf8")) as RunRecord;
       for (const engine of ["sqlite", "postgres"]) {
-        for (const what of ["save, plain", "save, ifVersion/plain", "artifacts.saveMany", "vectors.upsertMany"]) {
+        const measured = [
+          "save, plain",
+          "save, ifVersion/plain",
+          "save, watched/unwatched",
+          "collection().set, watched/unwatched",
+        ];
+        for (const what of [...measured, "artifacts.saveMany", "vectors.upsertMany"]) {
           const found = rows.find((r) => r.group === "sql" && r.name.startsWith(`${engine} ${what}`));
           expect(found?.median, `${engine} ${what}`).toBeGreaterThan(0);
         }
