@@ -54,44 +54,52 @@ describe("resharding a workspace's slot under 16 writers", () => {
         const writers = Array.from({ length: WRITERS }, (_, w) => writer(w));
         while (acked.size < 50) await sleep(5);
 
-        let midWrite: unknown;
+        // What a write meets with the collection's #index/#data on the target, the rest still split.
+        const outcome = (work: Promise<unknown>) =>
+          work.then(
+            (value) => ({ ok: value ?? true }),
+            (error: unknown) => error,
+          );
+        const mid: Record<string, unknown> = {};
         await migrateSlot(cluster(), slot, target, {
           pauseMs: 2,
           middle: metaKey(prefix, layout === "hash" ? "data" : "index"),
           atMiddle: async () => {
-            midWrite = await impatient
-              .collection("notes")
-              .set("mid", "m")
-              .then(
-                () => "ok",
-                (error: unknown) => error,
-              );
+            const hurried = impatient.collection("notes");
+            mid.set = await outcome(hurried.set("mid", "m"));
+            if (layout === "hash") {
+              mid.delete = await outcome(hurried.delete("pre-1"));
+              mid.timed = await outcome(hurried.set("timed", "t", 60_000));
+            }
           },
         });
         await sleep(50);
         writing = false;
         await Promise.all(writers);
 
+        const tryAgain = { code: "ERR_CONNECTION", cause: { message: expect.stringMatching(/^TRYAGAIN/) } };
         if (layout === "hash") {
-          // One key per collection: served by whichever master holds it (ASK to the importing one).
-          expect(midWrite).toBe("ok");
+          // A plain write and a delete name one key (#data): served where it is, ASK to the importing master.
+          expect(mid.set).toEqual({ ok: true });
+          expect(mid.delete).toEqual({ ok: true });
+          // A write with a TTL also names #ttl, which nobody holds yet: refused like the key layout's.
+          expect(mid.timed).toBeInstanceOf(ConnectionError);
+          expect(mid.timed).toMatchObject(tryAgain);
           expect(failures).toEqual([]);
         } else {
-          // A new name's MULTI names a key the other side holds (#index) and one nobody holds.
-          expect(midWrite).toBeInstanceOf(ConnectionError);
-          expect(midWrite).toMatchObject({ cause: { message: expect.stringMatching(/^TRYAGAIN/) } });
+          // A new name's MULTI names #index (on the target now) and a key nobody holds: TRYAGAIN.
+          expect(mid.set).toBeInstanceOf(ConnectionError);
+          expect(mid.set).toMatchObject(tryAgain);
           // Writers waiting past commandTimeoutMs (a slow machine) fail typed, and were not applied.
-          for (const failure of failures) {
-            expect(failure).toMatchObject({
-              code: "ERR_CONNECTION",
-              cause: { message: expect.stringMatching(/^TRYAGAIN/) },
-            });
-          }
+          for (const failure of failures) expect(failure).toMatchObject(tryAgain);
         }
         expect(await ownerOf(cluster(), slot)).toBe(target);
         const expected = new Map<string, unknown>(acked);
         for (let i = 0; i < 40; i++) expected.set(`pre-${i}`, i);
-        if (midWrite === "ok") expected.set("mid", "m");
+        if (layout === "hash") {
+          expected.set("mid", "m");
+          expected.delete("pre-1");
+        }
         // Listed with their values, exactly the acknowledged writes; a few read back one by one too.
         const listed = new Map<string, unknown>();
         for await (const [name, value] of notes.iterator!(undefined)) listed.set(String(name), value);

@@ -98,8 +98,10 @@ export async function ownerOf(cluster: TestCluster, slot: number): Promise<numbe
 }
 
 export interface SlotMigration {
-  /** Pause after each key moved, so writes land while the slot is half-migrated. */
+  /** Pause after each MIGRATE, so writes land while the slot is half-migrated. */
   pauseMs?: number;
+  /** Keys per MIGRATE (redis-cli --cluster-pipeline, 10 by default there); default 1. */
+  batch?: number;
   /** Moves this key (a collection's #index or #data) once half of the others have moved. */
   middle?: string;
   /** Runs once `middle` has moved, the slot still MIGRATING/IMPORTING. */
@@ -108,7 +110,7 @@ export interface SlotMigration {
 
 /**
  * Moves `slot` to the master on port `to` the way redis-cli --cluster reshard does it:
- * SETSLOT IMPORTING/MIGRATING, MIGRATE key by key, then SETSLOT NODE on every master.
+ * SETSLOT IMPORTING/MIGRATING, MIGRATE a batch of keys at a time, then SETSLOT NODE on every master.
  */
 export async function migrateSlot(cluster: TestCluster, slot: number, to: number, options: SlotMigration = {}) {
   const from = await ownerOf(cluster, slot);
@@ -123,13 +125,17 @@ export async function migrateSlot(cluster: TestCluster, slot: number, to: number
   const all = ((await cluster.command(from, ["CLUSTER", "GETKEYSINSLOT", String(slot), "100000"])) as string[])
     .map(String)
     .filter((key) => key !== options.middle);
+  const batch = options.batch ?? 1;
+  const moveAll = async (keys: string[]) => {
+    for (let i = 0; i < keys.length; i += batch) await move(keys.slice(i, i + batch));
+  };
   const half = Math.floor(all.length / 2);
-  for (const key of all.slice(0, half)) await move([key]);
+  await moveAll(all.slice(0, half));
   if (options.middle !== undefined) {
     await move([options.middle]);
     await options.atMiddle?.();
   }
-  for (const key of all.slice(half)) await move([key]);
+  await moveAll(all.slice(half));
   // Keys written to the source meanwhile (overwrites land where the key is; nothing new should).
   for (;;) {
     const keys = (await cluster.command(from, ["CLUSTER", "GETKEYSINSLOT", String(slot), "100"])) as string[];
