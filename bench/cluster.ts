@@ -11,6 +11,7 @@
  *      with SCAN MATCH on every master (+ MGET) as the comparison.
  *   3. aggregate writes: 1,000 workspaces, 128 in flight, on the cluster and on one private
  *      standalone redis-server (hash-tag layout on both, so the keys are the same).
+ *   4. writes before and during a reshard of one workspace's slot, both layouts (cluster-reshard.ts).
  * All nodes run on this machine: see docs/cluster.md for what the 3-vs-1 ratio does and does not say.
  */
 import KeyvRedis, { createCluster } from "@keyv/redis";
@@ -20,6 +21,7 @@ import { openStorage, type WorkspaceStorage } from "../lib/index.js";
 import { startCluster, type TestCluster } from "../spec/support/cluster.js";
 import { tempDir } from "../spec/support/env.js";
 import { freePort, PrivateRedis } from "../spec/support/servers.js";
+import { reshard } from "./cluster-reshard.js";
 import {
   type BenchRow,
   interleaved,
@@ -364,6 +366,7 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
       ...(await publishCost(cluster, nodes, storage.keyspace.root, opts)),
       ...(await listFlat(cluster, nodes, storage, opts)),
       ...(await aggregate(nodes, storage, opts)),
+      ...(await reshard(cluster, opts)),
     ];
   } finally {
     await storage?.close();

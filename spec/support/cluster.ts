@@ -96,3 +96,53 @@ export async function ownerOf(cluster: TestCluster, slot: number): Promise<numbe
   for (const [from, to, [, port]] of ranges) if (slot >= from && slot <= to) return Number(port);
   throw new Error(`slot ${slot} has no owner`);
 }
+
+export interface SlotMigration {
+  /** Pause after each MIGRATE, so writes land while the slot is half-migrated. */
+  pauseMs?: number;
+  /** Keys per MIGRATE (redis-cli --cluster-pipeline, 10 by default there); default 1. */
+  batch?: number;
+  /** Moves this key (a collection's #index or #data) once half of the others have moved. */
+  middle?: string;
+  /** Runs once `middle` has moved, the slot still MIGRATING/IMPORTING. */
+  atMiddle?: () => Promise<void>;
+}
+
+/**
+ * Moves `slot` to the master on port `to` the way redis-cli --cluster reshard does it:
+ * SETSLOT IMPORTING/MIGRATING, MIGRATE a batch of keys at a time, then SETSLOT NODE on every master.
+ */
+export async function migrateSlot(cluster: TestCluster, slot: number, to: number, options: SlotMigration = {}) {
+  const from = await ownerOf(cluster, slot);
+  const id = async (port: number) => String(await cluster.command(port, ["CLUSTER", "MYID"]));
+  const [fromId, toId] = [await id(from), await id(to)];
+  const move = async (keys: string[]) => {
+    await cluster.command(from, ["MIGRATE", "127.0.0.1", String(to), "", "0", "5000", "KEYS", ...keys]);
+    if (options.pauseMs) await sleep(options.pauseMs);
+  };
+  await cluster.command(to, ["CLUSTER", "SETSLOT", String(slot), "IMPORTING", fromId]);
+  await cluster.command(from, ["CLUSTER", "SETSLOT", String(slot), "MIGRATING", toId]);
+  const all = ((await cluster.command(from, ["CLUSTER", "GETKEYSINSLOT", String(slot), "100000"])) as string[])
+    .map(String)
+    .filter((key) => key !== options.middle);
+  const batch = options.batch ?? 1;
+  const moveAll = async (keys: string[]) => {
+    for (let i = 0; i < keys.length; i += batch) await move(keys.slice(i, i + batch));
+  };
+  const half = Math.floor(all.length / 2);
+  await moveAll(all.slice(0, half));
+  if (options.middle !== undefined) {
+    await move([options.middle]);
+    await options.atMiddle?.();
+  }
+  await moveAll(all.slice(half));
+  // Keys written to the source meanwhile (overwrites land where the key is; nothing new should).
+  for (;;) {
+    const keys = (await cluster.command(from, ["CLUSTER", "GETKEYSINSLOT", String(slot), "100"])) as string[];
+    if (keys.length === 0) break;
+    await move(keys.map(String));
+  }
+  for (const master of cluster.masters) {
+    await cluster.command(master.port, ["CLUSTER", "SETSLOT", String(slot), "NODE", toId]);
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Writes while a workspace's slot is resharded (issue 21): 16 writers saving new names into one
+ * workspace, first for a quiet window, then while migrateSlot() (the redis-cli --cluster reshard
+ * procedure: SETSLOT IMPORTING/MIGRATING, MIGRATE key by key, SETSLOT NODE) moves the slot to
+ * the next master, paced to last about MIGRATION_MS whatever the number of keys. Both Redis
+ * layouts: "keys" (a write is MULTI [ZADD #index, SET key]) and "hash" (one HSET on #data).
+ * Each round moves the slot on to the next master.
+ */
+import { keySlot } from "../lib/backends/redis/cluster-watch.js";
+import { openStorage } from "../lib/index.js";
+import { metaKey } from "../lib/keys.js";
+import { migrateSlot, ownerOf, type TestCluster } from "../spec/support/cluster.js";
+import { type BenchRow, progress, ratios, row, type SuiteOptions } from "./rows.js";
+import { benchRoot } from "./support.js";
+
+const GROUP = "cluster";
+const WRITERS = 16;
+const COLLECTIONS = 20;
+const NAMES = 50;
+const VALUE = { text: "r".repeat(80) };
+
+export async function reshard(cluster: TestCluster, opts: SuiteOptions): Promise<BenchRow[]> {
+  const windowMs = opts.tiny ? 300 : 2000;
+  const rounds = opts.tiny ? 1 : 3;
+  const out: BenchRow[] = [];
+  for (const layout of ["keys", "hash"] as const) {
+    progress(`cluster: writes during a slot migration, ${layout} layout`);
+    const root = benchRoot(`reshard-${layout}`);
+    const storage = await openStorage({
+      url: cluster.url,
+      root,
+      workspaceId: "moving",
+      cluster: true,
+      redisLayout: layout,
+    });
+    try {
+      // Something to move: 20 collections of 50 names (1,000+ keys in the key layout, 20 in the hash one).
+      for (let c = 0; c < COLLECTIONS; c++) {
+        const col = storage.collection(`c${c}`);
+        await Promise.all(Array.from({ length: NAMES }, (_, i) => col.set(`n${i}`, VALUE)));
+      }
+      const notes = storage.collection("c0");
+      const prefix = storage.keyspace.prefix("c0");
+      const slot = keySlot(prefix);
+      const before: number[] = [];
+      const during: number[] = [];
+      const longest: number[] = [];
+      let failed = 0;
+      for (let round = 0; round < rounds; round++) {
+        const done: { start: number; at: number }[] = [];
+        const refused: { start: number; at: number }[] = [];
+        let writing = true;
+        const writer = async (w: number) => {
+          for (let i = 0; writing; i++) {
+            const start = Date.now();
+            try {
+              await notes.set(`r${round}-w${w}-${i}`, VALUE);
+              done.push({ start, at: Date.now() });
+            } catch {
+              refused.push({ start, at: Date.now() });
+              failed++;
+            }
+          }
+        };
+        const writers = Array.from({ length: WRITERS }, (_, w) => writer(w));
+        const quiet = Date.now();
+        await new Promise((resolve) => setTimeout(resolve, windowMs));
+        const start = Date.now();
+        const from = await ownerOf(cluster, slot);
+        const masters = cluster.masters.map((m) => m.port);
+        const to = masters[(masters.indexOf(from) + 1) % masters.length] as number;
+        const keys = Number(await cluster.command(from, ["CLUSTER", "COUNTKEYSINSLOT", String(slot)]));
+        // At most ~100 MIGRATEs whatever the key count, each followed by a pause.
+        const batch = Math.max(1, Math.ceil(keys / 100));
+        await migrateSlot(cluster, slot, to, {
+          batch,
+          pauseMs: windowMs / Math.ceil(keys / batch),
+          middle: metaKey(prefix, layout === "hash" ? "data" : "index"),
+        });
+        const end = Date.now();
+        writing = false;
+        await Promise.all(writers);
+        const inWindow = (a: number, b: number) => done.filter((d) => d.at >= a && d.at < b);
+        before.push(inWindow(quiet, start).length / ((start - quiet) / 1000));
+        const moving = inWindow(start, end);
+        during.push(moving.length / ((end - start) / 1000));
+        // The longest wait of a write started during the migration (answered after it, or refused).
+        const started = [...done, ...refused].filter((d) => d.start >= start && d.start < end);
+        longest.push(started.reduce((most, d) => Math.max(most, d.at - d.start), 0));
+      }
+      const note = `${WRITERS} writers, new names, one workspace; ~100 MIGRATEs paced over ~${windowMs} ms`;
+      out.push(
+        row(GROUP, `reshard ${layout} layout: writes before migration`, "ops/s", before, note),
+        row(GROUP, `reshard ${layout} layout: writes during migration`, "ops/s", during, note),
+        row(GROUP, `reshard ${layout} layout: during/before`, "×", ratios(during, before)),
+        row(
+          GROUP,
+          `reshard ${layout} layout: longest write during migration`,
+          "ms",
+          longest,
+          `started during it; ${failed} writes refused after commandTimeoutMs`,
+        ),
+      );
+      progress(
+        `cluster: reshard ${layout}: before ${before.map((v) => v | 0).join("/")}/s, during ${during.map((v) => v | 0).join("/")}/s, longest ${longest.join("/")} ms, failed ${failed}`,
+      );
+    } finally {
+      // The suite's private cluster goes away with its data: nothing else to clean.
+      await storage.close();
+    }
+  }
+  return out;
+}
