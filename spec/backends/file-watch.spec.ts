@@ -13,6 +13,7 @@ import { FILE_WATCH_POLL_MS, FileWatch } from "../../lib/backends/file/watch.js"
 import { type ChangeEvent, createStorage, openStorage } from "../../lib/index.js";
 import { tempDir } from "../support/env.js";
 import { captureWarnings } from "../support/warnings.js";
+import { collect } from "../support/watch.js";
 
 const run = promisify(execFile);
 const writer = fileURLToPath(new URL("../fixtures/file-watch-writer.ts", import.meta.url));
@@ -30,26 +31,6 @@ async function writeElsewhere(path: string, ops: unknown[][], ws = "a"): Promise
     .map((line) => JSON.parse(line) as { ws: string; version: string })
     .filter((saved) => saved.ws === ws)
     .map((saved) => saved.version);
-}
-
-/** Events until `stop` says enough, failing after `ms` instead of hanging. */
-async function collect(
-  it: AsyncIterator<ChangeEvent>,
-  stop: (events: ChangeEvent[]) => boolean,
-  ms = 20_000,
-): Promise<ChangeEvent[]> {
-  const out: ChangeEvent[] = [];
-  const deadline = Date.now() + ms;
-  while (!stop(out)) {
-    const next = await Promise.race([
-      it.next(),
-      new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()))),
-    ]);
-    if (next === "timeout") throw new Error(`timed out with ${JSON.stringify(out.slice(-8))} (${out.length} events)`);
-    if (next.done) break;
-    out.push(next.value);
-  }
-  return out;
 }
 
 /** inotify watches this process holds on `dir` (Linux: /proc/self/fdinfo lists each one). */

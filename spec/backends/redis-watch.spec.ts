@@ -18,6 +18,7 @@ import {
 } from "../../lib/index.js";
 import { deleteUnder, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
 import { captureWarnings } from "../support/warnings.js";
+import { collect } from "../support/watch.js";
 
 const run = promisify(execFile);
 const writer = fileURLToPath(new URL("../fixtures/redis-writer.ts", import.meta.url));
@@ -36,26 +37,6 @@ afterAll(async () => {
     await raw.quit();
   }
 });
-
-/** Events until `stop` says enough, failing after `ms`. */
-async function collect(
-  it: AsyncIterator<ChangeEvent>,
-  stop: (events: ChangeEvent[]) => boolean,
-  ms = 20_000,
-): Promise<ChangeEvent[]> {
-  const out: ChangeEvent[] = [];
-  const deadline = Date.now() + ms;
-  while (!stop(out)) {
-    const next = await Promise.race([
-      it.next(),
-      new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()))),
-    ]);
-    if (next === "timeout") throw new Error(`timed out with ${JSON.stringify(out.slice(-5))} (${out.length} events)`);
-    if (next.done) break;
-    out.push(next.value);
-  }
-  return out;
-}
 
 describe.each(["keys", "hash"] as const)("watch() on Redis, %s layout", (redisLayout) => {
   it("reports every save another process makes after the settle reset, with versions, and nothing of other workspaces", async () => {

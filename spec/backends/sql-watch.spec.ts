@@ -41,6 +41,7 @@ import {
   sqliteQuery,
 } from "../support/sql.js";
 import { captureWarnings } from "../support/warnings.js";
+import { collect } from "../support/watch.js";
 
 const run = promisify(execFile);
 const writer = fileURLToPath(new URL("../fixtures/sql-watch-writer.ts", import.meta.url));
@@ -94,26 +95,6 @@ async function open(url: string, root: string, workspaceId: string | null): Prom
   const s = await openStorage({ url, root, workspaceId });
   opened.push(s);
   return s;
-}
-
-/** Events until `stop` says enough, failing after `ms` instead of hanging. */
-async function collect(
-  it: AsyncIterator<ChangeEvent>,
-  stop: (events: ChangeEvent[]) => boolean,
-  ms = 20_000,
-): Promise<ChangeEvent[]> {
-  const out: ChangeEvent[] = [];
-  const deadline = Date.now() + ms;
-  while (!stop(out)) {
-    const next = await Promise.race([
-      it.next(),
-      new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()))),
-    ]);
-    if (next === "timeout") throw new Error(`timed out with ${JSON.stringify(out.slice(-5))} (${out.length} events)`);
-    if (next.done) break;
-    out.push(next.value);
-  }
-  return out;
 }
 
 const isReset = (e: ChangeEvent) => e.op === "reset";
