@@ -8,10 +8,8 @@
  * On a Redis Cluster, `ACL SETUSER` is not propagated between nodes: provisioning applies the
  * user to every master and replica the seed node knows of.
  */
-import { ErrorReply } from "@redis/client";
-import { clusterNodeUrls } from "./backends/redis/cluster.js";
 import { channelOf } from "./backends/redis/notify.js";
-import { connectRedis } from "./backends/redis/open.js";
+import { isErrorReply } from "./backends/redis/tx.js";
 import { redact, scrub, withCredentials } from "./backends/redis/url.js";
 import { InvalidArgumentError, InvalidWorkspaceIdError, StoreCommandError, UnsupportedStoreError } from "./errors.js";
 import { type Keyspace, metaKey } from "./keys.js";
@@ -233,6 +231,8 @@ async function withAdmin<T>(
   connectTimeoutMs: number | undefined,
   body: (send: Send) => Promise<T>,
 ): Promise<T> {
+  // Loaded here, not at import: an app that never provisions users never loads a Redis client.
+  const { connectRedis } = await import("./backends/redis/open.js");
   const admin = await connectRedis(adminUrl, connectTimeoutMs === undefined ? {} : { connectTimeoutMs });
   try {
     return await body((args) => admin.commander.sendCommand(args));
@@ -250,6 +250,7 @@ async function onEveryNode<T>(
   connectTimeoutMs: number | undefined,
   body: (send: Send) => Promise<T>,
 ): Promise<T[]> {
+  const { clusterNodeUrls } = await import("./backends/redis/cluster-commander.js");
   const urls = await withAdmin(adminUrl, connectTimeoutMs, (send) => clusterNodeUrls(adminUrl, send));
   if (urls === undefined) return [await withAdmin(adminUrl, connectTimeoutMs, body)];
   const results: T[] = [];
@@ -278,7 +279,7 @@ export async function provisionWorkspaceUser(
         return;
       } catch (error) {
         // Unreachable, auth, no ACL rights are already clear; only an otherwise unnamed reply is about the rules.
-        if (!(error instanceof StoreCommandError) || !(error.cause instanceof ErrorReply)) throw error;
+        if (!(error instanceof StoreCommandError) || !isErrorReply(error.cause)) throw error;
         const reply = error.cause;
         const rejected = /modifier '([^']*)'/.exec(reply.message)?.[1];
         if (rejected !== undefined && OPTIONAL.has(rejected) && left.includes(rejected)) {

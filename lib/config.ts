@@ -1,51 +1,98 @@
-import { z } from "zod";
+import type { z as Z } from "zod";
 import { isSupportedUrl, SCHEMES } from "./backends/index.js";
 import { InvalidConfigError } from "./errors.js";
 import { keyspace } from "./keys.js";
+import { lazyObject, zod } from "./zod.js";
 
 /**
  * The storage configuration. It is also the bootstrap config a worker or child process
  * receives, so it must be plain JSON. Zod checks shape; the key layout rules (root,
  * workspace id, collection names, deps prefix) are keyspace()'s, with their own typed errors.
  */
-export const storageConfigSchema = z
-  .object({
-    url: z
-      .string()
-      .min(1, "url must not be empty")
-      .refine(isSupportedUrl, { message: `url must start with one of: ${SCHEMES.join(" ")}` }),
-    root: z.string(),
-    workspaceId: z.string().nullable().optional(),
-    unscoped: z.array(z.string()).optional(),
-    depsPrefix: z.string().optional(),
-    /** The url names one seed node of a Redis Cluster; forces hashTags. */
-    cluster: z.boolean().optional(),
-    /** The hash-tag key layout (keys.ts), also on a standalone Redis that may move to a cluster later. */
-    hashTags: z.boolean().optional(),
-    /**
-     * How Redis keeps a collection: "keys" (default; key k at keyspace.key(collection, k)) or
-     * "hash" (one hash per collection, one command per write; lib/backends/redis/hash.ts).
-     */
-    redisLayout: z.enum(["keys", "hash"]).optional(),
-  })
-  .strict()
-  .refine((config) => !config.cluster || config.hashTags !== false, {
-    message: "a cluster needs the hash-tag layout: hashTags cannot be false when cluster is true",
-    path: ["hashTags"],
-  })
-  .refine((config) => !config.cluster || /^rediss?:/i.test(config.url), {
-    message: "cluster: true needs a redis:// or rediss:// url (a seed node of the cluster)",
-    path: ["cluster"],
-  })
-  .refine((config) => config.redisLayout === undefined || /^rediss?:/i.test(config.url), {
-    message: "redisLayout applies to redis:// and rediss:// urls only",
-    path: ["redisLayout"],
-  });
+function schema() {
+  const z = zod();
+  return z
+    .object({
+      url: z
+        .string()
+        .min(1, "url must not be empty")
+        .refine(isSupportedUrl, { message: `url must start with one of: ${SCHEMES.join(" ")}` }),
+      root: z.string(),
+      workspaceId: z.string().nullable().optional(),
+      unscoped: z.array(z.string()).optional(),
+      depsPrefix: z.string().optional(),
+      /** The url names one seed node of a Redis Cluster; forces hashTags. */
+      cluster: z.boolean().optional(),
+      /** The hash-tag key layout (keys.ts), also on a standalone Redis that may move to a cluster later. */
+      hashTags: z.boolean().optional(),
+      /**
+       * How Redis keeps a collection: "keys" (default; key k at keyspace.key(collection, k)) or
+       * "hash" (one hash per collection, one command per write; lib/backends/redis/hash.ts).
+       */
+      redisLayout: z.enum(["keys", "hash"]).optional(),
+    })
+    .strict()
+    .refine((config) => !config.cluster || config.hashTags !== false, {
+      message: "a cluster needs the hash-tag layout: hashTags cannot be false when cluster is true",
+      path: ["hashTags"],
+    })
+    .refine((config) => !config.cluster || /^rediss?:/i.test(config.url), {
+      message: "cluster: true needs a redis:// or rediss:// url (a seed node of the cluster)",
+      path: ["cluster"],
+    })
+    .refine((config) => config.redisLayout === undefined || /^rediss?:/i.test(config.url), {
+      message: "redisLayout applies to redis:// and rediss:// urls only",
+      path: ["redisLayout"],
+    });
+}
 
-export type StorageConfig = z.infer<typeof storageConfigSchema>;
+/** The zod schema of a StorageConfig; zod itself loads on first use of it (lib/zod.ts). */
+export const storageConfigSchema: ReturnType<typeof schema> = lazyObject(schema);
+
+export type StorageConfig = Z.infer<typeof storageConfigSchema>;
+
+const isString = (value: unknown): value is string => typeof value === "string";
+const FIELDS = ["url", "root", "workspaceId", "unscoped", "depsPrefix", "cluster", "hashTags", "redisLayout"];
+const CHECKS: Record<string, (value: unknown) => boolean> = {
+  url: (value) => isString(value) && value.length > 0 && isSupportedUrl(value),
+  root: isString,
+  workspaceId: (value) => value === null || isString(value),
+  unscoped: (value) => Array.isArray(value) && value.every(isString),
+  depsPrefix: isString,
+  cluster: (value) => typeof value === "boolean",
+  hashTags: (value) => typeof value === "boolean",
+  redisLayout: (value) => value === "keys" || value === "hash",
+};
+
+/**
+ * What storageConfigSchema makes of `input` when it certainly accepts it, else undefined (the
+ * schema then says why not). Opening storage thus never loads zod; spec/config.spec.ts checks
+ * that this agrees with the schema on generated inputs.
+ */
+export function accepted(input: unknown): StorageConfig | undefined {
+  if (typeof input !== "object" || input === null) return undefined;
+  const proto = Object.getPrototypeOf(input);
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  const given = input as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    const check = CHECKS[key];
+    // Unknown keys and explicit undefineds are the schema's to judge.
+    if (!Object.hasOwn(CHECKS, key) || !check || given[key] === undefined || !check(given[key])) return undefined;
+  }
+  if (!Object.hasOwn(given, "url") || !Object.hasOwn(given, "root")) return undefined;
+  const redis = /^rediss?:/i.test(given.url as string);
+  if (given.cluster === true && (given.hashTags === false || !redis)) return undefined;
+  if (given.redisLayout !== undefined && !redis) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const key of FIELDS) {
+    if (Object.hasOwn(given, key)) out[key] = key === "unscoped" ? [...(given[key] as string[])] : given[key];
+  }
+  return out as StorageConfig;
+}
 
 export function parseConfig(input: unknown): StorageConfig {
-  const result = storageConfigSchema.safeParse(input);
+  const quick = accepted(input);
+  const result = quick ? { success: true as const, data: quick } : storageConfigSchema.safeParse(input);
   if (result.success) {
     // A config that parses is one a process can open: a deps prefix pointing into a workspace
     // must fail here (and in configFromEnv), not later in whichever process opens it.

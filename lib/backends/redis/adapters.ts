@@ -4,16 +4,16 @@
  * `require` (a second module instance), and still hold a perfectly good Redis connection.
  * Each recognised adapter yields a `RedisCommander` for the one Redis driver.
  */
-import { ErrorReply } from "@redis/client";
+import type { ErrorReply } from "@redis/client";
 import { KeyvWorkspacesError } from "../../errors.js";
 import type { Driver } from "../driver.js";
-import { type ClusterClient, clusterCommander } from "./cluster.js";
+import { type ClusterClient, clusterCommander } from "./cluster-commander.js";
 import { type RedisDriverOptions, redisDriver } from "./driver.js";
 import { type Dedicated, duplicateOf, type Optimistic, optimisticOver } from "./optimistic.js";
-import { execOnce, type RedisCommander, typedReply } from "./tx.js";
+import { field, isFn, isIoRedis, isNodeRedisClient, isNodeRedisCluster, isSentinel } from "./recognise.js";
+import { execOnce, isErrorReply, type RedisCommander, typedReply } from "./tx.js";
 
 type Send = (args: string[]) => Promise<unknown>;
-type Fn = (...args: never[]) => unknown;
 
 /** What a recognised adapter is, for messages, and how to reach its server. */
 export interface RedisAdapter {
@@ -21,16 +21,12 @@ export interface RedisAdapter {
   connect(): Promise<RedisCommander>;
 }
 
-const isFn = (value: unknown): value is Fn => typeof value === "function";
-const field = (value: unknown, name: string): unknown =>
-  typeof value === "object" && value !== null ? (value as Record<string, unknown>)[name] : undefined;
-
 // Reply errors of node-redis (any copy) and of ioredis/iovalkey (redis-errors); anything else is
 // a connection problem and left to the driver's own mapping.
 const REPLY_ERRORS = new Set(["ErrorReply", "SimpleError", "BlobError", "MultiErrorReply", "ReplyError"]);
 
 function rethrowTyped(error: unknown): never {
-  if (error instanceof KeyvWorkspacesError || error instanceof ErrorReply) throw error;
+  if (error instanceof KeyvWorkspacesError || isErrorReply(error)) throw error;
   if (error instanceof Error && REPLY_ERRORS.has(error.constructor?.name ?? "")) {
     throw typedReply(error as ErrorReply, error.message, "this server");
   }
@@ -93,18 +89,6 @@ function ioDedicated(client: Record<string, unknown>): Dedicated {
     close: () => (copy.disconnect as () => void).call(copy),
   };
 }
-
-const isNodeRedisClient = (client: unknown) =>
-  isFn(field(client, "sendCommand")) && isFn(field(client, "connect")) && isFn(field(client, "multi"));
-const isNodeRedisCluster = (client: unknown) => isNodeRedisClient(client) && field(client, "slots") !== undefined;
-const isSentinel = (store: object, client: unknown) =>
-  (isFn(field(store, "isSentinel")) && (store as { isSentinel(): boolean }).isSentinel()) ||
-  isFn(field(client, "getSentinelNode"));
-const isIoRedis = (client: unknown) =>
-  isFn(field(client, "call")) &&
-  isFn(field(client, "multi")) &&
-  typeof field(client, "status") === "string" &&
-  typeof field(client, "isCluster") === "boolean";
 
 /**
  * The Redis behind a @keyv/redis (any copy or version, ESM or CJS; standalone or cluster) or
