@@ -1,13 +1,13 @@
 import KeyvRedis from "@keyv/redis";
 import { createClient, ErrorReply, MultiErrorReply } from "@redis/client";
-import { ConnectionError, InvalidConfigError, KeyvWorkspacesError } from "../../errors.js";
+import { ConnectionError, InvalidConfigError } from "../../errors.js";
 import type { Backend, OpenOptions } from "../driver.js";
 import { InFlight, within } from "./bounds.js";
 import { redisDriver } from "./driver.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS, redisError, sleep } from "./errors.js";
 import { publisherFor, type Subscribe } from "./notify.js";
 import { duplicateOf, optimisticOver } from "./optimistic.js";
-import { isTransient, type RedisCommander, replyKind, typedReply } from "./tx.js";
+import { isTransient, type RedisCommander } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
 
 export { InFlight, within } from "./bounds.js";
