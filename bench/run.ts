@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --tiny | --full] [--only isolation,scan,file,vectors,load,lifecycle,cluster,sql] [--out DIR]
+ * npm run bench [-- --tiny | --full] [--only isolation,scan,file,vectors,load,lifecycle,cluster,sql,coldstart] [--out DIR]
  *
  * Runs the selected suites, prints a table, and writes <out>/<date>-<commit>.json plus the
  * scan chart. Quick mode (no flag) is the default; --tiny is for smoke tests (numbers are
@@ -12,7 +12,17 @@ import { parseArgs } from "node:util";
 import { writeReport } from "./report.js";
 import type { BenchRow, SuiteOptions } from "./rows.js";
 
-export const SUITES = ["isolation", "scan", "file", "vectors", "load", "lifecycle", "cluster", "sql"] as const;
+export const SUITES = [
+  "isolation",
+  "scan",
+  "file",
+  "vectors",
+  "load",
+  "lifecycle",
+  "cluster",
+  "sql",
+  "coldstart",
+] as const;
 type SuiteName = (typeof SUITES)[number];
 
 interface Suite {
