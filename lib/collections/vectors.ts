@@ -3,9 +3,11 @@
  * exactly by a SIMD scan over a cached contiguous matrix that every search revalidates
  * against the backend (see vectors/sync.ts), so writes from other processes are seen.
  */
+
+import { LOG_LIMIT } from "../backends/change-log.js";
 import { DimensionMismatchError, InvalidArgumentError } from "../errors.js";
 import { validateName } from "../keys.js";
-import { cacheFor, cacheLimits, type VectorCache } from "../vectors/cache.js";
+import { type CacheEntry, cacheFor, cacheLimits, DELETED, type VectorCache } from "../vectors/cache.js";
 import { decodeVector, encodeVector, parseKeyvText, parseRow, type StoredRow, toFloat32 } from "../vectors/codec.js";
 import { compileFilter } from "../vectors/filter.js";
 import { defaultKernel, type Kernel } from "../vectors/kernel.js";
@@ -15,6 +17,13 @@ import { decodeValue, encodeValue } from "./codec.js";
 import { assertMetadata } from "./json.js";
 import { checkListOptions, listNames, listNamesWith } from "./list.js";
 import type { CollectionContext, VectorMatch, VectorOptions, VectorStore } from "./types.js";
+
+/**
+ * Own writes a loaded cache lets pass before it catches up with the store: a quarter of what
+ * every backend's change log keeps, so the log still reaches back to the cache's version with
+ * room for other writers' changes and for writes still in flight.
+ */
+export const CATCH_UP = LOG_LIMIT / 4;
 
 /** Where tests and benchmarks find a store's cache (not part of the public API). */
 export const VECTOR_CACHE = Symbol.for("keyv-workspaces.vectorCache");
@@ -49,6 +58,8 @@ export function createVectorStore(
   const cache: VectorCache = cacheFor(internals.owner ?? {}, limits);
   const key = `${store.prefix}\u0000${quantization}\u0000${kernel.name}`;
   const syncOptions = { kernel, int8 };
+  // Only a store that can say what changed since a version lets a cache follow its own writes.
+  const tracked = Boolean(store.version && store.changedSince);
 
   const unwrap = (data: unknown): unknown => {
     if (data === null || typeof data !== "object") return undefined;
@@ -121,23 +132,71 @@ export function createVectorStore(
     return { id, values, meta, stored };
   };
 
-  /** Our own writes go straight into a loaded cache; the next search still revalidates for everyone else's. */
-  const remember = async (rows: readonly Prepared[]): Promise<void> => {
+  /**
+   * An own write of `count` names, bracketed so that a loaded cache follows it without reloading:
+   * before it, the cache catches up (changedSince, never a listing) whenever its own writes since
+   * the version it read would come near what the change log keeps; after it, `apply` puts the
+   * write into the matrix — unless a revalidation ended meanwhile (it read the store itself, and
+   * may have seen a later write by someone else). Other writers' changes are still found by the
+   * next revalidation, exactly: their names are in the log after the cache's version.
+   */
+  const ownWrite = async <T>(
+    count: number,
+    write: () => Promise<T>,
+    apply: (entry: CacheEntry) => void,
+  ): Promise<T> => {
     const entry = cache.peek(key);
-    if (!entry) return;
-    const keep = keepsStoredValues(store);
-    await entry.exclusive(() => {
+    if (!entry?.synced || !tracked) {
+      const result = await write();
+      if (entry) await entry.exclusive(() => entry.synced && apply(entry));
+      return result;
+    }
+    while (entry.synced && entry.ownSince > 0 && entry.ownSince + count > CATCH_UP) {
+      entry.catching ??= (async () => {
+        // The writes under way first: applied, they need no decoding when the log lists them.
+        await Promise.allSettled([...entry.writing]);
+        await entry.exclusive(() => revalidate(entry, source, syncOptions, { reload: false }));
+      })()
+        .catch(() => {}) // an entry that could not catch up is unsynced: the next search reloads
+        .finally(() => {
+          entry.ownSince = entry.writing.size;
+          entry.catching = undefined;
+        });
+      await entry.catching;
+    }
+    entry.ownSince += count;
+    const epoch = entry.epoch;
+    const done = (async () => {
+      const result = await write();
+      await entry.exclusive(() => {
+        if (entry.synced && entry.epoch === epoch) apply(entry);
+      });
+      return result;
+    })();
+    entry.writing.add(done);
+    try {
+      return await done;
+    } finally {
+      entry.writing.delete(done);
+    }
+  };
+
+  /** Own rows into a loaded matrix (ownWrite decides whether). */
+  const applyRows =
+    (rows: readonly Prepared[]) =>
+    (entry: CacheEntry): void => {
+      const keep = keepsStoredValues(store);
       for (const { id, values, meta, stored } of rows) {
         if (!entry.synced) return;
         entry.matrix ??= new Matrix(kernel, values.length, { int8 });
         const copy = structuredClone(meta);
         if (entry.matrix.d !== values.length || !entry.matrix.set(id, values, copy, keep ? stored : undefined)) {
           entry.synced = false;
+          return;
         }
+        if (tracked) entry.own.set(id, stored);
       }
-    });
-    cache.trim();
-  };
+    };
 
   const vectors: VectorStore & { [VECTOR_CACHE]: VectorCache } = {
     [VECTOR_CACHE]: cache,
@@ -145,8 +204,8 @@ export function createVectorStore(
     async upsert(id, vector, metadata) {
       const row = prepare(id, vector, metadata, "vector");
       await admit(row.values.length, `vector ${JSON.stringify(id)}`);
-      await store.set(id, row.stored);
-      await remember([row]);
+      await ownWrite(1, () => store.set(id, row.stored), applyRows([row]));
+      cache.trim();
     },
 
     async upsertMany(rows) {
@@ -168,8 +227,12 @@ export function createVectorStore(
         );
       }
       await admit(d, "vectors.upsertMany: each vector");
-      await store.setMany(prepared.map(({ id, stored }) => ({ name: id, value: stored })));
-      await remember(prepared);
+      await ownWrite(
+        prepared.length,
+        () => store.setMany(prepared.map(({ id, stored }) => ({ name: id, value: stored }))),
+        applyRows(prepared),
+      );
+      cache.trim();
     },
 
     async get(id) {
@@ -181,15 +244,15 @@ export function createVectorStore(
 
     async delete(id) {
       validateName(id, "vector id");
-      const deleted = await store.delete(id);
-      const entry = cache.peek(key);
-      if (entry) {
-        await entry.exclusive(() => {
+      return ownWrite(
+        1,
+        () => store.delete(id),
+        (entry) => {
           entry.matrix?.remove(id);
           if (entry.matrix?.n === 0) entry.matrix = undefined;
-        });
-      }
-      return deleted;
+          if (tracked) entry.own.set(id, DELETED);
+        },
+      );
     },
 
     count: async () => (await listNames(store)).length,
