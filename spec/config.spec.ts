@@ -170,6 +170,7 @@ describe("parseConfig without zod", () => {
     expect(wrapped.safeParse({ storage: { url: "memory:", root: "app" } }).success).toBe(true);
     expect(wrapped.safeParse({ storage: { url: "ftp://x", root: "app" } }).success).toBe(false);
     expect(storageConfigSchema.parse({ url: "memory:", root: "a" })).toEqual({ url: "memory:", root: "a" });
-    expect(storageConfigSchema.safeParse === storageConfigSchema.safeParse).toBe(true);
+    const { safeParse } = storageConfigSchema; // a method keeps its object when taken off it
+    expect(safeParse({ url: "memory:", root: "a" }).success).toBe(true);
   });
 });
