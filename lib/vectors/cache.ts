@@ -3,6 +3,7 @@
  * LRU bound on how many workspaces and how many bytes stay resident. Entries are revalidated
  * against the backend before every use (see sync.ts); this module only holds and evicts them.
  */
+import { LOG_LIMIT } from "../backends/change-log.js";
 import { InvalidArgumentError } from "../errors.js";
 import type { Matrix } from "./matrix.js";
 
@@ -20,6 +21,16 @@ export const DEFAULT_CACHE_LIMITS: Readonly<CacheLimits> = Object.freeze({
   maxWorkspaces: 64,
   maxBytes: 1024 ** 3,
 });
+
+/** Where tests and benchmarks find a store's cache (not part of the public API). */
+export const VECTOR_CACHE = Symbol.for("keyv-workspaces.vectorCache");
+
+/**
+ * Own writes a loaded cache lets pass before it catches up with the store (vectors/store.ts): a
+ * quarter of what every backend's change log keeps, so the log still reaches back to the cache's
+ * version with room for other writers' changes and for writes still in flight.
+ */
+export const CATCH_UP = LOG_LIMIT / 4;
 
 /** What `OwnWrites` remembers of a delete. */
 export const DELETED = Symbol("deleted");
