@@ -3,6 +3,7 @@
 // however many rows it writes, its next search reads the change log, not the whole store.
 // Other handles' writes in between are still found, exactly. On every backend.
 import { afterEach, describe, expect, it } from "vitest";
+import { LOG_LIMIT } from "../../lib/backends/change-log.js";
 import type { Backend, PrefixStore } from "../../lib/backends/driver.js";
 import { openBackend } from "../../lib/backends/index.js";
 import { CATCH_UP, createVectorStore } from "../../lib/collections/vectors.js";
@@ -115,4 +116,24 @@ describe.each(BACKENDS)("own writes on $name", (backend) => {
       expect(await topId(a, stored!.vector)).toBe(`r${i}`);
     }
   }, 60_000);
+});
+
+describe("how far own writes reach (docs/vectors.md)", () => {
+  it("the cache catches up every 250 own writes, a quarter of the change log", () => {
+    expect(CATCH_UP).toBe(250);
+    expect(CATCH_UP).toBe(LOG_LIMIT / 4);
+  });
+
+  it("one upsertMany of more names than a memory log keeps still makes the next search reload", async () => {
+    const backend = await openBackend("memory:");
+    const mine = counted(backend.driver.scope("r:ws:w:vectors"));
+    const a = createVectorStore({ store: mine.store });
+    const data = randomVectors(LOG_LIMIT + 500, D, 6);
+    await a.upsert("seed", data[0]!);
+    await a.search(data[0]!);
+    const listings = mine.counts.listings;
+    await a.upsertMany(data.map((vector, i) => ({ id: `s${i}`, vector })));
+    expect(await topId(a, data[LOG_LIMIT]!)).toBe(`s${LOG_LIMIT}`);
+    expect(mine.counts.listings).toBe(listings + 1);
+  });
 });
