@@ -4,7 +4,9 @@
  * write throughput of many workspaces on 3 masters against the same load on one.
  *   1. per-op overhead: collection() get/set of a cluster storage against raw Keyv over
  *      @keyv/redis on a node-redis cluster client, latency (interleaved rounds) and throughput
- *      at 64 in flight with the server CPU summed over the three masters (INFO cpu deltas).
+ *      at 64 in flight with the server CPU summed over the three masters (INFO cpu deltas), and
+ *      the same set in a workspace someone watches (storage.watch(): + SPUBLISH), and one change
+ *      message sent as PUBLISH against SPUBLISH (why the feed is sharded: docs/cluster.md).
  *   2. list flat: artifacts.list() of 100 entries while other workspaces hold more and more keys,
  *      with SCAN MATCH on every master (+ MGET) as the comparison.
  *   3. aggregate writes: 1,000 workspaces, 128 in flight, on the cluster and on one private
@@ -85,9 +87,20 @@ async function overhead(cluster: TestCluster, nodes: Node[], storage: WorkspaceS
   const adapter = new KeyvRedis(createCluster({ rootNodes: [{ url: cluster.url }] }) as never);
   const raw = new Keyv({ store: adapter, namespace: `${storage.keyspace.root}:raw` });
   const collection = storage.collection("x");
+  // A workspace someone watches (drained as a real watcher would): its writes also SPUBLISH.
+  const watchedWorkspace = storage.withWorkspace("watched");
+  const watchedCollection = watchedWorkspace.collection("x");
+  const stopWatching = new AbortController();
+  const draining = (async () => {
+    for await (const _ of watchedWorkspace.watch({ signal: stopWatching.signal })) {
+      // drained
+    }
+  })();
   const out: BenchRow[] = [];
   try {
-    for (let i = 0; i < KEYS; i++) await Promise.all([raw.set(key(i), VALUE), collection.set(key(i), VALUE)]);
+    for (let i = 0; i < KEYS; i++) {
+      await Promise.all([raw.set(key(i), VALUE), collection.set(key(i), VALUE), watchedCollection.set(key(i), VALUE)]);
+    }
     progress("cluster: per-op latency");
     let i = 0;
     for (const op of ["get", "set"] as const) {
@@ -109,6 +122,7 @@ async function overhead(cluster: TestCluster, nodes: Node[], storage: WorkspaceS
       [
         { name: "raw set", nodes, op: (n) => raw.set(key(n), VALUE) },
         { name: "collection set", nodes, op: (n) => collection.set(key(n), VALUE) },
+        { name: "watched collection set", nodes, op: (n) => watchedCollection.set(key(n), VALUE) },
         { name: "raw get", nodes, op: (n) => raw.get(key(n)) },
         { name: "collection get", nodes, op: (n) => collection.get(key(n)) },
       ],
@@ -125,10 +139,61 @@ async function overhead(cluster: TestCluster, nodes: Node[], storage: WorkspaceS
       out.push(row(GROUP, `${op} scoped/raw ops/s @64`, "×", ratios(t.ops(a), t.ops(b))));
       out.push(row(GROUP, `${op} scoped/raw server CPU @64`, "×", ratios(t.cpu(a), t.cpu(b))));
     }
+    const [w, c] = ["watched collection set", "collection set"];
+    const note = "a watcher on the workspace: + SPUBLISH on its shard";
+    out.push(row(GROUP, `${w} @64 in flight`, "ops/s", t.ops(w)));
+    out.push(row(GROUP, `${w} @64 server CPU (3 masters)`, "µs/op", t.cpu(w)));
+    out.push(row(GROUP, "set watched/unwatched ops/s @64", "×", ratios(t.ops(w), t.ops(c)), note));
+    out.push(row(GROUP, "set watched/unwatched server CPU @64", "×", ratios(t.cpu(w), t.cpu(c)), note));
   } finally {
+    stopWatching.abort();
+    await draining;
     await adapter.disconnect().catch(() => {});
   }
   return out;
+}
+
+/**
+ * Why the change feed uses sharded pub/sub on a cluster: one 200-byte change message to one
+ * subscriber on the channel's master, sent as classic PUBLISH (which the cluster bus copies to
+ * every node) and as SPUBLISH (kept on the slot's shard), server CPU summed over the 3 masters.
+ */
+async function publishCost(cluster: TestCluster, nodes: Node[], root: string, opts: SuiteOptions) {
+  const channel = `${root}:ws:{feed}#changes`;
+  const message = JSON.stringify({ p: `${root}:ws:{feed}:artifacts`, o: "set", n: ["x".repeat(120)], s: "bench" });
+  const pub = createCluster({ rootNodes: [{ url: cluster.url }] });
+  pub.on("error", () => {});
+  await pub.connect();
+  const owner = pub.getSlotMaster(Number(await pub.sendCommand(channel, true, ["CLUSTER", "KEYSLOT", channel])));
+  const sub = createClient({ url: `redis://${owner.host}:${owner.port}` });
+  sub.on("error", () => {});
+  await sub.connect();
+  let heard = 0;
+  await sub.subscribe(channel, () => void heard++);
+  await sub.sSubscribe(channel, () => void heard++);
+  try {
+    progress("cluster: PUBLISH vs SPUBLISH");
+    const count = opts.tiny ? 500 : 20_000;
+    const t = await throughput(
+      [
+        { name: "PUBLISH", nodes, op: () => pub.sendCommand(channel, false, ["PUBLISH", channel, message]) },
+        { name: "SPUBLISH", nodes, op: () => pub.sendCommand(channel, false, ["SPUBLISH", channel, message]) },
+      ],
+      count,
+      64,
+      opts.tiny ? 1 : 3,
+    );
+    if (heard === 0) throw new Error("the subscriber heard no message");
+    const note = "one subscriber on the channel's master; PUBLISH is copied to every node by the cluster bus";
+    return [
+      row(GROUP, "change message: PUBLISH server CPU (3 masters)", "µs/op", t.cpu("PUBLISH"), note),
+      row(GROUP, "change message: SPUBLISH server CPU (3 masters)", "µs/op", t.cpu("SPUBLISH"), note),
+      row(GROUP, "change message: SPUBLISH / PUBLISH server CPU", "×", ratios(t.cpu("SPUBLISH"), t.cpu("PUBLISH"))),
+    ];
+  } finally {
+    sub.destroy();
+    pub.destroy();
+  }
 }
 
 function listSizes(opts: SuiteOptions): number[] {
@@ -296,6 +361,7 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
     storage = await openStorage({ url: cluster.url, root: benchRoot("cluster"), workspaceId: "w1", cluster: true });
     return [
       ...(await overhead(cluster, nodes, storage, opts)),
+      ...(await publishCost(cluster, nodes, storage.keyspace.root, opts)),
       ...(await listFlat(cluster, nodes, storage, opts)),
       ...(await aggregate(nodes, storage, opts)),
     ];

@@ -17,6 +17,7 @@ import { KeyvFile } from "keyv-file";
 import { Bench } from "tinybench";
 import { openStorage, type WorkspaceStorage } from "../lib/index.js";
 import { runLog } from "./file-log.js";
+import { runWatch } from "./file-watch.js";
 import {
   type BenchRow,
   interleaved,
@@ -281,6 +282,7 @@ export async function run(opts: { full: boolean; tiny: boolean }): Promise<Bench
     const twoSizes = opts.tiny ? [0] : opts.full ? [0, 10_000, 50_000] : [0, 1000];
     for (const size of twoSizes) out.push(...(await twoProcesses(dir, size, opts)));
     out.push(...(await runLog(opts)));
+    out.push(...(await runWatch(opts)));
     return out;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -51,18 +51,32 @@ async function throughput(admin: Admin, variants: Variant[], opts: SuiteOptions)
   for (const flight of FLIGHTS) {
     const ops = new Map<string, number[]>(variants.map((v) => [v.name, []]));
     const cpu = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+    const commands = new Map<string, number[]>(variants.map((v) => [v.name, []]));
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? variants : [...variants].reverse();
       for (const variant of order) {
         const result = await drive([admin], variant.op, count(flight), flight);
         ops.get(variant.name)?.push(result.opsPerSecond);
         cpu.get(variant.name)?.push(result.cpuMicros);
+        commands.get(variant.name)?.push(result.commandsPerOp);
       }
     }
     progress(`load @${flight}: ${variants.map((v) => `${v.name} ${median(ops.get(v.name) ?? []) | 0}/s`).join(", ")}`);
     for (const variant of variants) {
       rows.push(row(GROUP, `${variant.name} @${flight} in flight`, "ops/s", ops.get(variant.name) ?? []));
       rows.push(row(GROUP, `${variant.name} @${flight} server CPU`, "µs/op", cpu.get(variant.name) ?? []));
+      // Commands per operation do not depend on how many are in flight: given once.
+      if (flight === FLIGHTS[FLIGHTS.length - 1]) {
+        rows.push(
+          row(
+            GROUP,
+            `${variant.name} commands per op`,
+            "commands",
+            commands.get(variant.name) ?? [],
+            "MULTI and EXEC count one each",
+          ),
+        );
+      }
     }
     const pairs: Array<[string, string, string]> = [
       ["collection set", "raw set", "goal ≤ 2 (stretch 1.5)"],

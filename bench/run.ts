@@ -1,14 +1,15 @@
 /**
- * npm run bench [-- --tiny | --full] [--only isolation,scan,file,vectors,load,lifecycle,cluster,sql,coldstart] [--out DIR]
+ * npm run bench [-- --tiny | --full] [--only isolation,scan,file,vectors,load,lifecycle,cluster,sql,sentinel,coldstart] [--out DIR]
  *
  * Runs the selected suites, prints a table, and writes <out>/<date>-<commit>.json plus the
  * scan chart. Quick mode (no flag) is the default; --tiny is for smoke tests (numbers are
  * meaningless), --full adds the big store sizes.
  */
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { type RunJson, updateBenchDoc } from "./docs.js";
 import { writeReport } from "./report.js";
 import type { BenchRow, SuiteOptions } from "./rows.js";
 
@@ -21,6 +22,7 @@ export const SUITES = [
   "lifecycle",
   "cluster",
   "sql",
+  "sentinel",
   "coldstart",
 ] as const;
 type SuiteName = (typeof SUITES)[number];
@@ -88,6 +90,15 @@ async function main(): Promise<void> {
     seconds: (Date.now() - started) / 1000,
   });
   for (const path of written) process.stderr.write(`[bench] wrote ${path}\n`);
+  // Only a run of every suite, with real sizes, into the repository's results speaks for docs/bench.md.
+  const defaultOut = resolve(here, "results");
+  if (mode !== "tiny" && selected.length === SUITES.length && outDir === defaultOut) {
+    const json = written.find((path) => path.endsWith(".json")) as string;
+    const latest = join(defaultOut, "latest.json");
+    copyFileSync(json, latest);
+    updateBenchDoc(join(here, "..", "docs", "bench.md"), JSON.parse(readFileSync(latest, "utf8")) as RunJson);
+    process.stderr.write(`[bench] wrote ${latest} and the latest numbers of docs/bench.md\n`);
+  }
 }
 
 main().then(

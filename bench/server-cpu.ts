@@ -18,8 +18,20 @@ export async function serverCpuSeconds(nodes: readonly RedisNode[]): Promise<num
   return total;
 }
 
-/** `count` operations with at most `flight` in flight: ops/s and server CPU µs/op summed over `nodes`. */
+/** Commands the servers have processed so far (MULTI and EXEC count as one each), summed. */
+export async function serverCommands(nodes: readonly RedisNode[]): Promise<number> {
+  let total = 0;
+  for (const node of nodes)
+    total += Number(/total_commands_processed:(\d+)/.exec(String(await node.info("stats")))?.[1]);
+  return total;
+}
+
+/**
+ * `count` operations with at most `flight` in flight: ops/s, server CPU µs/op and commands per
+ * operation, summed over `nodes`.
+ */
 export async function drive(nodes: readonly RedisNode[], op: Op, count: number, flight: number) {
+  const commands0 = await serverCommands(nodes);
   const cpu0 = await serverCpuSeconds(nodes);
   const t0 = performance.now();
   let next = 0;
@@ -30,5 +42,7 @@ export async function drive(nodes: readonly RedisNode[], op: Op, count: number, 
   const seconds = (performance.now() - t0) / 1000;
   // INFO itself costs the server a little: read once per run, spread over thousands of operations.
   const cpu = (await serverCpuSeconds(nodes)) - cpu0;
-  return { opsPerSecond: count / seconds, cpuMicros: (cpu * 1e6) / count };
+  // The INFO calls between the two readings (the first, and both CPU readings) are not the op's.
+  const commands = (await serverCommands(nodes)) - commands0 - 3 * nodes.length;
+  return { opsPerSecond: count / seconds, cpuMicros: (cpu * 1e6) / count, commandsPerOp: commands / count };
 }

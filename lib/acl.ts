@@ -6,9 +6,12 @@
  * `<root>:ws:<id>:` (`<root>:ws:{<id>}:` in the hash-tag layout; braces are literal in ACL globs).
  *
  * On a Redis Cluster, `ACL SETUSER` is not propagated between nodes: provisioning applies the
- * user to every master and replica the seed node knows of.
+ * user to every master and replica the seed node knows of. Behind Sentinel (a redis+sentinel://
+ * admin URL) it is applied to the master and every replica the Sentinels list, so the user is
+ * there on whichever node a failover promotes.
  */
 import { channelOf } from "./backends/redis/notify.js";
+import { isSentinelUrl } from "./backends/redis/sentinel-url.js";
 import { isErrorReply } from "./backends/redis/tx.js";
 import { redact, scrub, withCredentials } from "./backends/redis/url.js";
 import { InvalidArgumentError, InvalidWorkspaceIdError, StoreCommandError, UnsupportedStoreError } from "./errors.js";
@@ -83,12 +86,19 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "subscribe",
   "unsubscribe",
   "pubsub|numsub",
+  // … and on a Redis Cluster, sharded pub/sub on the workspace's shard (the same & rule applies)
+  "spublish",
+  "ssubscribe",
+  "sunsubscribe",
+  "pubsub|shardnumsub",
   "time",
   // a cluster client's handshake and redirections: the slot map, replica reads, ASK
   "cluster|slots",
   "cluster|shards",
   "readonly",
   "asking",
+  // durability "replicated": the WAIT after each write (it blocks only its own connection)
+  "wait",
 ]);
 
 /**
@@ -250,8 +260,14 @@ async function onEveryNode<T>(
   connectTimeoutMs: number | undefined,
   body: (send: Send) => Promise<T>,
 ): Promise<T[]> {
-  const { clusterNodeUrls } = await import("./backends/redis/cluster-commander.js");
-  const urls = await withAdmin(adminUrl, connectTimeoutMs, (send) => clusterNodeUrls(adminUrl, send));
+  // Loaded here, not at import: an app that never provisions users never loads a Redis client.
+  const [{ clusterNodeUrls }, { sentinelDataNodeUrls }] = await Promise.all([
+    import("./backends/redis/cluster-commander.js"),
+    import("./backends/redis/sentinel-query.js"),
+  ]);
+  const urls = isSentinelUrl(adminUrl)
+    ? await sentinelDataNodeUrls(adminUrl, connectTimeoutMs === undefined ? {} : { connectTimeoutMs })
+    : await withAdmin(adminUrl, connectTimeoutMs, (send) => clusterNodeUrls(adminUrl, send));
   if (urls === undefined) return [await withAdmin(adminUrl, connectTimeoutMs, body)];
   const results: T[] = [];
   for (const url of urls) results.push(await withAdmin(url, connectTimeoutMs, body));

@@ -9,6 +9,8 @@ import { lazyObject, zod } from "./zod.js";
  * receives, so it must be plain JSON. Zod checks shape; the key layout rules (root,
  * workspace id, collection names, deps prefix) are keyspace()'s, with their own typed errors.
  */
+const REDIS_URL = /^(rediss?|redis\+sentinel):/i;
+
 function schema() {
   const z = zod();
   return z
@@ -30,6 +32,8 @@ function schema() {
        * "hash" (one hash per collection, one command per write; lib/backends/redis/hash.ts).
        */
       redisLayout: z.enum(["keys", "hash"]).optional(),
+      /** "replicated": a write resolves only once a replica holds it (Redis WAIT; docs/operations.md). */
+      durability: z.enum(["default", "replicated"]).optional(),
     })
     .strict()
     .refine((config) => !config.cluster || config.hashTags !== false, {
@@ -40,9 +44,17 @@ function schema() {
       message: "cluster: true needs a redis:// or rediss:// url (a seed node of the cluster)",
       path: ["cluster"],
     })
-    .refine((config) => config.redisLayout === undefined || /^rediss?:/i.test(config.url), {
-      message: "redisLayout applies to redis:// and rediss:// urls only",
+    .refine((config) => config.redisLayout === undefined || REDIS_URL.test(config.url), {
+      message: "redisLayout applies to redis://, rediss:// and redis+sentinel:// urls only",
       path: ["redisLayout"],
+    })
+    .refine((config) => config.durability !== "replicated" || REDIS_URL.test(config.url), {
+      message: 'durability "replicated" applies to redis://, rediss:// and redis+sentinel:// urls only',
+      path: ["durability"],
+    })
+    .refine((config) => config.durability !== "replicated" || !config.cluster, {
+      message: 'durability "replicated" is not supported with cluster: true yet',
+      path: ["durability"],
     });
 }
 
@@ -52,7 +64,17 @@ export const storageConfigSchema: ReturnType<typeof schema> = lazyObject(schema)
 export type StorageConfig = Z.infer<typeof storageConfigSchema>;
 
 const isString = (value: unknown): value is string => typeof value === "string";
-const FIELDS = ["url", "root", "workspaceId", "unscoped", "depsPrefix", "cluster", "hashTags", "redisLayout"];
+const FIELDS = [
+  "url",
+  "root",
+  "workspaceId",
+  "unscoped",
+  "depsPrefix",
+  "cluster",
+  "hashTags",
+  "redisLayout",
+  "durability",
+];
 const CHECKS: Record<string, (value: unknown) => boolean> = {
   url: (value) => isString(value) && value.length > 0 && isSupportedUrl(value),
   root: isString,
@@ -62,6 +84,7 @@ const CHECKS: Record<string, (value: unknown) => boolean> = {
   cluster: (value) => typeof value === "boolean",
   hashTags: (value) => typeof value === "boolean",
   redisLayout: (value) => value === "keys" || value === "hash",
+  durability: (value) => value === "default" || value === "replicated",
 };
 
 /**
@@ -80,9 +103,10 @@ export function accepted(input: unknown): StorageConfig | undefined {
     if (!Object.hasOwn(CHECKS, key) || !check || given[key] === undefined || !check(given[key])) return undefined;
   }
   if (!Object.hasOwn(given, "url") || !Object.hasOwn(given, "root")) return undefined;
-  const redis = /^rediss?:/i.test(given.url as string);
-  if (given.cluster === true && (given.hashTags === false || !redis)) return undefined;
-  if (given.redisLayout !== undefined && !redis) return undefined;
+  const url = given.url as string;
+  if (given.cluster === true && (given.hashTags === false || !/^rediss?:/i.test(url))) return undefined;
+  if (given.redisLayout !== undefined && !REDIS_URL.test(url)) return undefined;
+  if (given.durability === "replicated" && (!REDIS_URL.test(url) || given.cluster)) return undefined;
   const out: Record<string, unknown> = {};
   for (const key of FIELDS) {
     if (Object.hasOwn(given, key)) out[key] = key === "unscoped" ? [...(given[key] as string[])] : given[key];
@@ -120,7 +144,8 @@ export function envFlag(env: Record<string, string | undefined>, name: string, f
 
 /**
  * Reads KVWS_URL, KVWS_ROOT, KVWS_WORKSPACE_ID, KVWS_UNSCOPED (comma list),
- * KVWS_DEPS_PREFIX, KVWS_CLUSTER and KVWS_HASH_TAGS (true/false), KVWS_REDIS_LAYOUT (keys/hash). Without KVWS_DEPS_PREFIX, deps live at "<root>:deps" — the shared
+ * KVWS_DEPS_PREFIX, KVWS_CLUSTER and KVWS_HASH_TAGS (true/false), KVWS_REDIS_LAYOUT (keys/hash),
+ * KVWS_DURABILITY (default/replicated). Without KVWS_DEPS_PREFIX, deps live at "<root>:deps" — the shared
  * root namespace, never a workspace-scoped prefix; an explicit KVWS_DEPS_PREFIX wins.
  */
 export function configFromEnv(env: Record<string, string | undefined> = process.env): StorageConfig {
@@ -139,6 +164,7 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
   const cluster = envFlag(env, "KVWS_CLUSTER", "cluster");
   const hashTags = envFlag(env, "KVWS_HASH_TAGS", "hashTags");
   const redisLayout = value("KVWS_REDIS_LAYOUT");
+  const durability = value("KVWS_DURABILITY");
   return parseConfig({
     url,
     root,
@@ -155,5 +181,6 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     ...(cluster === undefined ? {} : { cluster }),
     ...(hashTags === undefined ? {} : { hashTags }),
     ...(redisLayout === undefined ? {} : { redisLayout }),
+    ...(durability === undefined ? {} : { durability }),
   });
 }

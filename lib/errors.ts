@@ -46,6 +46,11 @@ export class StorageClosedError extends defineError("ERR_STORAGE_CLOSED") {}
 export class StorageFullError extends defineError("ERR_STORAGE_FULL") {}
 /** The backend accepts no writes (a read-only filesystem, a Redis replica). */
 export class ReadOnlyError extends defineError("ERR_READ_ONLY") {}
+/**
+ * durability "replicated": no replica confirmed a write in time (or the connection was lost while
+ * waiting). The write may or may not be stored; the caller decides whether to retry or check.
+ */
+export class NotReplicatedError extends defineError("ERR_NOT_REPLICATED") {}
 /** A value larger than the backend or the runtime can hold in one piece. */
 export class ValueTooLargeError extends defineError("ERR_VALUE_TOO_LARGE") {}
 /** A file system error that fits no other class (EIO, EISDIR, ...); `cause` holds the original. */

@@ -59,6 +59,7 @@ export {
   InvalidWorkspaceIdError,
   IOError,
   KeyvWorkspacesError,
+  NotReplicatedError,
   PermissionDeniedError,
   ReadOnlyError,
   StorageClosedError,

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { redact, withCredentials } from "./backends/redis/url.js";
 import { quote, type SqlClient } from "./backends/sql/client.js";
 import { InvalidArgumentError, InvalidConfigError } from "./errors.js";
-import { joinKey, type Keyspace } from "./keys.js";
+import { changeBase, joinKey, type Keyspace } from "./keys.js";
 import { workspacesPrefix } from "./lifecycle/registry.js";
 
 export interface RoleOptions {
@@ -114,6 +114,38 @@ export async function provisionWorkspaceRole(
   // Writes to shared prefixes must also keep key and prefix together, or a row could be listed elsewhere.
   const sharedRows = shared.map((p) => `(prefix = ${literal(p)} AND ${under("key", p)})`).join(" OR ");
 
+  const sharedBases = [...new Set(shared.map(changeBase))].map(literal).join(", ");
+  /** Per table: the rows the role reads and writes as its own, and those of the shared collections. */
+  const rows = (name: string) => {
+    if (name === table) {
+      // The main table also admits the workspace's own row of the root's registry (lifecycle), and no other.
+      return {
+        mine: `(${under("key", own)} OR ${registryRow})`,
+        writable: `((${under("key", own)} AND ${under("prefix", own)}) OR ${registryRow})`,
+        sharedRead: `prefix IN (${sharedList})`,
+        sharedWritable: sharedRows,
+      };
+    }
+    if (name === `${table}_watchers`) {
+      // Its own scope's registrations; another scope's (the root's, for deps) it may see, never end.
+      return {
+        mine: `base = ${literal(own)}`,
+        writable: `base = ${literal(own)}`,
+        sharedRead: `base IN (${sharedBases})`,
+      };
+    }
+    // A change row's base must match its prefix, or a role could wake another scope's watchers with it.
+    const changes = name === `${table}_changes`;
+    return {
+      mine: under("prefix", own),
+      writable: changes ? `(${under("prefix", own)} AND base = ${literal(own)})` : under("prefix", own),
+      sharedRead: `prefix IN (${sharedList})`,
+      sharedWritable: changes
+        ? `(prefix IN (${sharedList}) AND base IN (${sharedBases}))`
+        : `prefix IN (${sharedList})`,
+    };
+  };
+
   await withAdmin(adminUrl, async (client) => {
     await (await import("./backends/sql/schema.js")).ensureSchema(client, table);
     await client.transaction(async (query) => {
@@ -132,7 +164,7 @@ export async function provisionWorkspaceRole(
         "SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() AND tablename = $1",
         [table],
       );
-      for (const name of [table, `${table}_versions`, `${table}_log`]) {
+      for (const name of [table, `${table}_versions`, `${table}_log`, `${table}_changes`, `${table}_watchers`]) {
         const t = quote(name);
         await query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${t} TO ${quote(group)}`);
         await query(`ALTER TABLE ${t} ENABLE ROW LEVEL SECURITY`);
@@ -142,21 +174,17 @@ export async function provisionWorkspaceRole(
         await query(
           `CREATE POLICY kvws_owner ON ${t} TO ${quote(String(owner?.tableowner))} USING (true) WITH CHECK (true)`,
         );
-        // The main table also admits the workspace's own row of the root's registry (lifecycle), and no other.
-        const mine = name === table ? `(${under("key", own)} OR ${registryRow})` : under("prefix", own);
+        const { mine, writable, sharedRead, sharedWritable } = rows(name);
         const rw = quote(policyName(role, "rw"));
         const ro = quote(policyName(role, "ro"));
-        const writable =
-          name === table ? `((${under("key", own)} AND ${under("prefix", own)}) OR ${registryRow})` : mine;
-        const sharedWritable = name === table ? sharedRows : `prefix IN (${sharedList})`;
         await query(`DROP POLICY IF EXISTS ${rw} ON ${t}`);
         await query(`DROP POLICY IF EXISTS ${ro} ON ${t}`);
         await query(
-          options.depsWritable
-            ? `CREATE POLICY ${rw} ON ${t} FOR ALL TO ${quote(role)} USING (${mine} OR prefix IN (${sharedList})) WITH CHECK ((${writable}) OR ${sharedWritable})`
+          options.depsWritable && sharedWritable
+            ? `CREATE POLICY ${rw} ON ${t} FOR ALL TO ${quote(role)} USING (${mine} OR ${sharedRead}) WITH CHECK ((${writable}) OR ${sharedWritable})`
             : `CREATE POLICY ${rw} ON ${t} FOR ALL TO ${quote(role)} USING (${mine}) WITH CHECK (${writable})`,
         );
-        await query(`CREATE POLICY ${ro} ON ${t} FOR SELECT TO ${quote(role)} USING (prefix IN (${sharedList}))`);
+        await query(`CREATE POLICY ${ro} ON ${t} FOR SELECT TO ${quote(role)} USING (${sharedRead})`);
       }
     });
   });

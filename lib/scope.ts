@@ -5,17 +5,16 @@
  */
 import { EventEmitter } from "node:events";
 import { Keyv, type KeyvOptions, type KeyvStoreAdapter, type StoredData } from "keyv";
-import { deferredDriver } from "./backends/deferred.js";
 import { type AnyStore, DRIVER, type Driver, hasOwnDriver, type PrefixStore } from "./backends/driver.js";
 import { isKeyvFile, keyvFileDriver } from "./backends/file/keyv-file.js";
 import { genericDriver, unsupportedWarning } from "./backends/generic.js";
 import { mapDriver } from "./backends/map-scope.js";
-import { isRedisAdapter } from "./backends/redis/recognise.js";
+import { redisDriverFor } from "./backends/redis/adapters.js";
 import { sqlDriverFor } from "./backends/sql/adapters.js";
 import { deserializeChecked, serializeChecked } from "./collections/codec.js";
 import { readable } from "./collections/list.js";
 import { InvalidArgumentError } from "./errors.js";
-import { tracksChanges, validatePrefix } from "./keys.js";
+import { validatePrefix } from "./keys.js";
 import { warnOnce } from "./warnings.js";
 
 const drivers = new WeakMap<object, Driver>();
@@ -47,19 +46,7 @@ function knownDriver(store: AnyStore): Driver | undefined {
   if (hasOwnDriver(store)) return store[DRIVER];
   if (store instanceof Map) return mapDriver(store);
   if (isKeyvFile(store)) return keyvFileDriver(store);
-  if (isRedisAdapter(store)) {
-    // The Redis driver loads on first use: an app without a Redis adapter never loads it.
-    const load = async () => (await import("./backends/redis/adapters.js")).redisDriverFor(store) as Driver;
-    return deferredDriver(load, {
-      // What redis/strings.ts stringScope has (the layout adapters get).
-      methods: (prefix) =>
-        tracksChanges(prefix)
-          ? ["transact", "page", "stats", "version", "changedSince"]
-          : ["transact", "page", "stats"],
-      scans: () => true,
-    });
-  }
-  return sqlDriverFor(store);
+  return redisDriverFor(store) ?? sqlDriverFor(store);
 }
 
 function isStore(store: unknown): store is AnyStore {

@@ -45,6 +45,8 @@ export interface StorageOptions {
   connectTimeoutMs?: number;
   /** Bound on waiting for one reply from a server backend; default twice connectTimeoutMs. */
   commandTimeoutMs?: number;
+  /** durability "replicated": how long a write waits for a replica; default 1000 ms, at most half commandTimeoutMs. */
+  replicationTimeoutMs?: number;
 }
 
 export interface WorkspaceStorage {
@@ -221,6 +223,7 @@ class Storage implements WorkspaceStorage {
       ...(this.#shared.backend.cluster ? { cluster: true } : {}),
       ...(hashTags ? { hashTags: true } : {}),
       ...(this.#shared.backend.redisLayout ? { redisLayout: "hash" as const } : {}),
+      ...(this.#shared.backend.durability ? { durability: "replicated" as const } : {}),
     };
   }
 
@@ -296,6 +299,8 @@ export async function openStorage(config: StorageConfig, options: StorageOptions
     ...(options.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: options.commandTimeoutMs }),
     ...(parsed.cluster ? { cluster: true } : {}),
     ...(parsed.redisLayout === undefined ? {} : { redisLayout: parsed.redisLayout }),
+    ...(parsed.durability === undefined ? {} : { durability: parsed.durability }),
+    ...(options.replicationTimeoutMs === undefined ? {} : { replicationTimeoutMs: options.replicationTimeoutMs }),
   });
   return new Storage(
     { backend, owned: true, options, registrar: registrarFor(backend.driver), closed: false, watchers: new Map() },

@@ -84,7 +84,12 @@ export function watchScope(
     throw new InvalidArgumentError("watch: signal must be an AbortSignal");
   }
   const collectionOf = collectionsOf(ks, options ?? {});
-  if (!driver.watch) throw new UnsupportedStoreError("this backend cannot report changes (watch)");
+  if (!driver.watch) {
+    throw new UnsupportedStoreError(
+      "this backend cannot report changes (watch): its driver has no change feed, as with a generic Keyv adapter " +
+        "or an @keyv/valkey cluster client passed to createStorage; open the backend by URL (openStorage) instead",
+    );
+  }
 
   const buffer: ChangeEvent[] = [];
   let waiting: ((result: IteratorResult<ChangeEvent>) => void) | undefined;

@@ -89,6 +89,8 @@ describe("npm run bench --tiny", () => {
     has(/^file\/kvws file sequential, 0 entries$/);
     has(/^file\/keyv-file 5\.3\.5 \(before\) 500 concurrent/);
     has(/^file\/kvws file two processes/);
+    has(/^file\/watched \/ unwatched durable save, \d+ entries$/);
+    has(/^file\/another store.s save heard by a watcher \(polling alone\)$/);
     for (const op of ["get", "set"]) {
       has(new RegExp(`^cluster/${op} scoped/raw latency$`));
       has(new RegExp(`^cluster/${op} scoped/raw ops/s @64$`));
@@ -96,6 +98,7 @@ describe("npm run bench --tiny", () => {
     }
     has(/^cluster\/list 100 growth .*: library list\(\) \(index\)$/);
     has(/^cluster\/writes 3 masters \/ 1 master ops\/s$/);
+    has(/^cluster\/set watched\/unwatched ops\/s @64$/);
   });
 
   it("never loses a write of our file store with two writer processes", () => {
@@ -116,14 +119,20 @@ describe("npm run bench --tiny", () => {
 });
 
 describe("npm run bench --tiny --only sql", () => {
-  it("measures conditional vs plain saves and batch rates on sqlite and postgres", async () => {
+  it("measures conditional vs plain saves, watched vs unwatched writes and batch rates on sqlite and postgres", async () => {
     const out = tempDir();
     try {
       await bench(["--tiny", "--only", "sql", "--out", out.path]);
       const json = readdirSync(out.path).filter((name) => name.endsWith(".json"));
       const { rows } = JSON.parse(readFileSync(`${out.path}/${json[0]}`, "utf8")) as RunRecord;
       for (const engine of ["sqlite", "postgres"]) {
-        for (const what of ["save, plain", "save, ifVersion/plain", "artifacts.saveMany", "vectors.upsertMany"]) {
+        const measured = [
+          "save, plain",
+          "save, ifVersion/plain",
+          "save, watched/unwatched",
+          "collection().set, watched/unwatched",
+        ];
+        for (const what of [...measured, "artifacts.saveMany", "vectors.upsertMany"]) {
           const found = rows.find((r) => r.group === "sql" && r.name.startsWith(`${engine} ${what}`));
           expect(found?.median, `${engine} ${what}`).toBeGreaterThan(0);
         }

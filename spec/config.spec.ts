@@ -113,6 +113,9 @@ describe("parseConfig without zod", () => {
       "memory:",
       "redis://h:1",
       "REDIS://h",
+      "redis+sentinel://h:26379/mymaster",
+      "default",
+      "replicated",
       "rediss://h",
       "file:x.json",
       "sqlite:x.db",
@@ -139,6 +142,7 @@ describe("parseConfig without zod", () => {
     "cluster",
     "hashTags",
     "redisLayout",
+    "durability",
     "extra",
   );
   const input = fc.oneof(

@@ -57,6 +57,22 @@ describe("docs/collaboration.md", () => {
     expect(await run(blocks[1]!)).toBe('saw report: {"ok":true}');
   });
 
+  it("the watch example on sqlite: and postgres://", async () => {
+    const saw = 'saw report: {"ok":true}';
+    expect(await run(blocks[1]!, { KVWS_URL: `sqlite:${join(dir, "feed.sqlite")}` })).toBe(saw);
+    const root = randomRoot("feed");
+    try {
+      expect(await run(blocks[1]!, { KVWS_URL: pgUrl(root) })).toBe(saw);
+    } finally {
+      await dropPgTables(pgTable(root));
+    }
+  });
+
+  it("the watch example on the file store", async () => {
+    const url = `file:${join(dir, "feed.json")}`;
+    expect(await run(blocks[1]!, { KVWS_URL: url })).toBe('saw report: {"ok":true}');
+  });
+
   it("both examples on Redis", async () => {
     const raw = await rawRedis();
     const roots = [randomRoot("collab"), randomRoot("feed")];

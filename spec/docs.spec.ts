@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -81,5 +81,32 @@ describe("what docs/vectors.md says about a caller's own Map", () => {
     expect(await later.vectors.ids()).toEqual(["a", "c"]);
     expect(vectorsDoc).toMatch(/Writes made directly to a Map you passed to\s+`createStorage`/);
     expect(vectorsDoc).toMatch(/Keys the Map already held when the library first\s+saw it are booked/);
+  });
+});
+
+describe("the README's error and warning tables", () => {
+  const sources = () => {
+    const files: string[] = [];
+    for (const entry of readdirSync(join(repo, "lib"), { withFileTypes: true, recursive: true })) {
+      if (entry.isFile() && entry.name.endsWith(".ts"))
+        files.push(readFileSync(join(entry.parentPath, entry.name), "utf8"));
+    }
+    return files.join("\n");
+  };
+  const tableRows = (heading: string) =>
+    new Set([...readme.matchAll(new RegExp(`^\\| \`(${heading}_[A-Z_]+)\``, "gm"))].map((m) => m[1]));
+
+  it("name every error code lib/errors.ts defines, and no other", () => {
+    const defined = new Set(
+      [...readFileSync(join(repo, "lib", "errors.ts"), "utf8").matchAll(/Error\("(ERR_[A-Z_]+)"/g)].map((m) => m[1]),
+    );
+    expect(defined.size).toBeGreaterThan(20);
+    expect(tableRows("ERR")).toEqual(defined);
+  });
+
+  it("name every warning code the library emits, and no other", () => {
+    const emitted = new Set([...sources().matchAll(/warnOnce\(\s*"(KVWS_[A-Z_]+)"/g)].map((m) => m[1]));
+    expect(emitted.size).toBeGreaterThan(5);
+    expect(tableRows("KVWS")).toEqual(emitted);
   });
 });

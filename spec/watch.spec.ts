@@ -4,13 +4,14 @@ import { type ChangeEvent, createStorage, openStorage, WATCH_BUFFER, type Worksp
 import { BACKENDS, perTest, REDIS_HASH } from "./support/backends.js";
 
 /** Engines whose driver reports changes (Driver.watch). */
-const WATCHABLE = new Set(["memory", "redis", "redis-hash"]);
+const WATCHABLE = new Set(["memory", "file", "redis", "redis-hash", "sqlite", "postgres"]);
 /**
- * On Redis every watcher also gets one reset about a second after it starts, once other
- * processes' writers know it listens (lib/backends/redis/notify.ts); these tests write from this
- * process, heard at once, so that reset is left out here and checked in spec/backends/redis-watch.spec.ts.
+ * On Redis and SQL every watcher also gets one reset about a second after it starts, once other
+ * processes' writers know it listens (lib/backends/redis/notify.ts, lib/backends/sql/changes.ts);
+ * these tests write from this process, heard at once, so that reset is left out here and checked
+ * in spec/backends/redis-watch.spec.ts and spec/backends/sql-watch.spec.ts.
  */
-const SETTLE_RESET = new Set(["redis", "redis-hash"]);
+const SETTLE_RESET = new Set(["redis", "redis-hash", "sqlite", "postgres"]);
 
 function withoutResets(it: AsyncIterator<ChangeEvent>): AsyncIterator<ChangeEvent> {
   return {

@@ -125,6 +125,8 @@ export interface Backend {
   readonly cluster?: boolean;
   /** Redis collections kept one hash each (config redisLayout "hash"; bootstrap configs carry it). */
   readonly redisLayout?: "hash";
+  /** Writes wait for a replica (config durability "replicated"; bootstrap configs carry it). */
+  readonly durability?: "replicated";
   /** Flush pending writes and release connections/files. Idempotent. */
   close(): Promise<void>;
 }
@@ -138,6 +140,10 @@ export interface OpenOptions {
   cluster?: boolean;
   /** How Redis keeps a collection (config redisLayout); default "keys". */
   redisLayout?: "keys" | "hash" | undefined;
+  /** "replicated": a Redis write resolves once a replica holds it (WAIT), else NotReplicatedError. */
+  durability?: "default" | "replicated" | undefined;
+  /** How long a replicated write waits for a replica; default 1000 ms, at most half commandTimeoutMs. */
+  replicationTimeoutMs?: number;
 }
 
 export type AnyStore = KeyvStoreAdapter | Map<unknown, unknown>;

@@ -17,6 +17,8 @@ const OPENERS: Record<string, (url: string, options: OpenOptions) => Promise<Bac
   },
   "redis:": openRedis,
   "rediss:": openRedis,
+  "redis+sentinel:": async (url, options) =>
+    (await import("./redis/sentinel.js")).openRedisSentinelBackend(url, options),
   "sqlite:": async (url, options) => (await import("./sql/open.js")).openSqliteBackend(url, options),
   "postgres:": openPostgres,
   "postgresql:": openPostgres,
@@ -25,7 +27,7 @@ const OPENERS: Record<string, (url: string, options: OpenOptions) => Promise<Bac
 async function openRedis(url: string, options: OpenOptions): Promise<Backend> {
   return options.cluster
     ? (await import("./redis/cluster.js")).openRedisClusterBackend(url, options)
-    : (await import("./redis/open.js")).openRedisBackend(url, options);
+    : (await import("./redis/backend.js")).openRedisBackend(url, options);
 }
 
 async function openPostgres(url: string, options: OpenOptions): Promise<Backend> {
@@ -83,7 +85,15 @@ export async function openBackend(url: string, options: OpenOptions = {}): Promi
   if (options.cluster && scheme !== "redis:" && scheme !== "rediss:") {
     throw new InvalidConfigError("cluster", `cluster: true needs a redis:// or rediss:// url, got ${scheme}`);
   }
+  if (options.durability === "replicated" && !REDIS_SCHEMES.has(scheme as string)) {
+    throw new InvalidConfigError("durability", `durability "replicated" needs a Redis url, got ${scheme}`);
+  }
+  if (options.durability === "replicated" && options.cluster) {
+    throw new InvalidConfigError("durability", 'durability "replicated" is not supported on a Redis Cluster yet');
+  }
   return open(url, options);
 }
+
+const REDIS_SCHEMES = new Set(["redis:", "rediss:", "redis+sentinel:"]);
 
 export { redact } from "./redis/url.js";

@@ -76,7 +76,7 @@ export function mapScope(
     setMany: (entries: readonly Entry[]) => access.write(() => setAll(entries, setOne)),
     delete: (name) => access.write(() => core.delete(prefix, name)),
     deleteMany: (names) => access.write(() => deleteAll(core, prefix, names)),
-    names: () => yieldAll(access.read(() => [...core.names(prefix)])),
+    names: () => yieldAll(access.read(() => core.names(prefix))),
     clear: () => access.write(() => core.clear(prefix)),
     page: (options) => access.read(() => core.page(prefix, options)),
     version: () => access.read(() => core.version(prefix)),
@@ -112,7 +112,7 @@ function directScope(core: MapCore, prefix: string): PrefixStore {
     },
     delete: (name) => Promise.resolve(core.delete(prefix, name)),
     deleteMany: (names) => Promise.resolve(deleteAll(core, prefix, names)),
-    names: () => yieldAll([...core.names(prefix)]),
+    names: () => yieldAll(core.names(prefix)),
     clear() {
       core.clear(prefix);
       return Promise.resolve();

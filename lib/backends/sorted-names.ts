@@ -53,10 +53,10 @@ export class SortedNames {
     }
   }
 
-  /** A name left `live`, the set of live names (after the delete). */
-  removed(live: ReadonlySet<string>): void {
-    if (++this.#dead > (live.size >> 1) + FRESH_LIMIT) {
-      this.#base = [...live].sort(compareNames);
+  /** A name was deleted: `liveCount` names are left, which `live()` gives when the runs are rebuilt. */
+  removed(liveCount: number, live: () => string[]): void {
+    if (++this.#dead > (liveCount >> 1) + FRESH_LIMIT) {
+      this.#base = live().sort(compareNames);
       this.#fresh = [];
       this.#dead = 0;
     }

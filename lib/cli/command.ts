@@ -16,6 +16,10 @@ export interface Io {
   url: string;
   /** Aborts on SIGINT/SIGTERM: long-running commands (watch) end cleanly on it. */
   signal?: AbortSignal | undefined;
+  /** The store is a Redis Cluster (--cluster / KVWS_CLUSTER). */
+  cluster?: boolean | undefined;
+  /** The Redis layout the store is kept in (--redis-layout / KVWS_REDIS_LAYOUT). */
+  redisLayout?: "keys" | "hash" | undefined;
 }
 
 export type Values = Record<string, string | boolean | string[] | undefined>;

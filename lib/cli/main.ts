@@ -10,8 +10,8 @@ import { IOError, KeyvWorkspacesError } from "../errors.js";
 import { openStorage } from "../storage.js";
 import { COMMANDS, type Command, type Io, UsageError } from "./commands.js";
 
-export const USAGE = `usage: kvws [--url URL] [--root ROOT] [--cluster] <command> [args]
-                                       defaults: KVWS_URL, KVWS_ROOT, KVWS_CLUSTER=1
+export const USAGE = `usage: kvws [--url URL] [--root ROOT] [--cluster] [--redis-layout keys|hash] <command> [args]
+                                       defaults: KVWS_URL, KVWS_ROOT, KVWS_CLUSTER=1, KVWS_REDIS_LAYOUT
 
   ls [--json]                          workspace ids, one per line
   stats <id> [--json]                  entries and bytes per collection
@@ -31,6 +31,7 @@ const OPTIONS = {
   url: { type: "string" },
   root: { type: "string" },
   cluster: { type: "boolean" },
+  "redis-layout": { type: "string" },
   json: { type: "boolean" },
   out: { type: "string" },
   in: { type: "string" },
@@ -44,7 +45,7 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-const GLOBAL = new Set(["url", "root", "cluster", "help"]);
+const GLOBAL = new Set(["url", "root", "cluster", "redis-layout", "help"]);
 
 export interface MainIo {
   stdin: Readable;
@@ -53,6 +54,13 @@ export interface MainIo {
   env: Record<string, string | undefined>;
   /** The signal that ends a long-running command (watch); asked for only by such a command. */
   interrupt?: () => AbortSignal;
+}
+
+function layoutOf(raw: string | undefined): "keys" | "hash" | undefined {
+  const layout = raw?.trim().toLowerCase();
+  if (layout === undefined || layout === "") return undefined;
+  if (layout === "keys" || layout === "hash") return layout;
+  throw new UsageError(`--redis-layout (or KVWS_REDIS_LAYOUT) must be keys or hash, got ${JSON.stringify(raw)}`);
 }
 
 function parse(argv: readonly string[]) {
@@ -99,10 +107,18 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
     command.check?.(args, values);
     // A cluster's seed node: the cluster client and the hash-tag layout (docs/cluster.md).
     const cluster = values.cluster === true || envFlag(io.env, "KVWS_CLUSTER", "cluster") === true;
-    const storage = await openStorage({ url, root, workspaceId: null, ...(cluster ? { cluster } : {}) });
+    // A store kept in the hash layout must be opened in it: the key layout finds none of its data.
+    const redisLayout = layoutOf(values["redis-layout"] ?? io.env.KVWS_REDIS_LAYOUT);
+    const storage = await openStorage({
+      url,
+      root,
+      workspaceId: null,
+      ...(cluster ? { cluster } : {}),
+      ...(redisLayout ? { redisLayout } : {}),
+    });
     try {
       const signal = command.interruptible ? io.interrupt?.() : undefined;
-      const context: Io = { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, url, signal };
+      const context: Io = { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, url, signal, cluster, redisLayout };
       await command.run(storage, args, values, context);
     } finally {
       await storage.close();

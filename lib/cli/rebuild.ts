@@ -7,6 +7,8 @@
  */
 import { openBackend, redact, schemeOf } from "../backends/index.js";
 import { type RebuildReport, rebuildIndex, rebuildIndexes } from "../backends/redis/rebuild.js";
+import { sentinelMasterUrl } from "../backends/redis/sentinel-query.js";
+import { isSentinelUrl } from "../backends/redis/sentinel-url.js";
 import { UnsupportedStoreError } from "../errors.js";
 import { COLLECTIONS, SEPARATOR, validateCollection, WORKSPACE_SEGMENT } from "../keys.js";
 import { collectionsPrefix, workspacesPrefix } from "../lifecycle/registry.js";
@@ -19,7 +21,9 @@ const SEGMENT = /^([a-z][a-z0-9_-]*)(?:#vectors)?$/;
 function owner(root: string, prefix: string): [string | undefined, string] | undefined {
   const ws = `${root}${SEPARATOR}${WORKSPACE_SEGMENT}${SEPARATOR}`;
   if (prefix.startsWith(ws)) {
-    const [id, collection, ...rest] = prefix.slice(ws.length).split(SEPARATOR);
+    const [segment, collection, ...rest] = prefix.slice(ws.length).split(SEPARATOR);
+    // A cluster's hash-tag layout keeps the id in braces: `<root>:ws:{<id>}:<collection>`.
+    const id = segment?.startsWith("{") && segment.endsWith("}") ? segment.slice(1, -1) : segment;
     const match = SEGMENT.exec(collection ?? "");
     return id && match && rest.length === 0 ? [id, match[1] as string] : undefined;
   }
@@ -34,7 +38,8 @@ export async function rebuild(
   values: Values,
   io: Io,
 ): Promise<void> {
-  const { url } = io;
+  // Behind Sentinel the repair runs on the master the Sentinels name now.
+  const url = isSentinelUrl(io.url) ? await sentinelMasterUrl(io.url) : io.url;
   const scheme = schemeOf(url);
   if (scheme !== "redis:" && scheme !== "rediss:") {
     throw new UnsupportedStoreError(
@@ -52,19 +57,25 @@ export async function rebuild(
   const started = Date.now();
   const reports: RebuildReport[] = [];
   const prefixes = Array.isArray(values.prefix) ? values.prefix : [];
-  for (const prefix of prefixes) reports.push(await rebuildIndex(url, prefix));
+  const options = { layout: io.redisLayout, ...(io.cluster ? { cluster: true } : {}) };
+  for (const prefix of prefixes) reports.push(await rebuildIndex(url, prefix, options));
   if (prefixes.length === 0 || id !== undefined || values.all) {
     reports.push(
-      ...(await rebuildIndexes(url, {
-        root,
-        workspaceId: id,
-        allWorkspaces: values.all === true,
-        collections: [...known],
-      })),
+      ...(await rebuildIndexes(
+        url,
+        {
+          root,
+          workspaceId: id,
+          allWorkspaces: values.all === true,
+          collections: [...known],
+          ...(io.cluster ? { hashTags: true } : {}),
+        },
+        options,
+      )),
     );
   }
 
-  const backend = await openBackend(url);
+  const backend = await openBackend(url, { cluster: io.cluster, redisLayout: io.redisLayout });
   try {
     for (const report of reports) {
       const found = owner(root, report.prefix);

@@ -149,17 +149,32 @@ export async function importWorkspace(
     );
   }
   if (options.replace) await dropWorkspace(host);
-  const pending = new Map<string, { collection: string; entries: { name: string; value: string; ttl?: number }[] }>();
+  type Batch = Map<string, { collection: string; entries: { name: string; value: string; ttl?: number }[] }>;
+  let pending: Batch = new Map();
   let size = 0;
   let written = 0;
-  const flush = async () => {
-    for (const [prefix, { collection, entries }] of pending) {
+  // One batch is written while the next is read and checked; a batch starts only once the one
+  // before it is stored, so a name that comes twice ends with its last record, on every engine.
+  let writing: Promise<void> = Promise.resolve();
+  const write = async (batch: Batch) => {
+    for (const [prefix, { collection, entries }] of batch) {
       await host.store(prefix, collection).setMany(entries);
       written += entries.length;
     }
-    pending.clear();
-    size = 0;
     options.onProgress?.(written);
+  };
+  const flush = async () => {
+    const batch = pending;
+    pending = new Map();
+    size = 0;
+    await writing;
+    writing = write(batch);
+    // Awaited by the next flush or at the end; until then a failure must not count as unhandled.
+    writing.catch(() => {});
+  };
+  const settle = async () => {
+    await flush();
+    await writing;
   };
   const iterator =
     Symbol.asyncIterator in records
@@ -173,7 +188,7 @@ export async function importWorkspace(
       checked = check(host, step.value, index, Date.now());
     } catch (error) {
       // A bad record (or unreadable input) ends the import; the records before it are kept.
-      await flush();
+      await settle();
       throw error;
     }
     if (!checked) continue;
@@ -186,6 +201,6 @@ export async function importWorkspace(
     );
     if (++size >= BATCH) await flush();
   }
-  await flush();
+  await settle();
   return written;
 }

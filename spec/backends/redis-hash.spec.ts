@@ -287,6 +287,32 @@ describe("redisLayout in the config", () => {
   });
 });
 
+describe("a key-layout storage on data kept in the hash layout", () => {
+  it("refuses each hashed collection with a typed error and writes nothing beside it", async () => {
+    const root = randomRoot("rmixed");
+    roots.push(root);
+    const hashed = await openStorage({ url: REDIS_URL, root, workspaceId: "w", redisLayout: "hash" });
+    await hashed.artifacts.save("plan", { step: 1 });
+    await hashed.close();
+    const before = await keysUnder(raw, `${root}:`);
+
+    const plain = await openStorage({ url: REDIS_URL, root, workspaceId: "w" });
+    try {
+      const refused = { code: "ERR_INVALID_CONFIG", field: "redisLayout" };
+      await expect(plain.artifacts.list()).rejects.toMatchObject(refused);
+      await expect(plain.artifacts.save("other", 1)).rejects.toMatchObject(refused);
+      // Refused again, not only once: the check is not cached as passed.
+      await expect(plain.collection("artifacts").get("plan")).rejects.toMatchObject(refused);
+      // A workspace the hash layout never wrote is served as before.
+      await plain.withWorkspace("k").collection("notes").set("n", 1);
+      expect(await raw.exists(plain.keyspace.withWorkspace("k").key("notes", "n"))).toBe(1);
+    } finally {
+      await plain.close();
+    }
+    expect(await keysUnder(raw, `${root}:ws:w:`)).toEqual(before.filter((key) => key.startsWith(`${root}:ws:w:`)));
+  });
+});
+
 describe("the numbers docs/redis-index.md and docs/collaboration.md give", () => {
   it("are the ones the driver uses", () => {
     const flat = (path: string) =>

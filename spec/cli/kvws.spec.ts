@@ -207,6 +207,46 @@ describe("kvws (the built binary) on Redis", () => {
     });
   });
 
+  it("works on a store kept in the hash layout with --redis-layout hash (or KVWS_REDIS_LAYOUT), and refuses it without", async () => {
+    const { root } = await redisRoot();
+    const hashed = await openStorage({ url: REDIS_URL, root, workspaceId: "acme", redisLayout: "hash" });
+    try {
+      await hashed.artifacts.save("plan", { step: 1 });
+    } finally {
+      await hashed.close();
+    }
+    const env = { KVWS_URL: REDIS_URL, KVWS_ROOT: root };
+    // Without the layout the key layout would find nothing: it says why instead.
+    const keys = await kvws(["export", "acme"], { env });
+    expect(keys).toMatchObject({ code: 1, stderr: expect.stringMatching(/^ERR_INVALID_CONFIG: .*hash layout/) });
+    const exported = await kvws(["--redis-layout", "hash", "export", "acme"], { env });
+    expect(exported.code).toBe(0);
+    expect(exported.stdout.trim().split("\n")).toHaveLength(1);
+    expect(
+      JSON.parse((await kvws(["stats", "acme", "--json"], { env: { ...env, KVWS_REDIS_LAYOUT: "hash" } })).stdout),
+    ).toMatchObject({
+      artifacts: { entries: 1 },
+    });
+    expect(await kvws(["--redis-layout", "tree", "ls"], { env })).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("--redis-layout (or KVWS_REDIS_LAYOUT) must be keys or hash"),
+    });
+
+    // A key written around the library is moved into the collection's hash by rebuild-index.
+    const client = await rawRedis();
+    try {
+      await client.set(`${root}:ws:acme:artifacts:stray`, '{"value":{"x":1}}');
+      const rebuilt = await kvws(["--redis-layout", "hash", "rebuild-index", "acme"], { env });
+      expect(rebuilt.code).toBe(0);
+      expect(rebuilt.stdout).toContain(`${root}:ws:acme:artifacts: 1 keys scanned`);
+      expect(rebuilt.stdout).toContain("1 moved into the hash");
+      expect(await client.exists(`${root}:ws:acme:artifacts:stray`)).toBe(0);
+      expect(await client.hExists(`${root}:ws:acme:artifacts#data`, "stray")).toBe(1);
+    } finally {
+      await client.quit();
+    }
+  });
+
   it("draws a progress bar that reaches 100% when stderr is a terminal", async () => {
     const { root, storage } = await redisRoot();
     await seed(storage.withWorkspace("acme"));

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -14,6 +15,7 @@ import { randomRoot, tempDir } from "../support/env.js";
 import { freePort, PrivateRedis } from "../support/servers.js";
 
 const run = promisify(execFile);
+const kvwsBin = fileURLToPath(new URL("../../dist/cli/kvws.js", import.meta.url));
 
 /** What the test wrote, read back through a storage of workspace "a" (and its views). */
 async function snapshot(a: WorkspaceStorage) {
@@ -127,6 +129,14 @@ describe("moving a deployment to a cluster: migrateLayout, then redis-cli --clus
       expect(await listed()).toEqual([]);
       const one = await rebuildIndex(cluster.url, `${root}:ws:{a}:notes`, { cluster: true });
       expect(one.added).toBe(3);
+      expect(await listed()).toEqual(["n1", "n2", "n3"]);
+
+      // The same through kvws: --cluster walks every master with the hash-tag layout.
+      await raw.del(index);
+      expect(await listed()).toEqual([]);
+      const args = ["--cluster", "--url", cluster.url, "--root", root, "rebuild-index", "a", "--collections", "notes"];
+      const cli = await run(process.execPath, [kvwsBin, ...args], { timeout: 30_000 });
+      expect(cli.stdout).toContain(`${root}:ws:{a}:notes: 3 keys scanned, 3 index entries added or fixed`);
       expect(await listed()).toEqual(["n1", "n2", "n3"]);
       await raw.destroy();
     } finally {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type ExportRecord, openStorage, type WorkspaceStorage } from "../../lib/index.js";
+import { BATCH } from "../../lib/lifecycle/stats.js";
 import { BACKENDS, perTest } from "../support/backends.js";
 import { keysUnder, rawRedis } from "../support/env.js";
 import { rawKeys } from "../support/model.js";
@@ -143,6 +144,26 @@ describe.each(BACKENDS)("workspace lifecycle on $name", (backend) => {
     expect(await a.importWorkspace(records, { replace: true })).toBe(1);
     expect(await a.collection("notes").get("keep")).toBeUndefined();
     expect(await a.collection("notes").get("new")).toBe(2);
+  });
+
+  it("imports in order across batches written while the next is read: the last record of a name wins", async () => {
+    const root = newRoot();
+    const a = await open(root, "a");
+    // Three batches of BATCH records and a bad one at the end, with one name in the first and the third.
+    const records: ExportRecord[] = [];
+    for (let i = 0; i < 3 * BATCH; i++) records.push({ collection: "notes", name: `n${i}`, value: i });
+    records[7] = { collection: "notes", name: "twice", value: "first" };
+    records[2 * BATCH + 7] = { collection: "notes", name: "twice", value: "last" };
+    const progress: number[] = [];
+    expect(await a.importWorkspace(records, { onProgress: (n) => progress.push(n) })).toBe(3 * BATCH);
+    expect(await a.collection("notes").get("twice")).toBe("last");
+    expect(progress.at(-1)).toBe(3 * BATCH);
+    expect(progress).toEqual([...progress].sort((x, y) => x - y));
+    // A bad record after full batches: every batch before it is stored before the error surfaces.
+    const more = records.map((r) => ({ ...r, collection: "more" }));
+    more.push({ collection: "more", name: "", value: 0 });
+    await expect(a.importWorkspace(more)).rejects.toMatchObject({ code: "ERR_INVALID_VALUE" });
+    expect((await a.stats()).more?.entries).toBe(3 * BATCH - 1);
   });
 
   it("refuses a malformed record by its number and writes nothing of it", async () => {

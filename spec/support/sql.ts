@@ -22,7 +22,9 @@ export async function pgQuery<T = Record<string, unknown>>(text: string, params:
 }
 
 export async function dropPgTables(table: string): Promise<void> {
-  await pgQuery(`DROP TABLE IF EXISTS "${table}", "${table}_versions", "${table}_log"`);
+  await pgQuery(
+    `DROP TABLE IF EXISTS "${table}", "${table}_versions", "${table}_log", "${table}_changes", "${table}_watchers"`,
+  );
 }
 
 export function removeSqlite(path: string): void {

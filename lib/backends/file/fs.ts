@@ -8,6 +8,7 @@ import {
   PermissionDeniedError,
   ReadOnlyError,
   StorageFullError,
+  StoreCorruptError,
   ValueTooLargeError,
 } from "../../errors.js";
 
@@ -80,6 +81,18 @@ export function storeFileError(path: string, action: string, error: unknown): Ke
     default:
       return new IOError(message, options);
   }
+}
+
+/** Why a store could not be opened: corrupt or too large as such, anything else a config error (the url). */
+export function openError(path: string, error: unknown): KeyvWorkspacesError {
+  if (error instanceof StoreCorruptError || error instanceof ValueTooLargeError) return error;
+  const errno = error instanceof KeyvWorkspacesError ? error.cause : error;
+  const why = (errno as NodeJS.ErrnoException).code ?? (errno as Error).message;
+  return new InvalidConfigError(
+    "url",
+    `cannot open the file store at ${path} (${why}): the url must name a file in a directory this process can create and write`,
+    { cause: error },
+  );
 }
 
 /** A symlink is followed once, here: the store then reads, locks and renames beside the real file. */

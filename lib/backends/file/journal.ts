@@ -79,10 +79,15 @@ export class Journal {
     return this.generation >= 1 && this.#logGeneration === this.generation;
   }
 
-  /** Brings `contents` up to the files: the new log tail when only the log grew, else both files. */
-  async load(contents: Contents): Promise<Loaded> {
+  /**
+   * Brings `contents` up to the files: the new log tail when only the log grew, else both files.
+   * With `eachRecord`, a tail is applied one record at a time and the keys each record wrote are
+   * handed over before the next is applied (a watcher sees every batch, not just the outcome);
+   * `changed` is then empty.
+   */
+  async load(contents: Contents, eachRecord?: (changed: Iterable<string> | undefined) => void): Promise<Loaded> {
     if (signature(this.path) === this.#snapshotSig && this.#tailable()) {
-      const changed = await this.#tail(contents);
+      const changed = await this.#tail(contents, eachRecord);
       if (changed !== false) return { contents, changed, full: false };
     }
     return { contents: await this.#full(), changed: undefined, full: true };
@@ -93,7 +98,10 @@ export class Journal {
   }
 
   /** Applies the records appended since; false when the log is another file now (read both). */
-  async #tail(contents: Contents): Promise<Iterable<string> | undefined | false> {
+  async #tail(
+    contents: Contents,
+    eachRecord: ((changed: Iterable<string> | undefined) => void) | undefined,
+  ): Promise<Iterable<string> | undefined | false> {
     let handle: Awaited<ReturnType<typeof open>>;
     try {
       handle = await open(this.logPath, "r");
@@ -107,7 +115,11 @@ export class Journal {
       if (st.ino !== this.#logIno || size < this.logEnd) return false;
       const buf = await readAt(handle, this.logEnd, size - this.logEnd);
       const { payloads, end } = parseRecords(this.logPath, buf, 0, this.logEnd);
-      const changed = payloads.length > 0 ? applyRecords(this.logPath, contents, payloads) : [];
+      let changed: Iterable<string> | undefined = [];
+      if (eachRecord) {
+        // A watcher hears every write of each record, a value written again unchanged too.
+        for (const payload of payloads) eachRecord(applyRecords(this.logPath, contents, [payload], Date.now(), true));
+      } else if (payloads.length > 0) changed = applyRecords(this.logPath, contents, payloads);
       this.logEnd += end;
       this.#logSig = sigOf(st);
       return changed;

@@ -112,10 +112,11 @@ export function batchRecord(
 }
 
 /**
- * Applies records to `contents`; returns the full keys whose value or expiry changed, or
- * undefined when a record emptied the store (anything may have changed).
+ * Applies records to `contents`; returns the full keys whose value or expiry changed (`touched`:
+ * every key the records wrote, a value written again unchanged too), or undefined when a record
+ * emptied the store (anything may have changed).
  */
-export function applyRecords(path: string, contents: Contents, payloads: Buffer[], now = Date.now()) {
+export function applyRecords(path: string, contents: Contents, payloads: Buffer[], now = Date.now(), touched = false) {
   const { data, expires, prefixLengths } = contents;
   const before = new Map<string, [unknown, number | undefined] | undefined>();
   let reset = false;
@@ -159,6 +160,7 @@ export function applyRecords(path: string, contents: Contents, payloads: Buffer[
     }
   }
   if (reset) return undefined;
+  if (touched) return [...before.keys()];
   const changed: string[] = [];
   for (const [key, was] of before) {
     const is = data.has(key) ? [data.get(key), expires.get(key)] : undefined;

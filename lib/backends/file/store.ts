@@ -2,13 +2,7 @@ import { EventEmitter } from "node:events";
 import { unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import type { KeyvStoreAdapter, StoredData } from "keyv";
-import {
-  InvalidConfigError,
-  KeyvWorkspacesError,
-  StorageClosedError,
-  StoreCorruptError,
-  ValueTooLargeError,
-} from "../../errors.js";
+import { type KeyvWorkspacesError, StorageClosedError } from "../../errors.js";
 import { DRIVER, type Driver } from "../driver.js";
 import { MapCore } from "../map.js";
 import { mapScope } from "../map-scope.js";
@@ -22,16 +16,19 @@ import {
   removeLeftovers,
 } from "./compact.js";
 import { type Contents, changedKeys, emptyContents, liveEntries } from "./format.js";
-import { makeDirectory, storeFileError, storePath } from "./fs.js";
+import { makeDirectory, openError, storeFileError, storePath } from "./fs.js";
 import { Journal } from "./journal.js";
 import { FileLock } from "./lock.js";
 import { batchRecord } from "./log.js";
+import { type FileWatchOptions, StoreWatch } from "./watch.js";
 
 export interface FileStoreOptions {
   /** How long a write waits for another process's lock before failing with ERR_STORE_LOCKED; default 10 s. */
   lockTimeoutMs?: number;
   /** The log is compacted into a new snapshot once it is larger than this and than half the snapshot; default 1 MiB. */
   compactBytes?: number;
+  /** How a watched store notices other processes' changes (watch.ts); default fs.watch plus a 200 ms poll. */
+  watch?: FileWatchOptions;
 }
 
 export type { CompactionResult } from "./compact.js";
@@ -91,6 +88,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   /** While a batch holds the lock, memory is ahead of the files by design: reads must not reload. */
   #writing = false;
   #closed = false;
+  readonly #watch: StoreWatch;
 
   constructor(path: string, options: FileStoreOptions = {}) {
     super();
@@ -100,6 +98,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
     this.#compactBytes = options.compactBytes ?? 1024 * 1024;
     this.#journal = new Journal(this.path);
+    this.#watch = new StoreWatch(this.path, this.#core, () => this.#fresh(), options.watch);
     this[DRIVER] = this.#driver();
   }
 
@@ -108,14 +107,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     try {
       await this.#open();
     } catch (error) {
-      if (error instanceof StoreCorruptError || error instanceof ValueTooLargeError) throw error;
-      const errno = error instanceof KeyvWorkspacesError ? error.cause : error;
-      const why = (errno as NodeJS.ErrnoException).code ?? (errno as Error).message;
-      throw new InvalidConfigError(
-        "url",
-        `cannot open the file store at ${this.path} (${why}): the url must name a file in a directory this process can create and write`,
-        { cause: error },
-      );
+      throw openError(this.path, error);
     }
   }
 
@@ -160,13 +152,14 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   async #reload(): Promise<void> {
     try {
       const before = this.#contents;
-      const loaded = await this.#journal.load(before);
+      const lengthOf = (key: string) => before.prefixLengths.get(key);
+      const loaded = await this.#journal.load(before, this.#watch.eachRecord(before.data, lengthOf));
       if (loaded.full) {
         this.#contents = loaded.contents;
         const { prefixLengths } = loaded.contents;
         this.#core.replace(loaded.contents.data, changedKeys(before, loaded.contents), (key) => prefixLengths.get(key));
       } else {
-        this.#core.replace(before.data, loaded.changed, (key) => before.prefixLengths.get(key));
+        this.#core.replace(before.data, loaded.changed, lengthOf);
       }
       this.#loaded = true;
     } catch (error) {
@@ -289,7 +282,10 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   #driver(): Driver {
     const access = { read: <T>(fn: () => T) => this.#read(fn), write: <T>(fn: () => T) => this.#write(fn) };
     const onTtl = (key: string, ttl: number | undefined) => this.#setExpiry(key, ttl);
-    return { scope: (prefix) => mapScope(this.#core, prefix, access, onTtl) };
+    return {
+      scope: (prefix) => mapScope(this.#core, prefix, access, onTtl),
+      watch: (listener) => this.#watch.add(listener),
+    };
   }
 
   // --- plain Keyv adapter (full keys) ------------------------------------------------------
@@ -338,6 +334,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   async close(): Promise<void> {
     await this.flush();
     this.#closed = true;
+    this.#watch.close();
     await this.#compacting;
   }
 

@@ -8,18 +8,29 @@ import type { ErrorReply } from "@redis/client";
 import { KeyvWorkspacesError } from "../../errors.js";
 import type { Driver } from "../driver.js";
 import { type ClusterClient, clusterCommander } from "./cluster-commander.js";
+import { clusterSubscriptions } from "./cluster-subscribe.js";
 import { type RedisDriverOptions, redisDriver } from "./driver.js";
+import type { Subscribe } from "./notify.js";
 import { type Dedicated, duplicateOf, type Optimistic, optimisticOver } from "./optimistic.js";
-import { field, isFn, isIoRedis, isNodeRedisClient, isNodeRedisCluster, isSentinel } from "./recognise.js";
+import { ioSubscriptions, type NodeRedisLike, nodeRedisSubscriptions, type Subscriptions } from "./subscribe.js";
 import { execOnce, isErrorReply, type RedisCommander, typedReply } from "./tx.js";
 
 type Send = (args: string[]) => Promise<unknown>;
+type Fn = (...args: never[]) => unknown;
 
 /** What a recognised adapter is, for messages, and how to reach its server. */
 export interface RedisAdapter {
   readonly kind: string;
   connect(): Promise<RedisCommander>;
+  /** Subscribe-mode connections for storage.watch(), made from the adapter's client; absent: no watch. */
+  readonly subscribe?: Subscribe;
+  /** A cluster client: the change feed goes by sharded pub/sub (notify.ts). */
+  readonly sharded?: boolean;
 }
+
+const isFn = (value: unknown): value is Fn => typeof value === "function";
+const field = (value: unknown, name: string): unknown =>
+  typeof value === "object" && value !== null ? (value as Record<string, unknown>)[name] : undefined;
 
 // Reply errors of node-redis (any copy) and of ioredis/iovalkey (redis-errors); anything else is
 // a connection problem and left to the driver's own mapping.
@@ -90,6 +101,18 @@ function ioDedicated(client: Record<string, unknown>): Dedicated {
   };
 }
 
+const isNodeRedisClient = (client: unknown) =>
+  isFn(field(client, "sendCommand")) && isFn(field(client, "connect")) && isFn(field(client, "multi"));
+const isNodeRedisCluster = (client: unknown) => isNodeRedisClient(client) && field(client, "slots") !== undefined;
+const isSentinel = (store: object, client: unknown) =>
+  (isFn(field(store, "isSentinel")) && (store as { isSentinel(): boolean }).isSentinel()) ||
+  isFn(field(client, "getSentinelNode"));
+const isIoRedis = (client: unknown) =>
+  isFn(field(client, "call")) &&
+  isFn(field(client, "multi")) &&
+  typeof field(client, "status") === "string" &&
+  typeof field(client, "isCluster") === "boolean";
+
 /**
  * The Redis behind a @keyv/redis (any copy or version, ESM or CJS; standalone or cluster) or
  * @keyv/valkey adapter, or undefined. Both adapters say `opts.dialect === "redis"` — but so does
@@ -102,8 +125,23 @@ export function redisAdapterOf(store: object): RedisAdapter | undefined {
     const adapter = store as { getClient(): Promise<unknown> };
     const cluster = isNodeRedisCluster(client);
     const shims = new WeakMap<object, RedisCommander>();
+    // Watchers' connections are copies of the client the adapter connected (subscribe.ts).
+    const subscriptions = new WeakMap<object, Subscriptions>();
+    const subscribe: Subscribe = async (channels, onMessage, onReset) => {
+      const connected = (await adapter.getClient()) as object;
+      let made = subscriptions.get(connected);
+      if (!made) {
+        made = cluster
+          ? clusterSubscriptions(connected as unknown as ClusterClient, (error) => error as Error)
+          : nodeRedisSubscriptions(connected as NodeRedisLike);
+        subscriptions.set(connected, made);
+      }
+      return made.subscribe(channels, onMessage, onReset);
+    };
     return {
       kind: cluster ? "@keyv/redis (cluster client)" : "@keyv/redis",
+      subscribe,
+      sharded: cluster,
       async connect() {
         const connected = (await adapter.getClient()) as Record<string, unknown>;
         let shim = shims.get(connected);
@@ -124,8 +162,10 @@ export function redisAdapterOf(store: object): RedisAdapter | undefined {
   const io = field(store, "redis");
   if (isIoRedis(io)) {
     const shim = ioCommander(io as Record<string, unknown>);
-    const kind = field(io, "isCluster") ? "@keyv/valkey (cluster client)" : "@keyv/valkey";
-    return { kind, connect: async () => shim };
+    // An ioredis Cluster routes PUBSUB and SPUBLISH by no key: its writes tell no watcher, and it cannot watch.
+    if (field(io, "isCluster")) return { kind: "@keyv/valkey (cluster client)", connect: async () => shim };
+    const { subscribe } = ioSubscriptions(io as Record<string, unknown>);
+    return { kind: "@keyv/valkey", connect: async () => shim, subscribe };
   }
   return undefined;
 }
@@ -136,5 +176,12 @@ export function redisAdapterOf(store: object): RedisAdapter | undefined {
  */
 export function redisDriverFor(store: object, options?: RedisDriverOptions): Driver | undefined {
   const adapter = redisAdapterOf(store);
-  return adapter && redisDriver(() => adapter.connect(), options);
+  return (
+    adapter &&
+    redisDriver(() => adapter.connect(), {
+      ...options,
+      ...(adapter.subscribe && { subscribe: adapter.subscribe }),
+      ...(adapter.sharded && { sharded: true }),
+    })
+  );
 }

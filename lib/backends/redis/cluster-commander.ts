@@ -26,6 +26,8 @@ export function firstKey(args: readonly string[]): string | undefined {
   const name = String(args[0]).toUpperCase();
   if (KEYLESS.has(name)) return undefined;
   if (SCRIPT.has(name)) return Number(args[2]) > 0 ? args[3] : undefined;
+  // PUBSUB SHARDNUMSUB <channel>: asked where the channel's slot lives (notify.ts).
+  if (name === "PUBSUB") return args[2];
   return args[1];
 }
 

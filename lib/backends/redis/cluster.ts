@@ -15,8 +15,10 @@ import { ConnectionError, InvalidConfigError } from "../../errors.js";
 import type { Backend, OpenOptions } from "../driver.js";
 import { InFlight, within } from "./bounds.js";
 import { clusterCommander } from "./cluster-commander.js";
+import { clusterSubscriptions } from "./cluster-subscribe.js";
 import { redisDriver } from "./driver.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS, redisError } from "./errors.js";
+import { publisherFor, type Subscribe } from "./notify.js";
 import type { RedisCommander } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
 
@@ -33,6 +35,8 @@ const RECONNECT_MAX_DELAY_MS = 2000;
 export interface ClusterConnection {
   readonly cluster: RedisClusterType;
   readonly commander: RedisCommander;
+  /** Sharded subscriptions for watchers (cluster-subscribe.ts). */
+  readonly subscribe: Subscribe;
   close(): Promise<void>;
 }
 
@@ -100,17 +104,19 @@ export async function connectCluster(url: string, options: OpenOptions = {}): Pr
     transaction: (commands) =>
       counted(() => (inner.transaction as NonNullable<RedisCommander["transaction"]>)(commands)),
   };
+  const subscriptions = clusterSubscriptions(cluster, (error) => redisError(error, where, secrets));
   let closed: Promise<void> | undefined;
   const close = () => {
     closed ??= (async () => {
       closing = true;
       (inner.optimistic as { close?: () => void } | undefined)?.close?.();
+      subscriptions.close();
       await inFlight.drained();
       cluster.destroy();
     })();
     return closed;
   };
-  return { cluster, commander, close };
+  return { cluster, commander, subscribe: subscriptions.subscribe, close };
 }
 
 export async function openRedisClusterBackend(url: string, options: OpenOptions = {}): Promise<Backend> {
@@ -118,7 +124,11 @@ export async function openRedisClusterBackend(url: string, options: OpenOptions 
   // For apps that also want plain Keyv on the same cluster connection.
   const store = new KeyvRedis(connection.cluster as never, { throwOnErrors: true });
   const layout = options.redisLayout ?? "keys";
-  const driver = redisDriver(async () => connection.commander, { layout });
+  const driver = redisDriver(async () => connection.commander, {
+    layout,
+    subscribe: connection.subscribe,
+    publisher: publisherFor(url, { sharded: true }),
+  });
   return {
     store,
     driver,

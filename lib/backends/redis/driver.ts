@@ -7,6 +7,8 @@
  * The workspace registry keeps the string layout in both, because there each tenant's ACL user
  * may write its own name only, and Redis ACLs grant keys, not fields of a hash.
  */
+import { InvalidConfigError } from "../../errors.js";
+import { metaKey } from "../../keys.js";
 import { LOG_LIMIT } from "../change-log.js";
 import type { Driver } from "../driver.js";
 import { ServerClock } from "./common.js";
@@ -28,6 +30,8 @@ export interface RedisDriverOptions {
   subscribe?: Subscribe | undefined;
   /** Shared by the drivers of one server in a process (notify.ts publisherFor). */
   publisher?: Publisher | undefined;
+  /** A Redis Cluster: changes go by sharded pub/sub (notify.ts Publisher), when no publisher is given. */
+  sharded?: boolean | undefined;
 }
 
 /** The registry's prefix (lifecycle/registry.ts workspacesPrefix): `<root>#workspaces`, maybe in braces. */
@@ -38,7 +42,7 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
   const cap = String(Math.max(1, Math.floor(options.logLimit ?? LOG_LIMIT)));
   const clock = new ServerClock();
   const nonces = new Nonces();
-  const publisher = options.publisher ?? new Publisher();
+  const publisher = options.publisher ?? new Publisher({ sharded: options.sharded === true });
   const notify = notifier(publisher);
   const context: HashContext = {
     notify,
@@ -50,9 +54,46 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
     adopting: new Map(),
     swept: new Map(),
   };
-  const scope = (prefix: string) =>
-    options.layout !== "hash" || keepsStringLayout(prefix)
-      ? stringScope(prefix, connect, cap, clock, nonces, notify)
-      : hashScope(prefix, context);
+  const checked = new Map<string, Promise<void> | true>();
+  const scope = (prefix: string) => {
+    if (keepsStringLayout(prefix)) return stringScope(prefix, connect, cap, clock, nonces, notify);
+    if (options.layout === "hash") return hashScope(prefix, context);
+    return stringScope(prefix, refusingHashed(prefix, connect, checked), cap, clock, nonces, notify);
+  };
   return options.subscribe ? { scope, watch: redisWatch(options.subscribe, scope, publisher) } : { scope };
+}
+
+/**
+ * The key layout serving a prefix kept in the hash layout would find none of its data and write
+ * beside it, silently. So each prefix is checked once per process (one EXISTS of its hash) before
+ * it is served, and refused with a typed error while it is a hash.
+ */
+function refusingHashed(
+  prefix: string,
+  connect: () => Promise<RedisCommander>,
+  checked: Map<string, Promise<void> | true>,
+): () => Promise<RedisCommander> {
+  let ok = false; // this view's own flag: the shared map is read until the first check passes
+  return async () => {
+    const client = await connect();
+    if (ok) return client;
+    let state = checked.get(prefix);
+    if (state === undefined) {
+      state = client.sendCommand(["EXISTS", metaKey(prefix, "data")]).then((exists) => {
+        if (Number(exists) > 0) {
+          checked.delete(prefix);
+          throw new InvalidConfigError(
+            "redisLayout",
+            `${prefix} is kept in the hash layout (${metaKey(prefix, "data")} exists): open this store with redisLayout "hash" (KVWS_REDIS_LAYOUT=hash, kvws --redis-layout hash)`,
+          );
+        }
+        checked.set(prefix, true);
+      });
+      state.catch(() => checked.delete(prefix));
+      checked.set(prefix, state);
+    }
+    if (state !== true) await state;
+    ok = true;
+    return client;
+  };
 }

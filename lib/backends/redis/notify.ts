@@ -1,11 +1,11 @@
 /**
  * The change feed on Redis (storage.watch): writers PUBLISH what they changed on the channel
- * `<base>#changes` of the prefix's workspace (or root), watchers SUBSCRIBE to it. A writer
- * publishes only while someone listens: it asks the server (PUBSUB NUMSUB) at most once per
- * WATCH_RECHECK_MS per channel, so a storage that nobody watches pays one command per second per
- * workspace it writes, not one per write. Until every writer has asked once, a new watcher may
- * miss changes: it gets a reset WATCH_RECHECK_MS after it subscribed (watch.ts: reload then).
- * Messages carry names, never values.
+ * `<base>#changes` of the prefix's workspace (or root), watchers SUBSCRIBE to it (on a cluster:
+ * SPUBLISH and SSUBSCRIBE, see Publisher). A writer publishes only while someone listens: it asks
+ * the server (PUBSUB NUMSUB) at most once per WATCH_RECHECK_MS per channel, so a storage that
+ * nobody watches pays one command per second per workspace it writes, not one per write. Until
+ * every writer has asked once, a new watcher may miss changes: it gets a reset WATCH_RECHECK_MS
+ * after it subscribed (watch.ts: reload then). Messages carry names, never values.
  */
 import { changeBase } from "../../keys.js";
 import { warnOnce } from "../../warnings.js";
@@ -38,6 +38,18 @@ type Local = { bases: ReadonlySet<string>; hear(text: string): void };
  */
 export class Publisher {
   readonly origin = Math.random().toString(36).slice(2);
+  /**
+   * On a Redis Cluster: SPUBLISH and PUBSUB SHARDNUMSUB, routed by the channel's slot. Classic
+   * PUBLISH goes to every node over the cluster bus, and NUMSUB counts one node's subscribers only,
+   * so a writer could ask a node its watcher is not on and never publish. A workspace's channel
+   * `<root>:ws:{<id>}#changes` has the workspace's hash tag: it lives on the shard of its keys.
+   */
+  readonly #sharded: boolean;
+
+  constructor(options: { sharded?: boolean } = {}) {
+    this.#sharded = options.sharded === true;
+  }
+
   readonly #listeners = new Map<string, { at: number; count: number }>();
   readonly #local = new Set<Local>();
 
@@ -61,12 +73,16 @@ export class Publisher {
     const now = Date.now();
     let known = this.#listeners.get(channel);
     if (!known || now - known.at > WATCH_RECHECK_MS) {
-      const reply = (await client.sendCommand(["PUBSUB", "NUMSUB", channel])) as unknown[];
+      const reply = (await client.sendCommand([
+        "PUBSUB",
+        this.#sharded ? "SHARDNUMSUB" : "NUMSUB",
+        channel,
+      ])) as unknown[];
       if (this.#listeners.size >= REMEMBERED) this.#listeners.clear();
       known = { at: now, count: Number(reply[1]) || 0 };
       this.#listeners.set(channel, known);
     }
-    if (known.count > 0) await client.sendCommand(["PUBLISH", channel, message()]);
+    if (known.count > 0) await client.sendCommand([this.#sharded ? "SPUBLISH" : "PUBLISH", channel, message()]);
   }
 }
 
@@ -138,8 +154,9 @@ const publishers = new Map<string, Publisher>();
  * One Publisher per server URL per process, so storages opened separately on one Redis hear each
  * other's writes at once too (a different spelling of the URL only falls back to the channel).
  */
-export function publisherFor(url: string): Publisher {
-  let publisher = publishers.get(url);
-  if (!publisher) publishers.set(url, (publisher = new Publisher()));
+export function publisherFor(url: string, options: { sharded?: boolean } = {}): Publisher {
+  const id = `${options.sharded ? "cluster" : "server"} ${url}`;
+  let publisher = publishers.get(id);
+  if (!publisher) publishers.set(id, (publisher = new Publisher(options)));
   return publisher;
 }

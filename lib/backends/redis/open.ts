@@ -1,13 +1,13 @@
-import KeyvRedis from "@keyv/redis";
 import { createClient, ErrorReply, MultiErrorReply } from "@redis/client";
 import { ConnectionError, InvalidConfigError } from "../../errors.js";
-import type { Backend, OpenOptions } from "../driver.js";
+import type { OpenOptions } from "../driver.js";
 import { InFlight, within } from "./bounds.js";
-import { redisDriver } from "./driver.js";
+import { replicatedSend, replicationTimeout } from "./durable.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS, redisError, sleep } from "./errors.js";
-import { publisherFor, type Subscribe } from "./notify.js";
-import { duplicateOf, optimisticOver } from "./optimistic.js";
-import { isTransient, type RedisCommander } from "./tx.js";
+import type { Subscribe } from "./notify.js";
+import { type Dedicated, duplicateOf, optimisticOver } from "./optimistic.js";
+import { nodeRedisSubscriptions } from "./subscribe.js";
+import { isTransient, type RedisCommander, sendMulti as sendEach } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
 
 export { InFlight, within } from "./bounds.js";
@@ -178,10 +178,16 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
         },
       );
     });
-  const send = (args: string[]) => track(args[0], () => client.sendCommand(args));
+  const plainSend = (args: string[]) => track(args[0], () => client.sendCommand(args));
+  const waitMs = replicationTimeout(commandTimeoutMs, options.replicationTimeoutMs);
+  const replicated = options.durability === "replicated";
+  const send = replicated ? replicatedSend(plainSend, waitMs, where) : plainSend;
   // node-redis's own MULTI: one batch, one promise, written back to back. A command refused while
   // queueing (OOM, NOPERM, READONLY) rejects the batch with its own reply, not EXECABORT's.
+  // With replicated durability, plain sends in one tick instead, so the WAIT follows EXEC at once.
   const sendMulti = (commands: readonly string[][]) =>
+    replicated ? (sendEach(send, commands) as Promise<unknown[]>) : nodeMulti(commands);
+  const nodeMulti = (commands: readonly string[][]) =>
     track("MULTI", async () => {
       const multi = client.multi();
       for (const command of commands) multi.addCommand(command);
@@ -217,7 +223,11 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
     }
   };
   // WATCH needs a connection nobody else sends on: a copy of this client, opened on first use.
-  const optimistic = optimisticOver(() => duplicateOf(client), commandTimeoutMs);
+  const dedicated = async (): Promise<Dedicated> => {
+    const conn = await duplicateOf(client);
+    return replicated ? { ...conn, send: replicatedSend(conn.send, waitMs, where) } : conn;
+  };
+  const optimistic = optimisticOver(dedicated, commandTimeoutMs);
   const commander: RedisCommander = {
     optimistic,
     sendCommand: (args) =>
@@ -234,13 +244,15 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
       }),
   };
 
+  // storage.watch(): each watcher a subscribe-mode copy of this client, dropped with it or on close.
+  const subscriptions = nodeRedisSubscriptions(client, fail);
+
   let closed: Promise<void> | undefined;
   const close = () => {
     closed ??= (async () => {
       closing = true;
       optimistic.close();
-      for (const sub of subscribers) if (sub.isOpen) sub.destroy();
-      subscribers.clear();
+      subscriptions.close();
       await inFlight.drained();
       // destroy(), not close(): close() would wait for replies a silent server never sends.
       if (client.isOpen) client.destroy();
@@ -248,44 +260,5 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
     return closed;
   };
 
-  // storage.watch(): each watcher a subscribe-mode copy of this client, dropped with it or on close.
-  const subscribers = new Set<Client>();
-  const subscribe: Subscribe = async (channels, onMessage, onReset) => {
-    const sub = client.duplicate();
-    sub.on("error", () => {}); // a lost connection shows as the reset below, once it is back
-    let connected = false;
-    sub.on("ready", () => {
-      if (connected) onReset(); // node-redis subscribed again; what was published meanwhile is lost
-      connected = true;
-    });
-    subscribers.add(sub);
-    try {
-      await sub.connect();
-      if (channels.length > 0) await sub.subscribe([...channels], (message) => onMessage(message));
-    } catch (error) {
-      subscribers.delete(sub);
-      sub.destroy();
-      throw fail(error);
-    }
-    return () => {
-      subscribers.delete(sub);
-      if (sub.isOpen) sub.destroy();
-    };
-  };
-
-  return { client, commander, subscribe, close };
-}
-
-export async function openRedisBackend(url: string, options: RedisOpenOptions = {}): Promise<Backend> {
-  const connection = await connectRedis(url, options);
-  // The adapter is there for apps that want plain Keyv on the same connection; scoped views
-  // use the driver below, whose commands carry typed errors and time bounds.
-  const store = new KeyvRedis(connection.client as never, { throwOnErrors: true });
-  const layout = options.redisLayout ?? "keys";
-  const driver = redisDriver(async () => connection.commander, {
-    layout,
-    subscribe: connection.subscribe,
-    publisher: publisherFor(url),
-  });
-  return { store, driver, url, ...(layout === "hash" && { redisLayout: layout }), close: connection.close };
+  return { client, commander, subscribe: subscriptions.subscribe, close };
 }

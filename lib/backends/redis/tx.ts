@@ -25,7 +25,8 @@ const AUTH_FAILED = /^(WRONGPASS|NOAUTH)\b|invalid username-password/;
 // Inside scripts Redis 7 reports ACL denials as "ERR The user executing the script can't ...".
 const DENIED = /^NOPERM\b|user executing the script can't/;
 // Replies that mean "the server is there but cannot serve now": worth a retry within the command's time.
-const TRANSIENT = /^(BUSY|TRYAGAIN|LOADING|CLUSTERDOWN|MASTERDOWN)\b/;
+// NOREPLICAS: a master with min-replicas-to-write set that lost its replicas (as during a failover).
+const TRANSIENT = /^(BUSY|TRYAGAIN|LOADING|CLUSTERDOWN|MASTERDOWN|NOREPLICAS)\b/;
 
 export type ReplyKind = "auth" | "denied" | "transient" | "full" | "readonly" | "other";
 

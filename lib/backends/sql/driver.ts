@@ -13,6 +13,7 @@ import { InvalidNameError, InvalidValueError } from "../../errors.js";
 import { isWellFormed, joinKey, tracksChanges } from "../../keys.js";
 import { LOG_LIMIT } from "../change-log.js";
 import type { Driver, Entry, PrefixStore } from "../driver.js";
+import type { ChangeWriter } from "./changes.js";
 import { inList, listParam, nowMs, type Query, type SqlClient } from "./client.js";
 import { type Tables, tables } from "./schema.js";
 import { sqlTransact } from "./transact.js";
@@ -21,6 +22,10 @@ import { chunks, distinctRows, type SqlRow, upsertParams, upsertRows, upsertText
 export interface SqlDriverOptions {
   /** Writes a tracked prefix's log covers at least (default LOG_LIMIT). */
   logLimit?: number;
+  /** The change feed's writer side (changes.ts); without it writes log no changes. */
+  changes?: ChangeWriter | undefined;
+  /** Driver.watch, given the driver's scopes (watch.ts); without it the driver cannot watch. */
+  watch?: ((scope: (prefix: string) => PrefixStore) => NonNullable<Driver["watch"]>) | undefined;
 }
 
 /** Rows one listing query reads. */
@@ -50,15 +55,25 @@ const validTtl = (ttl: number | undefined) => (typeof ttl === "number" && ttl > 
 export function sqlDriver(client: SqlClient, table: string, options: SqlDriverOptions = {}): Driver {
   const limit = Math.max(1, Math.floor(options.logLimit ?? LOG_LIMIT));
   const t = tables(table);
-  return { scope: (prefix) => sqlScope(client, t, table, prefix, limit) };
+  const scope = (prefix: string) => sqlScope(client, t, table, prefix, limit, options.changes);
+  return options.watch ? { scope, watch: options.watch(scope) } : { scope };
 }
 
-function sqlScope(client: SqlClient, t: Tables, table: string, prefix: string, limit: number): PrefixStore {
+function sqlScope(
+  client: SqlClient,
+  t: Tables,
+  table: string,
+  prefix: string,
+  limit: number,
+  changes: ChangeWriter | undefined,
+): PrefixStore {
   const d = client.dialect;
   const NOW = nowMs(d);
   const live = `(expires_at IS NULL OR expires_at > ${NOW})`;
   const tracked = tracksChanges(prefix);
   const key = (name: string) => checkedKey(joinKey(prefix, name));
+  /** Whether this write must log its change for watchers (changes.ts); known without a query but once a second. */
+  const watching = () => changes?.watched(prefix) ?? false;
   const nameOf = (k: unknown) => String(k).slice(prefix.length + 1);
   const logNames =
     d === "postgres"
@@ -119,19 +134,28 @@ function sqlScope(client: SqlClient, t: Tables, table: string, prefix: string, l
     rows: readonly SqlRow[],
     deletes: readonly string[] = [],
     guard?: readonly string[],
+    watched = false,
   ) => {
     const changed = [...rows, ...deletes].map((row) => nameOf(typeof row === "string" ? row : row[0]));
+    let pruned: string[] = [];
     if (rows.some((row) => row[2] !== null)) {
-      const pruned = await query(
+      const gone = await query(
         `DELETE FROM ${t.data} WHERE key IN (SELECT key FROM ${t.data} WHERE prefix = $1 AND expires_at <= ${NOW} ` +
           `LIMIT ${PRUNE_LIMIT}) RETURNING key`,
         [prefix],
       );
-      changed.push(...pruned.map((row) => nameOf(row.key)));
+      pruned = gone.map((row) => nameOf(row.key));
+      changed.push(...pruned);
     }
     const written = await upsertRows(query, t, client, prefix, rows, guard && listParam(d, guard));
     if (deletes.length > 0) await query(`DELETE FROM ${t.data} WHERE ${inList(d, "key", 1)}`, [listParam(d, deletes)]);
     if (tracked) await logChange(query, changed);
+    if (watched && changes && !changes.logsByTrigger) {
+      // Expired rows pruned here are deletes too; a guarded upsert that comes up short is rolled back.
+      await changes.log(query, prefix, "delete", pruned);
+      await changes.log(query, prefix, "set", [...new Set(rows.map((row) => nameOf(row[0])))]);
+      await changes.log(query, prefix, "delete", deletes.map(nameOf));
+    }
     return written;
   };
 
@@ -144,28 +168,55 @@ function sqlScope(client: SqlClient, t: Tables, table: string, prefix: string, l
       d,
       entries.map((e) => toRow(key(e.name), e.value, e.ttl)),
     );
+    const watched = await watching();
     if (chunks(client, rows).length === 1 && rows.every((row) => row[2] === null)) {
       // One statement is atomic on its own: no transaction, one round trip.
-      if (!tracked) {
+      if (!tracked && (!watched || changes?.logsByTrigger)) {
         await client.query(upsertText(t, d, rows.length), upsertParams(prefix, rows));
+        if (watched) await changes?.after(prefix);
         return;
       }
-      if (d === "postgres") return writeLogged(rows);
+      if (!tracked && changes && d === "postgres") {
+        await changes.logged(
+          prefix,
+          upsertText(t, d, rows.length, false, true),
+          upsertParams(prefix, rows),
+          "set",
+          "1",
+        );
+        return;
+      }
+      if (!watched && d === "postgres") return writeLogged(rows);
     }
-    await client.transaction((query) => apply(query, rows));
+    await client.transaction((query) => apply(query, rows, [], undefined, watched));
+    if (watched) await changes?.after(prefix);
   };
 
   const remove = async (names: readonly string[]): Promise<number> => {
     if (names.length === 0) return 0;
-    const statement = `DELETE FROM ${t.data} WHERE ${inList(d, "key", 1)} RETURNING CASE WHEN ${live} THEN 1 ELSE 0 END AS alive`;
+    const alive = `CASE WHEN ${live} THEN 1 ELSE 0 END AS alive`;
+    const statement = `DELETE FROM ${t.data} WHERE ${inList(d, "key", 1)} RETURNING key, ${alive}`;
     const params = [listParam(d, names.map(key))];
     const count = (rows: Array<Record<string, unknown>>) => rows.filter((row) => Number(row.alive) === 1).length;
-    if (!tracked) return count(await client.query(statement, params));
-    return client.transaction(async (query) => {
-      const deleted = await query(statement, params);
-      await logChange(query, names);
+    const watched = await watching();
+    if (!tracked && (!watched || changes?.logsByTrigger)) {
+      const deleted = await client.query(statement, params);
+      if (watched) await changes?.after(prefix);
       return count(deleted);
+    }
+    if (!tracked && changes && d === "postgres") {
+      const source = `DELETE FROM ${t.data} WHERE ${inList(d, "key", 2)} RETURNING key, ${alive}`;
+      return count(await changes.logged(prefix, source, [prefix, params[0]], "delete", "w.alive"));
+    }
+    const deleted = await client.transaction(async (query) => {
+      const rows = await query(statement, params);
+      if (tracked) await logChange(query, names);
+      const gone = rows.map((row) => nameOf(row.key));
+      if (watched && !changes?.logsByTrigger) await changes?.log(query, prefix, "delete", gone);
+      return rows;
     });
+    if (watched) await changes?.after(prefix);
+    return count(deleted);
   };
 
   const store: PrefixStore = {
@@ -188,12 +239,23 @@ function sqlScope(client: SqlClient, t: Tables, table: string, prefix: string, l
       return rows.length > 0;
     },
     set: (name, value, ttl) => write([{ name, value, ttl }]),
-    transact: (names, decide) =>
-      sqlTransact(
-        { client, t, lockSpace: `kvws:${table}`, key, row: (k, { value, ttl }) => toRow(k, value, ttl), apply },
+    async transact(names, decide) {
+      const watched = await watching();
+      const decisions = await sqlTransact(
+        {
+          client,
+          t,
+          lockSpace: `kvws:${table}`,
+          key,
+          row: (k, { value, ttl }) => toRow(k, value, ttl),
+          apply: (query, rows, deletes, guard) => apply(query, rows, deletes, guard, watched),
+        },
         names,
         decide,
-      ),
+      );
+      if (watched) await changes?.after(prefix);
+      return decisions;
+    },
     setMany: (entries) => write(entries),
     delete: async (name) => (await remove([name])) > 0,
     deleteMany: (names) => remove(names),
@@ -222,16 +284,24 @@ function sqlScope(client: SqlClient, t: Tables, table: string, prefix: string, l
       return cut < 0 ? names : names.slice(0, cut);
     },
     async clear() {
-      if (!tracked) {
+      const watched = await watching();
+      if (!tracked && !watched) {
         await client.query(`DELETE FROM ${t.data} WHERE prefix = $1`, [prefix]);
         return;
       }
-      // The version row goes too: the next write makes a new epoch, so no old version matches again.
       await client.transaction(async (query) => {
-        await query(`DELETE FROM ${t.data} WHERE prefix = $1`, [prefix]);
-        await query(`DELETE FROM ${t.log} WHERE prefix = $1`, [prefix]);
-        await query(`DELETE FROM ${t.versions} WHERE prefix = $1`, [prefix]);
+        const drop = async () => {
+          await query(`DELETE FROM ${t.data} WHERE prefix = $1`, [prefix]);
+        };
+        await (watched && changes ? changes.quiet(query, prefix, drop) : drop());
+        if (tracked) {
+          // The version row goes too: the next write makes a new epoch, so no old version matches again.
+          await query(`DELETE FROM ${t.log} WHERE prefix = $1`, [prefix]);
+          await query(`DELETE FROM ${t.versions} WHERE prefix = $1`, [prefix]);
+        }
+        if (watched) await changes?.log(query, prefix, "clear", [null]);
       });
+      if (watched) await changes?.after(prefix);
     },
   };
   if (!tracked) return store;

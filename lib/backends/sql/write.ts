@@ -53,7 +53,7 @@ export function chunks(client: SqlClient, rows: readonly SqlRow[]): SqlRow[][] {
  * `$1` is the prefix; with `guard`, `$2` lists the keys the statement may overwrite (other
  * existing keys are left as they are and not returned), and it returns one row per row written.
  */
-export function upsertText(t: Tables, dialect: Dialect, count: number, guard = false): string {
+export function upsertText(t: Tables, dialect: Dialect, count: number, guard = false, returning = false): string {
   const first = guard ? 3 : 2;
   const tuples: string[] = [];
   for (let i = 0; i < count; i++) {
@@ -68,7 +68,7 @@ export function upsertText(t: Tables, dialect: Dialect, count: number, guard = f
   return (
     `INSERT INTO ${t.data} (key, prefix, value, expires_at) ${rows} ` +
     "ON CONFLICT (key) DO UPDATE SET prefix = excluded.prefix, value = excluded.value, expires_at = excluded.expires_at" +
-    (guard ? ` WHERE ${inList(dialect, `${t.data}.key`, 2)} RETURNING 1 AS x` : "")
+    (guard ? ` WHERE ${inList(dialect, `${t.data}.key`, 2)} RETURNING 1 AS x` : returning ? " RETURNING key" : "")
   );
 }
 
