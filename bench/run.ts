@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --tiny | --full] [--only isolation,scan,file,vectors,load,lifecycle,cluster,sql,sentinel] [--out DIR]
+ * npm run bench [-- --tiny | --full] [--only isolation,scan,file,vectors,load,lifecycle,cluster,sql,sentinel,coldstart] [--out DIR]
  *
  * Runs the selected suites, prints a table, and writes <out>/<date>-<commit>.json plus the
  * scan chart. Quick mode (no flag) is the default; --tiny is for smoke tests (numbers are
@@ -23,6 +23,7 @@ export const SUITES = [
   "cluster",
   "sql",
   "sentinel",
+  "coldstart",
 ] as const;
 type SuiteName = (typeof SUITES)[number];
 

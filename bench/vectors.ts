@@ -5,8 +5,8 @@
  *   npx tsx bench/vectors.ts [--tiny|--full]     (alone: prints a table)
  *   npm run bench -- --only vectors             (through the runner)
  *
- * Quick mode (about 2 min): n = 1k, 10k, 100k at d = 384, d = 1536 at 10k, and filtered search
- * at 100k × 384. --full adds rounds and larger after-write stores; --tiny is a smoke test whose
+ * Quick mode (about 2 min): n = 1k, 10k, 100k at d = 384, d = 1536 at 10k, filtered search
+ * at 100k × 384, and the first search after 5k own upserts at 20k and 100k (vectors-own.ts). --full adds rounds and larger after-write stores; --tiny is a smoke test whose
  * numbers mean nothing.
  */
 
@@ -34,6 +34,7 @@ import {
   samples,
 } from "./rows.js";
 import { ingestSuite } from "./vectors-ingest.js";
+import { ownWritesSuite } from "./vectors-own.js";
 
 const GROUP = "vectors";
 const QUERIES = 16;
@@ -427,6 +428,17 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
   rows.push(...(await ingestSuite(opts.tiny ? [500, 2000] : [5000, 50_000], opts.tiny ? 1 : plan.rounds)));
   rows.push(...(await filterSuite(opts.tiny ? 2000 : 100_000, 384, plan)));
   rows.push(...(await naiveSuite(opts.tiny ? [1000] : [1000, 10_000], plan)));
+  rows.push(
+    ...(await ownWritesSuite(
+      opts.tiny
+        ? [{ n: 2000, own: 1500 }]
+        : [
+            { n: 20_000, own: 5000 },
+            { n: 100_000, own: 5000 },
+          ],
+      opts.tiny ? 2 : plan.rounds,
+    )),
+  );
   const afterRounds = opts.tiny ? 2 : opts.full ? 20 : 8;
   rows.push(
     ...(await afterWriteSuite(

@@ -10,12 +10,9 @@
  * admin URL) it is applied to the master and every replica the Sentinels list, so the user is
  * there on whichever node a failover promotes.
  */
-import { ErrorReply } from "@redis/client";
-import { clusterNodeUrls } from "./backends/redis/cluster.js";
 import { channelOf } from "./backends/redis/notify.js";
-import { connectRedis } from "./backends/redis/open.js";
-import { sentinelDataNodeUrls } from "./backends/redis/sentinel-query.js";
 import { isSentinelUrl } from "./backends/redis/sentinel-url.js";
+import { isErrorReply } from "./backends/redis/tx.js";
 import { redact, scrub, withCredentials } from "./backends/redis/url.js";
 import { InvalidArgumentError, InvalidWorkspaceIdError, StoreCommandError, UnsupportedStoreError } from "./errors.js";
 import { type Keyspace, metaKey } from "./keys.js";
@@ -244,6 +241,8 @@ async function withAdmin<T>(
   connectTimeoutMs: number | undefined,
   body: (send: Send) => Promise<T>,
 ): Promise<T> {
+  // Loaded here, not at import: an app that never provisions users never loads a Redis client.
+  const { connectRedis } = await import("./backends/redis/open.js");
   const admin = await connectRedis(adminUrl, connectTimeoutMs === undefined ? {} : { connectTimeoutMs });
   try {
     return await body((args) => admin.commander.sendCommand(args));
@@ -261,6 +260,11 @@ async function onEveryNode<T>(
   connectTimeoutMs: number | undefined,
   body: (send: Send) => Promise<T>,
 ): Promise<T[]> {
+  // Loaded here, not at import: an app that never provisions users never loads a Redis client.
+  const [{ clusterNodeUrls }, { sentinelDataNodeUrls }] = await Promise.all([
+    import("./backends/redis/cluster-commander.js"),
+    import("./backends/redis/sentinel-query.js"),
+  ]);
   const urls = isSentinelUrl(adminUrl)
     ? await sentinelDataNodeUrls(adminUrl, connectTimeoutMs === undefined ? {} : { connectTimeoutMs })
     : await withAdmin(adminUrl, connectTimeoutMs, (send) => clusterNodeUrls(adminUrl, send));
@@ -291,7 +295,7 @@ export async function provisionWorkspaceUser(
         return;
       } catch (error) {
         // Unreachable, auth, no ACL rights are already clear; only an otherwise unnamed reply is about the rules.
-        if (!(error instanceof StoreCommandError) || !(error.cause instanceof ErrorReply)) throw error;
+        if (!(error instanceof StoreCommandError) || !isErrorReply(error.cause)) throw error;
         const reply = error.cause;
         const rejected = /modifier '([^']*)'/.exec(reply.message)?.[1];
         if (rejected !== undefined && OPTIONAL.has(rejected) && left.includes(rejected)) {

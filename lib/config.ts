@@ -1,7 +1,8 @@
-import { z } from "zod";
+import type { z as Z } from "zod";
 import { isSupportedUrl, SCHEMES } from "./backends/index.js";
 import { InvalidConfigError } from "./errors.js";
 import { keyspace } from "./keys.js";
+import { lazyObject, zod } from "./zod.js";
 
 /**
  * The storage configuration. It is also the bootstrap config a worker or child process
@@ -10,54 +11,112 @@ import { keyspace } from "./keys.js";
  */
 const REDIS_URL = /^(rediss?|redis\+sentinel):/i;
 
-export const storageConfigSchema = z
-  .object({
-    url: z
-      .string()
-      .min(1, "url must not be empty")
-      .refine(isSupportedUrl, { message: `url must start with one of: ${SCHEMES.join(" ")}` }),
-    root: z.string(),
-    workspaceId: z.string().nullable().optional(),
-    unscoped: z.array(z.string()).optional(),
-    depsPrefix: z.string().optional(),
-    /** The url names one seed node of a Redis Cluster; forces hashTags. */
-    cluster: z.boolean().optional(),
-    /** The hash-tag key layout (keys.ts), also on a standalone Redis that may move to a cluster later. */
-    hashTags: z.boolean().optional(),
-    /**
-     * How Redis keeps a collection: "keys" (default; key k at keyspace.key(collection, k)) or
-     * "hash" (one hash per collection, one command per write; lib/backends/redis/hash.ts).
-     */
-    redisLayout: z.enum(["keys", "hash"]).optional(),
-    /** "replicated": a write resolves only once a replica holds it (Redis WAIT; docs/operations.md). */
-    durability: z.enum(["default", "replicated"]).optional(),
-  })
-  .strict()
-  .refine((config) => !config.cluster || config.hashTags !== false, {
-    message: "a cluster needs the hash-tag layout: hashTags cannot be false when cluster is true",
-    path: ["hashTags"],
-  })
-  .refine((config) => !config.cluster || /^rediss?:/i.test(config.url), {
-    message: "cluster: true needs a redis:// or rediss:// url (a seed node of the cluster)",
-    path: ["cluster"],
-  })
-  .refine((config) => config.redisLayout === undefined || REDIS_URL.test(config.url), {
-    message: "redisLayout applies to redis://, rediss:// and redis+sentinel:// urls only",
-    path: ["redisLayout"],
-  })
-  .refine((config) => config.durability !== "replicated" || REDIS_URL.test(config.url), {
-    message: 'durability "replicated" applies to redis://, rediss:// and redis+sentinel:// urls only',
-    path: ["durability"],
-  })
-  .refine((config) => config.durability !== "replicated" || !config.cluster, {
-    message: 'durability "replicated" is not supported with cluster: true yet',
-    path: ["durability"],
-  });
+function schema() {
+  const z = zod();
+  return z
+    .object({
+      url: z
+        .string()
+        .min(1, "url must not be empty")
+        .refine(isSupportedUrl, { message: `url must start with one of: ${SCHEMES.join(" ")}` }),
+      root: z.string(),
+      workspaceId: z.string().nullable().optional(),
+      unscoped: z.array(z.string()).optional(),
+      depsPrefix: z.string().optional(),
+      /** The url names one seed node of a Redis Cluster; forces hashTags. */
+      cluster: z.boolean().optional(),
+      /** The hash-tag key layout (keys.ts), also on a standalone Redis that may move to a cluster later. */
+      hashTags: z.boolean().optional(),
+      /**
+       * How Redis keeps a collection: "keys" (default; key k at keyspace.key(collection, k)) or
+       * "hash" (one hash per collection, one command per write; lib/backends/redis/hash.ts).
+       */
+      redisLayout: z.enum(["keys", "hash"]).optional(),
+      /** "replicated": a write resolves only once a replica holds it (Redis WAIT; docs/operations.md). */
+      durability: z.enum(["default", "replicated"]).optional(),
+    })
+    .strict()
+    .refine((config) => !config.cluster || config.hashTags !== false, {
+      message: "a cluster needs the hash-tag layout: hashTags cannot be false when cluster is true",
+      path: ["hashTags"],
+    })
+    .refine((config) => !config.cluster || /^rediss?:/i.test(config.url), {
+      message: "cluster: true needs a redis:// or rediss:// url (a seed node of the cluster)",
+      path: ["cluster"],
+    })
+    .refine((config) => config.redisLayout === undefined || REDIS_URL.test(config.url), {
+      message: "redisLayout applies to redis://, rediss:// and redis+sentinel:// urls only",
+      path: ["redisLayout"],
+    })
+    .refine((config) => config.durability !== "replicated" || REDIS_URL.test(config.url), {
+      message: 'durability "replicated" applies to redis://, rediss:// and redis+sentinel:// urls only',
+      path: ["durability"],
+    })
+    .refine((config) => config.durability !== "replicated" || !config.cluster, {
+      message: 'durability "replicated" is not supported with cluster: true yet',
+      path: ["durability"],
+    });
+}
 
-export type StorageConfig = z.infer<typeof storageConfigSchema>;
+/** The zod schema of a StorageConfig; zod itself loads on first use of it (lib/zod.ts). */
+export const storageConfigSchema: ReturnType<typeof schema> = lazyObject(schema);
+
+export type StorageConfig = Z.infer<typeof storageConfigSchema>;
+
+const isString = (value: unknown): value is string => typeof value === "string";
+const FIELDS = [
+  "url",
+  "root",
+  "workspaceId",
+  "unscoped",
+  "depsPrefix",
+  "cluster",
+  "hashTags",
+  "redisLayout",
+  "durability",
+];
+const CHECKS: Record<string, (value: unknown) => boolean> = {
+  url: (value) => isString(value) && value.length > 0 && isSupportedUrl(value),
+  root: isString,
+  workspaceId: (value) => value === null || isString(value),
+  unscoped: (value) => Array.isArray(value) && value.every(isString),
+  depsPrefix: isString,
+  cluster: (value) => typeof value === "boolean",
+  hashTags: (value) => typeof value === "boolean",
+  redisLayout: (value) => value === "keys" || value === "hash",
+  durability: (value) => value === "default" || value === "replicated",
+};
+
+/**
+ * What storageConfigSchema makes of `input` when it certainly accepts it, else undefined (the
+ * schema then says why not). Opening storage thus never loads zod; spec/config.spec.ts checks
+ * that this agrees with the schema on generated inputs.
+ */
+export function accepted(input: unknown): StorageConfig | undefined {
+  if (typeof input !== "object" || input === null) return undefined;
+  const proto = Object.getPrototypeOf(input);
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  const given = input as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    const check = CHECKS[key];
+    // Unknown keys and explicit undefineds are the schema's to judge.
+    if (!Object.hasOwn(CHECKS, key) || !check || given[key] === undefined || !check(given[key])) return undefined;
+  }
+  if (!Object.hasOwn(given, "url") || !Object.hasOwn(given, "root")) return undefined;
+  const url = given.url as string;
+  if (given.cluster === true && (given.hashTags === false || !/^rediss?:/i.test(url))) return undefined;
+  if (given.redisLayout !== undefined && !REDIS_URL.test(url)) return undefined;
+  if (given.durability === "replicated" && (!REDIS_URL.test(url) || given.cluster)) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const key of FIELDS) {
+    if (Object.hasOwn(given, key)) out[key] = key === "unscoped" ? [...(given[key] as string[])] : given[key];
+  }
+  return out as StorageConfig;
+}
 
 export function parseConfig(input: unknown): StorageConfig {
-  const result = storageConfigSchema.safeParse(input);
+  const quick = accepted(input);
+  const result = quick ? { success: true as const, data: quick } : storageConfigSchema.safeParse(input);
   if (result.success) {
     // A config that parses is one a process can open: a deps prefix pointing into a workspace
     // must fail here (and in configFromEnv), not later in whichever process opens it.

@@ -15,17 +15,17 @@ export { openBackend } from "./backends/index.js";
 export {
   type ClusterCommanderOptions,
   clusterCommander,
-} from "./backends/redis/cluster.js";
-export { type MigrateLayoutOptions, type MigrateLayoutReport, migrateLayout } from "./backends/redis/migrate.js";
-export type { RedisOpenOptions } from "./backends/redis/open.js";
-export {
+  type MigrateLayoutOptions,
+  type MigrateLayoutReport,
+  migrateLayout,
   type RebuildOptions,
   type RebuildReport,
   type RebuildScope,
   type RedisTarget,
   rebuildIndex,
   rebuildIndexes,
-} from "./backends/redis/rebuild.js";
+} from "./backends/redis/maintenance.js";
+export type { RedisOpenOptions } from "./backends/redis/open.js";
 export { hashingEmbedder } from "./collections/embedder.js";
 export type {
   ArtifactInfo,

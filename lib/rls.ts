@@ -11,8 +11,6 @@
 import { createHash } from "node:crypto";
 import { redact, withCredentials } from "./backends/redis/url.js";
 import { quote, type SqlClient } from "./backends/sql/client.js";
-import { openPostgresClient, parsePostgresUrl } from "./backends/sql/postgres.js";
-import { ensureSchema } from "./backends/sql/schema.js";
 import { InvalidArgumentError, InvalidConfigError } from "./errors.js";
 import { changeBase, joinKey, type Keyspace } from "./keys.js";
 import { workspacesPrefix } from "./lifecycle/registry.js";
@@ -27,6 +25,9 @@ export interface RoleOptions {
 
 /** PostgreSQL truncates identifiers to 63 bytes; two long names must not become one. */
 export const MAX_ROLE_BYTES = 63;
+
+// The PostgreSQL engine loads when a role is provisioned or revoked, not with the package.
+const postgres = () => import("./backends/sql/postgres.js");
 
 /**
  * `kvws_<id, lower-cased and cut>_<hash>`: readable, at most 58 bytes, and distinct per
@@ -83,6 +84,7 @@ async function withAdmin<T>(adminUrl: string, work: (client: SqlClient, table: s
       `adminUrl must be a postgres:// URL, got ${JSON.stringify(redact(String(adminUrl)))}`,
     );
   }
+  const { parsePostgresUrl, openPostgresClient } = await postgres();
   const { table } = parsePostgresUrl(adminUrl);
   const client = await openPostgresClient(adminUrl);
   try {
@@ -101,6 +103,7 @@ export async function provisionWorkspaceRole(
   if (typeof options?.password !== "string" || options.password.length === 0) {
     throw new InvalidArgumentError("provisionWorkspaceRole needs a non-empty password");
   }
+  const { parsePostgresUrl } = await postgres();
   const { table } = parsePostgresUrl(adminUrl);
   const role = checkRole(options.role ?? workspaceRoleName(table, keyspace));
   const own = joinKey(keyspace.root, `ws:${id}`);
@@ -144,7 +147,7 @@ export async function provisionWorkspaceRole(
   };
 
   await withAdmin(adminUrl, async (client) => {
-    await ensureSchema(client, table);
+    await (await import("./backends/sql/schema.js")).ensureSchema(client, table);
     await client.transaction(async (query) => {
       // Roles are cluster-wide and CREATE ROLE has no IF NOT EXISTS: one lock orders provisioners.
       await query("SELECT pg_advisory_xact_lock(hashtext($1))", [`kvws-roles:${table}`]);

@@ -21,8 +21,8 @@ import { parseConfig, type StorageConfig } from "./config.js";
 import { InvalidConfigError, StorageClosedError } from "./errors.js";
 import { guarded } from "./guarded.js";
 import { type Keyspace, type KeyspaceOptions, keyspace as makeKeyspace, metaKey } from "./keys.js";
-import { type DropOptions, dropWorkspace } from "./lifecycle/drop.js";
-import { type MigrateOptions, migrateLegacy } from "./lifecycle/migrate.js";
+import type { DropOptions } from "./lifecycle/drop.js";
+import type { MigrateOptions } from "./lifecycle/migrate.js";
 import {
   hostWorkspaces,
   type LifecycleHost,
@@ -31,8 +31,8 @@ import {
   registrationGate,
   registrationsFor,
 } from "./lifecycle/registry.js";
-import { scopeStats, type WorkspaceStats } from "./lifecycle/stats.js";
-import { type ExportRecord, exportWorkspace, type ImportOptions, importWorkspace } from "./lifecycle/transfer.js";
+import type { WorkspaceStats } from "./lifecycle/stats.js";
+import type { ExportRecord, ImportOptions } from "./lifecycle/transfer.js";
 import { driverFor, ScopedStore, scopedKeyv } from "./scope.js";
 import { type ChangeEvent, type WatchOptions, watchScope } from "./watch.js";
 
@@ -232,27 +232,28 @@ class Storage implements WorkspaceStorage {
   }
 
   async stats(): Promise<WorkspaceStats> {
-    return scopeStats(this.#host());
+    // Lifecycle code loads on first use: most processes never export, drop or migrate.
+    return (await import("./lifecycle/stats.js")).scopeStats(this.#host());
   }
 
   async dropWorkspace(options?: DropOptions): Promise<number> {
-    return dropWorkspace(this.#host(), options);
+    return (await import("./lifecycle/drop.js")).dropWorkspace(this.#host(), options);
   }
 
   async *exportWorkspace(): AsyncGenerator<ExportRecord> {
     // A generator, so a closed storage rejects on the first next() rather than throwing here.
-    yield* exportWorkspace(this.#host());
+    yield* (await import("./lifecycle/transfer.js")).exportWorkspace(this.#host());
   }
 
   async importWorkspace(
     records: AsyncIterable<ExportRecord> | Iterable<ExportRecord>,
     options?: ImportOptions,
   ): Promise<number> {
-    return importWorkspace(this.#host(), records, options);
+    return (await import("./lifecycle/transfer.js")).importWorkspace(this.#host(), records, options);
   }
 
   async migrateLegacy(options: MigrateOptions): Promise<{ entries: number }> {
-    return migrateLegacy(this.#host(), options);
+    return (await import("./lifecycle/migrate.js")).migrateLegacy(this.#host(), options);
   }
 
   watch(options?: WatchOptions): AsyncIterableIterator<ChangeEvent> {

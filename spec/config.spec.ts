@@ -1,4 +1,7 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { accepted } from "../lib/config.js";
 import {
   configFromEnv,
   InvalidConfigError,
@@ -99,5 +102,79 @@ describe("configFromEnv", () => {
     expect(configFromEnv({ ...base, KVWS_WORKSPACE_ID: "" }).workspaceId).toBeNull();
     expect(() => configFromEnv({ KVWS_ROOT: "app" })).toThrow(expect.objectContaining({ field: "url" }));
     expect(() => configFromEnv({ KVWS_URL: "memory:" })).toThrow(expect.objectContaining({ field: "root" }));
+  });
+});
+
+describe("parseConfig without zod", () => {
+  // parseConfig accepts valid configs by hand (lib/config.ts accepted) so opening storage does not
+  // load zod; whatever it accepts, the schema must accept with the same result.
+  const value = fc.oneof(
+    fc.constantFrom(
+      "memory:",
+      "redis://h:1",
+      "REDIS://h",
+      "redis+sentinel://h:26379/mymaster",
+      "default",
+      "replicated",
+      "rediss://h",
+      "file:x.json",
+      "sqlite:x.db",
+      "postgres://h/d",
+      "ftp://x",
+      "",
+      "app",
+      "keys",
+      "hash",
+      "other",
+    ),
+    fc.boolean(),
+    fc.constant(null),
+    fc.constant(undefined),
+    fc.integer(),
+    fc.array(fc.constantFrom("deps", "x", 1 as unknown as string), { maxLength: 3 }),
+  );
+  const key = fc.constantFrom(
+    "url",
+    "root",
+    "workspaceId",
+    "unscoped",
+    "depsPrefix",
+    "cluster",
+    "hashTags",
+    "redisLayout",
+    "durability",
+    "extra",
+  );
+  const input = fc.oneof(
+    fc.dictionary(key, value, { maxKeys: 9 }),
+    fc
+      .record({ url: fc.constantFrom("memory:", "redis://h"), root: fc.constant("app") })
+      .chain((base) => fc.dictionary(key, value, { maxKeys: 4 }).map((extra) => ({ ...base, ...extra }))),
+  );
+
+  it("accepts only what storageConfigSchema accepts, with the same result", () => {
+    let quick = 0;
+    fc.assert(
+      fc.property(input, (config) => {
+        const mine = accepted(config);
+        const parsed = storageConfigSchema.safeParse(config);
+        if (mine !== undefined) {
+          quick++;
+          expect(parsed.success).toBe(true);
+          expect(mine).toEqual(parsed.data);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+    expect(quick).toBeGreaterThan(100); // the generator reaches the hand-checked path
+  });
+
+  it("storageConfigSchema is a zod schema an app's zod composes with", () => {
+    const wrapped = z.object({ storage: storageConfigSchema });
+    expect(wrapped.safeParse({ storage: { url: "memory:", root: "app" } }).success).toBe(true);
+    expect(wrapped.safeParse({ storage: { url: "ftp://x", root: "app" } }).success).toBe(false);
+    expect(storageConfigSchema.parse({ url: "memory:", root: "a" })).toEqual({ url: "memory:", root: "a" });
+    const { safeParse } = storageConfigSchema; // a method keeps its object when taken off it
+    expect(safeParse({ url: "memory:", root: "a" }).success).toBe(true);
   });
 });

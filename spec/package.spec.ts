@@ -8,6 +8,7 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const manifest = JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as {
   engines: { node: string };
   dependencies: Record<string, string>;
+  peerDependencies: Record<string, string>;
   devDependencies: Record<string, string>;
 };
 
@@ -18,7 +19,13 @@ function runtimeImports(dir: string): Set<string> {
     if (!entry.isFile() || !entry.name.endsWith(".ts")) continue;
     const text = readFileSync(join(entry.parentPath, entry.name), "utf8");
     // `import type` is erased by tsc, so it needs no runtime dependency.
-    for (const match of text.matchAll(/^(?:import|export)(?! type)[^;]*?from "([^".][^"]*)"/gms)) {
+    // Static imports, and what loads on first use: `import("x")`, and `createRequire(…)("x")` (lib/zod.ts).
+    const loads = [
+      ...text.matchAll(/^(?:import|export)(?! type)[^;]*?from "([^".][^"]*)"/gms),
+      ...text.matchAll(/\bimport\("([^".][^"]*)"\)/g),
+      ...text.matchAll(/createRequire\([^)]*\)\("([^".][^"]*)"\)/g),
+    ];
+    for (const match of loads) {
       found.add(
         (match[1] as string).startsWith("@") ? match[1]!.split("/").slice(0, 2).join("/") : match[1]!.split("/")[0]!,
       );
@@ -61,8 +68,8 @@ describe("the published package", () => {
     const builtins = [...imports].filter((name) => name.startsWith("node:"));
     const packages = [...imports].filter((name) => !name.startsWith("node:")).sort();
     expect(builtins.length).toBeGreaterThan(0);
-    // keyv is a peer dependency: the app brings its own copy.
-    expect(packages).toEqual([...Object.keys(manifest.dependencies), "keyv"].sort());
+    // keyv, pg and sqlite3 are peer dependencies: the app brings its own copy (pg and sqlite3 when it uses them).
+    expect(packages).toEqual([...Object.keys(manifest.dependencies), ...Object.keys(manifest.peerDependencies)].sort());
     expect(manifest.devDependencies["keyv-file"]).toBeDefined();
   });
 

@@ -1,27 +1,37 @@
 import { InvalidConfigError } from "../errors.js";
 import type { Backend, OpenOptions } from "./driver.js";
-import { openFileBackend } from "./file/open.js";
 import { openMemoryBackend } from "./memory.js";
-import { openRedisBackend } from "./redis/backend.js";
-import { openRedisClusterBackend } from "./redis/cluster.js";
-import { openRedisSentinelBackend } from "./redis/sentinel.js";
 import { redact } from "./redis/url.js";
-import { openPostgresBackend, openSqliteBackend } from "./sql/open.js";
 
-/** URL schemes → the backend that serves them. Adding a backend = one file + one line here. */
+/**
+ * URL schemes → the backend that serves them. Adding a backend = one file + one line here.
+ * Every engine but memory is loaded when a URL of its scheme is first opened, never at import:
+ * a `memory:` app must not pay for @redis/client, @keyv/redis, pg or sqlite3 (about 100 ms and
+ * 15 MiB for the Redis client alone). spec/cold-start.spec.ts checks that nothing else loads them.
+ */
 const OPENERS: Record<string, (url: string, options: OpenOptions) => Promise<Backend> | Backend> = {
   "memory:": (url) => openMemoryBackend(url),
-  "file:": (url) => openFileBackend(filePath(url)),
+  "file:": async (url) => {
+    const path = filePath(url);
+    return (await import("./file/open.js")).openFileBackend(path);
+  },
   "redis:": openRedis,
   "rediss:": openRedis,
-  "redis+sentinel:": openRedisSentinelBackend,
-  "sqlite:": openSqliteBackend,
-  "postgres:": openPostgresBackend,
-  "postgresql:": openPostgresBackend,
+  "redis+sentinel:": async (url, options) =>
+    (await import("./redis/sentinel.js")).openRedisSentinelBackend(url, options),
+  "sqlite:": async (url, options) => (await import("./sql/open.js")).openSqliteBackend(url, options),
+  "postgres:": openPostgres,
+  "postgresql:": openPostgres,
 };
 
-function openRedis(url: string, options: OpenOptions): Promise<Backend> {
-  return options.cluster ? openRedisClusterBackend(url, options) : openRedisBackend(url, options);
+async function openRedis(url: string, options: OpenOptions): Promise<Backend> {
+  return options.cluster
+    ? (await import("./redis/cluster.js")).openRedisClusterBackend(url, options)
+    : (await import("./redis/backend.js")).openRedisBackend(url, options);
+}
+
+async function openPostgres(url: string, options: OpenOptions): Promise<Backend> {
+  return (await import("./sql/open.js")).openPostgresBackend(url, options);
 }
 
 export const SCHEMES = Object.keys(OPENERS);

@@ -2,226 +2,44 @@
  * The vector collection: rows stored compactly through Keyv (see vectors/codec.ts), searched
  * exactly by a SIMD scan over a cached contiguous matrix that every search revalidates
  * against the backend (see vectors/sync.ts), so writes from other processes are seen.
+ *
+ * This is its front: options are checked here, when the store is made, and the engine
+ * (vectors/store.ts and the kernel, matrix and sync modules) loads on the first call, so an app
+ * that never touches vectors does not load them at start (spec/cold-start.spec.ts).
  */
-import { DimensionMismatchError, InvalidArgumentError } from "../errors.js";
-import { validateName } from "../keys.js";
-import { cacheFor, cacheLimits, type VectorCache } from "../vectors/cache.js";
-import { decodeVector, encodeVector, parseKeyvText, parseRow, type StoredRow, toFloat32 } from "../vectors/codec.js";
-import { compileFilter } from "../vectors/filter.js";
-import { defaultKernel, type Kernel } from "../vectors/kernel.js";
-import { Matrix } from "../vectors/matrix.js";
-import { keepsStoredValues, revalidate, type SyncSource } from "../vectors/sync.js";
-import { decodeValue, encodeValue } from "./codec.js";
-import { assertMetadata } from "./json.js";
-import { checkListOptions, listNames, listNamesWith } from "./list.js";
-import type { CollectionContext, VectorMatch, VectorOptions, VectorStore } from "./types.js";
+import { InvalidArgumentError } from "../errors.js";
+import { cacheFor, cacheLimits, VECTOR_CACHE, type VectorCache } from "../vectors/cache.js";
+import type { VectorInternals } from "../vectors/store.js";
+import type { CollectionContext, VectorOptions, VectorStore } from "./types.js";
 
-/** Where tests and benchmarks find a store's cache (not part of the public API). */
-export const VECTOR_CACHE = Symbol.for("keyv-workspaces.vectorCache");
-
-export interface VectorInternals {
-  /** Force a kernel (tests compare the SIMD and fallback paths). */
-  kernel?: Kernel;
-  /** Whose cache this store shares (one per opened storage); default: a cache of its own. */
-  owner?: object;
-}
-
-function checkK(k: unknown): number {
-  if (typeof k !== "number" || !Number.isInteger(k) || k <= 0) {
-    throw new InvalidArgumentError(`k must be a positive integer, got ${String(k)}`);
-  }
-  return k;
-}
+export { CATCH_UP, VECTOR_CACHE } from "../vectors/cache.js";
+export type { VectorInternals } from "../vectors/store.js";
 
 export function createVectorStore(
   ctx: CollectionContext,
   options: VectorOptions = {},
   internals: VectorInternals = {},
 ): VectorStore {
-  const { store } = ctx;
   const quantization = options.quantization ?? "none";
   if (quantization !== "none" && quantization !== "int8") {
     throw new InvalidArgumentError(`quantization must be "none" or "int8", got ${JSON.stringify(quantization)}`);
   }
-  const int8 = quantization === "int8";
-  const kernel = internals.kernel ?? defaultKernel();
   const limits = cacheLimits({ maxWorkspaces: options.maxCachedWorkspaces, maxBytes: options.maxCacheBytes });
   const cache: VectorCache = cacheFor(internals.owner ?? {}, limits);
-  const key = `${store.prefix}\u0000${quantization}\u0000${kernel.name}`;
-  const syncOptions = { kernel, int8 };
-
-  const unwrap = (data: unknown): unknown => {
-    if (data === null || typeof data !== "object") return undefined;
-    const { value, expires } = data as { value?: unknown; expires?: unknown };
-    return typeof expires === "number" && expires <= Date.now() ? undefined : value;
+  let engine: Promise<VectorStore> | undefined;
+  const load = () => {
+    engine ??= import("../vectors/store.js").then(({ vectorStore }) => vectorStore(ctx, options, internals, cache));
+    return engine;
   };
-  const source: SyncSource = {
-    store,
-    names: () => store.names(),
-    fetch: (names) => store.getMany(names),
-    decode(raw) {
-      if (raw === undefined || raw === null) return undefined;
-      return typeof raw === "string" ? unwrap(parseKeyvText(raw)) : unwrap(raw);
-    },
-  };
-
-  /** The dimension of the first readable stored row, or undefined when the workspace holds none. */
-  const storedDimension = async (): Promise<number | undefined> => {
-    for await (const name of store.names()) {
-      let row: ReturnType<typeof parseRow>;
-      try {
-        row = parseRow(source.decode(await store.get(name)));
-      } catch {
-        continue; // an unreadable row sets no dimension; search skips it and says so
-      }
-      if (row) return row.d;
-    }
-    return undefined;
-  };
-
-  // The dimension this handle last saw (its own writes, or one read of the store), so an upsert
-  // costs the same at 50k rows as at 5: reading it from the store per write lists the collection.
-  // A process that empties the workspace and refills it at another dimension is noticed here only
-  // on a mismatch (then the store decides); until then search reports the odd rows and skips them.
-  let knownD: number | undefined;
-  let reading: Promise<number | undefined> | undefined;
-  const readDimension = (): Promise<number | undefined> => {
-    reading ??= storedDimension().finally(() => {
-      reading = undefined;
-    });
-    return reading;
-  };
-
-  /** Refuses `d` when the workspace holds vectors of another dimension; remembers it otherwise. */
-  const admit = async (d: number, what: string): Promise<void> => {
-    const entry = cache.peek(key);
-    let expected = entry?.synced && entry.matrix ? entry.matrix.d : knownD;
-    if (expected === undefined) expected = await readDimension();
-    // A remembered dimension may be stale (the workspace was emptied since); the store decides.
-    if (expected !== undefined && expected !== d) expected = await readDimension();
-    if (expected !== undefined && expected !== d) {
-      throw new DimensionMismatchError(`${what} has ${d} dimensions; this workspace's vectors have ${expected}`);
-    }
-    knownD = d;
-  };
-
-  interface Prepared {
-    id: string;
-    values: Float32Array;
-    meta: Record<string, unknown>;
-    stored: string;
-  }
-  const prepare = (id: string, vector: ArrayLike<number>, metadata: unknown, what: string): Prepared => {
-    validateName(id, "vector id");
-    const values = toFloat32(vector, what);
-    const meta = assertMetadata(metadata);
-    // Serialised exactly as keyv.set would, so the cache can keep this very value: a later resync
-    // then recognises the row as unchanged without decoding it.
-    const stored = encodeValue({ v: encodeVector(values), m: meta } satisfies StoredRow);
-    return { id, values, meta, stored };
-  };
-
-  /** Our own writes go straight into a loaded cache; the next search still revalidates for everyone else's. */
-  const remember = async (rows: readonly Prepared[]): Promise<void> => {
-    const entry = cache.peek(key);
-    if (!entry) return;
-    const keep = keepsStoredValues(store);
-    await entry.exclusive(() => {
-      for (const { id, values, meta, stored } of rows) {
-        if (!entry.synced) return;
-        entry.matrix ??= new Matrix(kernel, values.length, { int8 });
-        const copy = structuredClone(meta);
-        if (entry.matrix.d !== values.length || !entry.matrix.set(id, values, copy, keep ? stored : undefined)) {
-          entry.synced = false;
-        }
-      }
-    });
-    cache.trim();
-  };
-
   const vectors: VectorStore & { [VECTOR_CACHE]: VectorCache } = {
     [VECTOR_CACHE]: cache,
-
-    async upsert(id, vector, metadata) {
-      const row = prepare(id, vector, metadata, "vector");
-      await admit(row.values.length, `vector ${JSON.stringify(id)}`);
-      await store.set(id, row.stored);
-      await remember([row]);
-    },
-
-    async upsertMany(rows) {
-      if (!Array.isArray(rows)) throw new InvalidArgumentError("vectors.upsertMany takes an array of rows");
-      // Every row is checked before the first write, so a bad row leaves the store as it was.
-      const prepared = rows.map((row: unknown, i) => {
-        if (row === null || typeof row !== "object") {
-          throw new InvalidArgumentError(`vectors.upsertMany: row ${i} must be an object { id, vector, metadata? }`);
-        }
-        const { id, vector, metadata } = row as { id: string; vector: ArrayLike<number>; metadata?: unknown };
-        return prepare(id, vector, metadata, `vector of row ${i}`);
-      });
-      if (prepared.length === 0) return;
-      const d = prepared[0]!.values.length;
-      const odd = prepared.findIndex((row) => row.values.length !== d);
-      if (odd >= 0) {
-        throw new DimensionMismatchError(
-          `vectors.upsertMany: row ${odd} has ${prepared[odd]!.values.length} dimensions, row 0 has ${d}`,
-        );
-      }
-      await admit(d, "vectors.upsertMany: each vector");
-      await store.setMany(prepared.map(({ id, stored }) => ({ name: id, value: stored })));
-      await remember(prepared);
-    },
-
-    async get(id) {
-      const row = parseRow(decodeValue(await store.get(validateName(id, "vector id")), id));
-      if (!row) return undefined;
-      const vector = decodeVector(row.v);
-      return vector ? { vector, metadata: row.m } : undefined;
-    },
-
-    async delete(id) {
-      validateName(id, "vector id");
-      const deleted = await store.delete(id);
-      const entry = cache.peek(key);
-      if (entry) {
-        await entry.exclusive(() => {
-          entry.matrix?.remove(id);
-          if (entry.matrix?.n === 0) entry.matrix = undefined;
-        });
-      }
-      return deleted;
-    },
-
-    count: async () => (await listNames(store)).length,
-    ids: async (options) => listNamesWith(store, checkListOptions(options, "vectors.ids")),
-
-    async search(query, searchOptions = {}) {
-      const q = toFloat32(query, "query vector");
-      const k = checkK(searchOptions?.k ?? 10);
-      // Validated here, before the first read: a malformed filter never reaches the store.
-      const filter = compileFilter(searchOptions?.filter);
-      const entry = cache.entry(key);
-      try {
-        return await entry.exclusive(async (): Promise<VectorMatch[]> => {
-          await revalidate(entry, source, syncOptions);
-          const matrix = entry.matrix;
-          if (!matrix) return [];
-          if (matrix.d !== q.length) {
-            throw new DimensionMismatchError(
-              `query vector has ${q.length} dimensions; this workspace's vectors have ${matrix.d}`,
-            );
-          }
-          const { rows, scores } = matrix.search(q, k, filter && matrix.select(filter));
-          return Array.from(rows, (row, i) => ({
-            id: matrix.ids[row]!,
-            score: scores[i]!,
-            metadata: structuredClone(matrix.metadata[row]!),
-          }));
-        });
-      } finally {
-        cache.trim(entry);
-      }
-    },
+    upsert: async (id, vector, metadata) => (await load()).upsert(id, vector, metadata),
+    upsertMany: async (rows) => (await load()).upsertMany(rows),
+    get: async (id) => (await load()).get(id),
+    delete: async (id) => (await load()).delete(id),
+    count: async () => (await load()).count(),
+    ids: async (options) => (await load()).ids(options),
+    search: async (query, options) => (await load()).search(query, options),
   };
   return vectors;
 }

@@ -3,6 +3,7 @@
  * LRU bound on how many workspaces and how many bytes stay resident. Entries are revalidated
  * against the backend before every use (see sync.ts); this module only holds and evicts them.
  */
+import { LOG_LIMIT } from "../backends/change-log.js";
 import { InvalidArgumentError } from "../errors.js";
 import type { Matrix } from "./matrix.js";
 
@@ -21,12 +22,40 @@ export const DEFAULT_CACHE_LIMITS: Readonly<CacheLimits> = Object.freeze({
   maxBytes: 1024 ** 3,
 });
 
+/** Where tests and benchmarks find a store's cache (not part of the public API). */
+export const VECTOR_CACHE = Symbol.for("keyv-workspaces.vectorCache");
+
+/**
+ * Own writes a loaded cache lets pass before it catches up with the store (vectors/store.ts): a
+ * quarter of what every backend's change log keeps, so the log still reaches back to the cache's
+ * version with room for other writers' changes and for writes still in flight.
+ */
+export const CATCH_UP = LOG_LIMIT / 4;
+
+/** What `OwnWrites` remembers of a delete. */
+export const DELETED = Symbol("deleted");
+
+/**
+ * This handle's writes since `version`, already in the matrix: name → the stored value written
+ * (or DELETED). A revalidation that finds a name still holding that value skips decoding it.
+ */
+export type OwnWrites = Map<string, string | typeof DELETED>;
+
 export class CacheEntry {
   matrix: Matrix | undefined;
   /** The backend version the contents reflect; undefined when the driver has none. */
   version: string | undefined;
   /** False until the first full load: own writes are not applied to an entry nobody loaded. */
   synced = false;
+  readonly own: OwnWrites = new Map();
+  /** Names this handle has written (or is writing) since `version`: bounded, see vectors.ts. */
+  ownSince = 0;
+  /** Own writes begun and not yet applied: a catch-up waits for them, so it need not decode them. */
+  readonly writing = new Set<Promise<unknown>>();
+  /** Bumped by every revalidation that ends: an own write that saw it change applies nothing. */
+  epoch = 0;
+  /** The catch-up under way (collections/vectors.ts), shared by every writer that waits for it. */
+  catching: Promise<void> | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
   get bytes(): number {

@@ -17,10 +17,10 @@
  *   `$` key, operators mixed with plain keys or nested inside a value, a wrong operand type,
  *   `$in`/`$nin` not an array, and operands JSON cannot hold (undefined, NaN, class instances).
  */
-import { z } from "zod";
 import { assertJson } from "../collections/json.js";
 import type { MetadataFilter } from "../collections/types.js";
 import { InvalidArgumentError, type KeyvWorkspacesError } from "../errors.js";
+import { zod } from "../zod.js";
 
 export interface CompiledFilter {
   /** Canonical JSON: equal for filters that select the same rows by construction (key order aside). */
@@ -47,39 +47,84 @@ function hasOperatorKey(value: unknown): boolean {
   return false;
 }
 
-const operand = z.unknown().refine((v) => !hasOperatorKey(v), "operators cannot be nested inside a value");
-const bound = z.union([z.number(), z.string()], "must be a number or a string");
-const list = z.array(operand, "must be an array");
-
-const operators = z
-  .strictObject(
-    {
-      $eq: operand.optional(),
-      $ne: operand.optional(),
-      $gt: bound.optional(),
-      $gte: bound.optional(),
-      $lt: bound.optional(),
-      $lte: bound.optional(),
-      $in: list.optional(),
-      $nin: list.optional(),
-    },
-    {
-      error(issue) {
-        if (issue.code !== "unrecognized_keys") return undefined;
-        const plain = issue.keys.filter((key) => !key.startsWith("$"));
-        return plain.length > 0
-          ? `operators cannot be mixed with plain keys (${plain.join(", ")})`
-          : `unknown operator ${issue.keys.join(", ")}`;
+/** The schemas that say why a condition is refused, built (and zod loaded) on the first refusal. */
+export function schemas() {
+  const z = zod();
+  const operand = z.unknown().refine((v) => !hasOperatorKey(v), "operators cannot be nested inside a value");
+  const bound = z.union([z.number(), z.string()], "must be a number or a string");
+  const list = z.array(operand, "must be an array");
+  const operators = z
+    .strictObject(
+      {
+        $eq: operand.optional(),
+        $ne: operand.optional(),
+        $gt: bound.optional(),
+        $gte: bound.optional(),
+        $lt: bound.optional(),
+        $lte: bound.optional(),
+        $in: list.optional(),
+        $nin: list.optional(),
       },
-    },
-  )
-  .refine(
-    (ops) =>
-      new Set([ops.$gt, ops.$gte, ops.$lt, ops.$lte].flatMap((b) => (b === undefined ? [] : [typeof b]))).size <= 1,
-    "comparison operands must all be numbers or all be strings",
-  );
+      {
+        error(issue) {
+          if (issue.code !== "unrecognized_keys") return undefined;
+          const plain = issue.keys.filter((key) => !key.startsWith("$"));
+          return plain.length > 0
+            ? `operators cannot be mixed with plain keys (${plain.join(", ")})`
+            : `unknown operator ${issue.keys.join(", ")}`;
+        },
+      },
+    )
+    .refine(
+      (ops) =>
+        new Set([ops.$gt, ops.$gte, ops.$lt, ops.$lte].flatMap((b) => (b === undefined ? [] : [typeof b]))).size <= 1,
+      "comparison operands must all be numbers or all be strings",
+    );
+  return { operand, operators };
+}
 
-type Operators = z.infer<typeof operators>;
+let refusals: ReturnType<typeof schemas> | undefined;
+
+const VALUE_OPS = new Set(["$eq", "$ne"]);
+const BOUND_OPS = new Set(["$gt", "$gte", "$lt", "$lte"]);
+const LIST_OPS = new Set(["$in", "$nin"]);
+
+/**
+ * What the operators schema makes of `condition` when it certainly accepts it, else undefined
+ * (the schema then names the problem). A valid filter thus never loads zod; spec/vectors/filter
+ * checks that this agrees with the schema.
+ */
+export function acceptedOperators(condition: Record<string, unknown>): Operators | undefined {
+  const out: Record<string, unknown> = {};
+  const boundTypes = new Set<string>();
+  for (const [key, value] of Object.entries(condition)) {
+    if (VALUE_OPS.has(key)) {
+      if (value === undefined || hasOperatorKey(value)) return undefined;
+      out[key] = value;
+    } else if (BOUND_OPS.has(key)) {
+      if (!(typeof value === "string" || (typeof value === "number" && Number.isFinite(value)))) return undefined;
+      boundTypes.add(typeof value);
+      out[key] = value;
+    } else if (LIST_OPS.has(key)) {
+      if (!Array.isArray(value) || value.some((v) => v === undefined || hasOperatorKey(v))) return undefined;
+      out[key] = [...value];
+    } else {
+      return undefined;
+    }
+  }
+  return boundTypes.size <= 1 ? (out as Operators) : undefined;
+}
+
+interface Operators {
+  $eq?: unknown;
+  $ne?: unknown;
+  $gt?: number | string;
+  $gte?: number | string;
+  $lt?: number | string;
+  $lte?: number | string;
+  $in?: unknown[];
+  $nin?: unknown[];
+}
 
 function fail(message: string, cause?: unknown): KeyvWorkspacesError {
   return new InvalidArgumentError(`invalid search filter: ${message}`, cause === undefined ? undefined : { cause });
@@ -167,7 +212,7 @@ export function compileFilter(filter: MetadataFilter | undefined): CompiledFilte
   if (filter === undefined) return undefined;
   if (!isPlainObject(filter)) throw fail(`a filter is an object of metadata fields, got ${describe(filter)}`);
   try {
-    // JSON-ness and depth first, with a walk that no input can overflow; zod then checks the shape.
+    // JSON-ness and depth first, with a walk that no input can overflow; then the shape.
     assertJson(filter, "search filter");
   } catch (error) {
     throw fail((error as Error).message, error);
@@ -178,12 +223,20 @@ export function compileFilter(filter: MetadataFilter | undefined): CompiledFilte
     if (field.startsWith("$")) throw fail(`unknown top-level operator ${JSON.stringify(field)}`);
     const condition = filter[field];
     const isOps = isPlainObject(condition) && Object.keys(condition).some((k) => k.startsWith("$"));
-    const parsed = isOps ? operators.safeParse(condition) : operand.safeParse(condition);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw fail(`${describePath(field, issue.path)}: ${issue.message}`, parsed.error);
+    let ops = isOps
+      ? acceptedOperators(condition as Record<string, unknown>)
+      : hasOperatorKey(condition)
+        ? undefined
+        : { $eq: condition };
+    if (!ops) {
+      refusals ??= schemas();
+      const parsed = isOps ? refusals.operators.safeParse(condition) : refusals.operand.safeParse(condition);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw fail(`${describePath(field, issue.path)}: ${issue.message}`, parsed.error);
+      }
+      ops = isOps ? (parsed.data as Operators) : { $eq: condition };
     }
-    const ops: Operators = isOps ? (parsed.data as Operators) : { $eq: condition };
     fields.push([field, compileField(ops)]);
     normal.push([field, canonical(ops) as Record<string, unknown>]);
   }

@@ -14,7 +14,7 @@
 import type { PrefixStore } from "../backends/driver.js";
 import { MAX_DEPTH, withinDepth } from "../collections/json.js";
 import { warnOnce } from "../warnings.js";
-import type { CacheEntry } from "./cache.js";
+import { type CacheEntry, DELETED } from "./cache.js";
 import { parseRow } from "./codec.js";
 import type { Kernel } from "./kernel.js";
 import { Matrix } from "./matrix.js";
@@ -35,17 +35,31 @@ export interface SyncOptions {
   int8: boolean;
 }
 
-export async function revalidate(entry: CacheEntry, source: SyncSource, options: SyncOptions): Promise<void> {
+/**
+ * Brings `entry` up to the backend's current version. With `reload: false` (an own write
+ * catching up) it never lists the store: where the change log cannot say what changed, the entry
+ * is marked unsynced instead, and the next search reloads.
+ */
+export async function revalidate(
+  entry: CacheEntry,
+  source: SyncSource,
+  options: SyncOptions,
+  how: { reload: boolean } = { reload: true },
+): Promise<void> {
   try {
-    await sync(entry, source, options);
+    await sync(entry, source, options, how.reload);
   } catch (error) {
     // A load that failed half way leaves rows of two versions: the next use starts from scratch.
     entry.synced = false;
     throw error;
+  } finally {
+    entry.epoch++;
+    // Own writes since the version now read: only those still under way (their names come later).
+    entry.ownSince = entry.writing.size;
   }
 }
 
-async function sync(entry: CacheEntry, source: SyncSource, options: SyncOptions): Promise<void> {
+async function sync(entry: CacheEntry, source: SyncSource, options: SyncOptions, canReload: boolean): Promise<void> {
   const { store } = source;
   const version = store.version ? await store.version() : undefined;
   if (entry.synced && version !== undefined && entry.version === version) return;
@@ -57,6 +71,11 @@ async function sync(entry: CacheEntry, source: SyncSource, options: SyncOptions)
       return;
     }
   }
+  if (!canReload) {
+    entry.synced = false;
+    return;
+  }
+  entry.own.clear();
   await reload(entry, source, options);
   entry.version = version;
   entry.synced = true;
@@ -193,16 +212,29 @@ async function reload(entry: CacheEntry, source: SyncSource, options: SyncOption
   if (entry.matrix?.n === 0) entry.matrix = undefined;
 }
 
+/**
+ * Refetches the changed names. One this handle wrote, still holding the value it wrote, is in
+ * the matrix already (collections/vectors.ts applies own writes): it is not decoded again.
+ */
 async function refetch(entry: CacheEntry, source: SyncSource, options: SyncOptions, names: string[]): Promise<void> {
   const { prefix } = source.store;
+  const { own } = entry;
   const present: Array<[string, Row]> = [];
   for await (const [chunk, raws] of batches(source, names)) {
-    const values = await decodeSome(source, raws);
-    chunk.forEach((name, i) => {
+    const changed: number[] = [];
+    for (let i = 0; i < chunk.length; i++) {
+      const mine = own.get(chunk[i]!);
+      const raw = raws[i];
+      if (mine === undefined || (mine === DELETED ? raw !== undefined : mine !== raw)) changed.push(i);
+      own.delete(chunk[i]!);
+    }
+    const values = await decodeSome(source, raws, changed);
+    for (const i of changed) {
+      const name = chunk[i]!;
       const row = readRow(prefix, name, raws[i], values[i]);
       if (row) present.push([name, row]);
       else entry.matrix?.remove(name);
-    });
+    }
   }
   // Deletions first: if they emptied the workspace, its next rows may set a new dimension.
   if (entry.matrix?.n === 0) entry.matrix = undefined;

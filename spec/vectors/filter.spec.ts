@@ -1,6 +1,7 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { MetadataFilter } from "../../lib/index.js";
-import { compileFilter } from "../../lib/vectors/filter.js";
+import { acceptedOperators, compileFilter, schemas } from "../../lib/vectors/filter.js";
 
 const matches = (filter: MetadataFilter, metadata: Record<string, unknown>) => compileFilter(filter)!.matches(metadata);
 
@@ -117,5 +118,42 @@ describe("malformed filters are InvalidArgumentError", () => {
     const a: Record<string, unknown> = {};
     a.self = a;
     expect(() => compileFilter({ a })).toThrow(/circular/);
+  });
+});
+
+describe("filters without zod", () => {
+  // compileFilter accepts valid operator objects by hand (filter.ts acceptedOperators) so that a
+  // search does not load zod; whatever it accepts, the schema must accept with the same result.
+  const leaf = fc.oneof(
+    fc.integer(),
+    fc.constantFrom(1.5, -0, Number.NaN, Number.POSITIVE_INFINITY),
+    fc.string({ maxLength: 3 }),
+    fc.boolean(),
+    fc.constant(null),
+    fc.constant(undefined),
+  );
+  const operand = fc.oneof(
+    leaf,
+    fc.array(leaf, { maxLength: 3 }),
+    fc.dictionary(fc.constantFrom("a", "$eq", "b"), leaf, { maxKeys: 2 }),
+  );
+  const op = fc.constantFrom("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$bad", "plain");
+  const condition = fc.dictionary(op, fc.oneof(operand, fc.array(operand, { maxLength: 3 })), { maxKeys: 4 });
+
+  it("accepts only what the operators schema accepts, with the same result", () => {
+    const { operators } = schemas();
+    let quick = 0;
+    fc.assert(
+      fc.property(condition, (ops) => {
+        const mine = acceptedOperators(ops);
+        if (mine === undefined) return;
+        quick++;
+        const parsed = operators.safeParse(ops);
+        expect(parsed.success).toBe(true);
+        expect(mine).toEqual(parsed.data);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(quick).toBeGreaterThan(100);
   });
 });

@@ -4,16 +4,16 @@
  * `require` (a second module instance), and still hold a perfectly good Redis connection.
  * Each recognised adapter yields a `RedisCommander` for the one Redis driver.
  */
-import { ErrorReply } from "@redis/client";
+import type { ErrorReply } from "@redis/client";
 import { KeyvWorkspacesError } from "../../errors.js";
 import type { Driver } from "../driver.js";
-import { type ClusterClient, clusterCommander } from "./cluster.js";
+import { type ClusterClient, clusterCommander } from "./cluster-commander.js";
 import { clusterSubscriptions } from "./cluster-subscribe.js";
 import { type RedisDriverOptions, redisDriver } from "./driver.js";
 import type { Subscribe } from "./notify.js";
 import { type Dedicated, duplicateOf, type Optimistic, optimisticOver } from "./optimistic.js";
 import { ioSubscriptions, type NodeRedisLike, nodeRedisSubscriptions, type Subscriptions } from "./subscribe.js";
-import { execOnce, type RedisCommander, typedReply } from "./tx.js";
+import { execOnce, isErrorReply, type RedisCommander, typedReply } from "./tx.js";
 
 type Send = (args: string[]) => Promise<unknown>;
 type Fn = (...args: never[]) => unknown;
@@ -37,7 +37,7 @@ const field = (value: unknown, name: string): unknown =>
 const REPLY_ERRORS = new Set(["ErrorReply", "SimpleError", "BlobError", "MultiErrorReply", "ReplyError"]);
 
 function rethrowTyped(error: unknown): never {
-  if (error instanceof KeyvWorkspacesError || error instanceof ErrorReply) throw error;
+  if (error instanceof KeyvWorkspacesError || isErrorReply(error)) throw error;
   if (error instanceof Error && REPLY_ERRORS.has(error.constructor?.name ?? "")) {
     throw typedReply(error as ErrorReply, error.message, "this server");
   }

@@ -22,7 +22,6 @@ import {
   validateWorkspaceId,
   WORKSPACE_SEGMENT,
 } from "../../keys.js";
-import { connectRedis } from "./open.js";
 import { type RebuildReport, rebuildIndexes } from "./rebuild.js";
 import { runScript, type Script } from "./scripts.js";
 import type { RedisCommander } from "./tx.js";
@@ -139,6 +138,8 @@ export async function migrateLayout(url: string, options: MigrateLayoutOptions):
     throw new InvalidArgumentError(`batchSize must be an integer from 1 to 10000, got ${batch}`);
   }
   const timeouts = options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs };
+  // Loaded here, not at import: lib/index.ts exports this for every app, most never call it.
+  const { connectRedis } = await import("./open.js");
   const connection = await connectRedis(url, timeouts);
   const report: MigrateLayoutReport = { prefixes: 0, moved: 0, conflicts: [], rebuilt: [] };
   try {

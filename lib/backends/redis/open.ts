@@ -1,26 +1,20 @@
-import {
-  ClientOfflineError,
-  createClient,
-  DisconnectsClientError,
-  ErrorReply,
-  MultiErrorReply,
-  SocketClosedUnexpectedlyError,
-} from "@redis/client";
-import { AuthenticationError, ConnectionError, InvalidConfigError, KeyvWorkspacesError } from "../../errors.js";
+import { createClient, ErrorReply, MultiErrorReply } from "@redis/client";
+import { ConnectionError, InvalidConfigError } from "../../errors.js";
 import type { OpenOptions } from "../driver.js";
 import { InFlight, within } from "./bounds.js";
 import { replicatedSend, replicationTimeout } from "./durable.js";
+import { DEFAULT_CONNECT_TIMEOUT_MS, redisError, sleep } from "./errors.js";
 import type { Subscribe } from "./notify.js";
 import { type Dedicated, duplicateOf, optimisticOver } from "./optimistic.js";
 import { nodeRedisSubscriptions } from "./subscribe.js";
-import { isTransient, type RedisCommander, replyKind, sendMulti as sendEach, typedReply } from "./tx.js";
+import { isTransient, type RedisCommander, sendMulti as sendEach } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
 
 export { InFlight, within } from "./bounds.js";
+export { DEFAULT_CONNECT_TIMEOUT_MS, redisError, sleep } from "./errors.js";
 
 export type RedisOpenOptions = OpenOptions;
 
-export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 // After a lost connection: back off up to this delay, for this many attempts, then rest until
 // the next command asks for a connection again. An idle process thus stops retrying instead of
 // spinning forever, and a busy one recovers as soon as Redis is back.
@@ -39,34 +33,6 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
-/**
- * Maps what node-redis rejects with to this library's typed errors: every server reply gets a
- * code (tx.ts typedReply), lost or missing connections are ConnectionErrors.
- */
-export function redisError(error: unknown, where: string, secrets: ReadonlyArray<string | undefined>): Error {
-  if (error instanceof KeyvWorkspacesError) return error;
-  if (error instanceof ClientOfflineError) {
-    return new ConnectionError(`Redis at ${where} is not connected (reconnecting); the command was not sent`, {
-      cause: error,
-    });
-  }
-  if (error instanceof SocketClosedUnexpectedlyError || error instanceof DisconnectsClientError) {
-    return new ConnectionError(
-      `the connection to Redis at ${where} was lost before the reply; the command may or may not have been applied`,
-      { cause: error },
-    );
-  }
-  const message = scrub(error instanceof Error ? error.message : String(error), secrets);
-  if (error instanceof ErrorReply) {
-    if (replyKind(message) === "auth") {
-      return new AuthenticationError(`Redis at ${where} refused the credentials: ${message}`, { cause: error });
-    }
-    return typedReply(error, message, where);
-  }
-  return new ConnectionError(`Redis at ${where} is unreachable: ${message || "connection failed"}`, { cause: error });
-}
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 // Transaction control must stay back to back on the connection: never resent on its own.
 const NO_RETRY = new Set(["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"]);
 

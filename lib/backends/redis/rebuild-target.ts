@@ -1,8 +1,8 @@
 /** Where rebuild.ts runs: a URL (standalone or cluster, opened and closed here), a client, or an adapter. */
-import KeyvRedis from "@keyv/redis";
+import type KeyvRedis from "@keyv/redis";
 import { InvalidArgumentError } from "../../errors.js";
-import { clusterNodeUrls, connectCluster } from "./cluster.js";
-import { connectRedis } from "./open.js";
+import { clusterNodeUrls } from "./cluster-commander.js";
+import type { RedisConnection } from "./open.js";
 import type { RebuildOptions } from "./rebuild.js";
 import type { RedisCommander } from "./tx.js";
 import { redact } from "./url.js";
@@ -17,12 +17,16 @@ export async function withClient<T>(
   work: (client: RedisCommander, nodes: readonly RedisCommander[]) => Promise<T>,
 ): Promise<T> {
   if (typeof target !== "string") {
+    // Only an app that holds a KeyvRedis can pass one, so loading the class costs nothing new;
+    // at import it would load a Redis client for every app (lib/index.ts exports rebuildIndex).
+    const { default: Adapter } = await import("@keyv/redis");
     const client =
-      target instanceof KeyvRedis
+      target instanceof Adapter
         ? ((await target.getClient()) as unknown as RedisCommander)
         : (target as RedisCommander);
     return work(client, [client]);
   }
+  const [{ connectRedis }, { connectCluster }] = await Promise.all([import("./open.js"), import("./cluster.js")]);
   const timeouts = options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs };
   if (!options.cluster) {
     const connection = await connectRedis(target, timeouts);
@@ -39,7 +43,7 @@ export async function withClient<T>(
   if (masters === undefined) {
     throw new InvalidArgumentError(`cluster: true, but ${redact(target)} is not in cluster mode`);
   }
-  const connections: Awaited<ReturnType<typeof connectRedis>>[] = [];
+  const connections: RedisConnection[] = [];
   const cluster = await connectCluster(target, timeouts);
   try {
     for (const url of masters) connections.push(await connectRedis(url, timeouts));

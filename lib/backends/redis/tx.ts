@@ -1,4 +1,4 @@
-import { ErrorReply } from "@redis/client";
+import type { ErrorReply } from "@redis/client";
 import {
   ConnectionError,
   KeyvWorkspacesError,
@@ -39,10 +39,26 @@ export function replyKind(message: string): ReplyKind {
   return "other";
 }
 
+/**
+ * Whether `error` is an instance of a class named `name`, or of a subclass of one. By name, not
+ * `instanceof`: this module must not load @redis/client (a `memory:` app never needs it), and an
+ * app's adapter may hold another copy of it whose errors are just as good.
+ */
+export function isA(error: unknown, name: string): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  for (let proto = Object.getPrototypeOf(error); proto !== null; proto = Object.getPrototypeOf(proto)) {
+    if ((proto as { constructor?: { name?: unknown } }).constructor?.name === name) return true;
+  }
+  return false;
+}
+
+/** A node-redis server reply error (ErrorReply or a subclass: SimpleError, BlobError, MultiErrorReply), of any copy. */
+export const isErrorReply = (error: unknown): error is ErrorReply => isA(error, "ErrorReply");
+
 /** Whether `error` is (or wraps) a server reply that a later retry may not get. */
 export function isTransient(error: unknown): boolean {
   const reply = error instanceof KeyvWorkspacesError ? error.cause : error;
-  return reply instanceof ErrorReply && replyKind(reply.message) === "transient";
+  return isErrorReply(reply) && replyKind(reply.message) === "transient";
 }
 
 /**
@@ -75,7 +91,7 @@ export function typedReply(error: ErrorReply, message: string, where: string): K
 
 /** For clients that do not map errors themselves (a raw node-redis client, KeyvRedis's). */
 export function typed(error: unknown): unknown {
-  if (error instanceof ErrorReply) return typedReply(error, error.message, "this server");
+  if (isErrorReply(error)) return typedReply(error, error.message, "this server");
   if (error instanceof KeyvWorkspacesError) return error;
   return new ConnectionError(`Redis command failed: ${error instanceof Error ? error.message : String(error)}`, {
     cause: error,
