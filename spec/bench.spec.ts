@@ -5,7 +5,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { scanPoints, scanRowName, scanSvg, table } from "../bench/report.js";
+import { END, type RunJson, renderLatest, START, withLatest } from "../bench/docs.js";
+import { fmt, scanPoints, scanRowName, scanSvg, table } from "../bench/report.js";
 import type { BenchRow } from "../bench/rows.js";
 import { ratios, row } from "../bench/rows.js";
 import { tempDir } from "./support/env.js";
@@ -201,5 +202,39 @@ describe("bench report helpers", () => {
     expect(lines).toHaveLength(4);
     const medianEnd = (lines[0] as string).indexOf("median") + "median".length;
     for (const line of lines.slice(2)) expect(line[medianEnd - 1]).toMatch(/\d/);
+  });
+});
+
+describe("docs/bench.md's latest numbers", () => {
+  const read = (path: string) => readFileSync(fileURLToPath(new URL(path, import.meta.url)), "utf8");
+
+  it("are exactly what bench/docs.ts makes of the committed bench/results/latest.json", () => {
+    const run = JSON.parse(read("../bench/results/latest.json")) as RunJson;
+    const doc = read("../docs/bench.md");
+    expect(doc).toContain(renderLatest(run));
+    // Every row of the run is in the block, with its median as the table prints it.
+    const block = doc.slice(doc.indexOf(START), doc.indexOf(END));
+    for (const r of run.rows) expect(block).toContain(`| ${r.name.replace(/\|/g, "\\|")} | ${fmt(r.median)} |`);
+  });
+
+  it("replace the generated block and nothing else, and add one where there is none", () => {
+    const run: RunJson = {
+      date: "2026-12-06T00:00:00.000Z",
+      commit: "0123456789abcdef",
+      dirty: false,
+      machine: { cpu: "cpu", cores: 2, totalmemBytes: 2 ** 31 },
+      node: "v20.20.2",
+      mode: "quick",
+      seconds: 12,
+      rows: [{ group: "g", name: "a|b", unit: "µs/op", min: 1, median: 2, max: 3, note: "n" }],
+    };
+    const added = withLatest("# Bench\n\nprose\n", run);
+    expect(added).toBe(`# Bench\n\nprose\n\n${renderLatest(run)}\n`);
+    expect(added).toContain("| a\\|b | 2.00 | 1.00 – 3.00 | µs/op | n |");
+    const again = withLatest(`${added}\nafter\n`, { ...run, rows: [{ ...run.rows[0]!, median: 5 }] });
+    expect(again.startsWith("# Bench\n\nprose\n\n")).toBe(true);
+    expect(again.endsWith("\nafter\n")).toBe(true);
+    expect(again).toContain("| a\\|b | 5.00 |");
+    expect(again).not.toContain("| a\\|b | 2.00 |");
   });
 });

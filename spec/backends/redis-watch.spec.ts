@@ -9,13 +9,7 @@ import { redisDriver } from "../../lib/backends/redis/driver.js";
 import { Publisher, WATCH_RECHECK_MS } from "../../lib/backends/redis/notify.js";
 import { connectRedis } from "../../lib/backends/redis/open.js";
 import type { RedisCommander } from "../../lib/backends/redis/tx.js";
-import {
-  type ChangeEvent,
-  keyspace,
-  openStorage,
-  provisionWorkspaceUser,
-  revokeWorkspaceUser,
-} from "../../lib/index.js";
+import { keyspace, openStorage, provisionWorkspaceUser, revokeWorkspaceUser } from "../../lib/index.js";
 import { deleteUnder, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
 import { captureWarnings } from "../support/warnings.js";
 import { collect } from "../support/watch.js";
