@@ -83,8 +83,6 @@ async function throughput(admin: Admin, variants: Variant[], opts: SuiteOptions)
       ["collection get", "raw get", "goal ≤ 1.1"],
       ["artifacts save", "raw set", "goal ≤ 3"],
       ["artifacts load", "raw get", ""],
-      ["artifacts save ifVersion", "artifacts save", "conditional (WATCH on its own connection) vs plain"],
-      ["hash artifacts save ifVersion", "hash artifacts save", "redisLayout hash; conditional vs plain"],
       ["scoped set", "raw set", "the PrefixStore under collection()"],
       ["scoped get", "raw get", "the PrefixStore under collection()"],
       ["tracked set", "raw set", "vectors/workflow index: + change log"],
@@ -183,15 +181,6 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
     const scoped = driver.scope("app:ws:w:things");
     const tracked = driver.scope("app:ws:w:vectors");
     const name = (i: number) => `k${i % NAMES}`;
-    // Conditional saves in workspaces of their own: nothing else rewrites their names, so each
-    // save's ifVersion is the version the one before returned (128 in flight never share a name).
-    const conditional = { keys: storage.withWorkspace("sc"), hash: hashed.withWorkspace("hc") };
-    const versions = { keys: new Map<string, string>(), hash: new Map<string, string>() };
-    const saveIf = (layout: "keys" | "hash") => async (i: number) => {
-      const n = name(i);
-      const info = await conditional[layout].artifacts.save(n, VALUE, { ifVersion: versions[layout].get(n) ?? null });
-      versions[layout].set(n, info.version);
-    };
     // Keyv serialises on both sides, as collection() will.
     const serialised = () => JSON.stringify({ value: VALUE, expires: null });
     for (let i = 0; i < NAMES; i += 1000) {
@@ -206,9 +195,6 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
         await hashCollection.set(entry.name, VALUE);
         await watchedCollection.set(entry.name, VALUE);
         await hashed.artifacts.save(entry.name, VALUE);
-        const index = Number(entry.name.slice(1));
-        await saveIf("keys")(index);
-        await saveIf("hash")(index);
       }
     }
     progress("load: filled");
@@ -218,7 +204,6 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
         { name: "raw set", op: (i) => raw.set(name(i), VALUE) },
         { name: "collection set", op: (i) => collection.set(name(i), VALUE) },
         { name: "artifacts save", op: (i) => storage.artifacts.save(name(i), VALUE) },
-        { name: "artifacts save ifVersion", op: saveIf("keys") },
         { name: "scoped set", op: (i) => scoped.set(name(i), serialised()) },
         { name: "tracked set", op: (i) => tracked.set(name(i), serialised()) },
         { name: "raw get", op: (i) => raw.get(name(i)) },
@@ -229,7 +214,6 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
         { name: "hash collection set", op: (i) => hashCollection.set(name(i), VALUE) },
         { name: "hash collection get", op: (i) => hashCollection.get(name(i)) },
         { name: "hash artifacts save", op: (i) => hashed.artifacts.save(name(i), VALUE) },
-        { name: "hash artifacts save ifVersion", op: saveIf("hash") },
         { name: "hash artifacts load", op: (i) => hashed.artifacts.load(name(i)) },
         { name: "hash tracked set", op: (i) => hashTracked.set(name(i), serialised()) },
       ],

@@ -1,8 +1,8 @@
 /**
  * WATCH … MULTI … EXEC, the only way to make a Redis write conditional without running Lua as a
  * tenant. WATCH belongs to a connection, so it needs one that nobody else sends on: each process
- * opens such connections per server lazily (on the first conditional writes or sweeps), up to
- * OPTIMISTIC_CONNECTIONS, and runs one attempt at a time on each.
+ * opens one such connection per server (lazily, on the first conditional write or sweep) and
+ * runs the attempts on it one after another.
  */
 import { ConnectionError, StoreCommandError, UnsupportedStoreError } from "../../errors.js";
 import { type RedisCommander, sendMulti } from "./tx.js";
@@ -48,87 +48,44 @@ async function attempt(
 }
 
 /**
- * Connections an Optimistic keeps per server, at most: each runs one attempt at a time (WATCH is
- * per connection), so this many conditional writes of a process are in flight at once, not one.
+ * An Optimistic over connections `open` makes: one at a time, reused while it works, replaced
+ * after any error (a half-done WATCH or MULTI must not leak into the next attempt).
  */
-export const OPTIMISTIC_CONNECTIONS = 8;
-
-/** One pooled connection, opened or opening. */
-interface Slot {
-  readonly conn: Promise<Dedicated>;
-}
-
-type Waiter = { resolve(slot: Slot): void; reject(error: Error): void };
-
-/**
- * An Optimistic over connections `open` makes: up to `size`, opened as attempts need them, each
- * reused while it works and replaced after any error (a half-done WATCH or MULTI must not leak
- * into the next attempt). Attempts beyond `size` wait for a free one, in order.
- */
-export function optimisticOver(
-  open: () => Promise<Dedicated>,
-  timeoutMs = 10_000,
-  size = OPTIMISTIC_CONNECTIONS,
-): Optimistic & { close(): void } {
-  const idle: Slot[] = [];
-  const live = new Set<Slot>();
-  const waiting: Waiter[] = [];
+export function optimisticOver(open: () => Promise<Dedicated>, timeoutMs = 10_000): Optimistic & { close(): void } {
+  let conn: Promise<Dedicated> | undefined;
+  let queue: Promise<unknown> = Promise.resolve();
   let closed = false;
-  const closedError = () => new ConnectionError("the storage is closed; its conditional-write connections are gone");
-  const opened = (): Slot => {
-    const slot = { conn: open() };
-    slot.conn.catch(() => {}); // its attempt reports the failure
-    live.add(slot);
-    return slot;
-  };
-  const drop = (slot: Slot) => slot.conn.then((c) => c.close()).catch(() => {});
-  const take = (): Promise<Slot> => {
-    const free = idle.pop();
-    if (free) return Promise.resolve(free);
-    if (live.size < size) return Promise.resolve(opened());
-    return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
-  };
-  const give = (slot: Slot, broken: boolean) => {
-    if (broken || closed) {
-      live.delete(slot);
-      drop(slot);
-      const next = closed ? undefined : waiting.shift();
-      next?.resolve(opened());
-      return;
-    }
-    const next = waiting.shift();
-    if (next) next.resolve(slot);
-    else idle.push(slot);
-  };
-  const run: Optimistic = async (watch, reads, write) => {
-    if (closed) throw closedError();
-    const slot = await take();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new ConnectionError(`Redis did not finish a conditional write within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      timer.unref();
+  const run: Optimistic = (watch, reads, write) => {
+    const turn = queue.then(async () => {
+      if (closed) throw new ConnectionError("the storage is closed; its conditional-write connection is gone");
+      conn ??= open();
+      const current = conn;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new ConnectionError(`Redis did not finish a conditional write within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        timer.unref();
+      });
+      try {
+        return await Promise.race([(async () => attempt(await current, watch, reads, write))(), timeout]);
+      } catch (error) {
+        if (conn === current) conn = undefined;
+        current.then((c) => c.close()).catch(() => {});
+        throw error;
+      } finally {
+        clearTimeout(timer);
+      }
     });
-    try {
-      const done = await Promise.race([(async () => attempt(await slot.conn, watch, reads, write))(), timeout]);
-      give(slot, false);
-      return done;
-    } catch (error) {
-      give(slot, true);
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
+    queue = turn.catch(() => {});
+    return turn;
   };
   return Object.assign(run, {
     close() {
       closed = true;
-      for (const slot of live) drop(slot);
-      live.clear();
-      idle.length = 0;
-      for (const waiter of waiting.splice(0)) waiter.reject(closedError());
+      conn?.then((c) => c.close()).catch(() => {});
+      conn = undefined;
     },
   });
 }
