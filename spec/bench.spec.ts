@@ -5,8 +5,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { END, type RunJson, renderLatest, START, withLatest } from "../bench/docs.js";
-import { fmt, scanPoints, scanRowName, scanSvg, table } from "../bench/report.js";
+import { type RunJson, renderLatest, withLatest } from "../bench/docs.js";
+import { scanPoints, scanRowName, scanSvg, table } from "../bench/report.js";
 import type { BenchRow } from "../bench/rows.js";
 import { ratios, row } from "../bench/rows.js";
 import { tempDir } from "./support/env.js";
@@ -206,7 +206,7 @@ describe("bench report helpers", () => {
 });
 
 describe("docs/bench.md's latest numbers", () => {
-  const read = (path: string) => readFileSync(fileURLToPath(new URL(path, import.meta.url)), "utf8");
+  const _read = (path: string) => readFileSync(fileURLToPath(new URL(path, import.meta.url)), "utf8");
 
   it("replace the generated block and nothing else, and add one where there is none", () => {
     const run: RunJson = {
