@@ -4,29 +4,16 @@
 import KeyvRedis from "@keyv/redis";
 import KeyvValkey from "@keyv/valkey";
 import type { KeyvStoreAdapter } from "keyv";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { createStorage, keyspace, openStorage, provisionWorkspaceUser, revokeWorkspaceUser } from "../../lib/index.js";
-import { deleteUnder, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
+import { REDIS_URL, randomRoot } from "../support/env.js";
+import { redisRoots } from "../support/redis-roots.js";
 import { type Cleanups, startPrivateRedis } from "../support/servers.js";
 import { captureWarnings } from "../support/warnings.js";
 import { collect, RESET } from "../support/watch.js";
 import { ADAPTERS } from "./cases.js";
 
-const roots: string[] = [];
-const newRoot = () => {
-  const root = randomRoot("adw");
-  roots.push(root);
-  return root;
-};
-
-afterAll(async () => {
-  const raw = await rawRedis();
-  try {
-    for (const root of roots) await deleteUnder(raw, root);
-  } finally {
-    await raw.quit();
-  }
-});
+const newRoot = redisRoots("adw");
 
 describe.each(ADAPTERS.filter((c) => c.redis))("watch() through createStorage over $name", (adapterCase) => {
   it("hears a storage opened by URL and is heard by it: set, delete, clear, with versions, one workspace only", async () => {

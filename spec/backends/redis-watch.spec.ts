@@ -4,33 +4,20 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { createClient } from "@redis/client";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { redisDriver } from "../../lib/backends/redis/driver.js";
 import { Publisher, WATCH_RECHECK_MS } from "../../lib/backends/redis/notify.js";
 import { connectRedis } from "../../lib/backends/redis/open.js";
 import type { RedisCommander } from "../../lib/backends/redis/tx.js";
 import { keyspace, openStorage, provisionWorkspaceUser, revokeWorkspaceUser } from "../../lib/index.js";
-import { deleteUnder, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
+import { REDIS_URL } from "../support/env.js";
+import { redisRoots } from "../support/redis-roots.js";
 import { captureWarnings } from "../support/warnings.js";
 import { collect } from "../support/watch.js";
 
 const run = promisify(execFile);
 const writer = fileURLToPath(new URL("../fixtures/redis-writer.ts", import.meta.url));
-const roots: string[] = [];
-const newRoot = () => {
-  const root = randomRoot("rwatch");
-  roots.push(root);
-  return root;
-};
-
-afterAll(async () => {
-  const raw = await rawRedis();
-  try {
-    for (const root of roots) await deleteUnder(raw, root);
-  } finally {
-    await raw.quit();
-  }
-});
+const newRoot = redisRoots("rwatch");
 
 describe.each(["keys", "hash"] as const)("watch() on Redis, %s layout", (redisLayout) => {
   it("reports every save another process makes after the settle reset, with versions, and nothing of other workspaces", async () => {

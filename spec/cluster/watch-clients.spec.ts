@@ -4,11 +4,11 @@ import { createRequire } from "node:module";
 import { PassThrough } from "node:stream";
 import KeyvRedis, { createCluster } from "@keyv/redis";
 import KeyvValkey from "@keyv/valkey";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { main } from "../../lib/cli/main.js";
 import { createStorage, openStorage } from "../../lib/index.js";
-import { startCluster, type TestCluster } from "../support/cluster.js";
 import { randomRoot } from "../support/env.js";
+import { useCluster } from "../support/use-cluster.js";
 import { collect, RESET } from "../support/watch.js";
 
 // iovalkey is @keyv/valkey's own dependency, not this package's: loaded from where that adapter finds it.
@@ -17,16 +17,9 @@ const { Cluster } = createRequire(createRequire(import.meta.url).resolve("@keyv/
 };
 
 describe("watch() on a 3-master Redis Cluster, through an app's clients and kvws", () => {
-  const state: { cluster?: TestCluster } = {};
-  const cluster = () => state.cluster as TestCluster;
+  const cluster = useCluster();
   // Another seed node: its storages share no Publisher with the watcher's, so changes go through Redis.
   const otherSeed = () => cluster().masters[1]!.url;
-  beforeAll(async () => {
-    state.cluster = await startCluster();
-  });
-  afterAll(async () => {
-    await state.cluster?.stop();
-  });
 
   it("works through an app's @keyv/redis cluster adapter passed to createStorage, both ways", async () => {
     const root = randomRoot("clw");

@@ -6,11 +6,12 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { createClient } from "@redis/client";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { keySlot } from "../../lib/backends/redis/cluster-watch.js";
 import { keyspace, openStorage, provisionWorkspaceUser, revokeWorkspaceUser } from "../../lib/index.js";
-import { ownerOf, startCluster, type TestCluster } from "../support/cluster.js";
+import { ownerOf } from "../support/cluster.js";
 import { randomRoot } from "../support/env.js";
+import { useCluster } from "../support/use-cluster.js";
 import { captureWarnings } from "../support/warnings.js";
 import { collect, RESET } from "../support/watch.js";
 
@@ -18,16 +19,9 @@ const run = promisify(execFile);
 const writer = fileURLToPath(new URL("../fixtures/redis-writer.ts", import.meta.url));
 
 describe("watch() on a 3-master Redis Cluster", () => {
-  const state: { cluster?: TestCluster } = {};
-  const cluster = () => state.cluster as TestCluster;
+  const cluster = useCluster();
   // Another seed node: its storages share no Publisher with the watcher's, so changes go through Redis.
   const otherSeed = () => cluster().masters[1]!.url;
-  beforeAll(async () => {
-    state.cluster = await startCluster();
-  });
-  afterAll(async () => {
-    await state.cluster?.stop();
-  });
 
   it("keeps a workspace's channel on the shard of its keys, subscribed there only", async () => {
     const root = randomRoot("clw");

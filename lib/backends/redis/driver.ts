@@ -73,15 +73,13 @@ function refusingHashed(
   connect: () => Promise<RedisCommander>,
   checked: Map<string, Promise<void> | true>,
 ): () => Promise<RedisCommander> {
-  let ok = false; // this view's own flag: the shared map is read until the first check passes
-  return async () => {
+  let ok = false; // this view's own flag: once checked, every command goes straight to connect()
+  const first = async () => {
     const client = await connect();
-    if (ok) return client;
     let state = checked.get(prefix);
     if (state === undefined) {
       state = client.sendCommand(["EXISTS", metaKey(prefix, "data")]).then((exists) => {
         if (Number(exists) > 0) {
-          checked.delete(prefix);
           throw new InvalidConfigError(
             "redisLayout",
             `${prefix} is kept in the hash layout (${metaKey(prefix, "data")} exists): open this store with redisLayout "hash" (KVWS_REDIS_LAYOUT=hash, kvws --redis-layout hash)`,
@@ -89,6 +87,7 @@ function refusingHashed(
         }
         checked.set(prefix, true);
       });
+      // Refused (or the check failed): asked again next time, never remembered as passed.
       state.catch(() => checked.delete(prefix));
       checked.set(prefix, state);
     }
@@ -96,4 +95,5 @@ function refusingHashed(
     ok = true;
     return client;
   };
+  return () => (ok ? connect() : first());
 }
