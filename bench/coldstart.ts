@@ -2,7 +2,7 @@
  * Cold start: a fresh process that imports the package, opens `memory:` and saves once, beside
  * the same with plain Keyv over a Map (spec/fixtures/cold-start.mjs does both). Wall time is the
  * child's whole life, spawn to exit, as a user would time `node app.js`; RSS is its peak
- * (resourceUsage().maxRSS). Interleaved rounds, so load on the machine hits both alike.
+ * (bench/peak-rss.mjs). Interleaved rounds, so load on the machine hits both alike.
  *
  * Rounds: quick 9, --full 21, --tiny 2 (a smoke test).
  */

@@ -25,13 +25,22 @@ export interface RunJson {
 
 const cell = (text: string) => text.replace(/\|/g, "\\|");
 
+/** A table laid out as the repository's formatter (biome) lays out Markdown: padded, numbers right. */
 function groupTable(rows: readonly BenchRow[]): string {
-  const lines = ["| figure | median | min – max | unit | note |", "| --- | ---: | ---: | --- | --- |"];
-  for (const r of rows) {
-    const range = r.min === r.max ? "" : `${fmt(r.min)} – ${fmt(r.max)}`;
-    lines.push(`| ${cell(r.name)} | ${fmt(r.median)} | ${range} | ${cell(r.unit)} | ${cell(r.note ?? "")} |`);
-  }
-  return lines.join("\n");
+  const head = ["figure", "median", "min – max", "unit", "note"];
+  const right = [false, true, true, false, false];
+  const body = rows.map((r) => [
+    cell(r.name),
+    fmt(r.median),
+    r.min === r.max ? "" : `${fmt(r.min)} – ${fmt(r.max)}`,
+    cell(r.unit),
+    cell(r.note ?? ""),
+  ]);
+  const widths = head.map((h, i) => Math.max(3, h.length, ...body.map((cells) => (cells[i] as string).length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(" | ")} |`;
+  const rule = `| ${widths.map((w, i) => (right[i] ? `${"-".repeat(w - 1)}:` : "-".repeat(w))).join(" | ")} |`;
+  return [line(head), rule, ...body.map(line)].join("\n");
 }
 
 /** The generated block: one table per suite group, in the order the run produced them. */

@@ -5,6 +5,7 @@
  */
 import { Writable } from "node:stream";
 import { main } from "../lib/cli/main.js";
+import { peakRssKiB } from "./peak-rss.mjs";
 
 const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
 const errors: string[] = [];
@@ -21,6 +22,5 @@ if (code !== 0) {
   process.stderr.write(errors.join(""));
   process.exit(code);
 }
-// resourceUsage().maxRSS is in kilobytes.
-process.stdout.write(`${JSON.stringify({ ms, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`);
+process.stdout.write(`${JSON.stringify({ ms, maxRssBytes: peakRssKiB() * 1024 })}\n`);
 process.exit(0);

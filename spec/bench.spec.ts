@@ -5,8 +5,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunJson, renderLatest, withLatest } from "../bench/docs.js";
-import { scanPoints, scanRowName, scanSvg, table } from "../bench/report.js";
+import { END, type RunJson, renderLatest, START, withLatest } from "../bench/docs.js";
+import { fmt, scanPoints, scanRowName, scanSvg, table } from "../bench/report.js";
 import type { BenchRow } from "../bench/rows.js";
 import { ratios, row } from "../bench/rows.js";
 import { tempDir } from "./support/env.js";
@@ -206,7 +206,19 @@ describe("bench report helpers", () => {
 });
 
 describe("docs/bench.md's latest numbers", () => {
-  const _read = (path: string) => readFileSync(fileURLToPath(new URL(path, import.meta.url)), "utf8");
+  const read = (path: string) => readFileSync(fileURLToPath(new URL(path, import.meta.url)), "utf8");
+  /** A row of a generated table: cells padded as the formatter pads them. */
+  const rowOf = (...cells: string[]) =>
+    new RegExp(`^\\| ${cells.map((c) => `\\s*${c.replace(/[|\\^$.*+?()[\]{}]/g, "\\$&")}\\s*`).join("\\|")}\\|`, "m");
+
+  it("are exactly what bench/docs.ts makes of the committed bench/results/latest.json", () => {
+    const run = JSON.parse(read("../bench/results/latest.json")) as RunJson;
+    const doc = read("../docs/bench.md");
+    expect(doc).toContain(renderLatest(run));
+    // Every row of the run is in the block, with its median as the table prints it.
+    const block = doc.slice(doc.indexOf(START), doc.indexOf(END));
+    for (const r of run.rows) expect(block).toMatch(rowOf(r.name.replace(/\|/g, "\\|"), fmt(r.median)));
+  });
 
   it("replace the generated block and nothing else, and add one where there is none", () => {
     const run: RunJson = {
@@ -221,11 +233,11 @@ describe("docs/bench.md's latest numbers", () => {
     };
     const added = withLatest("# Bench\n\nprose\n", run);
     expect(added).toBe(`# Bench\n\nprose\n\n${renderLatest(run)}\n`);
-    expect(added).toContain("| a\\|b | 2.00 | 1.00 – 3.00 | µs/op | n |");
+    expect(added).toMatch(rowOf("a\\|b", "2.00", "1.00 – 3.00", "µs/op", "n"));
     const again = withLatest(`${added}\nafter\n`, { ...run, rows: [{ ...run.rows[0]!, median: 5 }] });
     expect(again.startsWith("# Bench\n\nprose\n\n")).toBe(true);
     expect(again.endsWith("\nafter\n")).toBe(true);
-    expect(again).toContain("| a\\|b | 5.00 |");
-    expect(again).not.toContain("| a\\|b | 2.00 |");
+    expect(again).toMatch(rowOf("a\\|b", "5.00"));
+    expect(again).not.toMatch(rowOf("a\\|b", "2.00"));
   });
 });

@@ -1,0 +1,2 @@
+/** This process's peak resident set, in KiB (see peak-rss.mjs). */
+export function peakRssKiB(): number;
