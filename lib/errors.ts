@@ -95,3 +95,22 @@ export class ConflictError extends defineError("ERR_CONFLICT") {
     this.current = current;
   }
 }
+
+/**
+ * A write would take a workspace over its quota (setQuota) and wrote nothing. Deletes and writes
+ * that do not grow the workspace still succeed. `workspaceId` and `limit` name the quota.
+ */
+export class QuotaExceededError extends defineError("ERR_QUOTA_EXCEEDED") {
+  readonly workspaceId: string;
+  readonly limit: { readonly maxEntries?: number; readonly maxBytes?: number };
+  constructor(
+    workspaceId: string,
+    limit: { readonly maxEntries?: number; readonly maxBytes?: number },
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.workspaceId = workspaceId;
+    this.limit = limit;
+  }
+}

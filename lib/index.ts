@@ -8,7 +8,16 @@ export {
   revokeWorkspaceUser,
   workspaceUsername,
 } from "./acl.js";
-export type { AnyStore, Backend, Driver, Entry, PrefixStats, PrefixStore } from "./backends/driver.js";
+export type {
+  AnyStore,
+  Backend,
+  Driver,
+  Entry,
+  PrefixStats,
+  PrefixStore,
+  QuotaBook,
+  ScopeOptions,
+} from "./backends/driver.js";
 export { openFileBackend } from "./backends/file/open.js";
 export { FileStore, type FileStoreOptions } from "./backends/file/store.js";
 export { openBackend } from "./backends/index.js";
@@ -61,6 +70,7 @@ export {
   KeyvWorkspacesError,
   NotReplicatedError,
   PermissionDeniedError,
+  QuotaExceededError,
   ReadOnlyError,
   StorageClosedError,
   StorageFullError,
@@ -84,6 +94,7 @@ export type { DropOptions } from "./lifecycle/drop.js";
 export type { MigrateOptions } from "./lifecycle/migrate.js";
 export type { WorkspaceStats } from "./lifecycle/stats.js";
 export type { ExportRecord, ImportOptions } from "./lifecycle/transfer.js";
+export { QUOTA_REFRESH_MS, type Quota, type QuotaUsage } from "./quota.js";
 export {
   MAX_ROLE_BYTES,
   provisionWorkspaceRole,

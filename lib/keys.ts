@@ -260,6 +260,15 @@ export function changeBase(prefix: string): string {
   return cut < 0 ? prefix : prefix.slice(0, cut);
 }
 
+/**
+ * The workspace base whose quota a prefix's entries count against: a data prefix of a workspace
+ * (`<base>:<collection>`), never bookkeeping (a `#` after the base: registries, the workflow index).
+ */
+export function quotaBase(workspacePrefix: string | undefined, prefix: string): string | undefined {
+  if (workspacePrefix === undefined || !prefix.startsWith(`${workspacePrefix}${SEPARATOR}`)) return undefined;
+  return prefix.includes("#", workspacePrefix.length) ? undefined : workspacePrefix;
+}
+
 export function joinKey(prefix: string, name: string): string {
   return `${prefix}${SEPARATOR}${name}`;
 }

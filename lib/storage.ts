@@ -20,7 +20,7 @@ import { createWorkflowStore } from "./collections/workflows.js";
 import { parseConfig, type StorageConfig } from "./config.js";
 import { InvalidConfigError, StorageClosedError } from "./errors.js";
 import { guarded } from "./guarded.js";
-import { type Keyspace, type KeyspaceOptions, keyspace as makeKeyspace, metaKey } from "./keys.js";
+import { type Keyspace, type KeyspaceOptions, keyspace as makeKeyspace, metaKey, quotaBase } from "./keys.js";
 import type { DropOptions } from "./lifecycle/drop.js";
 import type { MigrateOptions } from "./lifecycle/migrate.js";
 import {
@@ -33,6 +33,7 @@ import {
 } from "./lifecycle/registry.js";
 import type { WorkspaceStats } from "./lifecycle/stats.js";
 import type { ExportRecord, ImportOptions } from "./lifecycle/transfer.js";
+import type { Quota, QuotaUsage } from "./quota.js";
 import { driverFor, ScopedStore, scopedKeyv } from "./scope.js";
 import { type ChangeEvent, type WatchOptions, watchScope } from "./watch.js";
 
@@ -76,6 +77,10 @@ export interface WorkspaceStorage {
     records: AsyncIterable<ExportRecord> | Iterable<ExportRecord>,
     options?: ImportOptions,
   ): Promise<number>;
+  /** Operator, on an unscoped storage: sets the quota of workspace `workspaceId` (null removes it). */
+  setQuota(workspaceId: string, quota: Quota | null): Promise<void>;
+  /** On a workspace storage: its quota (null: none) and what it holds now, counted as stats() counts. */
+  quota(): Promise<QuotaUsage>;
   /** On an unscoped storage: moves the legacy data of every scoped collection into workspace `to`. */
   migrateLegacy(options: MigrateOptions): Promise<{ entries: number }>;
   /**
@@ -141,14 +146,19 @@ class Storage implements WorkspaceStorage {
       const registrations = registrationsFor(registrar, this.keyspace, collection);
       // A closed storage is refused before it registers anything.
       const ready = registrationGate(registrar, registrations);
-      context = { store: guarded(this.#shared.backend.driver.scope(prefix), this.#closedCheck, ready) };
+      context = { store: guarded(this.#scope(prefix), this.#closedCheck, ready) };
       this.#contexts.set(prefix, context);
     }
     return context;
   }
 
   #plain(prefix: string): PrefixStore {
-    return guarded(this.#shared.backend.driver.scope(prefix), this.#closedCheck);
+    return guarded(this.#scope(prefix), this.#closedCheck);
+  }
+
+  #scope(prefix: string): PrefixStore {
+    const quota = quotaBase(this.keyspace.workspacePrefix, prefix);
+    return this.#shared.backend.driver.scope(prefix, quota === undefined ? undefined : { quota });
   }
 
   #host(): LifecycleHost {
@@ -250,6 +260,19 @@ class Storage implements WorkspaceStorage {
     options?: ImportOptions,
   ): Promise<number> {
     return (await import("./lifecycle/transfer.js")).importWorkspace(this.#host(), records, options);
+  }
+
+  async setQuota(workspaceId: string, quota: Quota | null): Promise<void> {
+    return (await import("./lifecycle/quota.js")).setQuota(
+      this.#host(),
+      this.#shared.backend.driver,
+      workspaceId,
+      quota,
+    );
+  }
+
+  async quota(): Promise<QuotaUsage> {
+    return (await import("./lifecycle/quota.js")).readQuota(this.#host(), this.#shared.backend.driver);
   }
 
   async migrateLegacy(options: MigrateOptions): Promise<{ entries: number }> {

@@ -1,4 +1,5 @@
 import type { KeyvStoreAdapter } from "keyv";
+import type { Quota, QuotaUsage } from "../quota.js";
 
 /**
  * The one store layer: a backend driver hands out `scope(prefix)`, a store bound to one
@@ -103,7 +104,14 @@ export interface StoreChange {
 
 /** A backend's way in: one prefix-bound store per prefix. */
 export interface Driver {
-  scope(prefix: string): PrefixStore;
+  /**
+   * `options.quota`: the workspace base (keys.ts workspaceBase) whose quota this prefix's entries
+   * count against; set by storages for the data prefixes of a workspace, never for bookkeeping.
+   * A driver with `quotas` enforces it on every write of the returned store.
+   */
+  scope(prefix: string, options?: ScopeOptions): PrefixStore;
+  /** Per-workspace quotas kept in the backend. Optional: setQuota refuses (UnsupportedStoreError) without it. */
+  readonly quotas?: QuotaBook;
   /**
    * Calls `listener` with every change any storage or process makes to the backend from now on,
    * in order per name, until the returned function is called. Optional: storage.watch() refuses
@@ -112,6 +120,26 @@ export interface Driver {
    * scopes only (Redis: their channels); in-process drivers report everything.
    */
   watch?(listener: (change: StoreChange) => void, bases?: readonly string[]): () => void;
+}
+
+export interface ScopeOptions {
+  quota?: string | undefined;
+}
+
+/**
+ * Where a backend keeps its workspaces' quotas. Writes through a scope opened with
+ * `{ quota: base }` check and count against it atomically across storages and processes: a write
+ * that lib/quota.ts `exceeds()` refuses throws `quotaExceeded(…)` and writes nothing. A workspace
+ * with no quota pays nothing for the feature on its write path.
+ */
+export interface QuotaBook {
+  /**
+   * Sets (or with null removes) the quota of workspace `base`, counting what its data prefixes
+   * (`prefixes`, those stats() counts) hold now — consistently with writers that race it.
+   */
+  set(base: string, quota: Quota | null, prefixes: readonly string[]): Promise<void>;
+  /** The quota of `base` and the use it counts, or undefined when it has none. */
+  read(base: string): Promise<QuotaUsage | undefined>;
 }
 
 /** A backend opened from a URL: the adapter, its driver, and how to release it. */

@@ -4,6 +4,7 @@
  * key); elsewhere the values are read in batches (in memory for the memory and file backends).
  */
 import type { PrefixStats, PrefixStore } from "../backends/driver.js";
+import { valueBytes } from "../quota.js";
 import { hostCollections, type LifecycleHost } from "./registry.js";
 
 export const BATCH = 500;
@@ -33,12 +34,6 @@ export async function* batches(store: PrefixStore, size = BATCH): AsyncGenerator
   if (batch.length > 0) yield batch;
 }
 
-export function byteLength(value: unknown): number {
-  if (typeof value === "string") return Buffer.byteLength(value);
-  if (value instanceof Uint8Array) return value.byteLength;
-  return value === undefined ? 0 : Buffer.byteLength(JSON.stringify(value) ?? "");
-}
-
 export async function prefixStats(store: PrefixStore): Promise<PrefixStats> {
   if (store.stats) return store.stats();
   let entries = 0;
@@ -47,7 +42,7 @@ export async function prefixStats(store: PrefixStore): Promise<PrefixStats> {
     for (const value of await store.getMany(names)) {
       if (value === undefined) continue;
       entries++;
-      bytes += byteLength(value);
+      bytes += valueBytes(value);
     }
   }
   return { entries, bytes };
