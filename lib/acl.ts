@@ -11,6 +11,7 @@
  * there on whichever node a failover promotes.
  */
 import { channelOf } from "./backends/redis/notify.js";
+import { quotaKeys } from "./backends/redis/quota.js";
 import { isSentinelUrl } from "./backends/redis/sentinel-url.js";
 import { isErrorReply } from "./backends/redis/tx.js";
 import { redact, scrub, withCredentials } from "./backends/redis/url.js";
@@ -61,6 +62,8 @@ export const ACL_COMMANDS: readonly string[] = Object.freeze([
   "hexists",
   "hscan",
   "hsetnx",
+  // a quota's usage counter (lib/backends/redis/quota.ts)
+  "hincrby",
   // sorted-set indexes
   "zadd",
   "zrem",
@@ -195,6 +198,9 @@ export function redisAcl(ks: Keyspace, options: RedisAclOptions = {}): string[] 
     `%W~${escapeGlob(metaKey(registry, "index"))}`,
     `%W~${escapeGlob(metaKey(registry, "ttl"))}`,
   );
+  // Its quota's limit: read by its own writes, never writable, so a tenant cannot lift it (its usage
+  // counter is under the workspace's own pattern: its writes update it in the same MULTI).
+  rules.push(`%R~${escapeGlob(quotaKeys(ks.workspacePrefix as string).limit)}`);
   const shared = options.depsWritable ? "%RW~" : "%R~";
   for (const prefix of sharedPrefixes(ks)) {
     rules.push(`${shared}${escapeGlob(`${prefix}:`)}*`, `${shared}${escapeGlob(`${prefix}#`)}*`);

@@ -27,7 +27,9 @@ describe("redisAcl rules", () => {
     expect(rules).toContain("%W~app#workspaces:client_a");
     expect(rules).toContain("%W~app#workspaces#index");
     expect(rules).toContain("%W~app#workspaces#ttl");
-    expect(rules.filter((r) => r.includes("~"))).toHaveLength(6);
+    // Its quota's limit: readable by its writes, never writable (a tenant cannot lift its quota).
+    expect(rules).toContain("%R~app#quota:client_a");
+    expect(rules.filter((r) => r.includes("~"))).toHaveLength(7);
     for (const denied of ["-scan", "-keys", "-randomkey", "-flushdb", "-flushall", "-config", "-swapdb", "-move"]) {
       expect(rules).toContain(denied);
     }
@@ -48,6 +50,7 @@ describe("redisAcl rules", () => {
       "%W~app:eu#workspaces:w.1",
       "%W~app:eu#workspaces#index",
       "%W~app:eu#workspaces#ttl",
+      "%R~app:eu#quota:w.1",
       "%RW~global:deps:*",
       "%RW~global:deps#*",
       "%RW~app:eu:shared:*",

@@ -10,11 +10,13 @@
 import { InvalidConfigError } from "../../errors.js";
 import { metaKey } from "../../keys.js";
 import { LOG_LIMIT } from "../change-log.js";
-import type { Driver } from "../driver.js";
+import type { Driver, ScopeOptions } from "../driver.js";
 import { ServerClock } from "./common.js";
 import { type HashContext, hashScope } from "./hash.js";
 import { Nonces } from "./log.js";
 import { notifier, Publisher, type Subscribe } from "./notify.js";
+import { QuotaGate, type QuotaHook } from "./quota.js";
+import { redisQuotaBook } from "./quota-book.js";
 import { stringScope } from "./strings.js";
 import type { RedisCommander } from "./tx.js";
 import { redisWatch } from "./watch.js";
@@ -55,12 +57,18 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
     swept: new Map(),
   };
   const checked = new Map<string, Promise<void> | true>();
-  const scope = (prefix: string) => {
+  const gate = new QuotaGate(clock);
+  const layoutOf = (prefix: string) => (options.layout === "hash" && !keepsStringLayout(prefix) ? "hash" : "keys");
+  const scope = (prefix: string, scopeOptions?: ScopeOptions) => {
+    const quota: QuotaHook | undefined = scopeOptions?.quota === undefined ? undefined : { base: scopeOptions.quota, gate };
     if (keepsStringLayout(prefix)) return stringScope(prefix, connect, cap, clock, nonces, notify);
-    if (options.layout === "hash") return hashScope(prefix, context);
-    return stringScope(prefix, refusingHashed(prefix, connect, checked), cap, clock, nonces, notify);
+    if (options.layout === "hash") return hashScope(prefix, context, quota);
+    return stringScope(prefix, refusingHashed(prefix, connect, checked), cap, clock, nonces, notify, quota);
   };
-  return options.subscribe ? { scope, watch: redisWatch(options.subscribe, scope, publisher) } : { scope };
+  const quotas = redisQuotaBook(gate, connect, layoutOf);
+  return options.subscribe
+    ? { scope, quotas, watch: redisWatch(options.subscribe, scope, publisher) }
+    : { scope, quotas };
 }
 
 /**

@@ -13,7 +13,7 @@ export type Live = (client: RedisCommander, raws: readonly unknown[]) => Promise
 const SCAN_COUNT = "1000";
 
 /** HSCAN, field and value pairs per reply; a field may come twice while the hash is resized. */
-async function* hscan(client: RedisCommander, data: string): AsyncGenerator<unknown[]> {
+export async function* hscan(client: RedisCommander, data: string): AsyncGenerator<unknown[]> {
   let cursor = "0";
   do {
     const [next, flat] = (await client.sendCommand(["HSCAN", data, cursor, "COUNT", SCAN_COUNT])) as [

@@ -16,15 +16,17 @@
  * Prefixes still in the string layout (strings.ts) are moved on first use (adopt.ts).
  */
 import { StorageFullError } from "../../errors.js";
-import { metaKey, tracksChanges } from "../../keys.js";
+import { joinKey, metaKey, tracksChanges } from "../../keys.js";
 import type { Decision, Entry, PrefixStore } from "../driver.js";
 import { adoptStrings } from "./adopt.js";
 import { redisString, type ServerClock, utf8, validTtl } from "./common.js";
 import { decodeField, encodeField, liveAt, timed } from "./fields.js";
-import { hashNames, hashPage, hashStats, type Live } from "./hash-list.js";
+import { hashNames, hashPage, hashStats, hscan, type Live } from "./hash-list.js";
 import { changeLog, logEntry, type Nonces } from "./log.js";
 import { type Notify, notifyDecisions } from "./notify.js";
 import { canWatch, noWatch, transactLoop } from "./optimistic.js";
+import type { Plan, QuotaHook } from "./quota.js";
+import { decisionTargets, deleteTargets, fieldBytes, fieldsPlan, transactPlan, writeTargets } from "./quota-plans.js";
 import { exec, type RedisCommander, typed } from "./tx.js";
 
 /** Expired names one sweep removes at most, and how often timed writes to one prefix sweep. */
@@ -45,7 +47,7 @@ export interface HashContext {
   notify: Notify;
 }
 
-export function hashScope(prefix: string, ctx: HashContext): PrefixStore {
+export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): PrefixStore {
   const keys = {
     data: metaKey(prefix, "data"),
     ttl: metaKey(prefix, "ttl"),
@@ -55,6 +57,10 @@ export function hashScope(prefix: string, ctx: HashContext): PrefixStore {
   const { data } = keys;
   const tracked = tracksChanges(prefix);
   const log = (names: readonly string[]) => logEntry(keys.log, ctx.cap, ctx.nonces, names);
+  // A workspace without a quota costs a cached lookup here (quota.ts); one with a quota, a WATCH round.
+  const quotaOn = (client: RedisCommander) => quota !== undefined && quota.gate.active(client, quota.base);
+  const guard = <R>(client: RedisCommander, plan: () => Plan<R>) =>
+    (quota as QuotaHook).gate.guard(client, (quota as QuotaHook).base, plan);
 
   const adopt = (client: RedisCommander) => {
     let adopting = ctx.adopting.get(prefix);
@@ -159,7 +165,10 @@ export function hashScope(prefix: string, ctx: HashContext): PrefixStore {
       const now = entries.some((entry) => validTtl(entry.ttl) !== undefined) ? await ctx.clock.now(client) : undefined;
       const commands = writes(entries, now);
       if (tracked) commands.push(log(entries.map((entry) => entry.name)));
-      if (commands.length === 1) await client.sendCommand(commands[0] as string[]);
+      if (await quotaOn(client)) {
+        const targets = writeTargets(entries, now, utf8, validTtl);
+        await guard(client, () => fieldsPlan(prefix, data, targets, commands, () => undefined));
+      } else if (commands.length === 1) await client.sendCommand(commands[0] as string[]);
       else await exec(client, commands);
       await ctx.notify(
         client,
@@ -185,10 +194,18 @@ export function hashScope(prefix: string, ctx: HashContext): PrefixStore {
       if (tracked) atomic.push(log(names));
       let values: unknown[];
       try {
+        if (await quotaOn(client)) {
+          const targets = deleteTargets(fields, (name) => name);
+          const old = await guard(client, () => fieldsPlan(prefix, data, targets, atomic.slice(1), (bytes) => bytes));
+          const removed = old.filter((bytes) => bytes !== undefined).length;
+          if (removed > 0) await ctx.notify(client, prefix, "delete", names);
+          return removed;
+        }
         values = (await exec(client, atomic))[0] as unknown[];
       } catch (error) {
         // At maxmemory Redis refuses whatever is queued in a MULTI: plain commands, back to back.
-        if (!(error instanceof StorageFullError)) throw error;
+        // At maxmemory a delete still goes through, uncounted (docs/operations.md: setQuota recounts).
+        if (!(typed(error) instanceof StorageFullError)) throw error;
         if (tracked) await client.sendCommand(["DEL", keys.log]);
         [values] = (await Promise.all(atomic.slice(0, 2).map((command) => client.sendCommand(command)))) as [unknown[]];
       }
@@ -206,10 +223,10 @@ export function hashScope(prefix: string, ctx: HashContext): PrefixStore {
           if (!canWatch(client)) throw noWatch();
           const now = await ctx.clock.now(client);
           let decisions: Decision[] = [];
-          const done = await client.optimistic([data], [["HMGET", data, ...fields]], ([values]) => {
-            const current = (values as unknown[]).map((raw) => {
+          const decided = (values: readonly unknown[], at: number) => {
+            const current = values.map((raw) => {
               const field = raw == null ? undefined : decodeField(String(raw));
-              return field && liveAt(field, now) ? field.value : undefined;
+              return field && liveAt(field, at) ? field.value : undefined;
             });
             decisions = decideOnce(current);
             const sets: Entry[] = [];
@@ -219,11 +236,30 @@ export function hashScope(prefix: string, ctx: HashContext): PrefixStore {
               if (decision === "delete") deletes.push(name);
               else if (decision !== undefined) sets.push({ name, value: decision.value, ttl: decision.ttl });
             });
-            const commands = sets.length > 0 ? writes(sets, now) : [];
+            const commands = sets.length > 0 ? writes(sets, at) : [];
             if (deletes.length > 0) commands.push(["HDEL", data, ...deletes]);
             if (tracked && commands.length > 0) commands.push(log([...sets.map((s) => s.name), ...deletes]));
             return commands;
-          });
+          };
+          if (await quotaOn(client)) {
+            const plan = transactPlan({
+              members: fields.map((name) => joinKey(prefix, name)),
+              watch: [data],
+              read: ["HMGET", data, ...fields],
+              old: fieldBytes,
+              decide: (raws, at) => {
+                const commands = decided(raws, at);
+                return { targets: decisionTargets(fields, decisions, at, validTtl), commands, result: decisions };
+              },
+            });
+            const result = await (quota as QuotaHook).gate.once(client, (quota as QuotaHook).base, plan);
+            if (result === null) return null;
+            await notifyDecisions(ctx.notify, client, prefix, names, result);
+            return result;
+          }
+          const done = await client.optimistic([data], [["HMGET", data, ...fields]], ([values]) =>
+            decided(values as unknown[], now),
+          );
           if (done === null) return null;
           await notifyDecisions(ctx.notify, client, prefix, names, decisions);
           return decisions;
@@ -274,7 +310,16 @@ export function hashScope(prefix: string, ctx: HashContext): PrefixStore {
     // One command: the values, their expiries and the log go at once (a reader reloads).
     clear: () =>
       run(async (client) => {
-        await client.sendCommand(["UNLINK", data, keys.ttl, keys.log, keys.legacyVersion]);
+        // Under a quota, batches of counted deletes; a write landing meanwhile survives, as after clear().
+        if (await quotaOn(client)) {
+          for (let pass = 0; pass < 10 && Number(await client.sendCommand(["HLEN", data])) > 0; pass++) {
+            for await (const flat of hscan(client, data)) {
+              const batch = flat.filter((_, i) => i % 2 === 0).map(String);
+              if (batch.length > 0) await remove(batch);
+            }
+          }
+          await client.sendCommand(["UNLINK", keys.ttl, keys.log, keys.legacyVersion]);
+        } else await client.sendCommand(["UNLINK", data, keys.ttl, keys.log, keys.legacyVersion]);
         await ctx.notify(client, prefix, "clear", null);
       }),
     transact,

@@ -24,6 +24,8 @@ import { countLive, listAll, listPage, liveBatches } from "./list.js";
 import { changeLog, logEntry as logEntryOf, type Nonces } from "./log.js";
 import { type Notify, notifyDecisions } from "./notify.js";
 import { canWatch, noWatch, transactLoop } from "./optimistic.js";
+import type { QuotaHook } from "./quota.js";
+import { decisionTargets, deleteTargets, keysPlan, storedBytes, transactPlan, writeTargets } from "./quota-plans.js";
 import { exec, type RedisCommander, typed } from "./tx.js";
 
 const CLEAR_BATCH = 1000;
@@ -37,6 +39,7 @@ export function stringScope(
   clock: ServerClock,
   nonces: Nonces,
   notify: Notify = async () => {},
+  quota?: QuotaHook,
 ): PrefixStore {
   const index = metaKey(prefix, "index");
   const ttlKey = metaKey(prefix, "ttl");
@@ -46,6 +49,8 @@ export function stringScope(
   const tracked = tracksChanges(prefix);
   const key = (name: string) => utf8(joinKey(prefix, name));
   const logEntry = (names: readonly string[]) => logEntryOf(log, cap, nonces, names);
+  // A workspace without a quota costs a cached lookup here (quota.ts); one with a quota, a WATCH round.
+  const quotaOn = (client: RedisCommander) => quota !== undefined && quota.gate.active(client, quota.base);
 
   // Errors of raw clients (redisDriverFor) get the same types as connectRedis's.
   const run = async <T>(work: (client: RedisCommander) => Promise<T>): Promise<T> => {
@@ -121,7 +126,12 @@ export function stringScope(
       }
       // The pruned names are logged too, so a cache drops them.
       if (tracked) commands.push(logEntry(named));
-      await exec(client, commands);
+      if (await quotaOn(client)) {
+        const targets = writeTargets(entries, now, key, validTtl);
+        await (quota as QuotaHook).gate.guard(client, (quota as QuotaHook).base, () =>
+          keysPlan(targets, commands, () => undefined),
+        );
+      } else await exec(client, commands);
       const written = new Set(entries.map((entry) => entry.name));
       const rewritten = gone.filter((name) => !written.has(name));
       if (rewritten.length > 0) await restore(client, rewritten);
@@ -149,9 +159,16 @@ export function stringScope(
     ];
     if (bookkeeping) atomic.push(bookkeeping);
     try {
+      if (await quotaOn(client)) {
+        const targets = deleteTargets(keys, (k) => k);
+        return await (quota as QuotaHook).gate.guard(client, (quota as QuotaHook).base, () =>
+          keysPlan(targets, atomic, (old) => old.filter((bytes) => bytes !== undefined).length),
+        );
+      }
       return Number((await exec(client, atomic))[0]);
     } catch (error) {
-      if (!(error instanceof StorageFullError)) throw error;
+      // At maxmemory a delete still goes through, uncounted (docs/operations.md: setQuota recounts).
+      if (!(typed(error) instanceof StorageFullError)) throw error;
       const plain = [
         ["DEL", log, legacyVersion],
         ["ZREM", index, ...names],
@@ -216,6 +233,23 @@ export function stringScope(
             const keys = names.map(key);
             const now = await clock.now(client);
             let decisions: Decision[] = [];
+            if (await quotaOn(client)) {
+              const plan = transactPlan({
+                members: keys,
+                watch: keys,
+                read: ["MGET", ...keys],
+                old: (raw) => (raw == null ? undefined : storedBytes(raw)),
+                decide: (raws, at) => {
+                  decisions = decideOnce(raws.map((value) => value ?? undefined));
+                  const commands = conditionalWrites(names, decisions, at);
+                  return { targets: decisionTargets(names, decisions, at, validTtl), commands, result: decisions };
+                },
+              });
+              const result = await (quota as QuotaHook).gate.once(client, (quota as QuotaHook).base, plan);
+              if (result === null) return null;
+              await notifyDecisions(notify, client, prefix, names, result);
+              return result;
+            }
             // Watching the values is enough: every write or delete of a name changes its key.
             const done = await client.optimistic(keys, [["MGET", ...keys]], ([values]) => {
               decisions = decideOnce((values as unknown[]).map((value) => value ?? undefined));

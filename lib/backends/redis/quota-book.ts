@@ -1,0 +1,159 @@
+/**
+ * setQuota and quota() on Redis (quota.ts has the keys and the write path). Setting a quota on a
+ * workspace that has none must count its use without losing a write that races the count, while
+ * writers only look for a quota once per QUOTA_REFRESH_MS:
+ *   1. SET the limit key to a "counting" marker (expiring, should setQuota die midway);
+ *   2. wait QUOTA_REFRESH_MS + COUNT_MARGIN_MS, so every process's cached "no quota" has run out
+ *      and every write it let through has landed; from now on writers see the marker and wait;
+ *   3. count the data prefixes as stats() does (entries, bytes, and the expiry of timed entries);
+ *   4. publish usage and limit in one MULTI; waiting writers go on under the quota.
+ * A workspace that already has a quota skips the wait (its writers all take the quota path) and is
+ * recounted, which also repairs a usage counter a tenant tampered with. null deletes all of it.
+ */
+import { PermissionDeniedError, UnsupportedStoreError } from "../../errors.js";
+import { joinKey, metaKey } from "../../keys.js";
+import { QUOTA_REFRESH_MS, type Quota, type QuotaUsage } from "../../quota.js";
+import type { QuotaBook } from "../driver.js";
+import { decodeField, liveAt } from "./fields.js";
+import { hscan } from "./hash-list.js";
+import { liveBatches, serverMs } from "./list.js";
+import { canWatch } from "./optimistic.js";
+import { deniedQuota, parseStored, type QuotaGate, quotaKeys, sizeField } from "./quota.js";
+import { exec, type RedisCommander, typed } from "./tx.js";
+
+/** How long after its cache ran out a write may still reach the server; step 2 waits this on top. */
+export const COUNT_MARGIN_MS = 500;
+/** A "counting" marker outlives a setQuota that died midway by this much, then the workspace has no quota. */
+const MARKER_TTL_MS = 600_000;
+const BATCH = 1000;
+
+interface Count {
+  entries: number;
+  bytes: number;
+  /** [member, bytes, expiresAt] of each live entry with an expiry. */
+  timed: Array<[string, number, number]>;
+}
+
+/** A key-layout prefix: live names from its index (as stats()), bytes by STRLEN, expiries from #ttl. */
+async function countKeys(client: RedisCommander, prefix: string, into: Count): Promise<void> {
+  const keys = { index: metaKey(prefix, "index"), ttl: metaKey(prefix, "ttl") };
+  const seen = new Set<string>();
+  for await (const batch of liveBatches(client, keys, BATCH)) {
+    const names = batch.filter((name) => !seen.has(name) && seen.add(name));
+    if (names.length === 0) continue;
+    const full = names.map((name) => joinKey(prefix, name));
+    const [lengths, exists, expiries] = (await Promise.all([
+      Promise.all(full.map((key) => client.sendCommand(["STRLEN", key]))),
+      Promise.all(full.map((key) => client.sendCommand(["EXISTS", key]))),
+      client.sendCommand(["ZMSCORE", keys.ttl, ...names]),
+    ])) as [unknown[], unknown[], unknown[]];
+    full.forEach((member, i) => {
+      if (!(Number(exists[i]) > 0)) return;
+      const bytes = Number(lengths[i]);
+      into.entries++;
+      into.bytes += bytes;
+      if (expiries[i] != null) into.timed.push([member, bytes, Number(expiries[i])]);
+    });
+  }
+}
+
+/** A hash-layout prefix: its live fields, as hashStats counts them. */
+async function countHash(client: RedisCommander, prefix: string, now: number, into: Count): Promise<void> {
+  const seen = new Set<string>();
+  for await (const flat of hscan(client, metaKey(prefix, "data"))) {
+    for (let i = 0; i < flat.length; i += 2) {
+      const name = String(flat[i]);
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const field = decodeField(String(flat[i + 1]));
+      if (!liveAt(field, now)) continue;
+      const bytes = Buffer.byteLength(field.value);
+      into.entries++;
+      into.bytes += bytes;
+      if (field.expiresAt !== undefined) into.timed.push([joinKey(prefix, name), bytes, field.expiresAt]);
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function redisQuotaBook(
+  gate: QuotaGate,
+  connect: () => Promise<RedisCommander>,
+  layoutOf: (prefix: string) => "keys" | "hash",
+): QuotaBook {
+  const set = async (base: string, quota: Quota | null, prefixes: readonly string[]) => {
+    const client = await connect();
+    if (!canWatch(client)) {
+      throw new UnsupportedStoreError(
+        "quotas on Redis need conditional writes (WATCH) on a connection of their own; open the storage by URL",
+      );
+    }
+    const keys = quotaKeys(base);
+    if (quota === null) {
+      await client.sendCommand(["DEL", keys.limit, keys.usage, keys.expiring]);
+      gate.remember(base, { kind: "none" }, Date.now());
+      return;
+    }
+    const before = parseStored(await client.sendCommand(["GET", keys.limit]));
+    await client.sendCommand(["SET", keys.limit, JSON.stringify({ counting: true }), "PX", String(MARKER_TTL_MS)]);
+    gate.remember(base, { kind: "counting" }, Date.now());
+    if (before.kind !== "limit") await sleep(QUOTA_REFRESH_MS + COUNT_MARGIN_MS);
+    const now = serverMs(await client.sendCommand(["TIME"]));
+    const count: Count = { entries: 0, bytes: 0, timed: [] };
+    for (const prefix of prefixes) {
+      if (layoutOf(prefix) === "hash") await countHash(client, prefix, now, count);
+      else await countKeys(client, prefix, count);
+    }
+    const publish: string[][] = [
+      ["DEL", keys.usage, keys.expiring],
+      ["HSET", keys.usage, "entries", String(count.entries), "bytes", String(count.bytes)],
+    ];
+    for (let i = 0; i < count.timed.length; i += BATCH) {
+      const part = count.timed.slice(i, i + BATCH);
+      publish.push(
+        ["HSET", keys.usage, ...part.flatMap(([member, bytes]) => [sizeField(member), String(bytes)])],
+        ["ZADD", keys.expiring, ...part.flatMap(([member, bytes, at]) => [String(at), `${bytes}:${member}`])],
+      );
+    }
+    publish.push(["SET", keys.limit, JSON.stringify(quota)]);
+    await exec(client, publish);
+    gate.remember(base, { kind: "limit", limit: quota }, Date.now());
+  };
+
+  return {
+    async set(base, quota, prefixes) {
+      try {
+        await set(base, quota, prefixes);
+      } catch (error) {
+        const mapped = typed(error);
+        throw mapped instanceof PermissionDeniedError ? deniedQuota(base, mapped) : mapped;
+      }
+    },
+    async read(base): Promise<QuotaUsage | undefined> {
+      try {
+        const client = await connect();
+        const keys = quotaKeys(base);
+        const now = await gate.clock.now(client);
+        const [raw, usage, expired] = (await exec(client, [
+          ["GET", keys.limit],
+          ["HMGET", keys.usage, "entries", "bytes"],
+          ["ZRANGEBYSCORE", keys.expiring, "-inf", `(${now}`],
+        ])) as [unknown, unknown[], unknown[]];
+        const stored = parseStored(raw);
+        // While counting there is no use to report yet: quota() falls back to stats().
+        if (stored.kind !== "limit") return undefined;
+        let entries = Number(usage[0] ?? 0);
+        let bytes = Number(usage[1] ?? 0);
+        // Expired entries count until a write settles them; stats() hides them already.
+        for (const member of expired.map(String)) {
+          entries--;
+          bytes -= Number(member.slice(0, member.indexOf(":")));
+        }
+        return { limit: stored.limit, entries, bytes };
+      } catch (error) {
+        throw typed(error);
+      }
+    },
+  };
+}
