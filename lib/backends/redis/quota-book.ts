@@ -18,7 +18,8 @@ import { decodeField, liveAt } from "./fields.js";
 import { hscan } from "./hash-list.js";
 import { liveBatches, serverMs } from "./list.js";
 import { canWatch } from "./optimistic.js";
-import { deniedQuota, parseStored, type QuotaGate, quotaKeys, sizeField } from "./quota.js";
+import { deniedQuota, parseStored, type QuotaGate, quotaKeys } from "./quota.js";
+import { expiringMember, parseExpiring, sizeField } from "./quota-ledger.js";
 import { exec, type RedisCommander, typed } from "./tx.js";
 
 /** How long after its cache ran out a write may still reach the server; step 2 waits this on top. */
@@ -113,7 +114,7 @@ export function redisQuotaBook(
       const part = count.timed.slice(i, i + BATCH);
       publish.push(
         ["HSET", keys.usage, ...part.flatMap(([member, bytes]) => [sizeField(member), String(bytes)])],
-        ["ZADD", keys.expiring, ...part.flatMap(([member, bytes, at]) => [String(at), `${bytes}:${member}`])],
+        ["ZADD", keys.expiring, ...part.flatMap(([member, bytes, at]) => [String(at), expiringMember(bytes, member)])],
       );
     }
     publish.push(["SET", keys.limit, JSON.stringify(quota)]);
@@ -146,9 +147,9 @@ export function redisQuotaBook(
         let entries = Number(usage[0] ?? 0);
         let bytes = Number(usage[1] ?? 0);
         // Expired entries count until a write settles them; stats() hides them already.
-        for (const member of expired.map(String)) {
+        for (const entry of expired.map(String)) {
           entries--;
-          bytes -= Number(member.slice(0, member.indexOf(":")));
+          bytes -= parseExpiring(entry).bytes;
         }
         return { limit: stored.limit, entries, bytes };
       } catch (error) {

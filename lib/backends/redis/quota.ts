@@ -17,9 +17,10 @@
  */
 import { PermissionDeniedError, StoreCommandError, UnsupportedStoreError } from "../../errors.js";
 import { SEPARATOR, WORKSPACE_SEGMENT } from "../../keys.js";
-import { exceeds, type Quota, type QuotaDelta, QUOTA_REFRESH_MS, quotaExceeded } from "../../quota.js";
+import { exceeds, type Quota, QUOTA_REFRESH_MS, quotaExceeded } from "../../quota.js";
 import type { ServerClock } from "./common.js";
 import { canWatch } from "./optimistic.js";
+import { Ledger, parseExpiring, sizeField } from "./quota-ledger.js";
 import type { RedisCommander } from "./tx.js";
 
 /** Attempts of one quota write whose watched keys others keep changing, and how long it waits out a count. */
@@ -73,61 +74,15 @@ export interface Plan<R> {
   build(replies: unknown[], now: number): { changes: Change[]; commands: string[][]; result: R };
 }
 
-export const sizeField = (member: string) => `k${member}`;
-const expiringMember = (bytes: number | string, member: string) => `${bytes}:${member}`;
-
-/** The quota bookkeeping a change list needs: usage deltas and the expiring entries' members. */
-function bookkeeping(
-  keys: QuotaKeys,
-  changes: readonly Change[],
-  sizes: Map<string, string>,
-  settled: readonly string[],
-): { delta: QuotaDelta; settledDelta: QuotaDelta; commands: string[][] } {
-  const delta = { entries: 0, bytes: 0 };
-  const settledDelta = { entries: 0, bytes: 0 };
-  const zrem: string[] = [];
-  const hdel: string[] = [];
-  const zadd: string[] = [];
-  const hset: string[] = [];
-  for (const member of settled) {
-    const cut = member.indexOf(":");
-    settledDelta.entries -= 1;
-    settledDelta.bytes -= Number(member.slice(0, cut));
-    zrem.push(member);
-    hdel.push(sizeField(member.slice(cut + 1)));
-  }
-  for (const change of changes) {
-    const size = sizes.get(change.member);
-    // An entry with a size on record is counted (live or expired, until settled); else the layout's read tells.
-    const old = size !== undefined ? Number(size) : change.old;
-    if (old !== undefined) {
-      delta.entries -= 1;
-      delta.bytes -= old;
-    }
-    if (size !== undefined) {
-      zrem.push(expiringMember(size, change.member));
-      hdel.push(sizeField(change.member));
-    }
-    if (change.next !== undefined) {
-      delta.entries += 1;
-      delta.bytes += change.next;
-      if (change.expiresAt !== undefined) {
-        zadd.push(String(change.expiresAt), expiringMember(change.next, change.member));
-        hset.push(sizeField(change.member), String(change.next));
-      }
-    }
-  }
-  const commands: string[][] = [];
-  if (zrem.length > 0) commands.push(["ZREM", keys.expiring, ...zrem]);
-  if (hdel.length > 0) commands.push(["HDEL", keys.usage, ...hdel]);
-  if (zadd.length > 0) commands.push(["ZADD", keys.expiring, ...zadd]);
-  if (hset.length > 0) commands.push(["HSET", keys.usage, ...hset]);
-  const entries = delta.entries + settledDelta.entries;
-  const bytes = delta.bytes + settledDelta.bytes;
-  if (entries !== 0) commands.push(["HINCRBY", keys.usage, "entries", String(entries)]);
-  if (bytes !== 0) commands.push(["HINCRBY", keys.usage, "bytes", String(bytes)]);
-  return { delta, settledDelta, commands };
+type Outcome<R> = { result: R } | { refused: Error };
+interface Pending {
+  plan: Plan<unknown>;
+  resolve(result: unknown): void;
+  reject(error: unknown): void;
 }
+/** Writes one attempt carries at most, and their members: bounds one MULTI. */
+const BATCH_WRITES = 256;
+const BATCH_MEMBERS = 2000;
 
 const COUNTING = Symbol("counting");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -136,6 +91,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class QuotaGate {
   readonly #cache = new Map<string, { at: number; stored: Stored }>();
   readonly #refreshing = new Map<string, Promise<Stored>>();
+  readonly #queues = new Map<string, Pending[]>();
   constructor(readonly clock: ServerClock) {}
 
   /** Remembers what a read sent at `at` (local ms) saw; a later reading never loses to an older one. */
@@ -165,10 +121,14 @@ export class QuotaGate {
   }
 
   /**
-   * One optimistic attempt of `plan` under the quota of `base`: its result, null when a watched
-   * key changed (try again), or COUNTING while setQuota counts. A refusal throws quotaExceeded.
+   * One optimistic attempt of `plans` (in order) under the quota of `base`: each one's result or
+   * refusal, null when a watched key changed (try again), or COUNTING while setQuota counts.
    */
-  async attempt<R>(client: RedisCommander, base: string, plan: Plan<R>): Promise<{ result: R } | null | typeof COUNTING> {
+  async #attempt(
+    client: RedisCommander,
+    base: string,
+    plans: readonly Plan<unknown>[],
+  ): Promise<Outcome<unknown>[] | null | typeof COUNTING> {
     if (!canWatch(client)) {
       throw new UnsupportedStoreError(
         "a workspace with a quota needs conditional writes (WATCH) on its own connection, which this Redis client does not give; open the storage by URL",
@@ -177,73 +137,128 @@ export class QuotaGate {
     const keys = quotaKeys(base);
     const now = await this.clock.now(client);
     const at = Date.now();
-    let outcome: { result: R } | typeof COUNTING | { refused: Error } | undefined;
+    const members = [...new Set(plans.flatMap((plan) => plan.members))];
+    const reads: string[][] = [
+      ["GET", keys.limit],
+      ["HMGET", keys.usage, "entries", "bytes", ...members.map(sizeField)],
+      ["ZRANGEBYSCORE", keys.expiring, "-inf", `(${now}`, "LIMIT", "0", String(SETTLE_LIMIT)],
+    ];
+    const offsets = plans.map((plan) => {
+      const offset = reads.length;
+      reads.push(...plan.reads);
+      return offset;
+    });
+    let outcome: Outcome<unknown>[] | typeof COUNTING | undefined;
     const done = await client.optimistic(
-      [keys.limit, keys.usage, keys.expiring, ...plan.watch],
-      [
-        ["GET", keys.limit],
-        ["HMGET", keys.usage, "entries", "bytes", ...plan.members.map(sizeField)],
-        ["ZRANGEBYSCORE", keys.expiring, "-inf", `(${now}`, "LIMIT", "0", String(SETTLE_LIMIT)],
-        ...plan.reads,
-      ],
-      ([rawLimit, rawUsage, rawExpired, ...replies]) => {
-        const stored = parseStored(rawLimit);
+      [...new Set([keys.limit, keys.usage, keys.expiring, ...plans.flatMap((plan) => plan.watch)])],
+      reads,
+      (replies) => {
+        const stored = parseStored(replies[0]);
         this.remember(base, stored, at);
         // Not thrown: an error inside an attempt drops its connection (optimistic.ts).
         if (stored.kind === "counting") {
           outcome = COUNTING;
           return undefined;
         }
-        const built = plan.build(replies, now);
-        outcome = { result: built.result };
-        if (stored.kind === "none") return built.commands; // removed meanwhile: a plain write
-        const [entries, bytes, ...sizeList] = rawUsage as unknown[];
+        const built = plans.map((plan, i) => {
+          const offset = offsets[i] as number;
+          return plan.build(replies.slice(offset, offset + plan.reads.length), now);
+        });
+        if (stored.kind === "none") {
+          // Removed meanwhile: plain writes.
+          outcome = built.map((b) => ({ result: b.result }));
+          return built.flatMap((b) => b.commands);
+        }
+        const [entries, bytes, ...sizeList] = replies[1] as unknown[];
         const sizes = new Map<string, string>();
-        plan.members.forEach((member, i) => {
+        members.forEach((member, i) => {
           if (sizeList[i] != null) sizes.set(member, String(sizeList[i]));
         });
-        const mine = new Set(plan.members);
-        const settled = (rawExpired as unknown[])
-          .map(String)
-          .filter((member) => !mine.has(member.slice(member.indexOf(":") + 1)));
-        const { delta, settledDelta, commands } = bookkeeping(keys, built.changes, sizes, settled);
-        const usage = {
-          entries: Number(entries ?? 0) + settledDelta.entries,
-          bytes: Number(bytes ?? 0) + settledDelta.bytes,
-        };
-        if (exceeds(stored.limit, usage, delta)) {
-          outcome = { refused: quotaExceeded(base, stored.limit, usage, delta) };
-          return undefined;
-        }
-        return [...built.commands, ...commands];
+        const mine = new Set(members);
+        const settled = (replies[2] as unknown[]).map(String).filter((e) => !mine.has(parseExpiring(e).member));
+        const ledger = new Ledger({ entries: Number(entries ?? 0), bytes: Number(bytes ?? 0) }, sizes, settled);
+        const commands: string[][] = [];
+        outcome = built.map((b) => {
+          const { delta, commit } = ledger.plan(b.changes);
+          if (exceeds(stored.limit, ledger.usage, delta)) {
+            return { refused: quotaExceeded(base, stored.limit, ledger.usage, delta) };
+          }
+          commit();
+          commands.push(...b.commands);
+          return { result: b.result };
+        });
+        commands.push(...ledger.commands(keys));
+        return commands;
       },
     );
     if (outcome === undefined || done === null) return null;
-    if ("refused" in (outcome as object)) throw (outcome as { refused: Error }).refused;
-    return outcome as { result: R } | typeof COUNTING;
+    return outcome;
   }
 
   /** One attempt for transact's loop: null means read again (a watched key changed, or a count is under way). */
   async once<R>(client: RedisCommander, base: string, plan: Plan<R>): Promise<R | null> {
-    const outcome = await this.attempt(client, base, plan);
+    const outcome = await this.#attempt(client, base, [plan]);
     if (outcome === COUNTING) {
       await sleep(50);
       return null;
     }
-    return outcome === null ? null : outcome.result;
+    if (outcome === null) return null;
+    const [only] = outcome as [Outcome<R>];
+    if ("refused" in only) throw only.refused;
+    return only.result;
   }
 
-  /** `plan` under the quota, retried while others change the watched keys or setQuota counts. */
-  async guard<R>(client: RedisCommander, base: string, plan: () => Plan<R>): Promise<R> {
+  /**
+   * `plan` under the quota, retried while others change the watched keys or setQuota counts.
+   * Writes of one workspace that arrive while an attempt is out go together in the next one
+   * (one WATCH, one MULTI), each checked against what the ones before it used.
+   */
+  guard<R>(client: RedisCommander, base: string, plan: () => Plan<R>): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const pending: Pending = { plan: plan(), resolve: resolve as (r: unknown) => void, reject };
+      const queue = this.#queues.get(base);
+      if (queue) queue.push(pending);
+      else {
+        const started = [pending];
+        this.#queues.set(base, started);
+        void this.#drain(client, base, started);
+      }
+    });
+  }
+
+  async #drain(client: RedisCommander, base: string, queue: Pending[]): Promise<void> {
+    while (queue.length > 0) {
+      let members = 0;
+      let take = 0;
+      while (take < queue.length && take < BATCH_WRITES && (take === 0 || members < BATCH_MEMBERS)) {
+        members += (queue[take] as Pending).plan.members.length;
+        take++;
+      }
+      const batch = queue.splice(0, take);
+      try {
+        const outcomes = await this.#settle(client, base, batch.map((p) => p.plan));
+        batch.forEach((p, i) => {
+          const outcome = outcomes[i] as Outcome<unknown>;
+          if ("refused" in outcome) p.reject(outcome.refused);
+          else p.resolve(outcome.result);
+        });
+      } catch (error) {
+        for (const p of batch) p.reject(error);
+      }
+    }
+    this.#queues.delete(base);
+  }
+
+  async #settle(client: RedisCommander, base: string, plans: Plan<unknown>[]): Promise<Outcome<unknown>[]> {
     const deadline = Date.now() + COUNTING_WAIT_MS;
     for (let tries = 0; tries < QUOTA_ATTEMPTS; ) {
-      const outcome = await this.attempt(client, base, plan());
+      const outcome = await this.#attempt(client, base, plans);
       if (outcome === COUNTING) {
         if (Date.now() > deadline) break;
         await sleep(50);
         continue;
       }
-      if (outcome !== null) return outcome.result;
+      if (outcome !== null) return outcome;
       tries++;
       await sleep(Math.random() * Math.min(50, 2 ** tries));
     }
