@@ -61,7 +61,9 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
       // Every variant overwrites names that exist already, as a busy collection does.
       for (const variant of variants) for (let i = 0; i < NAMES; i += 128) await drive([admin], variant.op, 128, 128);
       for (const flight of FLIGHTS) {
-        const results = new Map(variants.map((v) => [v.name, { ops: [] as number[], cpu: [] as number[], cmd: [] as number[] }]));
+        const results = new Map(
+          variants.map((v) => [v.name, { ops: [] as number[], cpu: [] as number[], cmd: [] as number[] }]),
+        );
         for (let round = 0; round < rounds; round++) {
           const order = round % 2 === 0 ? variants : [...variants].reverse();
           for (const variant of order) {
@@ -87,7 +89,9 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
           ["quota", "no quota", "the quota check: WATCH, reads, MULTI … HINCRBY … EXEC"],
         ];
         for (const [a, b, note] of pairs) {
-          rows.push(row(GROUP, `${label}, ${a} / ${b} server CPU @${flight}`, "×", ratios(get(a).cpu, get(b).cpu), note));
+          rows.push(
+            row(GROUP, `${label}, ${a} / ${b} server CPU @${flight}`, "×", ratios(get(a).cpu, get(b).cpu), note),
+          );
           rows.push(row(GROUP, `${label}, ${a} / ${b} ops/s @${flight}`, "×", ratios(get(a).ops, get(b).ops), note));
           rows.push(row(GROUP, `${label}, ${a} / ${b} commands @${flight}`, "×", ratios(get(a).cmd, get(b).cmd), note));
         }

@@ -28,6 +28,8 @@ describe("workspace ACL users on a Redis Cluster", () => {
       "%W~{app#workspaces}:a",
       "%W~{app#workspaces}#index",
       "%W~{app#workspaces}#ttl",
+      // Its quota's limit, read-only, in the workspace's slot (one MULTI checks it and writes).
+      "%R~app#quota:{a}",
       "%R~app:{deps}:*",
       "%R~app:{deps}#*",
     ]);

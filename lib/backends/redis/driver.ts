@@ -60,7 +60,8 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
   const gate = new QuotaGate(clock);
   const layoutOf = (prefix: string) => (options.layout === "hash" && !keepsStringLayout(prefix) ? "hash" : "keys");
   const scope = (prefix: string, scopeOptions?: ScopeOptions) => {
-    const quota: QuotaHook | undefined = scopeOptions?.quota === undefined ? undefined : { base: scopeOptions.quota, gate };
+    const quota: QuotaHook | undefined =
+      scopeOptions?.quota === undefined ? undefined : { base: scopeOptions.quota, gate };
     if (keepsStringLayout(prefix)) return stringScope(prefix, connect, cap, clock, nonces, notify);
     if (options.layout === "hash") return hashScope(prefix, context, quota);
     return stringScope(prefix, refusingHashed(prefix, connect, checked), cap, clock, nonces, notify, quota);

@@ -25,7 +25,7 @@ import { hashNames, hashPage, hashStats, hscan, type Live } from "./hash-list.js
 import { changeLog, logEntry, type Nonces } from "./log.js";
 import { type Notify, notifyDecisions } from "./notify.js";
 import { canWatch, noWatch, transactLoop } from "./optimistic.js";
-import type { Plan, QuotaHook } from "./quota.js";
+import { type QuotaHook, quotaPath } from "./quota.js";
 import { decisionTargets, deleteTargets, fieldBytes, fieldsPlan, transactPlan, writeTargets } from "./quota-plans.js";
 import { exec, type RedisCommander, typed } from "./tx.js";
 
@@ -57,10 +57,6 @@ export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): 
   const { data } = keys;
   const tracked = tracksChanges(prefix);
   const log = (names: readonly string[]) => logEntry(keys.log, ctx.cap, ctx.nonces, names);
-  // A workspace without a quota costs a cached lookup here (quota.ts); one with a quota, a WATCH round.
-  const quotaOn = (client: RedisCommander) => quota !== undefined && quota.gate.active(client, quota.base);
-  const guard = <R>(client: RedisCommander, plan: () => Plan<R>) =>
-    (quota as QuotaHook).gate.guard(client, (quota as QuotaHook).base, plan);
 
   const adopt = (client: RedisCommander) => {
     let adopting = ctx.adopting.get(prefix);
@@ -165,9 +161,10 @@ export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): 
       const now = entries.some((entry) => validTtl(entry.ttl) !== undefined) ? await ctx.clock.now(client) : undefined;
       const commands = writes(entries, now);
       if (tracked) commands.push(log(entries.map((entry) => entry.name)));
-      if (await quotaOn(client)) {
+      const q = await quotaPath(client, quota);
+      if (q) {
         const targets = writeTargets(entries, now, utf8, validTtl);
-        await guard(client, () => fieldsPlan(prefix, data, targets, commands, () => undefined));
+        await q.gate.guard(client, q.base, () => fieldsPlan(prefix, data, targets, commands, () => undefined));
       } else if (commands.length === 1) await client.sendCommand(commands[0] as string[]);
       else await exec(client, commands);
       await ctx.notify(
@@ -194,9 +191,12 @@ export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): 
       if (tracked) atomic.push(log(names));
       let values: unknown[];
       try {
-        if (await quotaOn(client)) {
+        const q = await quotaPath(client, quota);
+        if (q) {
           const targets = deleteTargets(fields, (name) => name);
-          const old = await guard(client, () => fieldsPlan(prefix, data, targets, atomic.slice(1), (bytes) => bytes));
+          const old = await q.gate.guard(client, q.base, () =>
+            fieldsPlan(prefix, data, targets, atomic.slice(1), (bytes) => bytes),
+          );
           const removed = old.filter((bytes) => bytes !== undefined).length;
           if (removed > 0) await ctx.notify(client, prefix, "delete", names);
           return removed;
@@ -241,7 +241,8 @@ export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): 
             if (tracked && commands.length > 0) commands.push(log([...sets.map((s) => s.name), ...deletes]));
             return commands;
           };
-          if (await quotaOn(client)) {
+          const q = await quotaPath(client, quota);
+          if (q) {
             const plan = transactPlan({
               members: fields.map((name) => joinKey(prefix, name)),
               watch: [data],
@@ -252,7 +253,7 @@ export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): 
                 return { targets: decisionTargets(fields, decisions, at, validTtl), commands, result: decisions };
               },
             });
-            const result = await (quota as QuotaHook).gate.once(client, (quota as QuotaHook).base, plan);
+            const result = await q.gate.once(client, q.base, plan);
             if (result === null) return null;
             await notifyDecisions(ctx.notify, client, prefix, names, result);
             return result;
@@ -311,7 +312,7 @@ export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): 
     clear: () =>
       run(async (client) => {
         // Under a quota, batches of counted deletes; a write landing meanwhile survives, as after clear().
-        if (await quotaOn(client)) {
+        if (await quotaPath(client, quota)) {
           for (let pass = 0; pass < 10 && Number(await client.sendCommand(["HLEN", data])) > 0; pass++) {
             for await (const flat of hscan(client, data)) {
               const batch = flat.filter((_, i) => i % 2 === 0).map(String);

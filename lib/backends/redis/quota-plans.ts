@@ -115,7 +115,10 @@ export function transactPlan<D>(options: {
   watch: readonly string[];
   read: string[];
   old: (raw: unknown, now: number) => number | undefined;
-  decide: (raws: readonly unknown[], now: number) => { targets: (Target | undefined)[]; commands: string[][]; result: D };
+  decide: (
+    raws: readonly unknown[],
+    now: number,
+  ) => { targets: (Target | undefined)[]; commands: string[][]; result: D };
 }): Plan<D> {
   return {
     members: options.members,
@@ -127,7 +130,12 @@ export function transactPlan<D>(options: {
       const changes: Change[] = [];
       targets.forEach((target, i) => {
         if (target === undefined) return;
-        changes.push({ member: options.members[i] as string, old: options.old(raws[i], now), ...target, next: target.next });
+        changes.push({
+          member: options.members[i] as string,
+          old: options.old(raws[i], now),
+          ...target,
+          next: target.next,
+        });
       });
       return { changes, commands, result };
     },

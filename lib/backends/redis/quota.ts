@@ -17,7 +17,7 @@
  */
 import { PermissionDeniedError, StoreCommandError, UnsupportedStoreError } from "../../errors.js";
 import { SEPARATOR, WORKSPACE_SEGMENT } from "../../keys.js";
-import { exceeds, type Quota, QUOTA_REFRESH_MS, quotaExceeded } from "../../quota.js";
+import { exceeds, QUOTA_REFRESH_MS, type Quota, quotaExceeded } from "../../quota.js";
 import type { ServerClock } from "./common.js";
 import { canWatch } from "./optimistic.js";
 import { Ledger, parseExpiring, sizeField } from "./quota-ledger.js";
@@ -39,7 +39,11 @@ export function quotaKeys(base: string): QuotaKeys {
   const marker = `${SEPARATOR}${WORKSPACE_SEGMENT}${SEPARATOR}`;
   const at = base.indexOf(marker);
   const id = base.slice(at + marker.length);
-  return { limit: `${base.slice(0, at)}#quota${SEPARATOR}${id}`, usage: `${base}:#quota`, expiring: `${base}:#quota-ttl` };
+  return {
+    limit: `${base.slice(0, at)}#quota${SEPARATOR}${id}`,
+    usage: `${base}:#quota`,
+    expiring: `${base}:#quota-ttl`,
+  };
 }
 
 export type Stored = { kind: "none" } | { kind: "counting" } | { kind: "limit"; limit: Quota };
@@ -236,7 +240,11 @@ export class QuotaGate {
       }
       const batch = queue.splice(0, take);
       try {
-        const outcomes = await this.#settle(client, base, batch.map((p) => p.plan));
+        const outcomes = await this.#settle(
+          client,
+          base,
+          batch.map((p) => p.plan),
+        );
         batch.forEach((p, i) => {
           const outcome = outcomes[i] as Outcome<unknown>;
           if ("refused" in outcome) p.reject(outcome.refused);
@@ -272,6 +280,12 @@ export class QuotaGate {
 export interface QuotaHook {
   base: string;
   gate: QuotaGate;
+}
+
+/** `quota` when writes of its workspace must take the quota path now (QuotaGate.active), else undefined. */
+export async function quotaPath(client: RedisCommander, quota: QuotaHook | undefined): Promise<QuotaHook | undefined> {
+  if (quota === undefined) return undefined;
+  return (await quota.gate.active(client, quota.base)) ? quota : undefined;
 }
 
 /** What a tenant's NOPERM on the limit key means for setQuota. */

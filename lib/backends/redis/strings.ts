@@ -24,7 +24,7 @@ import { countLive, listAll, listPage, liveBatches } from "./list.js";
 import { changeLog, logEntry as logEntryOf, type Nonces } from "./log.js";
 import { type Notify, notifyDecisions } from "./notify.js";
 import { canWatch, noWatch, transactLoop } from "./optimistic.js";
-import type { QuotaHook } from "./quota.js";
+import { type QuotaHook, quotaPath } from "./quota.js";
 import { decisionTargets, deleteTargets, keysPlan, storedBytes, transactPlan, writeTargets } from "./quota-plans.js";
 import { exec, type RedisCommander, typed } from "./tx.js";
 
@@ -49,8 +49,6 @@ export function stringScope(
   const tracked = tracksChanges(prefix);
   const key = (name: string) => utf8(joinKey(prefix, name));
   const logEntry = (names: readonly string[]) => logEntryOf(log, cap, nonces, names);
-  // A workspace without a quota costs a cached lookup here (quota.ts); one with a quota, a WATCH round.
-  const quotaOn = (client: RedisCommander) => quota !== undefined && quota.gate.active(client, quota.base);
 
   // Errors of raw clients (redisDriverFor) get the same types as connectRedis's.
   const run = async <T>(work: (client: RedisCommander) => Promise<T>): Promise<T> => {
@@ -126,11 +124,10 @@ export function stringScope(
       }
       // The pruned names are logged too, so a cache drops them.
       if (tracked) commands.push(logEntry(named));
-      if (await quotaOn(client)) {
+      const q = await quotaPath(client, quota);
+      if (q) {
         const targets = writeTargets(entries, now, key, validTtl);
-        await (quota as QuotaHook).gate.guard(client, (quota as QuotaHook).base, () =>
-          keysPlan(targets, commands, () => undefined),
-        );
+        await q.gate.guard(client, q.base, () => keysPlan(targets, commands, () => undefined));
       } else await exec(client, commands);
       const written = new Set(entries.map((entry) => entry.name));
       const rewritten = gone.filter((name) => !written.has(name));
@@ -159,9 +156,10 @@ export function stringScope(
     ];
     if (bookkeeping) atomic.push(bookkeeping);
     try {
-      if (await quotaOn(client)) {
+      const q = await quotaPath(client, quota);
+      if (q) {
         const targets = deleteTargets(keys, (k) => k);
-        return await (quota as QuotaHook).gate.guard(client, (quota as QuotaHook).base, () =>
+        return await q.gate.guard(client, q.base, () =>
           keysPlan(targets, atomic, (old) => old.filter((bytes) => bytes !== undefined).length),
         );
       }
@@ -233,7 +231,8 @@ export function stringScope(
             const keys = names.map(key);
             const now = await clock.now(client);
             let decisions: Decision[] = [];
-            if (await quotaOn(client)) {
+            const q = await quotaPath(client, quota);
+            if (q) {
               const plan = transactPlan({
                 members: keys,
                 watch: keys,
@@ -245,7 +244,7 @@ export function stringScope(
                   return { targets: decisionTargets(names, decisions, at, validTtl), commands, result: decisions };
                 },
               });
-              const result = await (quota as QuotaHook).gate.once(client, (quota as QuotaHook).base, plan);
+              const result = await q.gate.once(client, q.base, plan);
               if (result === null) return null;
               await notifyDecisions(notify, client, prefix, names, result);
               return result;
