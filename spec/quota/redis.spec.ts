@@ -12,6 +12,7 @@ import {
   PermissionDeniedError,
   provisionWorkspaceUser,
   QuotaExceededError,
+  redisAcl,
   type WorkspaceStorage,
 } from "../../lib/index.js";
 import { REDIS_URL, rawRedis } from "../support/env.js";
@@ -229,6 +230,28 @@ describe("a workspace ACL user under a quota", () => {
     await expect(raw.set("app#quota:a", JSON.stringify({ maxEntries: 1000 }))).rejects.toThrow(/NOPERM/);
     await expect(raw.del("app#quota:a")).rejects.toThrow(/NOPERM/);
     expect(await tenant.quota()).toMatchObject({ limit: { maxEntries: 2 }, entries: 1 });
+  });
+});
+
+describe("a workspace ACL user provisioned before quotas", () => {
+  it("goes on writing, unchecked, and the process is told to provision it again", async () => {
+    const { server, admin } = await startPrivateRedis(cleanups);
+    const ks = keyspace({ root: "app", workspaceId: "a" });
+    const rules = redisAcl(ks, { password: "old-secret" }).filter(
+      (rule) => !rule.includes("#quota") && !rule.startsWith("+client|set"), // the latter: Redis before 7.2
+    );
+    await admin.sendCommand(["ACL", "SETUSER", "old", ...rules]);
+    const warnings: Error[] = [];
+    const listen = (warning: Error) => warnings.push(warning);
+    process.on("warning", listen);
+    cleanups.push(() => {
+      process.off("warning", listen);
+    });
+    const url = server.url.replace("redis://", "redis://old:old-secret@");
+    const tenant = await open({ url, root: "app", workspaceId: "a", layout: "keys" });
+    await tenant.collection("c").set("x", 1);
+    await sleep(10); // process warnings are emitted on the next tick
+    expect(warnings.map((w) => (w as { code?: string }).code)).toContain("KVWS_QUOTA_UNREADABLE");
   });
 });
 

@@ -18,10 +18,11 @@
 import { PermissionDeniedError, StoreCommandError, UnsupportedStoreError } from "../../errors.js";
 import { SEPARATOR, WORKSPACE_SEGMENT } from "../../keys.js";
 import { exceeds, QUOTA_REFRESH_MS, type Quota, quotaExceeded } from "../../quota.js";
+import { warnOnce } from "../../warnings.js";
 import type { ServerClock } from "./common.js";
 import { canWatch } from "./optimistic.js";
 import { Ledger, parseExpiring, sizeField } from "./quota-ledger.js";
-import type { RedisCommander } from "./tx.js";
+import { type RedisCommander, typed } from "./tx.js";
 
 /** Attempts of one quota write whose watched keys others keep changing, and how long it waits out a count. */
 export const QUOTA_ATTEMPTS = 50;
@@ -113,8 +114,20 @@ export class QuotaGate {
       const at = Date.now();
       refreshing = client
         .sendCommand(["GET", quotaKeys(base).limit])
-        .then((raw) => {
-          const stored = parseStored(raw);
+        .then(
+          (raw) => parseStored(raw),
+          (error: unknown) => {
+            // A user provisioned before quotas existed may not read the limit: its writes go on
+            // unchecked (as before), and the operator is told to provision it again.
+            if (!(typed(error) instanceof PermissionDeniedError)) throw error;
+            warnOnce(
+              "KVWS_QUOTA_UNREADABLE",
+              `this Redis user may not read ${quotaKeys(base).limit}, so its writes cannot obey a quota there; provision it again (provisionWorkspaceUser) to grant that read`,
+            );
+            return { kind: "none" } as Stored;
+          },
+        )
+        .then((stored) => {
           this.remember(base, stored, at);
           return stored;
         })
