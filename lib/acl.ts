@@ -11,7 +11,7 @@
  * there on whichever node a failover promotes.
  */
 import { channelOf } from "./backends/redis/notify.js";
-import { quotaKeys } from "./backends/redis/quota.js";
+import { quotaKeys } from "./backends/redis/quota-ledger.js";
 import { isSentinelUrl } from "./backends/redis/sentinel-url.js";
 import { isErrorReply } from "./backends/redis/tx.js";
 import { redact, scrub, withCredentials } from "./backends/redis/url.js";

@@ -14,12 +14,13 @@ import { PermissionDeniedError, UnsupportedStoreError } from "../../errors.js";
 import { joinKey, metaKey } from "../../keys.js";
 import { QUOTA_REFRESH_MS, type Quota, type QuotaUsage } from "../../quota.js";
 import type { QuotaBook } from "../driver.js";
+import { adoptStrings } from "./adopt.js";
 import { decodeField, liveAt } from "./fields.js";
 import { hscan } from "./hash-list.js";
 import { liveBatches, serverMs } from "./list.js";
 import { canWatch } from "./optimistic.js";
-import { deniedQuota, parseStored, type QuotaGate, quotaKeys } from "./quota.js";
-import { expiringMember, parseExpiring, sizeField } from "./quota-ledger.js";
+import { deniedQuota, type QuotaGate } from "./quota.js";
+import { expiringMember, parseExpiring, parseStored, type QuotaKeys, quotaKeys, sizeField } from "./quota-ledger.js";
 import { exec, type RedisCommander, typed } from "./tx.js";
 
 /** How long after its cache ran out a write may still reach the server; step 2 waits this on top. */
@@ -99,12 +100,33 @@ export function redisQuotaBook(
     const before = parseStored(await client.sendCommand(["GET", keys.limit]));
     await client.sendCommand(["SET", keys.limit, JSON.stringify({ counting: true }), "PX", String(MARKER_TTL_MS)]);
     gate.remember(base, { kind: "counting" }, Date.now());
-    if (before.kind !== "limit") await sleep(QUOTA_REFRESH_MS + COUNT_MARGIN_MS);
+    try {
+      await countAndPublish(client, keys, quota, prefixes, before.kind !== "limit");
+    } catch (error) {
+      // Writers must not wait out the marker for nothing: the quota goes back to what it was.
+      const back = before.kind === "limit" ? ["SET", keys.limit, JSON.stringify(before.limit)] : ["DEL", keys.limit];
+      await client.sendCommand(back).catch(() => {});
+      throw error;
+    }
+    gate.remember(base, { kind: "limit", limit: quota }, Date.now());
+  };
+
+  const countAndPublish = async (
+    client: RedisCommander,
+    keys: QuotaKeys,
+    quota: Quota,
+    prefixes: readonly string[],
+    wait: boolean,
+  ) => {
+    if (wait) await sleep(QUOTA_REFRESH_MS + COUNT_MARGIN_MS);
     const now = serverMs(await client.sendCommand(["TIME"]));
     const count: Count = { entries: 0, bytes: 0, timed: [] };
     for (const prefix of prefixes) {
-      if (layoutOf(prefix) === "hash") await countHash(client, prefix, now, count);
-      else await countKeys(client, prefix, count);
+      if (layoutOf(prefix) === "hash") {
+        // A prefix still in the string layout is moved first, as its first use would (adopt.ts).
+        await adoptStrings(client, prefix, gate.clock);
+        await countHash(client, prefix, now, count);
+      } else await countKeys(client, prefix, count);
     }
     const publish: string[][] = [
       ["DEL", keys.usage, keys.expiring],
@@ -119,7 +141,6 @@ export function redisQuotaBook(
     }
     publish.push(["SET", keys.limit, JSON.stringify(quota)]);
     await exec(client, publish);
-    gate.remember(base, { kind: "limit", limit: quota }, Date.now());
   };
 
   return {

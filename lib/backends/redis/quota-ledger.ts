@@ -1,10 +1,59 @@
 /**
- * The quota bookkeeping of one optimistic attempt (quota.ts), which may carry many writes: the
- * usage read under WATCH, each write's delta against what the writes before it in the same
- * attempt left, and at the end the commands that bring `B:#quota` and `B:#quota-ttl` in step.
+ * Where a workspace's quota lives on Redis and how it is encoded (quota.ts has the layout of the
+ * keys), and the bookkeeping of one optimistic attempt, which may carry many writes: the usage
+ * read under WATCH, each write's delta against what the writes before it in the same attempt
+ * left, and at the end the commands that bring `B:#quota` and `B:#quota-ttl` in step.
  */
-import type { QuotaDelta } from "../../quota.js";
-import type { Change, QuotaKeys } from "./quota.js";
+import { StoreCommandError } from "../../errors.js";
+import { SEPARATOR, WORKSPACE_SEGMENT } from "../../keys.js";
+import type { Quota, QuotaDelta } from "../../quota.js";
+
+export interface QuotaKeys {
+  limit: string;
+  usage: string;
+  expiring: string;
+}
+
+export function quotaKeys(base: string): QuotaKeys {
+  const marker = `${SEPARATOR}${WORKSPACE_SEGMENT}${SEPARATOR}`;
+  const at = base.indexOf(marker);
+  const id = base.slice(at + marker.length);
+  return {
+    limit: `${base.slice(0, at)}#quota${SEPARATOR}${id}`,
+    usage: `${base}:#quota`,
+    expiring: `${base}:#quota-ttl`,
+  };
+}
+
+export type Stored = { kind: "none" } | { kind: "counting" } | { kind: "limit"; limit: Quota };
+
+export function parseStored(raw: unknown): Stored {
+  if (raw == null) return { kind: "none" };
+  let parsed: { counting?: true; maxEntries?: number; maxBytes?: number };
+  try {
+    parsed = JSON.parse(String(raw));
+  } catch (cause) {
+    throw new StoreCommandError("a workspace's quota limit on Redis is not JSON: set it again with setQuota", {
+      cause,
+    });
+  }
+  if (parsed.counting) return { kind: "counting" };
+  const limit: Quota = {};
+  if (typeof parsed.maxEntries === "number") limit.maxEntries = parsed.maxEntries;
+  if (typeof parsed.maxBytes === "number") limit.maxBytes = parsed.maxBytes;
+  return { kind: "limit", limit };
+}
+
+/** What one write does to one entry (named by its full key, unique within the workspace). */
+export interface Change {
+  member: string;
+  /** Bytes of the live value it replaces, as the layout read it; undefined: none. */
+  old: number | undefined;
+  /** Bytes of the value written; undefined: deleted. */
+  next: number | undefined;
+  /** Expiry (server clock) of the value written. */
+  expiresAt?: number | undefined;
+}
 
 export const sizeField = (member: string) => `k${member}`;
 export const expiringMember = (bytes: number | string, member: string) => `${bytes}:${member}`;

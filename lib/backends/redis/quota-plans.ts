@@ -7,7 +7,8 @@
 import { joinKey } from "../../keys.js";
 import { redisString } from "./common.js";
 import { decodeField, liveAt } from "./fields.js";
-import type { Change, Plan } from "./quota.js";
+import type { Plan } from "./quota.js";
+import type { Change } from "./quota-ledger.js";
 
 /** What a write leaves at one name: a value of `next` bytes (maybe expiring), or nothing. */
 export interface Target {

@@ -16,12 +16,11 @@
  * workspace without one pays one GET per second per process, not one per write. docs/operations.md.
  */
 import { PermissionDeniedError, StoreCommandError, UnsupportedStoreError } from "../../errors.js";
-import { SEPARATOR, WORKSPACE_SEGMENT } from "../../keys.js";
-import { exceeds, QUOTA_REFRESH_MS, type Quota, quotaExceeded } from "../../quota.js";
+import { exceeds, QUOTA_REFRESH_MS, quotaExceeded } from "../../quota.js";
 import { warnOnce } from "../../warnings.js";
 import type { ServerClock } from "./common.js";
 import { canWatch } from "./optimistic.js";
-import { Ledger, parseExpiring, sizeField } from "./quota-ledger.js";
+import { type Change, Ledger, parseExpiring, parseStored, quotaKeys, type Stored, sizeField } from "./quota-ledger.js";
 import { type RedisCommander, typed } from "./tx.js";
 
 /** Attempts of one quota write whose watched keys others keep changing, and how long it waits out a count. */
@@ -29,46 +28,6 @@ export const QUOTA_ATTEMPTS = 50;
 export const COUNTING_WAIT_MS = 60_000;
 /** Expired entries one write settles at most (the rest: the next writes). */
 const SETTLE_LIMIT = 100;
-
-export interface QuotaKeys {
-  limit: string;
-  usage: string;
-  expiring: string;
-}
-
-export function quotaKeys(base: string): QuotaKeys {
-  const marker = `${SEPARATOR}${WORKSPACE_SEGMENT}${SEPARATOR}`;
-  const at = base.indexOf(marker);
-  const id = base.slice(at + marker.length);
-  return {
-    limit: `${base.slice(0, at)}#quota${SEPARATOR}${id}`,
-    usage: `${base}:#quota`,
-    expiring: `${base}:#quota-ttl`,
-  };
-}
-
-export type Stored = { kind: "none" } | { kind: "counting" } | { kind: "limit"; limit: Quota };
-
-export function parseStored(raw: unknown): Stored {
-  if (raw == null) return { kind: "none" };
-  const parsed = JSON.parse(String(raw)) as { counting?: true; maxEntries?: number; maxBytes?: number };
-  if (parsed.counting) return { kind: "counting" };
-  const limit: Quota = {};
-  if (typeof parsed.maxEntries === "number") limit.maxEntries = parsed.maxEntries;
-  if (typeof parsed.maxBytes === "number") limit.maxBytes = parsed.maxBytes;
-  return { kind: "limit", limit };
-}
-
-/** What one write does to one entry (named by its full key, unique within the workspace). */
-export interface Change {
-  member: string;
-  /** Bytes of the live value it replaces, as the layout read it; undefined: none. */
-  old: number | undefined;
-  /** Bytes of the value written; undefined: deleted. */
-  next: number | undefined;
-  /** Expiry (server clock) of the value written. */
-  expiresAt?: number | undefined;
-}
 
 /** A layout's write as a quota attempt sees it: what to watch and read, then what that means. */
 export interface Plan<R> {
