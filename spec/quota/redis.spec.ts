@@ -230,6 +230,13 @@ describe("a workspace ACL user under a quota", () => {
     await expect(raw.set("app#quota:a", JSON.stringify({ maxEntries: 1000 }))).rejects.toThrow(/NOPERM/);
     await expect(raw.del("app#quota:a")).rejects.toThrow(/NOPERM/);
     expect(await tenant.quota()).toMatchObject({ limit: { maxEntries: 2 }, entries: 1 });
+
+    // What it can do: falsify its own usage counter (its writes must update it) …
+    await raw.sendCommand(["HINCRBY", "app:ws:a:#quota", "entries", "-10"]);
+    expect(await tenant.quota()).toMatchObject({ entries: -9 });
+    // … which the operator's next setQuota recounts from the data.
+    await operator.setQuota("a", { maxEntries: 2 });
+    expect(await tenant.quota()).toMatchObject({ limit: { maxEntries: 2 }, entries: 1 });
   });
 });
 
