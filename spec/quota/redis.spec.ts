@@ -1,6 +1,6 @@
 /**
  * Quotas on Redis (lib/backends/redis/quota.ts), both layouts, on the shared Redis under random
- * roots; ACL users and a cluster on private servers. Child processes: spec/fixtures/quota-writer.ts.
+ * roots; ACL users and a cluster on private servers. Child processes: spec/fixtures/quota-redis-writer.ts.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -20,7 +20,7 @@ import { redisRoots } from "../support/redis-roots.js";
 import { startPrivateRedis } from "../support/servers.js";
 import { useCluster } from "../support/use-cluster.js";
 
-const writer = fileURLToPath(new URL("../fixtures/quota-writer.ts", import.meta.url));
+const writer = fileURLToPath(new URL("../fixtures/quota-redis-writer.ts", import.meta.url));
 const newRoot = redisRoots("quota");
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -59,7 +59,7 @@ async function expectAgrees(storage: WorkspaceStorage) {
   return quota;
 }
 
-/** A quota-writer child: `ask(line)` resolves with its answer. */
+/** A quota-redis-writer child: `ask(line)` resolves with its answer. */
 async function child(url: string, root: string, id: string, layout: Layout, cluster = false) {
   const proc: ChildProcessWithoutNullStreams = spawn(process.execPath, ["--import", "tsx", writer, url, root, id], {
     env: { ...process.env, KVWS_REDIS_LAYOUT: layout, ...(cluster ? { KVWS_CLUSTER: "1" } : {}) },
@@ -71,7 +71,7 @@ async function child(url: string, root: string, id: string, layout: Layout, clus
   const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
   const next = async () => {
     const line = await lines.next();
-    if (line.done) throw new Error(`quota-writer ended: ${stderr}`);
+    if (line.done) throw new Error(`quota-redis-writer ended: ${stderr}`);
     return String(line.value);
   };
   cleanups.push(() => {
