@@ -148,6 +148,11 @@ export function deserializeChecked(text: string): unknown {
   }
 }
 
+/** Whether JSON text holds a string starting with ":", which Keyv's serializer writes otherwise. */
+export function needsKeyvText(text: string): boolean {
+  return COLON_STRING.test(text);
+}
+
 /** The stored form of a value without expiry (its parts were checked by assertJson). */
 export function encodeValue(value: unknown): string {
   return serializePlain({ value });
