@@ -1,8 +1,8 @@
 /**
  * Listing a prefix of the hash layout (hash.ts). The hash is the index, so what is listed is
  * exactly what has a value. Walks use HSCAN (incremental: never one long command on a big
- * prefix); a sorted page reads the names with HKEYS and sorts them, so its cost grows with the
- * names of that collection (never with anyone else's) — docs/redis-index.md has the figures.
+ * prefix); a sorted page reads the names with HKEYS and selects its first ones, so its cost grows
+ * with the names of that collection (never with anyone else's) — docs/redis-index.md has the figures.
  */
 import { compareNames, type PageOptions } from "../driver.js";
 import { type RedisCommander, typed } from "./tx.js";
