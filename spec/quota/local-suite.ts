@@ -167,7 +167,11 @@ export function localQuotaSuite(engine: string, freshUrl: () => string): void {
         const op = next() % 6;
         if (op === 0) await notes.delete(name);
         else if (op === 1) await ws.artifacts.save(name, "v".repeat(next() % 50));
-        else if (op === 2) await notes.setMany([{ key: name, value: next() }, { key: `${name}x`, value: "y" }]);
+        else if (op === 2)
+          await notes.setMany([
+            { key: name, value: next() },
+            { key: `${name}x`, value: "y" },
+          ]);
         else if (op === 3 && step % 50 === 0) await notes.clear();
         else if (op === 4) await ws.collection("misc").set(name, { n: next() % 1000 });
         else await notes.set(name, "w".repeat(next() % 30));
