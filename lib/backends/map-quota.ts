@@ -156,11 +156,23 @@ export class MapQuotas {
    */
   admit(prefix: string, writes: Iterable<Write>): void {
     const counted = this.#of(prefix);
+    if (counted && exceeds(counted.limit, counted, this.#delta(counted, prefix, writes))) {
+      this.#pruneOrRefuse(counted, prefix, writes);
+    }
+  }
+
+  /** admit() for one set, without the batch's allocations (the common write). */
+  admitOne(prefix: string, name: string, value: unknown): void {
+    const counted = this.#of(prefix);
     if (!counted) return;
-    let delta = this.#delta(counted, prefix, writes);
-    if (!exceeds(counted.limit, counted, delta)) return;
+    const was = counted.sizes.get(joinKey(prefix, name));
+    const delta = { entries: was === undefined ? 1 : 0, bytes: valueBytes(value) - (was ?? 0) };
+    if (exceeds(counted.limit, counted, delta)) this.#pruneOrRefuse(counted, prefix, [[name, value]]);
+  }
+
+  #pruneOrRefuse(counted: Counted, prefix: string, writes: Iterable<Write>): void {
     for (const each of counted.prefixes) this.#core.prune(each);
-    delta = this.#delta(counted, prefix, writes);
+    const delta = this.#delta(counted, prefix, writes);
     if (exceeds(counted.limit, counted, delta)) {
       throw quotaExceeded(counted.base, counted.limit, { entries: counted.entries, bytes: counted.bytes }, delta);
     }

@@ -100,7 +100,7 @@ export function mapScope(
     has: (name) => access.read(() => core.has(prefix, name)),
     set: (name, value, ttl) =>
       access.write(() => {
-        if (counted) core.quotas?.admit(prefix, [[name, value]]);
+        if (counted) core.quotas?.admitOne(prefix, name, value);
         setOne(name, value, ttl);
       }),
     setMany: (entries: readonly Entry[]) =>
@@ -139,7 +139,7 @@ function directScope(core: MapCore, prefix: string, counted: boolean): PrefixSto
     set(name, value, ttl) {
       if (counted && core.quotas) {
         try {
-          core.quotas.admit(prefix, [[name, value]]);
+          core.quotas.admitOne(prefix, name, value);
         } catch (error) {
           return Promise.reject(error);
         }
