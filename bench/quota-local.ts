@@ -130,7 +130,7 @@ async function file(opts: SuiteOptions): Promise<BenchRow[]> {
     progress(`${GROUP}: file artifacts.save`);
     const rounds: RoundOptions = opts.tiny
       ? { rounds: 1, time: 0, iterations: 2 }
-      : { rounds: 5, time: 300, iterations: 20 };
+      : { rounds: 9, time: 400, iterations: 20 };
     return rows("file durable artifacts.save", await interleaved(tasks, rounds), name);
   } finally {
     for (const backend of backends) await backend.close();

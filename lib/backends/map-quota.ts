@@ -50,6 +50,9 @@ export class MapQuotas {
   readonly #bases = new Map<string, Counted>();
   /** prefix → its workspace's counts, or null: worked out once per prefix while some quota exists. */
   readonly #byPrefix = new Map<string, Counted | null>();
+  /** The last value admitOne measured, and its bytes (see added). */
+  #judged: unknown;
+  #judgedBytes = 0;
 
   constructor(core: CountedCore) {
     this.#core = core;
@@ -78,7 +81,9 @@ export class MapQuotas {
   added(prefix: string, key: string, value: unknown): void {
     const counted = this.#of(prefix);
     if (!counted) return;
-    const bytes = valueBytes(value);
+    // The value admitOne just measured, most of the time: measured once.
+    const bytes = value !== undefined && value === this.#judged ? this.#judgedBytes : valueBytes(value);
+    this.#judged = undefined;
     const was = counted.sizes.get(key);
     if (was === undefined) {
       counted.entries++;
@@ -166,7 +171,10 @@ export class MapQuotas {
     const counted = this.#of(prefix);
     if (!counted) return;
     const was = counted.sizes.get(joinKey(prefix, name));
-    const delta = { entries: was === undefined ? 1 : 0, bytes: valueBytes(value) - (was ?? 0) };
+    const bytes = valueBytes(value);
+    this.#judged = value;
+    this.#judgedBytes = bytes;
+    const delta = { entries: was === undefined ? 1 : 0, bytes: bytes - (was ?? 0) };
     if (exceeds(counted.limit, counted, delta)) this.#pruneOrRefuse(counted, prefix, [[name, value]]);
   }
 
