@@ -6,9 +6,9 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseRecords, QUOTA_KEY } from "../../lib/backends/file/log.js";
 import { openFileBackend } from "../../lib/backends/file/open.js";
-import type { FileStore } from "../../lib/backends/file/store.js";
+import { FileStore } from "../../lib/backends/file/store.js";
 import { QuotaExceededError } from "../../lib/errors.js";
-import { openStorage } from "../../lib/index.js";
+import { createStorage, openStorage, type WorkspaceStorage } from "../../lib/index.js";
 import { tempDir } from "../support/env.js";
 import { expectAgrees, localQuotaSuite } from "./local-suite.js";
 
@@ -79,6 +79,34 @@ describe("quotas on file: several processes share the file", () => {
     await expectAgrees(ws);
     await operator.close();
   }, 60_000);
+});
+
+describe("quotas on file: two store objects of one file (each its own lock holder and replay)", () => {
+  it("writing at once, they never store more than maxEntries, and each counts the other's writes", async () => {
+    const path = fresh();
+    const stores = [new FileStore(path), new FileStore(path)];
+    for (const store of stores) await store.open();
+    const [a, b] = stores.map((store) => createStorage(store, { root: "q", workspaceId: null })) as [
+      WorkspaceStorage,
+      WorkspaceStorage,
+    ];
+    await a.setQuota("t1", { maxEntries: 40, maxBytes: 1_000_000 });
+    const writes = Array.from({ length: 100 }, (_, i) =>
+      (i % 2 === 0 ? a : b).withWorkspace("t1").artifacts.save(`n${i}`, { i }),
+    );
+    const results = await Promise.allSettled(writes);
+    const refused = results.filter((r) => r.status === "rejected");
+    expect(refused.every((r) => r.reason instanceof QuotaExceededError)).toBe(true);
+    expect(results.length - refused.length).toBe(40);
+    for (const s of [a, b]) {
+      expect(await s.withWorkspace("t1").quota()).toMatchObject({ entries: 40 });
+      await expectAgrees(s.withWorkspace("t1"));
+    }
+    await b.setQuota("t1", null);
+    await a.withWorkspace("t1").artifacts.save("after", 1);
+    expect(await a.withWorkspace("t1").quota()).toMatchObject({ limit: null, entries: 41 });
+    for (const store of stores) await store.close();
+  });
 });
 
 describe("quotas on file: the limit lives in the file", () => {
