@@ -31,6 +31,9 @@ interface Counted {
   readonly prefixes: Set<string>;
 }
 
+/** Prefixes whose workspace is remembered at most (then forgotten, and worked out again). */
+const PREFIX_CACHE = 10_000;
+
 /** A write to judge: [name, value], value undefined for a delete. */
 export type Write = readonly [string, unknown];
 
@@ -70,6 +73,8 @@ export class MapQuotas {
   #of(prefix: string): Counted | null {
     let counted = this.#byPrefix.get(prefix);
     if (counted === undefined) {
+      // Bounded: a store of many workspaces must not keep an entry per prefix it ever wrote.
+      if (this.#byPrefix.size >= PREFIX_CACHE) this.#byPrefix.clear();
       const base = baseOf(prefix);
       counted = (base !== undefined && this.#bases.get(base)) || null;
       this.#byPrefix.set(prefix, counted);
