@@ -120,10 +120,12 @@ export class MapQuotas {
   /** Sets or (null) removes `base`'s quota; a new one counts what the core holds now. */
   set(base: string, limit: Quota | null): void {
     const existing = this.#bases.get(base);
-    if (limit === null || existing) {
-      if (limit !== null && existing) existing.limit = limit;
-      else if (existing) this.#bases.delete(base);
-      this.#byPrefix.clear();
+    if (existing && limit !== null) {
+      existing.limit = limit;
+      return;
+    }
+    if (limit === null) {
+      if (existing && this.#bases.delete(base)) this.#byPrefix.clear();
       return;
     }
     this.#bases.set(base, { base, limit, entries: 0, bytes: 0, sizes: new Map(), prefixes: new Set() });
