@@ -141,6 +141,6 @@ async function file(opts: SuiteOptions): Promise<BenchRow[]> {
 export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
   const rounds: RoundOptions = opts.tiny
     ? { rounds: 1, time: 0, iterations: 2 }
-    : { rounds: opts.full ? 9 : 7, time: 200, iterations: 50 };
+    : { rounds: 9, time: 250, iterations: 50 };
   return [...(await memory(rounds)), ...(await file(opts))];
 }
