@@ -177,10 +177,18 @@ export class MapQuotas {
   admitOne(prefix: string, name: string, value: unknown): void {
     const counted = this.#of(prefix);
     if (!counted) return;
-    const was = counted.sizes.get(joinKey(prefix, name));
     const bytes = valueBytes(value);
     this.#judged = value;
     this.#judgedBytes = bytes;
+    const { maxEntries, maxBytes } = counted.limit;
+    // Far from the limit (the common case): it fits even as a new entry, whatever it replaces.
+    if (
+      (maxEntries === undefined || counted.entries < maxEntries) &&
+      (maxBytes === undefined || counted.bytes + bytes <= maxBytes)
+    ) {
+      return;
+    }
+    const was = counted.sizes.get(joinKey(prefix, name));
     const delta = { entries: was === undefined ? 1 : 0, bytes: bytes - (was ?? 0) };
     if (exceeds(counted.limit, counted, delta)) this.#pruneOrRefuse(counted, prefix, [[name, value]]);
   }
