@@ -160,6 +160,47 @@ describe.each(["keys", "hash"] as const)("quotas on Redis, %s layout", (layout) 
     expect((await expectAgrees(ws)).entries).toBe(4);
   });
 
+  it("agrees with stats() after a few hundred mixed writes, some of them refused", async () => {
+    const root = newRoot();
+    const operator = await open({ root, layout });
+    const ws = await open({ root, workspaceId: "a", layout });
+    await operator.setQuota("a", { maxEntries: 45, maxBytes: 4000 });
+    const notes = ws.collection("notes");
+    let seed = 11;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed;
+    };
+    let refused = 0;
+    for (let step = 0; step < 300; step++) {
+      const name = `k${next() % 40}`;
+      const op = next() % 9;
+      try {
+        if (op === 0) await notes.delete(name);
+        else if (op === 1) await ws.artifacts.save(name, "v".repeat(next() % 50));
+        else if (op === 2)
+          await notes.setMany([
+            { key: name, value: next() },
+            { key: `${name}x`, value: "y" },
+          ]);
+        else if (op === 3 && step % 60 === 0) await notes.clear();
+        else if (op === 4) await ws.collection("misc").set(name, { n: next() % 1000 });
+        else if (op === 5) await notes.set(name, "t".repeat(next() % 20), 1 + (next() % 80));
+        else if (op === 6) await ws.artifacts.save(`c${next() % 10}`, { step }, { ifVersion: null });
+        else if (op === 7) await notes.delete([name, `${name}x`]);
+        else await notes.set(name, "w".repeat(next() % 30));
+      } catch (error) {
+        // A conditional write may also lose on its version: both leave nothing written.
+        if (!(error instanceof QuotaExceededError) && (error as { code?: string }).code !== "ERR_CONFLICT") throw error;
+        refused++;
+      }
+      if (step % 100 === 99) await expectAgrees(ws);
+    }
+    await sleep(100); // the short TTLs have passed: expired entries stop counting, as in stats()
+    await expectAgrees(ws);
+    expect(refused).toBeGreaterThan(0);
+  });
+
   it("never stores more than maxEntries under concurrent writers of two storages", async () => {
     const root = newRoot();
     const operator = await open({ root, layout });
