@@ -24,6 +24,7 @@ export const SUITES = [
   "sql",
   "sentinel",
   "coldstart",
+  "quota-sql",
 ] as const;
 type SuiteName = (typeof SUITES)[number];
 

@@ -269,6 +269,36 @@ describe.each(ENGINES)("quotas on $name", (engine) => {
     expect(await a.quota()).toEqual({ limit: { maxEntries: 2 }, entries: 2, ...{ bytes: (await sums(a)).bytes } });
   });
 
+  it("keys a quota by its exact base: a nested root with a quote, look-alike ids, many quotas at once", async () => {
+    const root = randomRoot(`qn${engine.name.slice(0, 2)}`);
+    roots.push(root);
+    const nested = `${root}:it's`;
+    const operator = await openStorage({ url: engine.url(root), root: nested, workspaceId: null });
+    opened.push(operator);
+    // Past LISTED_BASES (64), PostgreSQL's triggers stop naming the bases: both ways are enforced.
+    const ids = Array.from({ length: engine.name === "postgres" ? 66 : 3 }, (_, i) => `w${i}`);
+    for (const id of ids) await operator.setQuota(id, { maxEntries: 1 });
+    for (const id of [ids[0]!, ids.at(-1)!]) {
+      const notes = operator.withWorkspace(id).collection("notes");
+      await notes.set("one", 1);
+      await expect(notes.set("two", 2)).rejects.toBeInstanceOf(QuotaExceededError);
+    }
+    for (const id of ["w0x", "w0.b", "W0"]) {
+      const notes = operator.withWorkspace(id).collection("notes");
+      await notes.setMany([
+        { key: "a", value: 1 },
+        { key: "b", value: 2 },
+      ]);
+    }
+    for (const id of ids.slice(1)) await operator.setQuota(id, null);
+    expect(await engine.triggers(root)).toBe(3);
+    await expect(operator.withWorkspace("w0").collection("notes").set("two", 2)).rejects.toBeInstanceOf(
+      QuotaExceededError,
+    );
+    await operator.withWorkspace(ids.at(-1)!).collection("notes").set("two", 2);
+    expect(await operator.withWorkspace("w0").quota()).toMatchObject({ limit: { maxEntries: 1 }, entries: 1 });
+  });
+
   it("a store made before quotas opens, works and takes a quota counting what it holds", async () => {
     const root = randomRoot(`qo${engine.name.slice(0, 2)}`);
     roots.push(root);

@@ -110,16 +110,28 @@ export function pgFunction(schema: string, table: string): string {
   );
 }
 
+/** Quotas PostgreSQL's triggers name in their WHEN clause; with more, every workspace row calls the function. */
+export const LISTED_BASES = 64;
+
+/** A SQL string literal that means the same whatever standard_conforming_strings is. */
+const literal = (text: string) => `E'${text.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
+
 /**
- * PostgreSQL's WHEN may not read a table, so it filters what it can from the row alone: rows of
- * no workspace, and overwrites that keep the value's size and prefix, never call the function.
+ * PostgreSQL's WHEN may not read a table, so setQuota rewrites it with the bases that have a
+ * quota (up to LISTED_BASES): a row of any other workspace, or of none, never calls the
+ * function, and neither does an overwrite that keeps the value's size and prefix.
  */
-export function pgTriggers(schema: string, table: string): string[] {
+export function pgTriggers(schema: string, table: string, bases: readonly string[]): string[] {
   const D = `${quote(schema)}.${quote(table)}`;
   const fn = functionName(schema, table);
-  const ws = (row: string) => `strpos(${row}.prefix, ':ws:') > 0`;
+  const list = `ARRAY[${bases.map(literal).join(", ")}]::text[]`;
+  const ws = (row: string) =>
+    bases.length > LISTED_BASES
+      ? `strpos(${row}.prefix, ':ws:') > 0`
+      : `(strpos(${row}.prefix, ':ws:') > 0 AND ${baseSql("postgres", `${row}.prefix`)} = ANY (${list}))`;
   const [ins, upd, del] = triggerNames(table);
   return [
+    ...triggerNames(table).map((name) => `DROP TRIGGER IF EXISTS ${name} ON ${D}`),
     `CREATE TRIGGER ${ins} AFTER INSERT ON ${D} FOR EACH ROW WHEN (${ws("NEW")}) EXECUTE FUNCTION ${fn}()`,
     `CREATE TRIGGER ${upd} AFTER UPDATE ON ${D} FOR EACH ROW WHEN ((${ws("NEW")} OR ${ws("OLD")}) AND ` +
       `(octet_length(NEW.value) <> octet_length(OLD.value) OR NEW.prefix IS DISTINCT FROM OLD.prefix)) EXECUTE FUNCTION ${fn}()`,

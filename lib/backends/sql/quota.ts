@@ -20,6 +20,7 @@ import {
   baseSql,
   bytesSql,
   dropTriggers,
+  LISTED_BASES,
   pgFunction,
   pgTriggers,
   QUOTA_MARKER,
@@ -111,16 +112,16 @@ export function sqlQuotas(client: SqlClient, table: string): SqlQuotas {
     }
     // Writers of every workspace wait from here until COMMIT: the count below misses none of them.
     await query(`LOCK TABLE ${quote(schema)}.${D} IN SHARE ROW EXCLUSIVE MODE`);
-    if (quota) {
-      const present = await query("SELECT 1 AS x FROM pg_trigger WHERE tgname = $1 AND tgrelid = to_regclass($2)", [
-        `${table}_quota_ins`,
-        `${quote(schema)}.${D}`,
-      ]);
-      await query(pgFunction(schema, table));
-      if (present.length === 0) for (const statement of pgTriggers(schema, table)) await query(statement);
-    }
     await write(query, base, quota);
-    if (!quota) await dropWhenUnused(query, schema);
+    const bases = (await query(`SELECT base FROM ${Q} ORDER BY base LIMIT ${LISTED_BASES + 1}`)).map((r) =>
+      String(r.base),
+    );
+    if (bases.length === 0) {
+      for (const statement of dropTriggers(d, table, schema)) await query(statement);
+      return;
+    }
+    await query(pgFunction(schema, table));
+    for (const statement of pgTriggers(schema, table, bases)) await query(statement);
   };
 
   /** Counts what the workspace stores now (expired rows too: the triggers count them) and keeps the limit. */
