@@ -28,7 +28,11 @@ interface Engine {
 }
 
 const ENGINES: Engine[] = [
-  { name: "sqlite", url: (root) => `sqlite:${sqliteFile(root)}`, cleanup: async (root) => removeSqlite(sqliteFile(root)) },
+  {
+    name: "sqlite",
+    url: (root) => `sqlite:${sqliteFile(root)}`,
+    cleanup: async (root) => removeSqlite(sqliteFile(root)),
+  },
   { name: "postgres", url: pgUrl, cleanup: (root) => dropPgTables(pgTable(root)) },
 ];
 
@@ -137,7 +141,12 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
       const of = (task: Task) => rs.map((x) => pick(x)[task]);
       out.push(
         row(GROUP, `${e} ${what}, raw prefix, no quota in the store`, "µs", of("raw")),
-        row(GROUP, `${e} ${what}, workspace without quota, none in the store / raw`, "×", ratios(of("free"), of("raw"))),
+        row(
+          GROUP,
+          `${e} ${what}, workspace without quota, none in the store / raw`,
+          "×",
+          ratios(of("free"), of("raw")),
+        ),
         row(
           GROUP,
           `${e} ${what}, workspace without quota, another has one / raw`,

@@ -171,9 +171,18 @@ export async function provisionWorkspaceRole(
       );
       await query(quotaTableDdl("postgres", table));
       const quotas = quotaTableName(table);
-      for (const name of [table, `${table}_versions`, `${table}_log`, `${table}_changes`, `${table}_watchers`, quotas]) {
+      for (const name of [
+        table,
+        `${table}_versions`,
+        `${table}_log`,
+        `${table}_changes`,
+        `${table}_watchers`,
+        quotas,
+      ]) {
         const t = quote(name);
-        await query(`GRANT ${name === quotas ? "SELECT" : "SELECT, INSERT, UPDATE, DELETE"} ON ${t} TO ${quote(group)}`);
+        await query(
+          `GRANT ${name === quotas ? "SELECT" : "SELECT, INSERT, UPDATE, DELETE"} ON ${t} TO ${quote(group)}`,
+        );
         await query(`ALTER TABLE ${t} ENABLE ROW LEVEL SECURITY`);
         // FORCE: the table owner is held to the policies too, so it gets one admitting everything.
         await query(`ALTER TABLE ${t} FORCE ROW LEVEL SECURITY`);

@@ -24,6 +24,7 @@ import {
   sqliteFile,
   sqliteQuery,
 } from "../support/sql.js";
+import { collect } from "../support/watch.js";
 
 const writer = fileURLToPath(new URL("../fixtures/quota-writer.ts", import.meta.url));
 
@@ -297,6 +298,25 @@ describe.each(ENGINES)("quotas on $name", (engine) => {
     );
     await operator.withWorkspace(ids.at(-1)!).collection("notes").set("two", 2);
     expect(await operator.withWorkspace("w0").quota()).toMatchObject({ limit: { maxEntries: 1 }, entries: 1 });
+  });
+
+  it("a watcher of the workspace sees the writes that went through and none that was refused", async () => {
+    const { root, operator } = await fresh();
+    await operator.setQuota("a", { maxEntries: 1 });
+    const watcher = await open(root, "a");
+    const events = watcher.watch({ collections: ["notes"] });
+    const writer = (await open(root, "a")).collection("notes");
+    await writer.set("warm", 0);
+    await collect(events, (got) => got.some((e) => e.name === "warm"));
+    await expect(writer.set("refused", 1)).rejects.toBeInstanceOf(QuotaExceededError);
+    await writer.delete("warm");
+    await writer.set("kept", 2);
+    const got = await collect(events, (all) => all.some((e) => e.name === "kept"));
+    expect(got.filter((e) => e.op !== "reset").map((e) => [e.op, e.name])).toEqual([
+      ["delete", "warm"],
+      ["set", "kept"],
+    ]);
+    await events.return?.();
   });
 
   it("a store made before quotas opens, works and takes a quota counting what it holds", async () => {

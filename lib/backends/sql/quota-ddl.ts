@@ -40,7 +40,8 @@ export function baseSql(d: Dialect, p: string): string {
 }
 
 /** Bytes of a stored value as stats() counts them (UTF-8). */
-export const bytesSql = (d: Dialect, v: string) => (d === "postgres" ? `octet_length(${v})` : `length(CAST(${v} AS BLOB))`);
+export const bytesSql = (d: Dialect, v: string) =>
+  d === "postgres" ? `octet_length(${v})` : `length(CAST(${v} AS BLOB))`;
 
 export function quotaTableDdl(d: Dialect, table: string): string {
   const text = d === "postgres" ? 'TEXT COLLATE "C"' : "TEXT";

@@ -84,8 +84,12 @@ export function sqlQuotas(client: SqlClient, table: string): SqlQuotas {
 
   /** Deletes the workspace's expired rows (the triggers uncount them); how many there were. */
   const sweep = async (base: string) =>
-    (await client.query(`DELETE FROM ${D} WHERE ${rowsOf(client)} AND expires_at <= ${NOW} RETURNING 1 AS x`, bounds(base)))
-      .length;
+    (
+      await client.query(
+        `DELETE FROM ${D} WHERE ${rowsOf(client)} AND expires_at <= ${NOW} RETURNING 1 AS x`,
+        bounds(base),
+      )
+    ).length;
 
   const setSqlite = async (query: Query, base: string, quota: Quota | null) => {
     await query(quotaTableDdl(d, table));
@@ -102,9 +106,7 @@ export function sqlQuotas(client: SqlClient, table: string): SqlQuotas {
     // Serialises setQuota callers (a CREATE of the quota table or trigger races on the catalog).
     await query("SELECT pg_advisory_xact_lock(hashtext($1))", [`kvws-quota:${schema}.${table}`]);
     if (!row?.made) await query(quotaTableDdl(d, table));
-    const [may] = await query("SELECT has_table_privilege($1, 'INSERT') AS ok", [
-      `${quote(schema)}.${Q}`,
-    ]);
+    const [may] = await query("SELECT has_table_privilege($1, 'INSERT') AS ok", [`${quote(schema)}.${Q}`]);
     if (!may?.ok) {
       throw new PermissionDeniedError(
         `setQuota needs the role that owns the store: this role may not write ${quotaTableName(table)} (a workspace role cannot change quotas)`,
