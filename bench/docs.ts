@@ -4,7 +4,8 @@
  * default output directory) keeps the run as bench/results/latest.json and rewrites the block;
  * `npm run bench:docs [run.json]` does it again from a kept run.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fmt } from "./report.js";
 import type { BenchRow } from "./rows.js";
@@ -75,13 +76,44 @@ export function withLatest(doc: string, run: RunJson): string {
   return `${doc.slice(0, start)}${block}${doc.slice(end + END.length)}`;
 }
 
+/**
+ * Other docs quote a few rows: `<!-- bench:rows <group> /<regex>/ -->` … `<!-- bench:rows:end -->`
+ * holds the table of the run's rows of that group whose name matches, so a figure in prose-side
+ * docs is the latest run's too.
+ */
+const ROWS = /<!-- bench:rows (\S+) \/(.+?)\/ -->\n[\s\S]*?<!-- bench:rows:end -->/g;
+
+export function selectRows(run: RunJson, group: string, pattern: string): BenchRow[] {
+  const match = new RegExp(pattern);
+  return run.rows.filter((r) => r.group === group && match.test(r.name));
+}
+
+/** `doc` with every bench:rows block rendered from `run` (a block that selects nothing is an error). */
+export function withRows(doc: string, run: RunJson): string {
+  return doc.replace(ROWS, (_block, group: string, pattern: string) => {
+    const rows = selectRows(run, group, pattern);
+    if (rows.length === 0) throw new Error(`bench:rows ${group} /${pattern}/ selects no row of the run`);
+    const source = `From \`npm run bench\` of commit \`${run.commit.slice(0, 7)}\` (${run.mode} mode), medians and the range of the rounds:`;
+    return `<!-- bench:rows ${group} /${pattern}/ -->\n${source}\n\n${groupTable(rows)}\n\n<!-- bench:rows:end -->`;
+  });
+}
+
+/** The docs (besides docs/bench.md) that quote rows of a run. */
+export function quotingDocs(docsDir: string): string[] {
+  return readdirSync(docsDir)
+    .filter((name) => name.endsWith(".md") && name !== "bench.md")
+    .map((name) => join(docsDir, name))
+    .filter((path) => readFileSync(path, "utf8").includes("<!-- bench:rows "));
+}
+
 export function updateBenchDoc(docPath: string, run: RunJson): void {
   writeFileSync(docPath, withLatest(readFileSync(docPath, "utf8"), run));
+  for (const path of quotingDocs(dirname(docPath))) writeFileSync(path, withRows(readFileSync(path, "utf8"), run));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const source = process.argv[2] ?? fileURLToPath(new URL("results/latest.json", import.meta.url));
   const doc = fileURLToPath(new URL("../docs/bench.md", import.meta.url));
   updateBenchDoc(doc, JSON.parse(readFileSync(source, "utf8")) as RunJson);
-  process.stderr.write(`[bench] docs/bench.md now shows ${source}\n`);
+  process.stderr.write(`[bench] docs/bench.md and the docs quoting it now show ${source}\n`);
 }

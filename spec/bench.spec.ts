@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { END, type RunJson, renderLatest, START, withLatest } from "../bench/docs.js";
+import { END, quotingDocs, type RunJson, renderLatest, START, withLatest, withRows } from "../bench/docs.js";
 import { fmt, scanPoints, scanRowName, scanSvg, table } from "../bench/report.js";
 import type { BenchRow } from "../bench/rows.js";
 import { ratios, row } from "../bench/rows.js";
@@ -218,6 +218,42 @@ describe("docs/bench.md's latest numbers", () => {
     // Every row of the run is in the block, with its median as the table prints it.
     const block = doc.slice(doc.indexOf(START), doc.indexOf(END));
     for (const r of run.rows) expect(block).toMatch(rowOf(r.name.replace(/\|/g, "\\|"), fmt(r.median)));
+  });
+
+  it("quoted in other docs are the committed run's rows, as bench/docs.ts renders them", () => {
+    const run = JSON.parse(read("../bench/results/latest.json")) as RunJson;
+    const docs = quotingDocs(fileURLToPath(new URL("../docs", import.meta.url)));
+    for (const path of docs) {
+      const doc = readFileSync(path, "utf8");
+      expect(withRows(doc, run), path).toBe(doc);
+    }
+  });
+
+  it("render a bench:rows block from the rows it selects, and refuse one that selects nothing", () => {
+    const run: RunJson = {
+      date: "2026-12-06T00:00:00.000Z",
+      commit: "0123456789abcdef",
+      dirty: false,
+      machine: { cpu: "cpu", cores: 2, totalmemBytes: 2 ** 31 },
+      node: "v20.20.2",
+      mode: "quick",
+      seconds: 12,
+      rows: [
+        { group: "g", name: "write a", unit: "×", min: 1, median: 2, max: 3 },
+        { group: "g", name: "read a", unit: "×", min: 1, median: 4, max: 5 },
+        { group: "h", name: "write b", unit: "×", min: 1, median: 6, max: 7 },
+      ],
+    };
+    const doc = "intro\n<!-- bench:rows g /^write/ -->\nstale\n<!-- bench:rows:end -->\nafter\n";
+    const out = withRows(doc, run);
+    expect(out.startsWith("intro\n<!-- bench:rows g /^write/ -->\n")).toBe(true);
+    expect(out.endsWith("<!-- bench:rows:end -->\nafter\n")).toBe(true);
+    expect(out).toMatch(rowOf("write a", "2.00"));
+    expect(out).not.toContain("read a");
+    expect(out).not.toContain("write b");
+    expect(out).not.toContain("stale");
+    expect(withRows(out, run)).toBe(out);
+    expect(() => withRows(doc.replace("^write", "^none"), run)).toThrow(/selects no row/);
   });
 
   it("replace the generated block and nothing else, and add one where there is none", () => {

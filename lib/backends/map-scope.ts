@@ -5,6 +5,7 @@
 import { joinKey } from "../keys.js";
 import type { Decision, Driver, Entry, PrefixStore } from "./driver.js";
 import { MapCore } from "./map.js";
+import type { Write } from "./map-quota.js";
 
 type AnyMap = Map<unknown, unknown>;
 
@@ -31,6 +32,17 @@ function deleteAll(core: MapCore, prefix: string, names: readonly string[]): num
 
 type SetOne = (name: string, value: unknown, ttl: number | undefined) => void;
 
+/**
+ * A batch of a scope that counts against a quota, judged before any of it is written (all or
+ * nothing); without a quota anywhere in the store this is one check.
+ */
+function admitAll(core: MapCore, prefix: string, entries: readonly Entry[]): void {
+  core.quotas?.admit(
+    prefix,
+    entries.map(({ name, value }) => [name, value]),
+  );
+}
+
 /** transact's body: runs where nothing else can write in between (one turn, under the file lock). */
 function decideAndApply(
   core: MapCore,
@@ -38,8 +50,17 @@ function decideAndApply(
   setOne: SetOne,
   names: readonly string[],
   decide: (current: readonly unknown[]) => Decision[],
+  counted: boolean,
 ): Decision[] {
   const decisions = decide(names.map((name) => core.get(prefix, name)));
+  if (counted && core.quotas) {
+    const writes: Write[] = [];
+    names.forEach((name, i) => {
+      const decision = decisions[i];
+      if (decision !== undefined) writes.push([name, decision === "delete" ? undefined : decision.value]);
+    });
+    core.quotas.admit(prefix, writes);
+  }
   names.forEach((name, i) => {
     const decision = decisions[i];
     if (decision === "delete") core.delete(prefix, name);
@@ -53,14 +74,19 @@ async function* yieldAll(listed: string[] | Promise<string[]>): AsyncGenerator<s
   yield* await listed;
 }
 
-/** The prefix-bound store over a MapCore; `onTtl` lets a backend keep expiries of its own. */
+/**
+ * The prefix-bound store over a MapCore; `onTtl` lets a backend keep expiries of its own.
+ * `counted`: the scope was opened with `{ quota }`, so its writes are judged against its
+ * workspace's quota, if it has one (map-quota.ts).
+ */
 export function mapScope(
   core: MapCore,
   prefix: string,
   access: MapAccess = immediate,
   onTtl?: (key: string, ttl: number | undefined) => void,
+  counted = false,
 ): PrefixStore {
-  if (access === immediate && onTtl === undefined) return directScope(core, prefix);
+  if (access === immediate && onTtl === undefined) return directScope(core, prefix, counted);
   const setOne = (name: string, value: unknown, ttl: number | undefined) => {
     onTtl?.(joinKey(prefix, name), ttl);
     const timed = typeof ttl === "number" && ttl > 0;
@@ -72,8 +98,16 @@ export function mapScope(
     get: (name) => access.read(() => core.get(prefix, name)),
     getMany: (names) => access.read(() => names.map((name) => core.get(prefix, name))),
     has: (name) => access.read(() => core.has(prefix, name)),
-    set: (name, value, ttl) => access.write(() => setOne(name, value, ttl)),
-    setMany: (entries: readonly Entry[]) => access.write(() => setAll(entries, setOne)),
+    set: (name, value, ttl) =>
+      access.write(() => {
+        if (counted) core.quotas?.admitOne(prefix, name, value);
+        setOne(name, value, ttl);
+      }),
+    setMany: (entries: readonly Entry[]) =>
+      access.write(() => {
+        if (counted) admitAll(core, prefix, entries);
+        setAll(entries, setOne);
+      }),
     delete: (name) => access.write(() => core.delete(prefix, name)),
     deleteMany: (names) => access.write(() => deleteAll(core, prefix, names)),
     names: () => yieldAll(access.read(() => core.names(prefix))),
@@ -81,7 +115,7 @@ export function mapScope(
     page: (options) => access.read(() => core.page(prefix, options)),
     version: () => access.read(() => core.version(prefix)),
     changedSince: (version) => access.read(() => core.changedSince(prefix, version)),
-    transact: (names, decide) => access.write(() => decideAndApply(core, prefix, setOne, names, decide)),
+    transact: (names, decide) => access.write(() => decideAndApply(core, prefix, setOne, names, decide, counted)),
   };
 }
 
@@ -91,7 +125,7 @@ const timedAt = (ttl: number | undefined) => (typeof ttl === "number" && ttl > 0
  * mapScope for the memory backend: the same operations without an access wrapper, since every
  * `collection()` call of a memory store lands here and a closure per call is a measurable share of it.
  */
-function directScope(core: MapCore, prefix: string): PrefixStore {
+function directScope(core: MapCore, prefix: string, counted: boolean): PrefixStore {
   const setOne = (name: string, value: unknown, ttl: number | undefined) => {
     const at = timedAt(ttl);
     if (at !== undefined) core.prune(prefix);
@@ -103,10 +137,24 @@ function directScope(core: MapCore, prefix: string): PrefixStore {
     getMany: (names) => Promise.resolve(names.map((name) => core.get(prefix, name))),
     has: (name) => Promise.resolve(core.has(prefix, name)),
     set(name, value, ttl) {
+      if (counted && core.quotas) {
+        try {
+          core.quotas.admitOne(prefix, name, value);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      }
       setOne(name, value, ttl);
       return Promise.resolve();
     },
     setMany(entries) {
+      if (counted && core.quotas) {
+        try {
+          admitAll(core, prefix, entries);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      }
       setAll(entries, setOne);
       return Promise.resolve();
     },
@@ -122,7 +170,7 @@ function directScope(core: MapCore, prefix: string): PrefixStore {
     changedSince: (version) => Promise.resolve(core.changedSince(prefix, version)),
     transact(names, decide) {
       try {
-        return Promise.resolve(decideAndApply(core, prefix, setOne, names, decide));
+        return Promise.resolve(decideAndApply(core, prefix, setOne, names, decide, counted));
       } catch (error) {
         return Promise.reject(error);
       }

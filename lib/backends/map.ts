@@ -1,18 +1,10 @@
 import { joinKey, layoutPrefixLength, SEPARATOR } from "../keys.js";
+import type { Quota, QuotaUsage } from "../quota.js";
 import { ChangeLog, LOG_LIMIT } from "./change-log.js";
 import type { PageOptions, StoreChange } from "./driver.js";
+import { type CountedCore, MapQuotas } from "./map-quota.js";
+import { expired, namesOf, type PrefixState } from "./map-state.js";
 import { SortedNames } from "./sorted-names.js";
-
-// Keyv keeps a Map's expiry inside the value, serialised last: `{"value":…,"expires":<ms>}`.
-const EXPIRES = /"expires":(\d+)\}$/;
-
-function expired(value: unknown): boolean {
-  const expires =
-    typeof value === "string"
-      ? Number(EXPIRES.exec(value)?.[1] ?? Number.NaN)
-      : (value as { expires?: unknown } | null)?.expires;
-  return typeof expires === "number" && expires <= Date.now();
-}
 
 /**
  * One counter for every map of the process: a version is never handed out twice, so a version
@@ -20,22 +12,6 @@ function expired(value: unknown): boolean {
  * than anything that can be answered for now, and is refused instead of misread.
  */
 let clock = 0;
-
-/**
- * What a prefix with entries costs: its keys, its version, and a change log once someone follows it.
- * The listing holds full keys, not names: a write has just hashed its key for the Map, and V8 keeps
- * that hash in the string, so listing it costs no second hash (a name set did: ~8% of a memory set).
- */
-interface PrefixState {
-  /** `<prefix>:<name>` of every name listed. */
-  readonly keys: Set<string>;
-  version: number;
-  log: ChangeLog | undefined;
-  /** Expiry (ms) of the names written here with a TTL, once there is one: listing hides, TTL writes prune. */
-  expiring: Map<string, number> | undefined;
-  /** The names in listing order, once a page was asked for: kept from then on. */
-  sorted: SortedNames | undefined;
-}
 
 type AnyMap = Map<unknown, unknown>;
 
@@ -60,6 +36,8 @@ export class MapCore {
   /** Full keys written since track(), while a durable store records a batch (see track). */
   #touched: Set<string> | undefined;
   #touchedAll = false;
+  /** Counts of the workspaces with a quota; undefined while none has one, so a write pays one check. */
+  #quotas: MapQuotas | undefined;
 
   constructor(map: AnyMap, options: { logLimit?: number } = {}) {
     this.#map = map;
@@ -99,6 +77,39 @@ export class MapCore {
     if (listeners) for (const listener of [...listeners]) listener(change);
   }
 
+  get quotas(): MapQuotas | undefined {
+    return this.#quotas;
+  }
+
+  /** Sets or (null) removes the quota of workspace `base`, counting what it holds now. */
+  setQuota(base: string, limit: Quota | null): void {
+    (this.#quotas ??= new MapQuotas(this.#counted())).set(base, limit);
+    if (this.#quotas.size === 0) this.#quotas = undefined;
+  }
+
+  /** Makes the quotas exactly `limits` (a file store read them from its files). */
+  syncQuotas(limits: ReadonlyMap<string, Quota>): void {
+    if (limits.size === 0 && !this.#quotas) return;
+    (this.#quotas ??= new MapQuotas(this.#counted())).sync(limits);
+    if (this.#quotas.size === 0) this.#quotas = undefined;
+  }
+
+  readQuota(base: string): QuotaUsage | undefined {
+    return this.#quotas?.read(base);
+  }
+
+  #counted(): CountedCore {
+    const prefixes = this.#prefixes;
+    return {
+      prefixes: () => [...prefixes].map(([prefix, state]): [string, Set<string>] => [prefix, state.keys]),
+      value: (key) => this.#map.get(key),
+      *expired(prefix, now) {
+        for (const [name, at] of prefixes.get(prefix)?.expiring ?? []) if (at <= now) yield joinKey(prefix, name);
+      },
+      prune: (prefix) => void this.prune(prefix),
+    };
+  }
+
   /** Prefixes that currently hold state (exactly those with entries). */
   get prefixCount(): number {
     return this.#prefixes.size;
@@ -119,6 +130,7 @@ export class MapCore {
     mapSet.call(this.#map, key, value);
     this.#touched?.add(key);
     const state = this.#added(prefix, name, key);
+    this.#quotas?.added(prefix, key, value);
     if (expiresAt !== undefined) (state.expiring ??= new Map()).set(name, expiresAt);
     else state.expiring?.delete(name);
     if (this.#listeners) this.#emit({ prefix, name, op: "set", value });
@@ -148,6 +160,7 @@ export class MapCore {
     for (const key of state.keys) {
       mapDelete.call(this.#map, key);
       this.#touched?.add(key);
+      this.#quotas?.removed(prefix, key);
     }
     // Nothing of the prefix is left, so nothing of it is kept: a cache from before it reloads.
     this.#prefixes.delete(prefix);
@@ -231,6 +244,7 @@ export class MapCore {
     Map.prototype.clear.call(this.#map);
     if (this.#touched) this.#touchedAll = true;
     this.#prefixes.clear();
+    this.#quotas?.reset();
     if (this.#listeners) this.#emit({ prefix: null, name: null, op: "reset" });
   }
 
@@ -248,6 +262,7 @@ export class MapCore {
     this.#map = map;
     if (changed === undefined) {
       this.#prefixes.clear();
+      this.#quotas?.reset();
       const listeners = this.#listeners;
       this.#listeners = undefined;
       for (const key of map.keys()) if (typeof key === "string") this.#attribute(key, prefixLength?.(key));
@@ -275,6 +290,7 @@ export class MapCore {
     const name = key.slice(at + 1);
     const prefix = key.slice(0, at);
     this.#added(prefix, name, key).expiring?.delete(name);
+    this.#quotas?.added(prefix, key, this.#map.get(key));
     if (this.#listeners) this.#emit({ prefix, name, op: "set", value: this.#map.get(key) });
   }
 
@@ -298,7 +314,10 @@ export class MapCore {
     if (!state) return;
     const { keys } = state;
     const listed = keys.delete(key);
-    if (listed) state.sorted?.removed(keys.size, () => namesOf(keys, prefix));
+    if (listed) {
+      state.sorted?.removed(keys.size, () => namesOf(keys, prefix));
+      this.#quotas?.removed(prefix, key);
+    }
     state.expiring?.delete(name);
     if (this.#listeners && (existed || listed)) this.#emit({ prefix, name, op: "delete" });
     if (keys.size === 0) {
@@ -309,12 +328,4 @@ export class MapCore {
     state.version = ++clock;
     state.log?.push(state.version, name);
   }
-}
-
-/** The names of a prefix's keys (each `<prefix>:<name>`). */
-function namesOf(keys: Iterable<string>, prefix: string): string[] {
-  const at = prefix.length + SEPARATOR.length;
-  const out: string[] = [];
-  for (const key of keys) out.push(key.slice(at));
-  return out;
 }

@@ -10,7 +10,12 @@ import { mapScope } from "./map-scope.js";
 export class MemoryStore extends Map<string, unknown> {
   readonly #core = new MapCore(this);
   readonly [DRIVER]: Driver = {
-    scope: (prefix) => mapScope(this.#core, prefix),
+    scope: (prefix, options) => mapScope(this.#core, prefix, undefined, undefined, options?.quota !== undefined),
+    // One thread: counting and installing a quota happen between two writes, never during one.
+    quotas: {
+      set: async (base, quota) => this.#core.setQuota(base, quota),
+      read: async (base) => this.#core.readQuota(base),
+    },
     watch: (listener) => this.#core.watch(listener),
   };
 

@@ -7,6 +7,7 @@ import type { WorkspaceStats } from "../lifecycle/stats.js";
 import { type Command, type Io, UsageError } from "./command.js";
 import { readRecords, writeRecords } from "./ndjson.js";
 import { progress } from "./progress.js";
+import { quota } from "./quota.js";
 import { rebuild } from "./rebuild.js";
 
 export { type Command, type Io, UsageError, type Values } from "./command.js";
@@ -158,6 +159,8 @@ export const COMMANDS: Record<string, Command> = {
       }
     },
   },
+
+  quota,
 
   "rebuild-index": {
     options: ["all", "collections", "prefix"],

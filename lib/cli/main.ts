@@ -20,6 +20,9 @@ export const USAGE = `usage: kvws [--url URL] [--root ROOT] [--cluster] [--redis
   drop <id> --yes                      deletes every key of the workspace
   migrate --to <id> [--dry-run]        legacy unscoped data into a workspace
   watch <id> [--collections a,b]       changes as NDJSON until interrupted
+  quota <id> [--max-entries N] [--max-bytes B | --clear] [--json]
+                                       show a workspace's quota and use; with flags, set
+                                       it (the flags given are the whole quota) or remove it
   rebuild-index [<id> | --all] [--collections a,b] [--prefix P ...]
                                        Redis: index keys written outside the library, and
                                        register the workspaces and collections found
@@ -41,6 +44,9 @@ const OPTIONS = {
   "dry-run": { type: "boolean" },
   all: { type: "boolean" },
   collections: { type: "string" },
+  "max-entries": { type: "string" },
+  "max-bytes": { type: "string" },
+  clear: { type: "boolean" },
   prefix: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
 } as const;

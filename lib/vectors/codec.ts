@@ -5,6 +5,7 @@
  * pass straight into the search matrix. Rows written by earlier versions as `{ v: number[] }`
  * still load.
  */
+import { encodeValue, needsKeyvText } from "../collections/codec.js";
 import { InvalidVectorError } from "../errors.js";
 
 export interface StoredRow {
@@ -52,6 +53,17 @@ export function encodeVector(vector: Float32Array): string {
   const copy = Buffer.from(bytes);
   swapWords(copy);
   return copy.toString("base64");
+}
+
+/**
+ * A row's stored text, byte for byte what `encodeValue({ v, m })` writes: base64 needs no escaping
+ * and never starts with ":", so only the metadata is serialised (stringifying and scanning the
+ * vector's text was a third of an ingest's own time at d = 384).
+ */
+export function encodeRow(values: Float32Array, meta: Record<string, unknown>): string {
+  const metaText = JSON.stringify(meta);
+  if (needsKeyvText(metaText)) return encodeValue({ v: encodeVector(values), m: meta } satisfies StoredRow);
+  return `{"value":{"v":"${encodeVector(values)}","m":${metaText}}}`;
 }
 
 /** Dimensions of a stored vector, or undefined when `v` is not one. */

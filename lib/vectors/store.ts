@@ -5,14 +5,14 @@
  * collections/vectors.ts, on the first call.
  */
 
-import { decodeValue, encodeValue } from "../collections/codec.js";
+import { decodeValue } from "../collections/codec.js";
 import { assertMetadata } from "../collections/json.js";
 import { checkListOptions, listNames, listNamesWith } from "../collections/list.js";
 import type { CollectionContext, VectorMatch, VectorOptions, VectorStore } from "../collections/types.js";
 import { DimensionMismatchError, InvalidArgumentError } from "../errors.js";
 import { validateName } from "../keys.js";
 import { CATCH_UP, type CacheEntry, DELETED, VECTOR_CACHE, type VectorCache } from "./cache.js";
-import { decodeVector, encodeVector, parseKeyvText, parseRow, type StoredRow, toFloat32 } from "./codec.js";
+import { decodeVector, encodeRow, parseKeyvText, parseRow, toFloat32 } from "./codec.js";
 import { compileFilter } from "./filter.js";
 import { defaultKernel, type Kernel } from "./kernel.js";
 import { Matrix } from "./matrix.js";
@@ -115,7 +115,7 @@ export function vectorStore(
     const meta = assertMetadata(metadata);
     // Serialised exactly as keyv.set would, so the cache can keep this very value: a later resync
     // then recognises the row as unchanged without decoding it.
-    const stored = encodeValue({ v: encodeVector(values), m: meta } satisfies StoredRow);
+    const stored = encodeRow(values, meta);
     return { id, values, meta, stored };
   };
 

@@ -9,8 +9,7 @@ import { createStorage, keyspace, openStorage, provisionWorkspaceUser, revokeWor
 import { REDIS_URL, randomRoot } from "../support/env.js";
 import { redisRoots } from "../support/redis-roots.js";
 import { type Cleanups, startPrivateRedis } from "../support/servers.js";
-import { captureWarnings } from "../support/warnings.js";
-import { collect, RESET } from "../support/watch.js";
+import { collect, expectDepsWatchRefused, RESET } from "../support/watch.js";
 import { ADAPTERS } from "./cases.js";
 
 const newRoot = redisRoots("adw");
@@ -130,17 +129,7 @@ describe("a workspace ACL user's adapter", () => {
           { collection: "artifacts", name: "hello", op: "set", version: saved.version },
         ]);
         await events.return?.();
-        const warnings = captureWarnings("KVWS_WATCH_SUBSCRIBE");
-        try {
-          const denied = tenant.watch({ collections: ["deps"] });
-          expect(await collect(denied, (got) => got.length === 1)).toEqual([RESET]);
-          const told = await warnings.all();
-          expect(told).toHaveLength(1);
-          expect(told[0]?.message).toMatch(/NOPERM|permission/i);
-          await denied.return?.();
-        } finally {
-          warnings.stop();
-        }
+        await expectDepsWatchRefused(tenant);
       } finally {
         await admin.close();
         await store.disconnect?.();

@@ -12,8 +12,7 @@ import type { RedisCommander } from "../../lib/backends/redis/tx.js";
 import { keyspace, openStorage, provisionWorkspaceUser, revokeWorkspaceUser } from "../../lib/index.js";
 import { REDIS_URL } from "../support/env.js";
 import { redisRoots } from "../support/redis-roots.js";
-import { captureWarnings } from "../support/warnings.js";
-import { collect } from "../support/watch.js";
+import { collect, expectDepsWatchRefused } from "../support/watch.js";
 
 const run = promisify(execFile);
 const writer = fileURLToPath(new URL("../fixtures/redis-writer.ts", import.meta.url));
@@ -92,19 +91,7 @@ describe("a workspace ACL user's change feed", () => {
         expect(saved).toMatchObject({ collection: "artifacts", name: "hello", op: "set" });
         await events.return?.();
         // The root's channel (deps) is not the tenant's: told once, and a reset, never silence.
-        const warnings = captureWarnings("KVWS_WATCH_SUBSCRIBE");
-        try {
-          const denied = tenant.watch({ collections: ["deps"] });
-          expect(await collect(denied, (got) => got.length === 1)).toEqual([
-            { collection: "*", name: null, op: "reset" },
-          ]);
-          const told = await warnings.all();
-          expect(told).toHaveLength(1);
-          expect(told[0]?.message).toMatch(/NOPERM|permission/i);
-          await denied.return?.();
-        } finally {
-          warnings.stop();
-        }
+        await expectDepsWatchRefused(tenant);
       } finally {
         await tenant.close();
         await admin.close();

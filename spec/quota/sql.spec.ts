@@ -26,7 +26,7 @@ import {
 } from "../support/sql.js";
 import { collect } from "../support/watch.js";
 
-const writer = fileURLToPath(new URL("../fixtures/quota-writer.ts", import.meta.url));
+const writer = fileURLToPath(new URL("../fixtures/sql-quota-writer.ts", import.meta.url));
 
 interface Engine {
   name: "sqlite" | "postgres";

@@ -1,5 +1,7 @@
 /** Watching in specs: the reset event, and reading a watcher's events with a time bound. */
-import type { ChangeEvent } from "../../lib/index.js";
+import { expect } from "vitest";
+import type { ChangeEvent, WatchOptions } from "../../lib/index.js";
+import { captureWarnings } from "./warnings.js";
 
 export const RESET: ChangeEvent = { collection: "*", name: null, op: "reset" };
 
@@ -21,4 +23,24 @@ export async function collect(
     out.push(next.value);
   }
   return out;
+}
+
+/**
+ * A workspace's ACL user may not subscribe to the shared deps channel: its watch of deps gets one
+ * reset and one KVWS_WATCH_SUBSCRIBE warning naming the refusal, then stays quiet.
+ */
+export async function expectDepsWatchRefused(tenant: {
+  watch(options?: WatchOptions): AsyncIterableIterator<ChangeEvent>;
+}) {
+  const warnings = captureWarnings("KVWS_WATCH_SUBSCRIBE");
+  try {
+    const denied = tenant.watch({ collections: ["deps"] });
+    expect(await collect(denied, (got) => got.length === 1)).toEqual([RESET]);
+    const told = await warnings.all();
+    expect(told).toHaveLength(1);
+    expect(told[0]?.message).toMatch(/NOPERM|permission/i);
+    await denied.return?.();
+  } finally {
+    warnings.stop();
+  }
 }

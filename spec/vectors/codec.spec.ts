@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { Keyv } from "keyv";
 import { describe, expect, it } from "vitest";
-import { decodeVector, encodeVector, parseKeyvText, storedDimensions } from "../../lib/vectors/codec.js";
+import { encodeValue } from "../../lib/collections/codec.js";
+import { decodeVector, encodeRow, encodeVector, parseKeyvText, storedDimensions } from "../../lib/vectors/codec.js";
 
 const keyv = new Keyv();
 
@@ -41,5 +42,23 @@ describe("vector codec", () => {
       const text = (await keyv.serializeData(other)) as string;
       expect(parseKeyvText(text)).toEqual(keyv.deserialize!(text));
     }
+  });
+
+  it("writes a row's text as encodeValue does, metadata with colon strings included", () => {
+    const text = fc.oneof(
+      fc.string(),
+      fc.string().map((s) => `:${s}`),
+      fc.constantFrom(":", '":', ":base64:AA"),
+    );
+    const meta = fc.dictionary(text, fc.oneof(text, fc.integer(), fc.boolean(), fc.constant(null), fc.array(text)), {
+      maxKeys: 4,
+    });
+    fc.assert(
+      fc.property(fc.array(fc.float({ noNaN: true }), { minLength: 1, maxLength: 40 }), meta, (xs, m) => {
+        const values = Float32Array.from(xs);
+        expect(encodeRow(values, m)).toBe(encodeValue({ v: encodeVector(values), m }));
+      }),
+      { numRuns: 1000 },
+    );
   });
 });

@@ -1,5 +1,6 @@
 import { readdir, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import type { Quota } from "../../quota.js";
 import { warnOnce } from "../../warnings.js";
 import { tempsInFlight, writeSnapshotTemp } from "./durable.js";
 import type { Tuple } from "./format.js";
@@ -20,6 +21,8 @@ export interface CompactionHost {
   locked<T>(fn: () => Promise<T>, writing?: boolean): Promise<T>;
   /** The live entries of memory, produced lazily as the snapshot is written (see compactStore). */
   entries(): Iterable<Tuple>;
+  /** The quota limits now (a copy: later changes are in the log after the fold). */
+  quotas(): ReadonlyMap<string, Quota>;
 }
 
 /**
@@ -40,17 +43,59 @@ export async function compactStore(host: CompactionHost): Promise<CompactionResu
   try {
     const start = await host.locked(async () => {
       const fold = journal.fold();
-      return fold && { fold, entries: host.entries() };
+      return fold && { fold, entries: host.entries(), quotas: host.quotas() };
     });
     if (!start) return undefined;
-    const { fold, entries } = start;
+    const { fold, entries, quotas } = start;
     const folded: [number, number] = [fold.logGeneration, fold.offset];
-    const { temp, bytes } = await writeSnapshotTemp(host.path, entries, fold.generation + 1, folded);
+    const { temp, bytes } = await writeSnapshotTemp(host.path, entries, fold.generation + 1, folded, quotas);
     const written = await host.locked(() => journal.finishFold(fold, temp, bytes), true);
     return written === false ? undefined : { bytes: written };
   } catch (error) {
     journal.forget();
     throw storeFileError(host.path, "compact", error);
+  }
+}
+
+/**
+ * A store's compactions: one at a time, started on their own once the log outgrows its bound
+ * (in the background: a failure is told once and pushes the next try back), or forced.
+ */
+export class Compactor {
+  readonly #host: CompactionHost;
+  readonly #compactBytes: number;
+  /** Settles (never rejects) when the last compaction started has ended. */
+  #compacting: Promise<void> | undefined;
+  /** The log size at which the next automatic compaction may start (pushed back after a failed one). */
+  #compactAt = 0;
+
+  constructor(host: CompactionHost, compactBytes: number) {
+    this.#host = host;
+    this.#compactBytes = compactBytes;
+  }
+
+  /** Settles when no compaction runs. */
+  get idle(): Promise<void> | undefined {
+    return this.#compacting;
+  }
+
+  maybe(): void {
+    const { journal, path } = this.#host;
+    if (this.#compacting || !dueForCompaction(journal, this.#compactBytes, this.#compactAt)) return;
+    this.run().catch((error: unknown) => {
+      this.#compactAt = compactionFailed(path, journal, this.#compactBytes, error);
+    });
+  }
+
+  run(): Promise<CompactionResult | undefined> {
+    // One at a time: a call while one runs starts another after it (its snapshot may predate the call).
+    const run = (this.#compacting ?? Promise.resolve()).then(() => compactStore(this.#host));
+    const settle = () => {
+      if (this.#compacting === done) this.#compacting = undefined;
+    };
+    const done: Promise<void> = run.then(settle, settle);
+    this.#compacting = done;
+    return run;
   }
 }
 

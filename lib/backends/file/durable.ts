@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { type FileHandle, open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
+import type { Quota } from "../../quota.js";
 import { snapshotHead, type Tuple } from "./format.js";
 import { fsyncDir } from "./fs.js";
 
@@ -61,6 +62,7 @@ export function writeSnapshotTemp(
   entries: Iterable<Tuple>,
   generation: number,
   folded?: [number, number],
+  quotas?: ReadonlyMap<string, Quota>,
 ): Promise<{ temp: string; bytes: number }> {
   return writeTemp(path, async (writeBuf, handle) => {
     let bytes = 0;
@@ -74,7 +76,7 @@ export function writeSnapshotTemp(
         synced = bytes;
       }
     };
-    await write(snapshotHead(generation, folded));
+    await write(snapshotHead(generation, folded, quotas));
     let slice: string[] = [];
     let first = true;
     const flush = async () => {

@@ -1,4 +1,5 @@
 import { StoreCorruptError } from "../../errors.js";
+import { type Quota, validateQuota } from "../../quota.js";
 
 /**
  * On-disk layout of a file store's snapshot: one JSON document,
@@ -14,6 +15,10 @@ import { StoreCorruptError } from "../../errors.js";
  * only the rest. Version 1 documents (no generation, no log) are read as generation 0 and
  * rewritten as version 2 by the first write, which version-1 code then refuses instead of
  * overwriting changes it cannot see.
+ *
+ * `quotas` (`{"<workspace base>": {"maxEntries"?, "maxBytes"?}, …}`, absent when there are none)
+ * holds the workspaces' quota limits, in the file so that every process sharing it obeys them.
+ * Older readers ignore the field: a quota is never read as data, by old code or new.
  *
  * Files written by keyv-file (`{"cache":[[key,{value,expire}]…],"lastExpire":…}`) are read too,
  * so an app can point this backend at its existing keyv-file store; the first write converts it.
@@ -34,10 +39,19 @@ export interface Contents {
   generation: number;
   /** The log generation and offset this snapshot already holds, while a compaction replaces the log. */
   folded: [generation: number, offset: number] | undefined;
+  /** Quota limits by workspace base (see the top of this file and log.ts QUOTA_KEY). */
+  quotas: Map<string, Quota>;
 }
 
 export function emptyContents(): Contents {
-  return { data: new Map(), expires: new Map(), prefixLengths: new Map(), generation: 0, folded: undefined };
+  return {
+    data: new Map(),
+    expires: new Map(),
+    prefixLengths: new Map(),
+    generation: 0,
+    folded: undefined,
+    quotas: new Map(),
+  };
 }
 
 export function corrupt(path: string, why: string, cause?: unknown): StoreCorruptError {
@@ -92,6 +106,7 @@ export function decode(path: string, text: string, now = Date.now()): Contents {
         }
         contents.folded = [folded[0], folded[1]];
       }
+      if (doc.quotas !== undefined) readQuotas(path, doc.quotas, contents.quotas);
     }
     doc.entries.forEach((entry: unknown, at: number) => {
       if (!Array.isArray(entry)) throw corrupt(path, `entry ${at} is not a [key, value, expires] tuple`);
@@ -110,6 +125,24 @@ export function decode(path: string, text: string, now = Date.now()): Contents {
     return contents;
   }
   throw corrupt(path, `not a ${FORMAT} document`);
+}
+
+/** A quota as stored (snapshot field or log op): StoreCorruptError if it is not one. */
+export function storedQuota(path: string, base: unknown, quota: unknown): [string, Quota | null] {
+  try {
+    if (typeof base !== "string") throw new Error("its workspace base is not a string");
+    return [base, validateQuota(quota)];
+  } catch (error) {
+    throw corrupt(path, `a quota is malformed: ${(error as Error).message}`, error);
+  }
+}
+
+function readQuotas(path: string, quotas: unknown, into: Map<string, Quota>): void {
+  if (!isRecord(quotas)) throw corrupt(path, "quotas is not an object");
+  for (const [base, quota] of Object.entries(quotas)) {
+    const [, limit] = storedQuota(path, base, quota);
+    if (limit) into.set(base, limit);
+  }
 }
 
 /** The live entries, in the Map's order; drops expiry records of keys deleted since (they would pile up). */
@@ -138,8 +171,18 @@ export function* liveEntries(
 }
 
 /** The snapshot document's text before its entries; `]}` closes it. */
-export function snapshotHead(generation: number, folded?: [number, number]): string {
-  const head = { format: FORMAT, version: FORMAT_VERSION, generation, ...(folded && { folded }) };
+export function snapshotHead(
+  generation: number,
+  folded?: [number, number],
+  quotas?: ReadonlyMap<string, Quota>,
+): string {
+  const head = {
+    format: FORMAT,
+    version: FORMAT_VERSION,
+    generation,
+    ...(folded && { folded }),
+    ...(quotas && quotas.size > 0 && { quotas: Object.fromEntries(quotas) }),
+  };
   return `${JSON.stringify(head).slice(0, -1)},"entries":[`;
 }
 

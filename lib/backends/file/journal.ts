@@ -9,6 +9,7 @@ import {
 } from "node:fs";
 import { open } from "node:fs/promises";
 import { promisify } from "node:util";
+import type { Quota } from "../../quota.js";
 import { warnOnce } from "../../warnings.js";
 import { commitTemp, dropTemp, readRange, replaceFile, writeSnapshotTemp } from "./durable.js";
 import { type Contents, corrupt, decode, emptyContents, type Tuple } from "./format.js";
@@ -213,9 +214,9 @@ export class Journal {
   }
 
   /** Writes the whole state as a new snapshot generation and starts its log (first write, recovery). */
-  async rewrite(entries: Iterable<Tuple>): Promise<void> {
+  async rewrite(entries: Iterable<Tuple>, quotas: ReadonlyMap<string, Quota>): Promise<void> {
     const generation = this.generation + 1;
-    const { temp, bytes } = await writeSnapshotTemp(this.path, entries, generation);
+    const { temp, bytes } = await writeSnapshotTemp(this.path, entries, generation, undefined, quotas);
     await commitTemp(temp, this.path);
     this.#setSnapshot(generation, undefined, bytes);
     await this.#startLog(generation, []);

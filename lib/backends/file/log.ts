@@ -1,5 +1,5 @@
 import { crc32 } from "node:zlib";
-import { type Contents, corrupt, type Tuple } from "./format.js";
+import { type Contents, corrupt, storedQuota, type Tuple } from "./format.js";
 
 /**
  * `<file>.log`: the changes since the snapshot, one record per write batch, appended and
@@ -9,7 +9,9 @@ import { type Contents, corrupt, type Tuple } from "./format.js";
  * (big-endian). The first record is the header `{"format":"keyv-workspaces/file-log","version":1,
  * "generation":G}`; each later one is a JSON array of operations, each a full value, so replaying
  * a record twice changes nothing: `[key, value, expiresAt|null, prefixLength?]` sets, `[key]`
- * deletes, `[]` empties the store.
+ * deletes, `[]` empties the store. `[QUOTA_KEY, {"base", "quota"}, 0]` sets (quota null: removes)
+ * a workspace's quota limit: an expiry of 0 makes readers from before quotas take it for the delete of
+ * a key that never exists, so they skip it rather than read it as data (or refuse the file).
  *
  * What the checks tell apart: an unfinished final record (a crash mid-append, or an append still
  * in progress seen by a reader) is a record whose header is valid but whose bytes run past the end,
@@ -18,6 +20,8 @@ import { type Contents, corrupt, type Tuple } from "./format.js";
  * it, is damage: StoreCorruptError, never silently dropped.
  */
 export const LOG_FORMAT = "keyv-workspaces/file-log";
+/** The key of quota operations: a NUL first, which no key the library writes or Keyv namespaces start with. */
+export const QUOTA_KEY = "\u0000kvws-quota";
 const FRAME = 12;
 
 export type LogOp = Tuple | [string] | [];
@@ -89,15 +93,20 @@ export function parseHeader(path: string, buf: Buffer): { generation: number; st
   return { generation: head.generation as number, start: FRAME + first.length };
 }
 
-/** One batch's record: what each touched key is now (`all`: the batch emptied the store first). */
+/**
+ * One batch's record: what each touched key is now (`all`: the batch emptied the store first),
+ * and the quota of each workspace base in `quotas` (whose limit the batch set or removed).
+ */
 export function batchRecord(
   contents: Contents,
   touched: Iterable<string>,
   all: boolean,
   prefixLengthOf: (key: string) => number | undefined,
+  quotas: Iterable<string> = [],
 ): Buffer {
-  const ops: LogOp[] = all ? [[]] : [];
+  const ops: Array<LogOp | [string, unknown, 0]> = all ? [[]] : [];
   const { data, expires } = contents;
+  for (const base of quotas) ops.push([QUOTA_KEY, { base, quota: contents.quotas.get(base) ?? null }, 0]);
   for (const key of touched) {
     if (data.has(key)) {
       const at = expires.get(key) ?? null;
@@ -143,6 +152,13 @@ export function applyRecords(path: string, contents: Contents, payloads: Buffer[
         continue;
       }
       const key = op[0] as string;
+      if (key === QUOTA_KEY) {
+        const entry = (op[1] ?? {}) as { base?: unknown; quota?: unknown };
+        const [base, quota] = storedQuota(path, entry.base, entry.quota);
+        if (quota) contents.quotas.set(base, quota);
+        else contents.quotas.delete(base);
+        continue;
+      }
       remember(key);
       const at = op[2];
       if (op.length === 1 || (typeof at === "number" && at <= now)) {

@@ -3,18 +3,12 @@ import { unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import type { KeyvStoreAdapter, StoredData } from "keyv";
 import { type KeyvWorkspacesError, StorageClosedError } from "../../errors.js";
+import type { Quota } from "../../quota.js";
 import { DRIVER, type Driver } from "../driver.js";
 import { MapCore } from "../map.js";
 import { mapScope } from "../map-scope.js";
 import { type Pending, WriteQueue } from "./batch.js";
-import {
-  type CompactionHost,
-  type CompactionResult,
-  compactionFailed,
-  compactStore,
-  dueForCompaction,
-  removeLeftovers,
-} from "./compact.js";
+import { type CompactionResult, Compactor, removeLeftovers } from "./compact.js";
 import { type Contents, changedKeys, emptyContents, liveEntries } from "./format.js";
 import { makeDirectory, openError, storeFileError, storePath } from "./fs.js";
 import { Journal } from "./journal.js";
@@ -64,7 +58,6 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   readonly [DRIVER]: Driver;
   readonly #lock: FileLock;
   readonly #lockTimeoutMs: number;
-  readonly #compactBytes: number;
   readonly #journal: Journal;
   #contents: Contents = emptyContents();
   /**
@@ -81,10 +74,9 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   );
   /** Lock-holding sections of this object, one at a time (its FileLock holds one token). */
   #section: Promise<unknown> = Promise.resolve();
-  /** Settles (never rejects) when the last compaction started has ended. */
-  #compacting: Promise<void> | undefined;
-  /** The log size at which the next automatic compaction may start (pushed back after a failed one). */
-  #compactAt = 0;
+  readonly #compactor: Compactor;
+  /** Workspace bases whose quota limit the batch being applied set or removed: its record carries them. */
+  readonly #quotasSet = new Set<string>();
   /** While a batch holds the lock, memory is ahead of the files by design: reads must not reload. */
   #writing = false;
   #closed = false;
@@ -96,8 +88,15 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     this.opts = { url: `file:${this.path}`, dialect: "keyv-workspaces-file" };
     this.#lock = new FileLock(`${this.path}.lock`);
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
-    this.#compactBytes = options.compactBytes ?? 1024 * 1024;
     this.#journal = new Journal(this.path);
+    const host = {
+      path: this.path,
+      journal: this.#journal,
+      locked: <T>(fn: () => Promise<T>, writing?: boolean) => this.#locked(fn, writing),
+      entries: () => this.#entries(),
+      quotas: () => new Map(this.#contents.quotas),
+    };
+    this.#compactor = new Compactor(host, options.compactBytes ?? 1024 * 1024);
     this.#watch = new StoreWatch(this.path, this.#core, () => this.#fresh(), options.watch);
     this[DRIVER] = this.#driver();
   }
@@ -161,6 +160,8 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
       } else {
         this.#core.replace(before.data, loaded.changed, lengthOf);
       }
+      // Counted after the data: a quota another process set counts what memory holds now.
+      this.#core.syncQuotas(this.#contents.quotas);
       this.#loaded = true;
     } catch (error) {
       throw storeFileError(this.path, "read", error);
@@ -210,6 +211,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     } catch (error) {
       // Memory may now hold writes the files do not: forget what we know, so the next access reloads.
       this.#journal.forget();
+      this.#quotasSet.clear();
       return storeFileError(this.path, "write", error);
     }
     batch.forEach((op, i) => {
@@ -223,9 +225,19 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   async #persist(keys: Set<string>, all: boolean): Promise<void> {
     const journal = this.#journal;
     // A first write, a version-1 file, or a compaction that crashed half way: write everything once.
-    if (!journal.appendable) return journal.rewrite(this.#entries());
-    if (keys.size === 0 && !all) return;
-    await journal.append(batchRecord(this.#contents, keys, all, (key) => this.#core.prefixLengthOf(key)));
+    const quotas = [...this.#quotasSet];
+    this.#quotasSet.clear();
+    if (!journal.appendable) return journal.rewrite(this.#entries(), this.#contents.quotas);
+    if (keys.size === 0 && !all && quotas.length === 0) return;
+    await journal.append(batchRecord(this.#contents, keys, all, (key) => this.#core.prefixLengthOf(key), quotas));
+  }
+
+  /** A batch's op: the limit goes to the file with the batch, the count is of memory, fresh under the lock. */
+  #setQuota(base: string, quota: Quota | null): void {
+    if (quota) this.#contents.quotas.set(base, quota);
+    else this.#contents.quotas.delete(base);
+    this.#core.setQuota(base, quota);
+    this.#quotasSet.add(base);
   }
 
   #entries() {
@@ -235,12 +247,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
   // --- compaction --------------------------------------------------------------------------
 
   #maybeCompact(): void {
-    if (this.#closed || this.#compacting || !dueForCompaction(this.#journal, this.#compactBytes, this.#compactAt)) {
-      return;
-    }
-    this.compact().catch((error: unknown) => {
-      this.#compactAt = compactionFailed(this.path, this.#journal, this.#compactBytes, error);
-    });
+    if (!this.#closed) this.#compactor.maybe();
   }
 
   /**
@@ -251,20 +258,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
    * a slice of entries at a time, so under a heavy write load it takes longer); callable to force it.
    */
   compact(): Promise<CompactionResult | undefined> {
-    const host: CompactionHost = {
-      path: this.path,
-      journal: this.#journal,
-      locked: (fn, writing) => this.#locked(fn, writing),
-      entries: () => this.#entries(),
-    };
-    // One at a time: a call while one runs starts another after it (its snapshot may predate the call).
-    const run = (this.#compacting ?? Promise.resolve()).then(() => compactStore(host));
-    const settle = () => {
-      if (this.#compacting === done) this.#compacting = undefined;
-    };
-    const done: Promise<void> = run.then(settle, settle);
-    this.#compacting = done;
-    return run;
+    return this.#compactor.run();
   }
 
   #setExpiry(key: string, ttl: number | undefined): void {
@@ -283,7 +277,12 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     const access = { read: <T>(fn: () => T) => this.#read(fn), write: <T>(fn: () => T) => this.#write(fn) };
     const onTtl = (key: string, ttl: number | undefined) => this.#setExpiry(key, ttl);
     return {
-      scope: (prefix) => mapScope(this.#core, prefix, access, onTtl),
+      scope: (prefix, options) => mapScope(this.#core, prefix, access, onTtl, options?.quota !== undefined),
+      // Set in a batch, under the lock: the count and the limit are of the file as it is then.
+      quotas: {
+        set: (base, quota) => this.#write(() => this.#setQuota(base, quota)),
+        read: (base) => this.#read(() => this.#core.readQuota(base)),
+      },
       watch: (listener) => this.#watch.add(listener),
     };
   }
@@ -335,7 +334,7 @@ export class FileStore extends EventEmitter implements KeyvStoreAdapter {
     await this.flush();
     this.#closed = true;
     this.#watch.close();
-    await this.#compacting;
+    await this.#compactor.idle;
   }
 
   /** Process exit: nothing async runs any more, so only an abandoned lock can be cleaned up. */
