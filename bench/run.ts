@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --tiny | --full] [--only isolation,scan,file,vectors,load,lifecycle,cluster,sql,sentinel,coldstart,quota-local] [--out DIR]
+ * npm run bench [-- --tiny | --full] [--only isolation,scan,file,vectors,load,lifecycle,cluster,sql,sentinel,coldstart,quota-local,quota-redis,quota-sql] [--out DIR]
  *
  * Runs the selected suites, prints a table, and writes <out>/<date>-<commit>.json plus the
  * scan chart. Quick mode (no flag) is the default; --tiny is for smoke tests (numbers are
@@ -26,6 +26,7 @@ export const SUITES = [
   "coldstart",
   "quota-local",
   "quota-redis",
+  "quota-sql",
 ] as const;
 type SuiteName = (typeof SUITES)[number];
 

@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import { redact, withCredentials } from "./backends/redis/url.js";
 import { quote, type SqlClient } from "./backends/sql/client.js";
+import { quotaTableDdl, quotaTableName } from "./backends/sql/quota-ddl.js";
 import { InvalidArgumentError, InvalidConfigError } from "./errors.js";
 import { changeBase, joinKey, type Keyspace } from "./keys.js";
 import { workspacesPrefix } from "./lifecycle/registry.js";
@@ -126,6 +127,10 @@ export async function provisionWorkspaceRole(
         sharedWritable: sharedRows,
       };
     }
+    if (name === quotaTableName(table)) {
+      // Its own quota it may read (quota()); no quota row it may write: only SELECT is granted.
+      return { mine: `base = ${literal(own)}`, writable: "false", sharedRead: "false" };
+    }
     if (name === `${table}_watchers`) {
       // Its own scope's registrations; another scope's (the root's, for deps) it may see, never end.
       return {
@@ -164,9 +169,20 @@ export async function provisionWorkspaceRole(
         "SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() AND tablename = $1",
         [table],
       );
-      for (const name of [table, `${table}_versions`, `${table}_log`, `${table}_changes`, `${table}_watchers`]) {
+      await query(quotaTableDdl("postgres", table));
+      const quotas = quotaTableName(table);
+      for (const name of [
+        table,
+        `${table}_versions`,
+        `${table}_log`,
+        `${table}_changes`,
+        `${table}_watchers`,
+        quotas,
+      ]) {
         const t = quote(name);
-        await query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${t} TO ${quote(group)}`);
+        await query(
+          `GRANT ${name === quotas ? "SELECT" : "SELECT, INSERT, UPDATE, DELETE"} ON ${t} TO ${quote(group)}`,
+        );
         await query(`ALTER TABLE ${t} ENABLE ROW LEVEL SECURITY`);
         // FORCE: the table owner is held to the policies too, so it gets one admitting everything.
         await query(`ALTER TABLE ${t} FORCE ROW LEVEL SECURITY`);

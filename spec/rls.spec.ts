@@ -9,6 +9,7 @@ import {
   openStorage,
   PermissionDeniedError,
   provisionWorkspaceRole,
+  QuotaExceededError,
   revokeWorkspaceRole,
   type WorkspaceStorage,
   workspaceRoleName,
@@ -158,5 +159,78 @@ describe("provisionWorkspaceRole on the real PostgreSQL", () => {
     await expect(provisionWorkspaceRole("redis://127.0.0.1", ks, { password: "x" })).rejects.toMatchObject({
       code: "ERR_INVALID_CONFIG",
     });
+  });
+});
+
+describe("quotas under row-level security", () => {
+  const rawAs = async (url: string, text: string) => {
+    const client = new pg.Client({ connectionString: url.replace(/\?.*$/, "") });
+    await client.connect();
+    try {
+      return await client.query(text).then(
+        (r) => r.rows as Array<Record<string, unknown>>,
+        (e: unknown) => e as Error & { code?: string },
+      );
+    } finally {
+      await client.end();
+    }
+  };
+
+  it("the role reads its own quota, its writes are counted and refused past it", async () => {
+    const { root, adminUrl, a } = await setup();
+    const operator = await openStorage({ url: adminUrl, root, workspaceId: null });
+    opened.push(operator);
+    await a.collection("notes").set("before", "v");
+    await operator.setQuota("a", { maxEntries: 3 });
+    await operator.setQuota("b", { maxEntries: 99 });
+    expect(await a.quota()).toMatchObject({ limit: { maxEntries: 3 }, entries: 1 });
+    await a.collection("notes").setMany([
+      { key: "x", value: "1" },
+      { key: "y", value: "2" },
+    ]);
+    await expect(a.collection("notes").set("z", "3")).rejects.toBeInstanceOf(QuotaExceededError);
+    expect(await a.collection("notes").get("z")).toBeUndefined();
+    await a.collection("notes").delete("x");
+    await a.collection("notes").set("z", "3");
+    const usage = await a.quota();
+    const stats = Object.values(await a.stats());
+    expect(usage.entries).toBe(3);
+    expect(usage.entries).toBe(stats.reduce((n, s) => n + s.entries, 0));
+    expect(usage.bytes).toBe(stats.reduce((n, s) => n + s.bytes, 0));
+    // Another workspace's quota is not shown to the role: read through it, b has none.
+    expect((await a.withWorkspace("b").quota()).limit).toBeNull();
+  });
+
+  it("the role cannot change any quota: setQuota through it and raw writes of the quota table fail with 42501", async () => {
+    const { root, adminUrl, url, a, role } = await setup();
+    const operator = await openStorage({ url: adminUrl, root, workspaceId: null });
+    opened.push(operator);
+    await operator.setQuota("a", { maxEntries: 1 });
+    await operator.setQuota("b", { maxEntries: 5 });
+    const tenant = await openStorage({ url, root, workspaceId: null });
+    opened.push(tenant);
+    for (const [id, quota] of [
+      ["a", { maxEntries: 100 }],
+      ["a", null],
+      ["b", { maxEntries: 100 }],
+    ] as const) {
+      await expect(tenant.setQuota(id, quota)).rejects.toBeInstanceOf(PermissionDeniedError);
+    }
+    const table = `"${pgTable(root)}_quotas"`;
+    for (const statement of [
+      `UPDATE ${table} SET max_entries = 100`,
+      `DELETE FROM ${table}`,
+      `INSERT INTO ${table} (base, max_entries, entries, bytes) VALUES ('${root}:ws:a', 100, 0, 0) ON CONFLICT (base) DO UPDATE SET max_entries = 100`,
+      `INSERT INTO ${table} (base, max_entries, entries, bytes) VALUES ('${root}:ws:zz', 100, 0, 0)`,
+    ]) {
+      expect(await rawAs(url, statement)).toMatchObject({ code: "42501" });
+    }
+    expect(await rawAs(url, `SELECT base, max_entries FROM ${table}`)).toEqual([
+      { base: `${root}:ws:a`, max_entries: "1" },
+    ]);
+    expect(role).toMatch(/^kvws_a_/);
+    await a.collection("notes").set("one", "1");
+    await expect(a.collection("notes").set("two", "2")).rejects.toBeInstanceOf(QuotaExceededError);
+    expect((await a.quota()).limit).toEqual({ maxEntries: 1 });
   });
 });

@@ -23,8 +23,10 @@ export async function pgQuery<T = Record<string, unknown>>(text: string, params:
 
 export async function dropPgTables(table: string): Promise<void> {
   await pgQuery(
-    `DROP TABLE IF EXISTS "${table}", "${table}_versions", "${table}_log", "${table}_changes", "${table}_watchers"`,
+    `DROP TABLE IF EXISTS "${table}", "${table}_versions", "${table}_log", "${table}_changes", "${table}_watchers", "${table}_quotas"`,
   );
+  // A quota's trigger function outlives its table (lib/backends/sql/quota-ddl.ts).
+  await pgQuery(`DROP FUNCTION IF EXISTS "${table}_quota"()`);
 }
 
 export function removeSqlite(path: string): void {

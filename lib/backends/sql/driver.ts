@@ -12,9 +12,11 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { InvalidNameError, InvalidValueError } from "../../errors.js";
 import { isWellFormed, joinKey, tracksChanges } from "../../keys.js";
 import { LOG_LIMIT } from "../change-log.js";
-import type { Driver, Entry, PrefixStore } from "../driver.js";
+import type { Driver, Entry, PrefixStore, ScopeOptions } from "../driver.js";
 import type { ChangeWriter } from "./changes.js";
 import { inList, listParam, nowMs, type Query, type SqlClient } from "./client.js";
+import { sqlQuotas } from "./quota.js";
+import { prefixBase } from "./quota-ddl.js";
 import { type Tables, tables } from "./schema.js";
 import { sqlTransact } from "./transact.js";
 import { chunks, distinctRows, type SqlRow, upsertParams, upsertRows, upsertText } from "./write.js";
@@ -55,8 +57,12 @@ const validTtl = (ttl: number | undefined) => (typeof ttl === "number" && ttl > 
 export function sqlDriver(client: SqlClient, table: string, options: SqlDriverOptions = {}): Driver {
   const limit = Math.max(1, Math.floor(options.logLimit ?? LOG_LIMIT));
   const t = tables(table);
-  const scope = (prefix: string) => sqlScope(client, t, table, prefix, limit, options.changes);
-  return options.watch ? { scope, watch: options.watch(scope) } : { scope };
+  const quotas = sqlQuotas(client, table);
+  // Every workspace data prefix is guarded, raw writes too: the triggers count every row alike.
+  const scope = (prefix: string, scopeOptions?: ScopeOptions) =>
+    quotas.guard(sqlScope(client, t, table, prefix, limit, options.changes), scopeOptions?.quota ?? prefixBase(prefix));
+  const driver: Driver = { scope, quotas: quotas.book };
+  return options.watch ? { ...driver, watch: options.watch(scope) } : driver;
 }
 
 function sqlScope(
