@@ -1,6 +1,6 @@
 /**
- * What every in-process engine's quotas must do (memory and file, spec/quota/memory.spec.ts and
- * file.spec.ts): real stores, storages opened on a URL the caller gives fresh per test.
+ * What every engine's quotas must do, run on memory, file and SQLite (spec/quota/memory.spec.ts,
+ * file.spec.ts, sqlite-shared.spec.ts): real stores, opened on a URL the caller gives fresh per test.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { QuotaExceededError } from "../../lib/errors.js";
