@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SUITES } from "../bench/run.js";
 import { END, quotingDocs, type RunJson, renderLatest, START, withLatest, withRows } from "../bench/docs.js";
 import { fmt, scanPoints, scanRowName, scanSvg, table } from "../bench/report.js";
 import type { BenchRow } from "../bench/rows.js";
@@ -218,6 +219,12 @@ describe("docs/bench.md's latest numbers", () => {
     // Every row of the run is in the block, with its median as the table prints it.
     const block = doc.slice(doc.indexOf(START), doc.indexOf(END));
     for (const r of run.rows) expect(block).toMatch(rowOf(r.name.replace(/\|/g, "\\|"), fmt(r.median)));
+  });
+
+  it("name every suite the runner has, where README and docs/bench.md list them", () => {
+    const listed = SUITES.join(", ");
+    expect(read("../docs/bench.md")).toContain(`# pick suites: ${listed}\n`);
+    expect(read("../README.md")).toContain(`# quick mode, every suite (${listed}),`);
   });
 
   it("quoted in other docs are the committed run's rows, as bench/docs.ts renders them", () => {
