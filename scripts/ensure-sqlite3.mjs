@@ -8,6 +8,9 @@
 // is the same build a plain `npm install sqlite3` makes (a prebuilt download where there is
 // network, else a build from source). An npm that predates allowScripts has built it already,
 // and then this does nothing.
+// It builds the SQLite that sqlite3 bundles, not the system's libsqlite3 (`npm_config_sqlite=/usr`,
+// 6x less CPU here): that would test another SQLite (Debian's 3.40 vs the bundled 3.44 apps get)
+// and needs its headers, which a machine may lack.
 // Usage: node scripts/ensure-sqlite3.mjs [projectDir]   (default: this repository)
 import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
