@@ -1,7 +1,25 @@
+import { createRequire } from "node:module";
 import net from "node:net";
+
+/**
+ * Fails the run (never skips) when sqlite3's native addon is not built: `npm install` leaves it
+ * unbuilt (allowScripts in package.json) and `npm test` builds it first; `npx vitest` does not.
+ */
+function requireSqlite3(): void {
+  try {
+    createRequire(import.meta.url)("sqlite3");
+  } catch (error) {
+    throw new Error(
+      "sqlite3 does not load, so the SQLite tests cannot run: `npm install` skips building its native addon. " +
+        "Run the tests with `npm test` (it builds it once) or run `node scripts/ensure-sqlite3.mjs` first.",
+      { cause: error },
+    );
+  }
+}
 
 /** Fails the run (never skips) when the Redis the tests need does not answer. */
 export default async function setup(): Promise<void> {
+  requireSqlite3();
   const url = new URL(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
   const ok = await new Promise<boolean>((resolve) => {
     const socket = net.connect({ host: url.hostname, port: Number(url.port || 6379) });
