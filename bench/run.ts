@@ -12,22 +12,8 @@ import { parseArgs } from "node:util";
 import { type RunJson, updateBenchDoc } from "./docs.js";
 import { writeReport } from "./report.js";
 import type { BenchRow, SuiteOptions } from "./rows.js";
+import { SUITES } from "./suites.js";
 
-export const SUITES = [
-  "isolation",
-  "scan",
-  "file",
-  "vectors",
-  "load",
-  "lifecycle",
-  "cluster",
-  "sql",
-  "sentinel",
-  "coldstart",
-  "quota-local",
-  "quota-redis",
-  "quota-sql",
-] as const;
 type SuiteName = (typeof SUITES)[number];
 
 interface Suite {

@@ -5,11 +5,11 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SUITES } from "../bench/run.js";
 import { END, quotingDocs, type RunJson, renderLatest, START, withLatest, withRows } from "../bench/docs.js";
 import { fmt, scanPoints, scanRowName, scanSvg, table } from "../bench/report.js";
 import type { BenchRow } from "../bench/rows.js";
 import { ratios, row } from "../bench/rows.js";
+import { SUITES } from "../bench/suites.js";
 import { tempDir } from "./support/env.js";
 
 const runner = fileURLToPath(new URL("../bench/run.ts", import.meta.url));
