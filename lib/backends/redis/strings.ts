@@ -18,8 +18,8 @@
  */
 import { StorageFullError } from "../../errors.js";
 import { joinKey, metaKey, tracksChanges } from "../../keys.js";
-import type { Decision, Entry, PrefixStore } from "../driver.js";
-import { redisString, type ServerClock, utf8, validTtl } from "./common.js";
+import type { Decision, Entry, PrefixStore, RegistryName } from "../driver.js";
+import { type Registry, redisString, type ServerClock, startRegistry, utf8, validTtl } from "./common.js";
 import { countLive, listAll, listPage, liveBatches } from "./list.js";
 import { changeLog, logEntry as logEntryOf, type Nonces } from "./log.js";
 import { type Notify, notifyDecisions } from "./notify.js";
@@ -32,6 +32,7 @@ const CLEAR_BATCH = 1000;
 /** Expired members a TTL write on a tracked prefix prunes (and logs) at most: bounds one write's work. */
 export const PRUNE_LIMIT = 1000;
 
+
 export function stringScope(
   prefix: string,
   connect: () => Promise<RedisCommander>,
@@ -40,6 +41,7 @@ export function stringScope(
   nonces: Nonces,
   notify: Notify = async () => {},
   quota?: QuotaHook,
+  registry?: Registry,
 ): PrefixStore {
   const index = metaKey(prefix, "index");
   const ttlKey = metaKey(prefix, "ttl");
@@ -83,9 +85,11 @@ export function stringScope(
     if (back.length > 0) await client.sendCommand(["ZADD", index, ...back.flatMap((name) => ["0", name])]);
   };
 
-  const write = (entries: readonly Entry[]) =>
+  /** `extra`: registry commands queued first in the same MULTI (setRegistering). */
+  const write = (entries: readonly Entry[], extra?: Promise<string[][]>) =>
     run(async (client) => {
       if (entries.length === 0) return;
+      const commands: string[][] = extra ? await extra : [];
       const sets: string[][] = [];
       const zadd = ["ZADD", index];
       const timed = ["ZADD", ttlKey];
@@ -103,7 +107,6 @@ export function stringScope(
         sets.push(ttl === undefined ? ["SET", k, value] : ["SET", k, value, "PX", String(ttl)]);
         named.push(entry.name);
       }
-      const commands: string[][] = [];
       // Only a TTL write can leave expired names behind, so only TTL writes prune them (both sets):
       // plain writes stay ZADD + ZREM (of a missing #ttl: nearly free) + SET.
       let gone: string[] = [];
@@ -220,6 +223,10 @@ export function stringScope(
     has: (name) => run(async (client) => Number(await client.sendCommand(["EXISTS", key(name)])) > 0),
     set: (name, value, ttl) => write([{ name, value, ttl }]),
     setMany: (entries) => write(entries),
+    ...(registry && {
+      setRegistering: (entries: readonly Entry[], names: readonly RegistryName[]) =>
+        write(entries, startRegistry(registry, prefix, names)),
+    }),
     delete: async (name) => (await remove([name])) > 0,
     deleteMany: (names) => remove(names),
     transact: (names, decide) =>
