@@ -18,19 +18,27 @@ async function* lines(input: Readable): AsyncGenerator<string> {
   if (rest !== "") yield rest;
 }
 
-/** Records of a stream, each tagged with its line number so an import error can name it. */
-export async function* readRecords(input: Readable): AsyncGenerator<ExportRecord> {
-  let line = 0;
+/** Records of a stream; LINE_OF gives the line of the record it yielded last, so an import error can name it. */
+export function readRecords(input: Readable): AsyncGenerator<ExportRecord> {
+  const at = { line: 0 };
+  const records = parse(input, at);
+  // One entry per stream, not per record: the import checks each record as soon as it is yielded.
+  LINE_OF.set(records, () => at.line);
+  return records;
+}
+
+const BLANK = /^\s*$/;
+
+async function* parse(input: Readable, at: { line: number }): AsyncGenerator<ExportRecord> {
   for await (const text of lines(input)) {
-    line++;
-    if (text.trim() === "") continue;
+    const line = ++at.line;
+    if (BLANK.test(text)) continue;
     let record: unknown;
     try {
       record = JSON.parse(text);
     } catch (error) {
       throw new InvalidValueError(`line ${line}: not JSON (${(error as Error).message})`, { cause: error });
     }
-    if (typeof record === "object" && record !== null) LINE_OF.set(record, line);
     yield record as ExportRecord;
   }
 }

@@ -31,8 +31,11 @@ export interface ImportOptions {
   onProgress?: (written: number) => void;
 }
 
-/** Line numbers of records read from NDJSON, for errors that name the line. */
-export const LINE_OF = new WeakMap<object, number>();
+/**
+ * For records read from NDJSON (cli/ndjson.ts): the source's line of the record it yielded last,
+ * for errors that name the line. Keyed by the source, so a record costs no entry of its own.
+ */
+export const LINE_OF = new WeakMap<object, () => number>();
 
 const ENVELOPE_KEYS = new Set(["value", "expires"]);
 
@@ -82,6 +85,9 @@ export async function* exportWorkspace(host: LifecycleHost): AsyncGenerator<Expo
   }
 }
 
+/** Batches an import has in flight at most (memory: IN_FLIGHT × BATCH records). */
+export const IN_FLIGHT = 4;
+
 const RECORD_KEYS = new Set(["collection", "name", "value", "expiresAt", "raw"]);
 const BUILT_IN = new Set<string>(COLLECTIONS);
 
@@ -93,37 +99,59 @@ interface Checked {
   ttl: number | undefined;
 }
 
-function check(host: LifecycleHost, record: unknown, index: number, now: number): Checked | undefined {
-  const where =
-    typeof record === "object" && record !== null && LINE_OF.has(record)
-      ? `line ${LINE_OF.get(record)}`
-      : `record ${index + 1}`;
-  const fail = (why: string, cause?: unknown): never => {
-    throw new InvalidValueError(`${where}: ${why}`, cause === undefined ? undefined : { cause });
-  };
-  if (typeof record !== "object" || record === null || Array.isArray(record)) return fail("not an object");
-  const unknown = Object.keys(record).filter((key) => !RECORD_KEYS.has(key));
-  if (unknown.length > 0) fail(`unknown field ${JSON.stringify(unknown[0])}`);
-  const { collection, name, value, expiresAt, raw } = record as Record<string, unknown>;
-  if (typeof collection !== "string") return fail("collection must be a string");
+/** What check() works out once per collection name rather than once per record. */
+interface Target {
+  collection: string;
+  base: string;
+  prefix: string;
+}
+
+/** The collection a record names, checked (and remembered while the next records name the same one). */
+function targetOf(host: LifecycleHost, collection: string, fail: (why: string, cause?: unknown) => never): Target {
   const isIndex = collection.endsWith("#vectors");
   const base = isIndex ? collection.slice(0, -"#vectors".length) : collection;
   try {
     validateCollection(base);
-    validateName(name);
   } catch (error) {
     return fail((error as Error).message, error);
   }
   const ks = host.keyspace;
   if (isIndex && !BUILT_IN.has(base)) fail(`${JSON.stringify(collection)} is no collection's index`);
   if (!ks.isScoped(base)) fail(`collection ${JSON.stringify(base)} is shared by all workspaces, not part of one`);
+  return { collection, base, prefix: isIndex ? metaKey(ks.prefix(base), "vectors") : ks.prefix(base) };
+}
+
+/** Where a record came from, for its errors: its line, or its number among the records. */
+interface Source {
+  lineOf: (() => number) | undefined;
+  index: number;
+  /** The target of the record before, while records name the same collection. */
+  target?: Target;
+}
+
+function check(host: LifecycleHost, record: unknown, source: Source): Checked | undefined {
+  const fail = (why: string, cause?: unknown): never => {
+    const where = source.lineOf ? `line ${source.lineOf()}` : `record ${source.index + 1}`;
+    throw new InvalidValueError(`${where}: ${why}`, cause === undefined ? undefined : { cause });
+  };
+  if (typeof record !== "object" || record === null || Array.isArray(record)) return fail("not an object");
+  for (const key of Object.keys(record)) if (!RECORD_KEYS.has(key)) fail(`unknown field ${JSON.stringify(key)}`);
+  const { collection, name, value, expiresAt, raw } = record as Record<string, unknown>;
+  if (typeof collection !== "string") return fail("collection must be a string");
+  let target = source.target;
+  if (target?.collection !== collection) source.target = target = targetOf(host, collection, fail);
+  try {
+    validateName(name);
+  } catch (error) {
+    return fail((error as Error).message, error);
+  }
   if (value === undefined) fail("value is missing");
   if (expiresAt !== undefined && (typeof expiresAt !== "number" || !Number.isFinite(expiresAt))) {
     fail("expiresAt must be a number (ms since the epoch)");
   }
   if (raw !== undefined && typeof raw !== "boolean") fail("raw must be a boolean");
   if (raw === true && typeof value !== "string") fail("a raw value must be the stored text");
-  const prefix = isIndex ? metaKey(ks.prefix(base), "vectors") : ks.prefix(base);
+  const { base, prefix } = target;
   let stored: string;
   if (raw === true) stored = value as string;
   else {
@@ -134,7 +162,7 @@ function check(host: LifecycleHost, record: unknown, index: number, now: number)
     }
   }
   if (expiresAt === undefined) return { collection: base, prefix, name: name as string, stored, ttl: undefined };
-  const ttl = (expiresAt as number) - now;
+  const ttl = (expiresAt as number) - Date.now();
   return ttl > 0 ? { collection: base, prefix, name: name as string, stored, ttl } : undefined;
 }
 
@@ -149,13 +177,17 @@ export async function importWorkspace(
     );
   }
   if (options.replace) await dropWorkspace(host);
-  type Batch = Map<string, { collection: string; entries: { name: string; value: string; ttl?: number }[] }>;
+  type Group = { collection: string; entries: { name: string; value: string; ttl?: number }[] };
+  type Batch = Map<string, Group>;
   let pending: Batch = new Map();
   let size = 0;
   let written = 0;
-  // One batch is written while the next is read and checked; a batch starts only once the one
-  // before it is stored, so a name that comes twice ends with its last record, on every engine.
-  let writing: Promise<void> = Promise.resolve();
+  // Up to IN_FLIGHT batches are written while the next is read and checked, so neither the parser
+  // nor the server waits on the other. Batches without a name in common commute; a batch that
+  // shares a name with one still in flight waits until every earlier batch is stored, so a name
+  // that comes twice ends with its last record, on every engine. A failed write ends the import
+  // at the next flush (a batch already sent after it may be stored too: an import merges).
+  const inFlight: { done: Promise<void>; names: Map<string, Set<string>> }[] = [];
   const write = async (batch: Batch) => {
     for (const [prefix, { collection, entries }] of batch) {
       await host.store(prefix, collection).setMany(entries);
@@ -163,44 +195,68 @@ export async function importWorkspace(
     }
     options.onProgress?.(written);
   };
+  const namesOf = (batch: Batch) =>
+    new Map([...batch].map(([prefix, group]) => [prefix, new Set(group.entries.map((entry) => entry.name))]));
+  const shares = (names: Map<string, Set<string>>, earlier: Map<string, Set<string>>) => {
+    for (const [prefix, own] of names) {
+      const other = earlier.get(prefix);
+      if (other) for (const name of own) if (other.has(name)) return true;
+    }
+    return false;
+  };
+  const oldest = async () => {
+    await (inFlight.shift() as (typeof inFlight)[number]).done;
+  };
   const flush = async () => {
     const batch = pending;
     pending = new Map();
     size = 0;
-    await writing;
-    writing = write(batch);
-    // Awaited by the next flush or at the end; until then a failure must not count as unhandled.
-    writing.catch(() => {});
+    if (batch.size === 0) return;
+    const names = namesOf(batch);
+    if (inFlight.some((earlier) => shares(names, earlier.names))) while (inFlight.length > 0) await oldest();
+    while (inFlight.length >= IN_FLIGHT) await oldest();
+    const done = write(batch);
+    // Awaited by a later flush or at the end; until then a failure must not count as unhandled.
+    done.catch(() => {});
+    inFlight.push({ done, names });
   };
   const settle = async () => {
     await flush();
-    await writing;
+    while (inFlight.length > 0) await oldest();
   };
+  const source: Source = { lineOf: LINE_OF.get(records), index: 0 };
   const iterator =
     Symbol.asyncIterator in records
       ? (records as AsyncIterable<unknown>)[Symbol.asyncIterator]()
       : (records as Iterable<unknown>)[Symbol.iterator]();
-  for (let index = 0; ; index++) {
-    let checked: Checked | undefined;
-    try {
-      const step = await iterator.next();
-      if (step.done) break;
-      checked = check(host, step.value, index, Date.now());
-    } catch (error) {
-      // A bad record (or unreadable input) ends the import; the records before it are kept.
-      await settle();
-      throw error;
+  try {
+    for (let index = 0; ; index++) {
+      let checked: Checked | undefined;
+      try {
+        const step = await iterator.next();
+        if (step.done) break;
+        source.index = index;
+      checked = check(host, step.value, source);
+      } catch (error) {
+        // A bad record (or unreadable input) ends the import; the records before it are kept.
+        await settle();
+        throw error;
+      }
+      if (!checked) continue;
+      let group = pending.get(checked.prefix);
+      if (!group) pending.set(checked.prefix, (group = { collection: checked.collection, entries: [] }));
+      group.entries.push(
+        checked.ttl === undefined
+          ? { name: checked.name, value: checked.stored }
+          : { name: checked.name, value: checked.stored, ttl: checked.ttl },
+      );
+      if (++size >= BATCH) await flush();
     }
-    if (!checked) continue;
-    let group = pending.get(checked.prefix);
-    if (!group) pending.set(checked.prefix, (group = { collection: checked.collection, entries: [] }));
-    group.entries.push(
-      checked.ttl === undefined
-        ? { name: checked.name, value: checked.stored }
-        : { name: checked.name, value: checked.stored, ttl: checked.ttl },
-    );
-    if (++size >= BATCH) await flush();
+    await settle();
+  } catch (error) {
+    // Nothing of this import is left running once it has failed.
+    await Promise.allSettled(inFlight.splice(0).map((f) => f.done));
+    throw error;
   }
-  await settle();
   return written;
 }
