@@ -86,17 +86,16 @@ export async function* exportWorkspace(host: LifecycleHost): AsyncGenerator<Expo
 }
 
 /** Batches an import has in flight at most (memory: IN_FLIGHT × BATCH records). */
-export const IN_FLIGHT = 4;
+export const IN_FLIGHT = Number(process.env.XIF ?? 4);
 
 const RECORD_KEYS = new Set(["collection", "name", "value", "expiresAt", "raw"]);
 const BUILT_IN = new Set<string>(COLLECTIONS);
 
+/** An entry as the store takes it; its collection is the Source's target. */
 interface Checked {
-  collection: string;
-  prefix: string;
   name: string;
-  stored: string;
-  ttl: number | undefined;
+  value: string;
+  ttl?: number;
 }
 
 /** What check() works out once per collection name rather than once per record. */
@@ -107,17 +106,18 @@ interface Target {
 }
 
 /** The collection a record names, checked (and remembered while the next records name the same one). */
-function targetOf(host: LifecycleHost, collection: string, fail: (why: string, cause?: unknown) => never): Target {
+function targetOf(host: LifecycleHost, collection: string, source: Source): Target {
   const isIndex = collection.endsWith("#vectors");
   const base = isIndex ? collection.slice(0, -"#vectors".length) : collection;
   try {
     validateCollection(base);
   } catch (error) {
-    return fail((error as Error).message, error);
+    return failAt(source, (error as Error).message, error);
   }
   const ks = host.keyspace;
-  if (isIndex && !BUILT_IN.has(base)) fail(`${JSON.stringify(collection)} is no collection's index`);
-  if (!ks.isScoped(base)) fail(`collection ${JSON.stringify(base)} is shared by all workspaces, not part of one`);
+  if (isIndex && !BUILT_IN.has(base)) failAt(source, `${JSON.stringify(collection)} is no collection's index`);
+  if (!ks.isScoped(base))
+    failAt(source, `collection ${JSON.stringify(base)} is shared by all workspaces, not part of one`);
   return { collection, base, prefix: isIndex ? metaKey(ks.prefix(base), "vectors") : ks.prefix(base) };
 }
 
@@ -129,41 +129,43 @@ interface Source {
   target?: Target;
 }
 
+/** The error of a bad record, naming where it came from. */
+function failAt(source: Source, why: string, cause?: unknown): never {
+  const where = source.lineOf ? `line ${source.lineOf()}` : `record ${source.index + 1}`;
+  throw new InvalidValueError(`${where}: ${why}`, cause === undefined ? undefined : { cause });
+}
+
 function check(host: LifecycleHost, record: unknown, source: Source): Checked | undefined {
-  const fail = (why: string, cause?: unknown): never => {
-    const where = source.lineOf ? `line ${source.lineOf()}` : `record ${source.index + 1}`;
-    throw new InvalidValueError(`${where}: ${why}`, cause === undefined ? undefined : { cause });
-  };
-  if (typeof record !== "object" || record === null || Array.isArray(record)) return fail("not an object");
-  for (const key of Object.keys(record)) if (!RECORD_KEYS.has(key)) fail(`unknown field ${JSON.stringify(key)}`);
+  if (typeof record !== "object" || record === null || Array.isArray(record)) return failAt(source, "not an object");
+  for (const key of Object.keys(record))
+    if (!RECORD_KEYS.has(key)) failAt(source, `unknown field ${JSON.stringify(key)}`);
   const { collection, name, value, expiresAt, raw } = record as Record<string, unknown>;
-  if (typeof collection !== "string") return fail("collection must be a string");
+  if (typeof collection !== "string") return failAt(source, "collection must be a string");
   let target = source.target;
-  if (target?.collection !== collection) source.target = target = targetOf(host, collection, fail);
+  if (target?.collection !== collection) source.target = target = targetOf(host, collection, source);
   try {
     validateName(name);
   } catch (error) {
-    return fail((error as Error).message, error);
+    return failAt(source, (error as Error).message, error);
   }
-  if (value === undefined) fail("value is missing");
+  if (value === undefined) failAt(source, "value is missing");
   if (expiresAt !== undefined && (typeof expiresAt !== "number" || !Number.isFinite(expiresAt))) {
-    fail("expiresAt must be a number (ms since the epoch)");
+    failAt(source, "expiresAt must be a number (ms since the epoch)");
   }
-  if (raw !== undefined && typeof raw !== "boolean") fail("raw must be a boolean");
-  if (raw === true && typeof value !== "string") fail("a raw value must be the stored text");
-  const { base, prefix } = target;
+  if (raw !== undefined && typeof raw !== "boolean") failAt(source, "raw must be a boolean");
+  if (raw === true && typeof value !== "string") failAt(source, "a raw value must be the stored text");
   let stored: string;
   if (raw === true) stored = value as string;
   else {
     try {
       stored = JSON.stringify(expiresAt === undefined ? { value } : { value, expires: expiresAt });
     } catch (error) {
-      return fail(`value cannot be written as JSON: ${(error as Error).message}`, error);
+      return failAt(source, `value cannot be written as JSON: ${(error as Error).message}`, error);
     }
   }
-  if (expiresAt === undefined) return { collection: base, prefix, name: name as string, stored, ttl: undefined };
+  if (expiresAt === undefined) return { name: name as string, value: stored };
   const ttl = (expiresAt as number) - Date.now();
-  return ttl > 0 ? { collection: base, prefix, name: name as string, stored, ttl } : undefined;
+  return ttl > 0 ? { name: name as string, value: stored, ttl } : undefined;
 }
 
 export async function importWorkspace(
@@ -177,7 +179,7 @@ export async function importWorkspace(
     );
   }
   if (options.replace) await dropWorkspace(host);
-  type Group = { collection: string; entries: { name: string; value: string; ttl?: number }[] };
+  type Group = { collection: string; entries: Checked[] };
   type Batch = Map<string, Group>;
   let pending: Batch = new Map();
   let size = 0;
@@ -236,20 +238,17 @@ export async function importWorkspace(
         const step = await iterator.next();
         if (step.done) break;
         source.index = index;
-      checked = check(host, step.value, source);
+        checked = check(host, step.value, source);
       } catch (error) {
         // A bad record (or unreadable input) ends the import; the records before it are kept.
         await settle();
         throw error;
       }
       if (!checked) continue;
-      let group = pending.get(checked.prefix);
-      if (!group) pending.set(checked.prefix, (group = { collection: checked.collection, entries: [] }));
-      group.entries.push(
-        checked.ttl === undefined
-          ? { name: checked.name, value: checked.stored }
-          : { name: checked.name, value: checked.stored, ttl: checked.ttl },
-      );
+      const { prefix, base } = source.target as Target;
+      let group = pending.get(prefix);
+      if (!group) pending.set(prefix, (group = { collection: base, entries: [] }));
+      group.entries.push(checked);
       if (++size >= BATCH) await flush();
     }
     await settle();

@@ -35,11 +35,7 @@ export function redisString(value: unknown): string {
 export type Registry = (prefix: string, names: readonly RegistryName[]) => Promise<string[][]>;
 
 /** Starts `registry` for a write's registry names; its failure reaches the write that awaits it. */
-export function startRegistry(
-  registry: Registry,
-  prefix: string,
-  names: readonly RegistryName[],
-): Promise<string[][]> {
+export function startRegistry(registry: Registry, prefix: string, names: readonly RegistryName[]): Promise<string[][]> {
   const started = registry(prefix, names);
   // The write awaits it after its own connect; should that fail first, this rejection is no orphan.
   started.catch(() => {});
