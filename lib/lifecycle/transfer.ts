@@ -8,9 +8,9 @@
  * envelope back, so every collection reads its entries exactly as before. A value that is not
  * such an envelope (raw writes) travels as its stored text with `raw: true`.
  */
-import { InvalidArgumentError, InvalidValueError } from "../errors.js";
-import { COLLECTIONS, metaKey, validateCollection, validateName } from "../keys.js";
+import { InvalidArgumentError } from "../errors.js";
 import { dropWorkspace } from "./drop.js";
+import { BATCHES_OF, type Checked, check, type Source, type Target } from "./records.js";
 import { collectionPrefixes, hostCollections, type LifecycleHost } from "./registry.js";
 import { BATCH, batches } from "./stats.js";
 
@@ -30,12 +30,6 @@ export interface ImportOptions {
   /** Called after each batch with the entries written so far. */
   onProgress?: (written: number) => void;
 }
-
-/**
- * For records read from NDJSON (cli/ndjson.ts): the source's line of the record it yielded last,
- * for errors that name the line. Keyed by the source, so a record costs no entry of its own.
- */
-export const LINE_OF = new WeakMap<object, () => number>();
 
 const ENVELOPE_KEYS = new Set(["value", "expires"]);
 
@@ -86,87 +80,7 @@ export async function* exportWorkspace(host: LifecycleHost): AsyncGenerator<Expo
 }
 
 /** Batches an import has in flight at most (memory: IN_FLIGHT × BATCH records). */
-export const IN_FLIGHT = Number(process.env.XIF ?? 4);
-
-const RECORD_KEYS = new Set(["collection", "name", "value", "expiresAt", "raw"]);
-const BUILT_IN = new Set<string>(COLLECTIONS);
-
-/** An entry as the store takes it; its collection is the Source's target. */
-interface Checked {
-  name: string;
-  value: string;
-  ttl?: number;
-}
-
-/** What check() works out once per collection name rather than once per record. */
-interface Target {
-  collection: string;
-  base: string;
-  prefix: string;
-}
-
-/** The collection a record names, checked (and remembered while the next records name the same one). */
-function targetOf(host: LifecycleHost, collection: string, source: Source): Target {
-  const isIndex = collection.endsWith("#vectors");
-  const base = isIndex ? collection.slice(0, -"#vectors".length) : collection;
-  try {
-    validateCollection(base);
-  } catch (error) {
-    return failAt(source, (error as Error).message, error);
-  }
-  const ks = host.keyspace;
-  if (isIndex && !BUILT_IN.has(base)) failAt(source, `${JSON.stringify(collection)} is no collection's index`);
-  if (!ks.isScoped(base))
-    failAt(source, `collection ${JSON.stringify(base)} is shared by all workspaces, not part of one`);
-  return { collection, base, prefix: isIndex ? metaKey(ks.prefix(base), "vectors") : ks.prefix(base) };
-}
-
-/** Where a record came from, for its errors: its line, or its number among the records. */
-interface Source {
-  lineOf: (() => number) | undefined;
-  index: number;
-  /** The target of the record before, while records name the same collection. */
-  target?: Target;
-}
-
-/** The error of a bad record, naming where it came from. */
-function failAt(source: Source, why: string, cause?: unknown): never {
-  const where = source.lineOf ? `line ${source.lineOf()}` : `record ${source.index + 1}`;
-  throw new InvalidValueError(`${where}: ${why}`, cause === undefined ? undefined : { cause });
-}
-
-function check(host: LifecycleHost, record: unknown, source: Source): Checked | undefined {
-  if (typeof record !== "object" || record === null || Array.isArray(record)) return failAt(source, "not an object");
-  for (const key of Object.keys(record))
-    if (!RECORD_KEYS.has(key)) failAt(source, `unknown field ${JSON.stringify(key)}`);
-  const { collection, name, value, expiresAt, raw } = record as Record<string, unknown>;
-  if (typeof collection !== "string") return failAt(source, "collection must be a string");
-  let target = source.target;
-  if (target?.collection !== collection) source.target = target = targetOf(host, collection, source);
-  try {
-    validateName(name);
-  } catch (error) {
-    return failAt(source, (error as Error).message, error);
-  }
-  if (value === undefined) failAt(source, "value is missing");
-  if (expiresAt !== undefined && (typeof expiresAt !== "number" || !Number.isFinite(expiresAt))) {
-    failAt(source, "expiresAt must be a number (ms since the epoch)");
-  }
-  if (raw !== undefined && typeof raw !== "boolean") failAt(source, "raw must be a boolean");
-  if (raw === true && typeof value !== "string") failAt(source, "a raw value must be the stored text");
-  let stored: string;
-  if (raw === true) stored = value as string;
-  else {
-    try {
-      stored = JSON.stringify(expiresAt === undefined ? { value } : { value, expires: expiresAt });
-    } catch (error) {
-      return failAt(source, `value cannot be written as JSON: ${(error as Error).message}`, error);
-    }
-  }
-  if (expiresAt === undefined) return { name: name as string, value: stored };
-  const ttl = (expiresAt as number) - Date.now();
-  return ttl > 0 ? { name: name as string, value: stored, ttl } : undefined;
-}
+export const IN_FLIGHT = 4;
 
 export async function importWorkspace(
   host: LifecycleHost,
@@ -226,30 +140,58 @@ export async function importWorkspace(
     await flush();
     while (inFlight.length > 0) await oldest();
   };
-  const source: Source = { lineOf: LINE_OF.get(records), index: 0 };
-  const iterator =
-    Symbol.asyncIterator in records
-      ? (records as AsyncIterable<unknown>)[Symbol.asyncIterator]()
-      : (records as Iterable<unknown>)[Symbol.iterator]();
+  const source: Source = { line: undefined, index: 0 };
+  const add = (record: unknown) => {
+    const checked = check(host, record, source);
+    if (!checked) return false;
+    const { prefix, base } = source.target as Target;
+    let group = pending.get(prefix);
+    if (!group) pending.set(prefix, (group = { collection: base, entries: [] }));
+    group.entries.push(checked);
+    return ++size >= BATCH;
+  };
+  // A bad record or unreadable input ends the import; the records before it are stored first.
+  const failing = async (error: unknown): Promise<never> => {
+    await settle();
+    throw error;
+  };
   try {
-    for (let index = 0; ; index++) {
-      let checked: Checked | undefined;
-      try {
-        const step = await iterator.next();
+    const batched = BATCHES_OF.get(records);
+    if (batched) {
+      const batches = batched()[Symbol.asyncIterator]();
+      for (;;) {
+        const step = await batches.next().catch(failing);
         if (step.done) break;
-        source.index = index;
-        checked = check(host, step.value, source);
-      } catch (error) {
-        // A bad record (or unreadable input) ends the import; the records before it are kept.
-        await settle();
-        throw error;
+        const { records: list, lines } = step.value;
+        for (let i = 0; i < list.length; i++) {
+          source.line = lines[i];
+          let full: boolean;
+          try {
+            full = add(list[i]);
+          } catch (error) {
+            await batches.return?.();
+            return await failing(error);
+          }
+          if (full) await flush();
+        }
       }
-      if (!checked) continue;
-      const { prefix, base } = source.target as Target;
-      let group = pending.get(prefix);
-      if (!group) pending.set(prefix, (group = { collection: base, entries: [] }));
-      group.entries.push(checked);
-      if (++size >= BATCH) await flush();
+    } else {
+      const iterator =
+        Symbol.asyncIterator in records
+          ? (records as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+          : (records as Iterable<unknown>)[Symbol.iterator]();
+      for (let index = 0; ; index++) {
+        let full: boolean;
+        try {
+          const step = await iterator.next();
+          if (step.done) break;
+          source.index = index;
+          full = add(step.value);
+        } catch (error) {
+          return await failing(error);
+        }
+        if (full) await flush();
+      }
     }
     await settle();
   } catch (error) {
