@@ -6,7 +6,7 @@
  * in batches).
  *
  * Sizes (workspace, other workspaces): quick 1k and 10k beside 100k; --full 10k and 100k beside
- * 1M; --tiny 200 and 2k beside 2k.
+ * 1M; --tiny 200 and 2k beside 2k. Then import against a raw MSET script (lifecycle-import.ts).
  */
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -18,6 +18,7 @@ import { redisDriver } from "../lib/backends/redis/driver.js";
 import { connectRedis } from "../lib/backends/redis/open.js";
 import { tempDir } from "../spec/support/env.js";
 import { freePort, PrivateRedis } from "../spec/support/servers.js";
+import { importVsRaw } from "./lifecycle-import.js";
 import { type BenchRow, progress, row, type SuiteOptions } from "./rows.js";
 
 const GROUP = "lifecycle";
@@ -59,7 +60,7 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
   await server.start();
   const connection = await connectRedis(server.url);
   const driver = redisDriver(async () => connection.commander);
-  const admin = createClient({ url: server.url });
+  const admin: ReturnType<typeof createClient> = createClient({ url: server.url });
   admin.on("error", () => {});
   await admin.connect();
   const rows: BenchRow[] = [];
@@ -93,6 +94,7 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
     let left = 0;
     for await (const keys of admin.scanIterator({ MATCH: `${ROOT}:ws:w*`, COUNT: 5000 })) left += keys.length;
     rows.push(row(GROUP, "keys left of the dropped workspaces", "keys", [left], "SCAN MATCH app:ws:w*"));
+    rows.push(...(await importVsRaw(server.url, admin, dir.path, opts)));
     return rows;
   } finally {
     admin.destroy();

@@ -4,7 +4,8 @@
  * to), at 1, 16 and 128 operations in flight: throughput, and the server's CPU per operation
  * (INFO cpu deltas ÷ operations — robust to client-side noise). Then Redis memory per stored
  * entry, raw keys against scoped ones (value + index member), in one prefix and across 1,000
- * workspaces. Everything runs on a private redis-server this suite starts and stops itself.
+ * workspaces. The first write of each new workspace (registry entries included) is load-first.ts.
+ * Everything runs on a private redis-server this suite starts and stops itself.
  *
  * unstorage's prefixStorage is not measured: the package is not installed here.
  */
@@ -17,6 +18,7 @@ import { connectRedis } from "../lib/backends/redis/open.js";
 import { openStorage } from "../lib/index.js";
 import { tempDir } from "../spec/support/env.js";
 import { freePort, PrivateRedis } from "../spec/support/servers.js";
+import { firstWrites } from "./load-first.js";
 import { type BenchRow, median, progress, ratios, row, type SuiteOptions } from "./rows.js";
 import { drive, type Op } from "./server-cpu.js";
 
@@ -167,6 +169,9 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
   const hashed = await openStorage({ url: server.url, root: "app", workspaceId: "h", redisLayout: "hash" });
   const hashDriver = redisDriver(async () => connection.commander, { layout: "hash" });
   const watched = await openStorage({ url: server.url, root: "app", workspaceId: "ww" });
+  // Roots of their own: their registries fill with the new workspaces of load-first.ts.
+  const firstKeys = await openStorage({ url: server.url, root: "app:fk" });
+  const firstHash = await openStorage({ url: server.url, root: "app:fh", redisLayout: "hash" });
   const stopWatching = new AbortController();
   const draining = (async () => {
     for await (const _ of watched.watch({ signal: stopWatching.signal })) {
@@ -219,6 +224,7 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
       ],
       opts,
     );
+    rows.push(...(await firstWrites(admin, raw, { "key layout": firstKeys, "hash layout": firstHash }, VALUE, opts)));
     rows.push(
       ...(await memory(
         admin,
@@ -231,6 +237,8 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
     stopWatching.abort();
     await draining;
     await watched.close();
+    await firstKeys.close();
+    await firstHash.close();
     await hashed.close();
     await storage.close();
     await connection.close();

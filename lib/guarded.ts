@@ -1,21 +1,27 @@
 /**
  * The prefix store as a storage hands it out: every call refused once the storage that opened the
  * backend is closed (one flag read per call, shared by every view), and writes held until the
- * registry entries they need exist (`ready`, see lifecycle/registry.ts).
+ * registry entries they need are written with them (`gate`, see lifecycle/registry.ts).
  *
  * Every collection call passes through here, so the common path allocates nothing (no closure
  * per call): `closed()` is undefined while the storage is open.
  */
-import type { Decision, PageOptions, PrefixStore } from "./backends/driver.js";
+import type { Decision, Entry, PageOptions, PrefixStore } from "./backends/driver.js";
 
 /** The error every call gets once the storage is closed; undefined while it is open. */
 export type ClosedCheck = () => Error | undefined;
 
-export function guarded(
-  store: PrefixStore,
-  closed: ClosedCheck,
-  ready?: () => Promise<unknown> | undefined,
-): PrefixStore {
+/** The registrations a write needs (lifecycle/registry.ts registrationGate). */
+export interface WriteGate<Due> {
+  /** What is still to register, or undefined: then the write goes straight to the store. */
+  due(): Due | undefined;
+  /** Writes `due` and waits (for writes that cannot carry it: transact). */
+  ensure(due: Due): Promise<unknown>;
+  /** `entries` and `due`, in one write where the store can. */
+  setMany(store: PrefixStore, entries: readonly Entry[], due: Due): Promise<void>;
+}
+
+export function guarded<Due>(store: PrefixStore, closed: ClosedCheck, gate?: WriteGate<Due>): PrefixStore {
   const { version, changedSince, stats, scan, page, transact } = store;
   const fail = (error: Error) => Promise.reject(error);
   // Listings return an iterable, not a promise: a closed storage throws at the call.
@@ -40,14 +46,14 @@ export function guarded(
     set(name, value, ttl) {
       const error = closed();
       if (error) return fail(error);
-      const waiting = ready?.();
-      return waiting ? waiting.then(() => store.set(name, value, ttl)) : store.set(name, value, ttl);
+      const due = gate?.due();
+      return gate && due !== undefined ? gate.setMany(store, [{ name, value, ttl }], due) : store.set(name, value, ttl);
     },
     setMany(entries) {
       const error = closed();
       if (error) return fail(error);
-      const waiting = ready?.();
-      return waiting ? waiting.then(() => store.setMany(entries)) : store.setMany(entries);
+      const due = gate?.due();
+      return gate && due !== undefined ? gate.setMany(store, entries, due) : store.setMany(entries);
     },
     delete: (name) => {
       const error = closed();
@@ -93,8 +99,10 @@ export function guarded(
       transact: (names: readonly string[], decide: (current: readonly unknown[]) => Decision[]) => {
         const error = closed();
         if (error) return fail(error);
-        const waiting = ready?.();
-        return waiting ? waiting.then(() => transact.call(store, names, decide)) : transact.call(store, names, decide);
+        const due = gate?.due();
+        return gate && due !== undefined
+          ? gate.ensure(due).then(() => transact.call(store, names, decide))
+          : transact.call(store, names, decide);
       },
     }),
     ...(page && {

@@ -145,8 +145,8 @@ class Storage implements WorkspaceStorage {
       const { registrar } = this.#shared;
       const registrations = registrationsFor(registrar, this.keyspace, collection);
       // A closed storage is refused before it registers anything.
-      const ready = registrationGate(registrar, registrations);
-      context = { store: guarded(this.#scope(prefix), this.#closedCheck, ready) };
+      const gate = registrationGate(registrar, registrations);
+      context = { store: guarded(this.#scope(prefix), this.#closedCheck, gate) };
       this.#contexts.set(prefix, context);
     }
     return context;

@@ -65,6 +65,19 @@ export interface PrefixStore {
    * on a driver without it.
    */
   transact?(names: readonly string[], decide: (current: readonly unknown[]) => Decision[]): Promise<Decision[]>;
+  /**
+   * setMany that also writes the registry entries `registering` (value "1" at each `name` under
+   * its `prefix`; lifecycle/registry.ts), in the same all-or-nothing write where the backend can:
+   * the entries are never stored without them. Optional: without it the caller writes the
+   * registry first and waits for it (one more round trip per new workspace).
+   */
+  setRegistering?(entries: readonly Entry[], registering: readonly RegistryName[]): Promise<void>;
+}
+
+/** One name a registry (lifecycle/registry.ts) lists: stored as "1" at `name` under `prefix`. */
+export interface RegistryName {
+  readonly prefix: string;
+  readonly name: string;
 }
 
 /** What transact does to one name: write `value` (with an optional `ttl` in ms), delete it, or leave it. */

@@ -3,36 +3,60 @@ import { once } from "node:events";
 import type { Readable, Writable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { InvalidValueError } from "../errors.js";
-import { type ExportRecord, LINE_OF } from "../lifecycle/transfer.js";
+import { BATCHES_OF, type RecordBatch } from "../lifecycle/records.js";
+import type { ExportRecord } from "../lifecycle/transfer.js";
 
-/** The lines of a stream, read chunk by chunk: the stream waits while the caller works (backpressure). */
-async function* lines(input: Readable): AsyncGenerator<string> {
+const BLANK = /^\s*$/;
+
+/**
+ * The records of a stream, parsed a chunk at a time: the stream waits while the caller works
+ * (backpressure). A line that is not JSON ends it with an error naming the line, after the
+ * records before it.
+ */
+async function* batches(input: Readable): AsyncGenerator<RecordBatch> {
   const decoder = new StringDecoder("utf8");
   let rest = "";
+  let line = 0;
+  const parse = (texts: readonly string[]): RecordBatch & { error?: InvalidValueError } => {
+    const records: unknown[] = [];
+    const lines: number[] = [];
+    for (const text of texts) {
+      line++;
+      if (BLANK.test(text)) continue;
+      try {
+        records.push(JSON.parse(text));
+      } catch (error) {
+        const bad = new InvalidValueError(`line ${line}: not JSON (${(error as Error).message})`, { cause: error });
+        return { records, lines, error: bad };
+      }
+      lines.push(line);
+    }
+    return { records, lines };
+  };
+  const emit = function* (texts: readonly string[]) {
+    const { records, lines, error } = parse(texts);
+    if (records.length > 0) yield { records, lines };
+    if (error) throw error;
+  };
   for await (const chunk of input) {
-    const parts = (rest + (typeof chunk === "string" ? chunk : decoder.write(chunk as Buffer))).split("\n");
-    rest = parts.pop() as string;
-    yield* parts;
+    const texts = (rest + (typeof chunk === "string" ? chunk : decoder.write(chunk as Buffer))).split("\n");
+    rest = texts.pop() as string;
+    yield* emit(texts);
   }
   rest += decoder.end();
-  if (rest !== "") yield rest;
+  if (rest !== "") yield* emit([rest]);
 }
 
-/** Records of a stream, each tagged with its line number so an import error can name it. */
-export async function* readRecords(input: Readable): AsyncGenerator<ExportRecord> {
-  let line = 0;
-  for await (const text of lines(input)) {
-    line++;
-    if (text.trim() === "") continue;
-    let record: unknown;
-    try {
-      record = JSON.parse(text);
-    } catch (error) {
-      throw new InvalidValueError(`line ${line}: not JSON (${(error as Error).message})`, { cause: error });
-    }
-    if (typeof record === "object" && record !== null) LINE_OF.set(record, line);
-    yield record as ExportRecord;
-  }
+/**
+ * Records of a stream, one by one; importWorkspace takes them in batches instead (BATCHES_OF),
+ * each with its line number so an import error can name it.
+ */
+export function readRecords(input: Readable): AsyncGenerator<ExportRecord> {
+  const records = (async function* () {
+    for await (const batch of batches(input)) yield* batch.records as ExportRecord[];
+  })();
+  BATCHES_OF.set(records, () => batches(input));
+  return records;
 }
 
 /** Writes one line per record, waiting whenever the output's buffer is full; returns the count. */

@@ -10,10 +10,12 @@
  * `#` never occurs in a collection name or a workspace id, so none of these is a data prefix, and a
  * workspace's own registry lies under `<root>:ws:<id>:`, inside its ACL pattern.
  *
- * A prefix registers on its first write in this process, before the data is written: the
- * registry may name what is empty (a failed write, a clear()), never miss what holds data.
+ * A prefix registers on its first write in this process, in the same write as its data where the
+ * driver can (PrefixStore.setRegistering: one MULTI on Redis), before it otherwise: the registry
+ * may name what is empty (a failed write, a clear()), never miss what holds data.
  */
-import type { Driver, PrefixStore } from "../backends/driver.js";
+import type { Driver, Entry, PrefixStore } from "../backends/driver.js";
+import type { WriteGate } from "../guarded.js";
 import { COLLECTIONS, type Keyspace, metaKey, SEPARATOR, validateCollection, validateWorkspaceId } from "../keys.js";
 
 /**
@@ -36,6 +38,8 @@ export interface Registration {
   readonly name: string;
   done: boolean;
   pending?: Promise<void> | undefined;
+  /** Bumped by forget(): a write that started before a drop does not mark the entry done after it. */
+  epoch: number;
 }
 
 /** The registrations of one driver, shared by every storage over it in this process. */
@@ -51,7 +55,7 @@ export class Registrar {
     const key = `${prefix}\n${name}`;
     let entry = this.#entries.get(key);
     if (!entry) {
-      entry = { prefix, name, done: false };
+      entry = { prefix, name, done: false, epoch: 0 };
       this.#entries.set(key, entry);
     }
     return entry;
@@ -60,11 +64,12 @@ export class Registrar {
   /** Writes the entry unless this process already did; concurrent first writes share one write. */
   ensure(entry: Registration): Promise<void> {
     if (entry.done) return Promise.resolve();
+    const epoch = entry.epoch;
     entry.pending ??= this.#driver
       .scope(entry.prefix)
       .set(entry.name, "1")
       .then(() => {
-        entry.done = true;
+        if (entry.epoch === epoch) entry.done = true;
       })
       .finally(() => {
         entry.pending = undefined;
@@ -72,10 +77,31 @@ export class Registrar {
     return entry.pending;
   }
 
+  /**
+   * `entries` written with the registrations `due`: in that same write where the store can carry
+   * them (no write of its own, nothing to wait for; concurrent first writes each carry them until
+   * one has landed), otherwise after them.
+   */
+  async setMany(store: PrefixStore, entries: readonly Entry[], due: readonly Registration[]): Promise<void> {
+    // Nothing written, nothing to list: the registrations wait for a write that stores something.
+    if (!store.setRegistering || entries.length === 0) {
+      await Promise.all(due.map((entry) => this.ensure(entry)));
+      return store.setMany(entries);
+    }
+    const epochs = due.map((entry) => entry.epoch);
+    await store.setRegistering(entries, due);
+    due.forEach((entry, i) => {
+      if (entry.epoch === epochs[i]) entry.done = true;
+    });
+  }
+
   /** After a drop: the next write to these registries must register again. */
   forget(prefix: string, name?: string): void {
     for (const entry of this.#entries.values()) {
-      if (entry.prefix === prefix && (name === undefined || entry.name === name)) entry.done = false;
+      if (entry.prefix === prefix && (name === undefined || entry.name === name)) {
+        entry.done = false;
+        entry.epoch++;
+      }
     }
   }
 }
@@ -99,22 +125,27 @@ export function registrarFor(driver: Driver): Registrar {
 export function registrationsFor(registrar: Registrar, ks: Keyspace, collection: string): Registration[] {
   if (ks.workspaceId === undefined) return [registrar.entry(collectionsPrefix(ks), collection)];
   if (!ks.isScoped(collection)) return [];
-  return [registrar.entry(collectionsPrefix(ks), collection), registrar.entry(workspacesPrefix(ks), ks.workspaceId)];
+  // The workspace's own registry first: a write that carries both queues them in this order.
+  return [registrar.entry(workspacesPrefix(ks), ks.workspaceId), registrar.entry(collectionsPrefix(ks), collection)];
 }
 
 /**
- * What a write waits for before its first write of each prefix in this process (the registry
- * entries it needs); afterwards undefined at the cost of one boolean test per registration.
+ * What a write does about its registrations (guarded.ts): until each is written in this process it
+ * carries them; afterwards `due()` is undefined at the cost of one boolean test per registration.
  */
 export function registrationGate(
   registrar: Registrar,
   entries: readonly Registration[],
-): (() => Promise<unknown> | undefined) | undefined {
+): WriteGate<Registration[]> | undefined {
   if (entries.length === 0) return undefined;
-  return () => {
-    let waits: Promise<void>[] | undefined;
-    for (const entry of entries) if (!entry.done) (waits ??= []).push(registrar.ensure(entry));
-    return waits && Promise.all(waits);
+  return {
+    due() {
+      let due: Registration[] | undefined;
+      for (const entry of entries) if (!entry.done) (due ??= []).push(entry);
+      return due;
+    },
+    ensure: (due) => Promise.all(due.map((entry) => registrar.ensure(entry))),
+    setMany: (store, list, due) => registrar.setMany(store, list, due),
   };
 }
 

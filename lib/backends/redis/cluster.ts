@@ -128,6 +128,8 @@ export async function openRedisClusterBackend(url: string, options: OpenOptions 
     layout,
     subscribe: connection.subscribe,
     publisher: publisherFor(url, { sharded: true }),
+    // One MULTI per slot: a write's registry entries on other slots go first (driver.ts).
+    sharded: true,
   });
   return {
     store,

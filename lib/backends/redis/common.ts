@@ -1,6 +1,7 @@
 /** What both value layouts of the Redis driver share: name and value checks, the server clock. */
 import { InvalidNameError, InvalidValueError } from "../../errors.js";
 import { isWellFormed } from "../../keys.js";
+import type { RegistryName } from "../driver.js";
 import { serverMs } from "./list.js";
 import type { RedisCommander } from "./tx.js";
 
@@ -24,6 +25,21 @@ export function redisString(value: unknown): string {
   if (typeof value === "string") return value;
   if (Buffer.isBuffer(value)) return value.toString("binary");
   throw new InvalidValueError(`the Redis backend stores strings (Keyv serialises values); got ${typeof value}`);
+}
+
+/**
+ * The commands that write registry `names` inside a write of `prefix`'s own transaction, once
+ * their prefixes passed their first-use checks (driver.ts). Whatever cannot go in that MULTI (a
+ * registry on another cluster slot) is written before the promise resolves.
+ */
+export type Registry = (prefix: string, names: readonly RegistryName[]) => Promise<string[][]>;
+
+/** Starts `registry` for a write's registry names; its failure reaches the write that awaits it. */
+export function startRegistry(registry: Registry, prefix: string, names: readonly RegistryName[]): Promise<string[][]> {
+  const started = registry(prefix, names);
+  // The write awaits it after its own connect; should that fail first, this rejection is no orphan.
+  started.catch(() => {});
+  return started;
 }
 
 export const validTtl = (ttl: number | undefined) => (typeof ttl === "number" && ttl > 0 ? Math.ceil(ttl) : undefined);

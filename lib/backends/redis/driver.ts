@@ -8,11 +8,11 @@
  * may write its own name only, and Redis ACLs grant keys, not fields of a hash.
  */
 import { InvalidConfigError } from "../../errors.js";
-import { metaKey } from "../../keys.js";
+import { joinKey, metaKey } from "../../keys.js";
 import { LOG_LIMIT } from "../change-log.js";
 import type { Driver, ScopeOptions } from "../driver.js";
-import { ServerClock } from "./common.js";
-import { type HashContext, hashScope } from "./hash.js";
+import { type Registry, ServerClock, utf8 } from "./common.js";
+import { adoptOnce, type HashContext, hashScope } from "./hash.js";
 import { Nonces } from "./log.js";
 import { notifier, Publisher, type Subscribe } from "./notify.js";
 import { QuotaGate, type QuotaHook } from "./quota.js";
@@ -46,6 +46,28 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
   const nonces = new Nonces();
   const publisher = options.publisher ?? new Publisher({ sharded: options.sharded === true });
   const notify = notifier(publisher);
+  const checked = new Map<string, Promise<void> | true>();
+  const hashed = (prefix: string) => options.layout === "hash" && !keepsStringLayout(prefix);
+  const registry: Registry = (prefix, names) =>
+    connect().then(async (client) => {
+      const commands: string[][] = [];
+      const waits: Promise<unknown>[] = [];
+      // The data prefix's own first-use check goes in the same EXISTS as the registries'.
+      const checks = keepsStringLayout(prefix) ? [] : [prefix];
+      for (const { prefix: at, name } of names) {
+        // A cluster runs one MULTI on one slot: a registry elsewhere is written first, on its own.
+        if (options.sharded && !sameSlot(at, prefix)) {
+          waits.push(scope(at).set(name, "1"));
+          continue;
+        }
+        if (!keepsStringLayout(at)) checks.push(at);
+        commands.push(...registryWrite(at, name, hashed(at)));
+      }
+      const checking =
+        options.layout === "hash" ? adoptMany(context, client, checks) : checkLayouts(client, checks, checked);
+      await Promise.all([...waits, checking]);
+      return commands;
+    });
   const context: HashContext = {
     notify,
     connect,
@@ -55,16 +77,16 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
     adopted: new Set(),
     adopting: new Map(),
     swept: new Map(),
+    registry,
   };
-  const checked = new Map<string, Promise<void> | true>();
   const gate = new QuotaGate(clock);
   const layoutOf = (prefix: string) => (options.layout === "hash" && !keepsStringLayout(prefix) ? "hash" : "keys");
   const scope = (prefix: string, scopeOptions?: ScopeOptions) => {
     const quota: QuotaHook | undefined =
       scopeOptions?.quota === undefined ? undefined : { base: scopeOptions.quota, gate };
-    if (keepsStringLayout(prefix)) return stringScope(prefix, connect, cap, clock, nonces, notify);
+    if (keepsStringLayout(prefix)) return stringScope(prefix, connect, cap, clock, nonces, notify, undefined, registry);
     if (options.layout === "hash") return hashScope(prefix, context, quota);
-    return stringScope(prefix, refusingHashed(prefix, connect, checked), cap, clock, nonces, notify, quota);
+    return stringScope(prefix, refusingHashed(prefix, connect, checked), cap, clock, nonces, notify, quota, registry);
   };
   const quotas = redisQuotaBook(gate, connect, layoutOf);
   return options.subscribe
@@ -73,10 +95,113 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
 }
 
 /**
+ * A registry entry as its own layout keeps it, to be queued in a data write's MULTI. No ZREM of
+ * the registry's #ttl, which a plain write of its own sends: registry names never expire.
+ */
+function registryWrite(prefix: string, name: string, hashed: boolean): string[][] {
+  if (hashed) return [["HSET", metaKey(prefix, "data"), utf8(name), "1"]];
+  return [
+    ["ZADD", metaKey(prefix, "index"), "0", utf8(name)],
+    ["SET", utf8(joinKey(prefix, name)), "1"],
+  ];
+}
+
+/** The part of a key Redis Cluster hashes: the first non-empty `{…}`, else the whole key. */
+function hashTag(key: string): string {
+  const open = key.indexOf("{");
+  const close = open < 0 ? -1 : key.indexOf("}", open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+/** Whether every key of prefix `a` shares a slot with every key of prefix `b` (both carry one tag). */
+function sameSlot(a: string, b: string): boolean {
+  const tag = hashTag(a);
+  return tag !== a && tag === hashTag(b);
+}
+
+/**
  * The key layout serving a prefix kept in the hash layout would find none of its data and write
  * beside it, silently. So each prefix is checked once per process (one EXISTS of its hash) before
- * it is served, and refused with a typed error while it is a hash.
+ * it is served, and refused with a typed error while it is a hash. Undefined once passed.
  */
+function checkLayout(
+  client: RedisCommander,
+  prefix: string,
+  checked: Map<string, Promise<void> | true>,
+): Promise<void> | undefined {
+  let state = checked.get(prefix);
+  if (state === true) return undefined;
+  if (state === undefined) {
+    state = client.sendCommand(["EXISTS", metaKey(prefix, "data")]).then((exists) => {
+      if (Number(exists) > 0) {
+        throw new InvalidConfigError(
+          "redisLayout",
+          `${prefix} is kept in the hash layout (${metaKey(prefix, "data")} exists): open this store with redisLayout "hash" (KVWS_REDIS_LAYOUT=hash, kvws --redis-layout hash)`,
+        );
+      }
+      checked.set(prefix, true);
+    });
+    // Refused (or the check failed): asked again next time, never remembered as passed.
+    state.catch(() => checked.delete(prefix));
+    checked.set(prefix, state);
+  }
+  return state;
+}
+
+/**
+ * First-use checks of several prefixes in one EXISTS of the keys that would tell (`key`): when
+ * none exists every prefix passes (`pass`); otherwise each is checked alone (`single`), so the
+ * one refused is named. Prefixes already checked or being checked (`state`) are not asked again.
+ */
+function checkMany(
+  client: RedisCommander,
+  prefixes: readonly string[],
+  how: {
+    state(prefix: string): Promise<void> | true | undefined;
+    set(prefix: string, state: Promise<void> | undefined): void;
+    key(prefix: string): string;
+    pass(prefix: string): void;
+    single(prefix: string): Promise<void> | undefined;
+  },
+): Promise<unknown> {
+  const todo = prefixes.filter((prefix) => how.state(prefix) === undefined);
+  const waits: unknown[] = prefixes.map((prefix) => how.state(prefix)).filter((state) => state !== true);
+  if (todo.length < 2) return Promise.all([...waits, ...todo.map((prefix) => how.single(prefix))]);
+  const exists = client.sendCommand(["EXISTS", ...todo.map(how.key)]).then(Number);
+  for (const prefix of todo) {
+    const state = exists.then((count) => {
+      how.set(prefix, undefined);
+      if (count > 0) return how.single(prefix);
+      how.pass(prefix);
+    });
+    state.catch(() => how.set(prefix, undefined));
+    how.set(prefix, state);
+    waits.push(state);
+  }
+  return Promise.all(waits);
+}
+
+function checkLayouts(client: RedisCommander, prefixes: readonly string[], checked: Map<string, Promise<void> | true>) {
+  return checkMany(client, prefixes, {
+    state: (prefix) => checked.get(prefix),
+    set: (prefix, state) => (state ? checked.set(prefix, state) : checked.delete(prefix)),
+    key: (prefix) => metaKey(prefix, "data"),
+    pass: (prefix) => checked.set(prefix, true),
+    single: (prefix) => checkLayout(client, prefix, checked),
+  });
+}
+
+/** The hash layout's first-use step (adopt.ts), for several prefixes: none has a string index, none to move. */
+function adoptMany(ctx: HashContext, client: RedisCommander, prefixes: readonly string[]) {
+  return checkMany(client, prefixes, {
+    state: (prefix) => (ctx.adopted.has(prefix) ? true : ctx.adopting.get(prefix)),
+    set: (prefix, state) => (state ? ctx.adopting.set(prefix, state) : ctx.adopting.delete(prefix)),
+    key: (prefix) => metaKey(prefix, "index"),
+    pass: (prefix) => ctx.adopted.add(prefix),
+    single: (prefix) => adoptOnce(ctx, prefix, client),
+  });
+}
+
 function refusingHashed(
   prefix: string,
   connect: () => Promise<RedisCommander>,
@@ -85,22 +210,8 @@ function refusingHashed(
   let ok = false; // this view's own flag: once checked, every command goes straight to connect()
   const first = async () => {
     const client = await connect();
-    let state = checked.get(prefix);
-    if (state === undefined) {
-      state = client.sendCommand(["EXISTS", metaKey(prefix, "data")]).then((exists) => {
-        if (Number(exists) > 0) {
-          throw new InvalidConfigError(
-            "redisLayout",
-            `${prefix} is kept in the hash layout (${metaKey(prefix, "data")} exists): open this store with redisLayout "hash" (KVWS_REDIS_LAYOUT=hash, kvws --redis-layout hash)`,
-          );
-        }
-        checked.set(prefix, true);
-      });
-      // Refused (or the check failed): asked again next time, never remembered as passed.
-      state.catch(() => checked.delete(prefix));
-      checked.set(prefix, state);
-    }
-    if (state !== true) await state;
+    const state = checkLayout(client, prefix, checked);
+    if (state) await state;
     ok = true;
     return client;
   };

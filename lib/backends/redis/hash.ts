@@ -17,9 +17,9 @@
  */
 import { StorageFullError } from "../../errors.js";
 import { joinKey, metaKey, tracksChanges } from "../../keys.js";
-import type { Decision, Entry, PrefixStore } from "../driver.js";
+import type { Decision, Entry, PrefixStore, RegistryName } from "../driver.js";
 import { adoptStrings } from "./adopt.js";
-import { redisString, type ServerClock, utf8, validTtl } from "./common.js";
+import { type Registry, redisString, type ServerClock, startRegistry, utf8, validTtl } from "./common.js";
 import { decodeField, encodeField, liveAt, timed } from "./fields.js";
 import { hashNames, hashPage, hashStats, hscan, type Live } from "./hash-list.js";
 import { changeLog, logEntry, type Nonces } from "./log.js";
@@ -45,6 +45,28 @@ export interface HashContext {
   /** When each prefix was last swept by this process. */
   swept: Map<string, number>;
   notify: Notify;
+  /** Registry commands for setRegistering (driver.ts); without it the storage registers first. */
+  registry?: Registry;
+}
+
+/** Adopts `prefix`'s string-layout entries once per process (adopt.ts); undefined once done. */
+export function adoptOnce(ctx: HashContext, prefix: string, client: RedisCommander): Promise<void> | undefined {
+  if (ctx.adopted.has(prefix)) return undefined;
+  let adopting = ctx.adopting.get(prefix);
+  if (!adopting) {
+    adopting = adoptStrings(client, prefix, ctx.clock).then(
+      () => {
+        ctx.adopted.add(prefix);
+        ctx.adopting.delete(prefix);
+      },
+      (error: unknown) => {
+        ctx.adopting.delete(prefix);
+        throw error;
+      },
+    );
+    ctx.adopting.set(prefix, adopting);
+  }
+  return adopting;
 }
 
 export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): PrefixStore {
@@ -55,30 +77,15 @@ export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): 
     legacyVersion: metaKey(prefix, "version"),
   };
   const { data } = keys;
+  const { registry } = ctx;
   const tracked = tracksChanges(prefix);
   const log = (names: readonly string[]) => logEntry(keys.log, ctx.cap, ctx.nonces, names);
 
-  const adopt = (client: RedisCommander) => {
-    let adopting = ctx.adopting.get(prefix);
-    if (!adopting) {
-      adopting = adoptStrings(client, prefix, ctx.clock).then(
-        () => {
-          ctx.adopted.add(prefix);
-          ctx.adopting.delete(prefix);
-        },
-        (error: unknown) => {
-          ctx.adopting.delete(prefix);
-          throw error;
-        },
-      );
-      ctx.adopting.set(prefix, adopting);
-    }
-    return adopting;
-  };
   const run = async <T>(work: (client: RedisCommander) => Promise<T>): Promise<T> => {
     try {
       const client = await ctx.connect();
-      if (!ctx.adopted.has(prefix)) await adopt(client);
+      const adopting = adoptOnce(ctx, prefix, client);
+      if (adopting) await adopting;
       return await work(client);
     } catch (error) {
       throw typed(error);
@@ -155,11 +162,13 @@ export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): 
     }
   };
 
-  const write = (entries: readonly Entry[]) =>
+  /** `extra`: registry commands queued first, in one MULTI with the entries (setRegistering). */
+  const write = (entries: readonly Entry[], extra?: Promise<string[][]>) =>
     run(async (client) => {
       if (entries.length === 0) return;
+      const first = extra ? await extra : [];
       const now = entries.some((entry) => validTtl(entry.ttl) !== undefined) ? await ctx.clock.now(client) : undefined;
-      const commands = writes(entries, now);
+      const commands = [...first, ...writes(entries, now)];
       if (tracked) commands.push(log(entries.map((entry) => entry.name)));
       const q = await quotaPath(client, quota);
       if (q) {
@@ -293,6 +302,10 @@ export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): 
       }),
     set: (name, value, ttl) => write([{ name, value, ttl }]),
     setMany: (entries) => write(entries),
+    ...(registry && {
+      setRegistering: (entries: readonly Entry[], names: readonly RegistryName[]) =>
+        write(entries, startRegistry(registry, prefix, names)),
+    }),
     delete: async (name) => (await remove([name])) > 0,
     deleteMany: (names) => remove(names),
     async *names() {

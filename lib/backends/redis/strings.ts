@@ -18,8 +18,8 @@
  */
 import { StorageFullError } from "../../errors.js";
 import { joinKey, metaKey, tracksChanges } from "../../keys.js";
-import type { Decision, Entry, PrefixStore } from "../driver.js";
-import { redisString, type ServerClock, utf8, validTtl } from "./common.js";
+import type { Decision, Entry, PrefixStore, RegistryName } from "../driver.js";
+import { type Registry, redisString, type ServerClock, startRegistry, utf8, validTtl } from "./common.js";
 import { countLive, listAll, listPage, liveBatches } from "./list.js";
 import { changeLog, logEntry as logEntryOf, type Nonces } from "./log.js";
 import { type Notify, notifyDecisions } from "./notify.js";
@@ -40,6 +40,7 @@ export function stringScope(
   nonces: Nonces,
   notify: Notify = async () => {},
   quota?: QuotaHook,
+  registry?: Registry,
 ): PrefixStore {
   const index = metaKey(prefix, "index");
   const ttlKey = metaKey(prefix, "ttl");
@@ -83,27 +84,28 @@ export function stringScope(
     if (back.length > 0) await client.sendCommand(["ZADD", index, ...back.flatMap((name) => ["0", name])]);
   };
 
-  const write = (entries: readonly Entry[]) =>
+  /** `extra`: registry commands queued first in the same MULTI (setRegistering). */
+  const write = (entries: readonly Entry[], extra?: Promise<string[][]>) =>
     run(async (client) => {
       if (entries.length === 0) return;
-      const sets: string[][] = [];
+      const commands: string[][] = extra ? await extra : [];
+      // Keys and values side by side: one MSET when no entry has a TTL (no array per entry).
+      const pairs: string[] = [];
+      const ttls: Array<number | undefined> = [];
       const zadd = ["ZADD", index];
       const timed = ["ZADD", ttlKey];
       const plain: string[] = [];
-      const named: string[] = [];
       let now: number | undefined;
       for (const entry of entries) {
-        const k = key(entry.name);
-        const value = redisString(entry.value);
+        pairs.push(key(entry.name), redisString(entry.value));
         const ttl = validTtl(entry.ttl);
+        ttls.push(ttl);
         if (ttl !== undefined) now ??= await clock.now(client);
         zadd.push("0", entry.name);
         if (ttl === undefined) plain.push(entry.name);
         else timed.push(String((now as number) + ttl), entry.name);
-        sets.push(ttl === undefined ? ["SET", k, value] : ["SET", k, value, "PX", String(ttl)]);
-        named.push(entry.name);
       }
-      const commands: string[][] = [];
+      const named = entries.map((entry) => entry.name);
       // Only a TTL write can leave expired names behind, so only TTL writes prune them (both sets):
       // plain writes stay ZADD + ZREM (of a missing #ttl: nearly free) + SET.
       let gone: string[] = [];
@@ -117,10 +119,13 @@ export function stringScope(
       commands.push(zadd);
       if (plain.length > 0) commands.push(["ZREM", ttlKey, ...plain]);
       if (timed.length > 2) commands.push(timed);
-      if (sets.length > 1 && sets.every((s) => s.length === 3)) {
-        commands.push(["MSET", ...sets.flatMap((s) => s.slice(1))]);
-      } else {
-        commands.push(...sets);
+      if (entries.length > 1 && now === undefined) commands.push(["MSET", ...pairs]);
+      else {
+        // In entry order, so a name given twice ends with its last entry, as MSET would.
+        ttls.forEach((ttl, i) => {
+          const set = ["SET", pairs[2 * i] as string, pairs[2 * i + 1] as string];
+          commands.push(ttl === undefined ? set : [...set, "PX", String(ttl)]);
+        });
       }
       // The pruned names are logged too, so a cache drops them.
       if (tracked) commands.push(logEntry(named));
@@ -129,10 +134,14 @@ export function stringScope(
         const targets = writeTargets(entries, now, key, validTtl);
         await q.gate.guard(client, q.base, () => keysPlan(targets, commands, () => undefined));
       } else await exec(client, commands);
-      const written = new Set(entries.map((entry) => entry.name));
-      const rewritten = gone.filter((name) => !written.has(name));
-      if (rewritten.length > 0) await restore(client, rewritten);
-      await notify(client, prefix, "set", [...written]);
+      const written = entries.map((entry) => entry.name);
+      if (gone.length > 0) {
+        const own = new Set(written);
+        const rewritten = gone.filter((name) => !own.has(name));
+        if (rewritten.length > 0) await restore(client, rewritten);
+      }
+      // The message lists each name once (notify.ts), so duplicates need no Set here.
+      await notify(client, prefix, "set", written);
     });
 
   /**
@@ -220,6 +229,10 @@ export function stringScope(
     has: (name) => run(async (client) => Number(await client.sendCommand(["EXISTS", key(name)])) > 0),
     set: (name, value, ttl) => write([{ name, value, ttl }]),
     setMany: (entries) => write(entries),
+    ...(registry && {
+      setRegistering: (entries: readonly Entry[], names: readonly RegistryName[]) =>
+        write(entries, startRegistry(registry, prefix, names)),
+    }),
     delete: async (name) => (await remove([name])) > 0,
     deleteMany: (names) => remove(names),
     transact: (names, decide) =>
