@@ -32,11 +32,17 @@ export function redisString(value: unknown): string {
  * their prefixes passed their first-use checks (driver.ts). Whatever cannot go in that MULTI (a
  * registry on another cluster slot) is written before the promise resolves.
  */
-export type Registry = (prefix: string, names: readonly RegistryName[]) => Promise<string[][]>;
+/** `quotaBase`: the workspace whose quota state the write will read (read in the same round trip). */
+export type Registry = (prefix: string, names: readonly RegistryName[], quotaBase?: string) => Promise<string[][]>;
 
 /** Starts `registry` for a write's registry names; its failure reaches the write that awaits it. */
-export function startRegistry(registry: Registry, prefix: string, names: readonly RegistryName[]): Promise<string[][]> {
-  const started = registry(prefix, names);
+export function startRegistry(
+  registry: Registry,
+  prefix: string,
+  names: readonly RegistryName[],
+  quotaBase?: string,
+): Promise<string[][]> {
+  const started = registry(prefix, names, quotaBase);
   // The write awaits it after its own connect; should that fail first, this rejection is no orphan.
   started.catch(() => {});
   return started;

@@ -48,8 +48,12 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
   const notify = notifier(publisher);
   const checked = new Map<string, Promise<void> | true>();
   const hashed = (prefix: string) => options.layout === "hash" && !keepsStringLayout(prefix);
-  const registry: Registry = (prefix, names) =>
+  const gate = new QuotaGate(clock);
+  const registry: Registry = (prefix, names, quotaBase) =>
     connect().then(async (client) => {
+      // A first write's other first-use reads go out beside the layout check, not after it.
+      publisher.prime(client, prefix);
+      if (quotaBase !== undefined) Promise.resolve(gate.active(client, quotaBase)).catch(() => {});
       const commands: string[][] = [];
       const waits: Promise<unknown>[] = [];
       // The data prefix's own first-use check goes in the same EXISTS as the registries'.
@@ -79,7 +83,6 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
     swept: new Map(),
     registry,
   };
-  const gate = new QuotaGate(clock);
   const layoutOf = (prefix: string) => (options.layout === "hash" && !keepsStringLayout(prefix) ? "hash" : "keys");
   const scope = (prefix: string, scopeOptions?: ScopeOptions) => {
     const quota: QuotaHook | undefined =

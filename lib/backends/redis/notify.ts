@@ -70,19 +70,42 @@ export class Publisher {
     };
     for (const local of this.#local) if (local.bases.has(base)) local.hear(message());
     const channel = channelOf(base);
-    const now = Date.now();
-    let known = this.#listeners.get(channel);
-    if (!known || now - known.at > WATCH_RECHECK_MS) {
-      const reply = (await client.sendCommand([
-        "PUBSUB",
-        this.#sharded ? "SHARDNUMSUB" : "NUMSUB",
-        channel,
-      ])) as unknown[];
-      if (this.#listeners.size >= REMEMBERED) this.#listeners.clear();
-      known = { at: now, count: Number(reply[1]) || 0 };
-      this.#listeners.set(channel, known);
-    }
+    const known = this.#known(channel) ?? (await this.#ask(client, channel));
     if (known.count > 0) await client.sendCommand([this.#sharded ? "SPUBLISH" : "PUBLISH", channel, message()]);
+  }
+
+  /**
+   * Asks for the listener count of `prefix`'s channel now, if publish() would: a write calls this
+   * before its own commands, so a new workspace's first write waits for one round trip, not two.
+   */
+  prime(client: RedisCommander, prefix: string): void {
+    const channel = channelOf(changeBase(prefix));
+    if (!this.#known(channel)) this.#ask(client, channel).catch(() => {});
+  }
+
+  readonly #asking = new Map<string, Promise<{ at: number; count: number }>>();
+
+  #known(channel: string): { at: number; count: number } | undefined {
+    const known = this.#listeners.get(channel);
+    return known && Date.now() - known.at <= WATCH_RECHECK_MS ? known : undefined;
+  }
+
+  /** One PUBSUB NUMSUB per channel at a time, shared by the writers waiting for it. */
+  #ask(client: RedisCommander, channel: string): Promise<{ at: number; count: number }> {
+    let asking = this.#asking.get(channel);
+    if (!asking) {
+      const at = Date.now();
+      asking = (client.sendCommand(["PUBSUB", this.#sharded ? "SHARDNUMSUB" : "NUMSUB", channel]) as Promise<unknown[]>)
+        .then((reply) => {
+          if (this.#listeners.size >= REMEMBERED) this.#listeners.clear();
+          const known = { at, count: Number(reply[1]) || 0 };
+          this.#listeners.set(channel, known);
+          return known;
+        })
+        .finally(() => this.#asking.delete(channel));
+      this.#asking.set(channel, asking);
+    }
+    return asking;
   }
 }
 
@@ -114,16 +137,19 @@ export type Subscribe = (
   onReset: () => void,
 ) => Promise<() => void>;
 
-/** What a scope calls after each write; never fails the write (a refusal is warned about once). */
-export type Notify = (
+/**
+ * What a scope calls after each write; never fails the write (a refusal is warned about once).
+ * `prime`, called before the write's commands, starts what the call after it will need.
+ */
+export type Notify = ((
   client: RedisCommander,
   prefix: string,
   op: ChangeOp,
   names: readonly string[] | null,
-) => Promise<void>;
+) => Promise<void>) & { prime?: (client: RedisCommander, prefix: string) => void };
 
 export function notifier(publisher: Publisher): Notify {
-  return (client, prefix, op, names) =>
+  const notify: Notify = (client, prefix, op, names) =>
     publisher.publish(client, prefix, op, names).catch((error: unknown) => {
       warnOnce(
         "KVWS_WATCH_PUBLISH",
@@ -132,6 +158,8 @@ export function notifier(publisher: Publisher): Notify {
         }`,
       );
     });
+  notify.prime = (client, prefix) => publisher.prime(client, prefix);
+  return notify;
 }
 
 /** After a transact: the names it wrote and the names it deleted, each as one message. */

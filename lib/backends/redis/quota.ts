@@ -260,6 +260,15 @@ export async function quotaPath(client: RedisCommander, quota: QuotaHook | undef
   return (await quota.gate.active(client, quota.base)) ? quota : undefined;
 }
 
+/**
+ * A promise started before other awaits: marked handled now (its rejection still reaches whoever
+ * awaits it later), so failing while the caller waits on something else is no unhandled rejection.
+ */
+export function early<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
 /** What a tenant's NOPERM on the limit key means for setQuota. */
 export function deniedQuota(base: string, cause: unknown): PermissionDeniedError {
   return new PermissionDeniedError(
