@@ -13,6 +13,11 @@ export interface SqlClient {
   readonly maxParams: number;
   /** One statement, committed on its own. */
   query: Query;
+  /**
+   * One statement that only reads; it may run on another connection, beside the writes, and sees
+   * every write acknowledged before it was issued (not one issued but not yet acknowledged).
+   */
+  read: Query;
   /** `work` runs in one transaction, committed when it resolves, rolled back when it rejects. */
   transaction<T>(work: (query: Query) => Promise<T>): Promise<T>;
   close(): Promise<void>;

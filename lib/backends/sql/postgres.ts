@@ -86,6 +86,7 @@ export async function openPostgresClient(
     // The wire protocol counts parameters in 16 bits.
     maxParams: 65535,
     query,
+    read: query,
     async transaction(work) {
       let client: pg.PoolClient;
       try {
