@@ -100,7 +100,7 @@ const ENGINES: Engine[] = [
 const SERIES = ["library set", "raw set", "library get", "raw get"] as const;
 type Series = (typeof SERIES)[number];
 
-async function engineRows(engine: Engine, opts: SuiteOptions): Promise<BenchRow[]> {
+async function engineRows(engine: Engine, opts: SuiteOptions, flights: readonly number[]): Promise<BenchRow[]> {
   const rounds = opts.tiny ? 1 : 5;
   const count = (flight: number) => (opts.tiny ? 200 : flight === 1 ? 2_000 : 8_000);
   const root = benchRoot(`sqlflight${engine.name}`);
@@ -116,7 +116,7 @@ async function engineRows(engine: Engine, opts: SuiteOptions): Promise<BenchRow[
     // Every name exists before the first get, on both sides.
     for (const side of [library, raw]) await opsPerSecond(side.set, NAMES, 8);
     const out: BenchRow[] = [];
-    for (const flight of FLIGHTS) {
+    for (const flight of flights) {
       const ops = new Map<Series, number[]>(SERIES.map((s) => [s, []]));
       for (let r = 0; r < rounds; r++) {
         for (const series of r % 2 === 0 ? SERIES : [...SERIES].reverse()) {
@@ -131,8 +131,20 @@ async function engineRows(engine: Engine, opts: SuiteOptions): Promise<BenchRow[
       const goal = (op: string) =>
         flight === 32 ? (engine.name === "sqlite" ? "goal ≥ 0.7" : "goal ≥ 0.9") : `${op}, same round`;
       out.push(
-        row(GROUP, `${engine.name} set library/raw @${flight} in flight`, "×", ratios(of("library set"), of("raw set")), goal("set")),
-        row(GROUP, `${engine.name} get library/raw @${flight} in flight`, "×", ratios(of("library get"), of("raw get")), goal("get")),
+        row(
+          GROUP,
+          `${engine.name} set library/raw @${flight} in flight`,
+          "×",
+          ratios(of("library set"), of("raw set")),
+          goal("set"),
+        ),
+        row(
+          GROUP,
+          `${engine.name} get library/raw @${flight} in flight`,
+          "×",
+          ratios(of("library get"), of("raw get")),
+          goal("get"),
+        ),
       );
     }
     return out;
@@ -144,8 +156,14 @@ async function engineRows(engine: Engine, opts: SuiteOptions): Promise<BenchRow[
 }
 
 /** The rows of every engine, or of the one named `only`. */
-export async function flightRows(opts: SuiteOptions, only?: string): Promise<BenchRow[]> {
+export async function flightRows(
+  opts: SuiteOptions,
+  only?: string,
+  flights: readonly number[] = FLIGHTS,
+): Promise<BenchRow[]> {
   const out: BenchRow[] = [];
-  for (const engine of ENGINES) if (!only || engine.name === only) out.push(...(await engineRows(engine, opts)));
+  for (const engine of ENGINES) {
+    if (!only || engine.name === only) out.push(...(await engineRows(engine, opts, flights)));
+  }
   return out;
 }
