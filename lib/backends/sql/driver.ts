@@ -325,10 +325,7 @@ function sqlScope(
     if (!match) return undefined;
     const seq = Number(match[2]);
     // The log first, then the version row: a clear or trim in between shows in the row.
-    const names = await client.read(`SELECT DISTINCT name FROM ${t.log} WHERE prefix = $1 AND seq > $2`, [
-      prefix,
-      seq,
-    ]);
+    const names = await client.read(`SELECT DISTINCT name FROM ${t.log} WHERE prefix = $1 AND seq > $2`, [prefix, seq]);
     const row = await versionRow();
     if (!row || row.epoch !== match[1] || Number(row.floor) > seq || Number(row.seq) < seq) return undefined;
     return names.map((r) => String(r.name));

@@ -54,7 +54,8 @@ export async function openSqliteClient(path: string, busyTimeoutMs = BUSY_TIMEOU
     maxParams,
     query: writes.query,
     // A private :memory: database has no file a second connection could open.
-    read: path === ":memory:" || path === "" ? writes.query : (text, params) => readers.read(text, params, writes.query),
+    read:
+      path === ":memory:" || path === "" ? writes.query : (text, params) => readers.read(text, params, writes.query),
     transaction: writes.transaction,
     close: () => {
       closed ??= writes.finish(async () => {
@@ -72,12 +73,7 @@ interface ReaderPool {
   close(): Promise<void>;
 }
 
-function readerPool(
-  sqlite: Sqlite3,
-  path: string,
-  fail: (error: unknown) => Error,
-  busyTimeoutMs: number,
-): ReaderPool {
+function readerPool(sqlite: Sqlite3, path: string, fail: (error: unknown) => Error, busyTimeoutMs: number): ReaderPool {
   let opening: Promise<Connection[]> | undefined;
   let open: Connection[] | undefined;
   let busy: number[] = [];
