@@ -190,6 +190,34 @@ describe("a sqlite: file with many operations in flight", () => {
     expect(await scope.get("k")).toBe("uncommitted");
   });
 
+  it("runs reads that queue up on the writer without taking the write lock", async () => {
+    const root = newRoot();
+    const b = await backend(root);
+    const scope = b.driver.scope(`${root}:ws:w:notes`);
+    await scope.set("k", "v");
+    // Another connection holds the write lock for as long as the reads take.
+    const other = await new Promise<sqlite3.Database>((resolve, reject) => {
+      const db: sqlite3.Database = new sqlite3.Database(sqliteFile(root), (error) =>
+        error ? reject(error) : resolve(db),
+      );
+    });
+    const exec = (sql: string) =>
+      new Promise<void>((resolve, reject) => other.exec(sql, (error) => (error ? reject(error) : resolve())));
+    await exec("BEGIN IMMEDIATE");
+    try {
+      const client = (b.store as SqlStore).sqlClient;
+      const reads = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          client.query("SELECT value FROM kvws WHERE key = $1", [`${root}:ws:w:notes:k`]),
+        ),
+      );
+      expect(reads.map((rows) => rows[0]?.value)).toEqual(Array.from({ length: 10 }, () => "v"));
+    } finally {
+      await exec("ROLLBACK");
+      await new Promise((resolve) => other.close(resolve));
+    }
+  });
+
   it("finishes the writes in flight before it closes", async () => {
     const root = newRoot();
     const b = await openBackend(sqlite.url(root));

@@ -40,6 +40,9 @@ export interface WriteQueue {
   finish(last: () => Promise<void>): Promise<void>;
 }
 
+/** A statement that only reads: a SELECT, or the pragma a watcher polls. */
+const reads = (member: Member) => member.text !== undefined && /^(SELECT |PRAGMA data_version$)/.test(member.text);
+
 export function writeQueue(run: Query, busyTimeoutMs: number): WriteQueue {
   const waiting: Member[] = [];
   let working = false;
@@ -116,9 +119,9 @@ export function writeQueue(run: Query, busyTimeoutMs: number): WriteQueue {
           while (size < waiting.length && size < GROUP_LIMIT && !(waiting[size] as Member).alone) size++;
         }
         const group = waiting.splice(0, size);
-        if (group.length === 1) {
-          const member = group[0] as Member;
-          await alone(member).then(member.resolve, member.reject);
+        if (group.length === 1 || group.every(reads)) {
+          // Reads alone gain nothing from a transaction, and BEGIN IMMEDIATE would take the write lock.
+          for (const member of group) await alone(member).then(member.resolve, member.reject);
         } else if (!(await together(group))) {
           // Rolled back: each runs again alone, ahead of what arrived meanwhile.
           for (const member of group) member.alone = true;
