@@ -18,7 +18,10 @@ export const KEPT_STATEMENTS = 64;
 const positional = (text: string) => text.replace(/\$(\d+)/g, "?$1");
 
 export interface Connection {
-  /** One statement; statements issued together may run in any order (the caller orders them). */
+  /**
+   * One statement. Calls of one text issued together run in the order issued (one prepared
+   * statement, whose calls node-sqlite3 queues); calls of different texts may run in any order.
+   */
   run: Query;
   close(): Promise<void>;
 }

@@ -80,11 +80,22 @@ export function writeQueue(run: Query, busyTimeoutMs: number): WriteQueue {
     try {
       outcomes = await transaction(async (query) => {
         const out: Outcome[] = [];
-        for (const member of group) {
+        for (let i = 0; i < group.length; ) {
+          const member = group[i] as Member;
           if (!member.work) {
-            out.push({ value: await query(member.text as string, member.params) });
+            // A run of one statement text goes to the engine at once: one prepared statement
+            // runs its calls in the order issued, each starting as the one before it ends.
+            let end = i + 1;
+            while (end < group.length && (group[end] as Member).text === member.text) end++;
+            const settled = await Promise.allSettled(group.slice(i, end).map((m) => query(m.text as string, m.params)));
+            for (const result of settled) {
+              if (result.status === "rejected") throw result.reason;
+              out.push({ value: result.value });
+            }
+            i = end;
             continue;
           }
+          i++;
           await query("SAVEPOINT kvws_member");
           try {
             out.push({ value: await member.work(query) });
