@@ -10,6 +10,7 @@ import type { SqlStore } from "../../lib/backends/sql/store.js";
 import { ConflictError, openBackend, openStorage, StoreCommandError } from "../../lib/index.js";
 import { BACKENDS, perTest } from "../support/backends.js";
 import { sqliteFile, sqliteQuery } from "../support/sql.js";
+import { collect } from "../support/watch.js";
 
 const sqlite = BACKENDS.find((b) => b.name === "sqlite")!;
 const N = 50;
@@ -82,6 +83,47 @@ describe("a sqlite: file with many operations in flight", () => {
     const commits = s.seen.ran.filter((text) => text === "COMMIT").length;
     expect(commits).toBeGreaterThan(0);
     expect(commits).toBeLessThanOrEqual(3);
+  });
+
+  it("merges plain sets of one prefix issued together into one statement, a repeated name starting the next", async () => {
+    const root = newRoot();
+    const b = await backend(root);
+    const scope = b.driver.scope(`${root}:ws:w:notes`);
+    const other = b.driver.scope(`${root}:ws:w:other`);
+    await scope.set("warm", "up");
+    const s = spy();
+    restore = s.restore;
+    await Promise.all([
+      ...Array.from({ length: N }, (_, i) => scope.set(`n${i}`, `v${i}`)),
+      other.set("o", "v"),
+      scope.set("n0", "again"),
+    ]);
+    s.restore();
+    const inserts = s.seen.ran.filter((text) => text.startsWith("INSERT"));
+    // The first set alone; the others of `notes` in one statement, up to the repeated n0; `other` apart.
+    expect(inserts.length).toBeGreaterThanOrEqual(3);
+    expect(inserts.length).toBeLessThanOrEqual(5);
+    expect(await scope.get("n0")).toBe("again");
+    expect(await scope.getMany(Array.from({ length: N - 1 }, (_, i) => `n${i + 1}`))).toEqual(
+      Array.from({ length: N - 1 }, (_, i) => `v${i + 1}`),
+    );
+    expect(await other.get("o")).toBe("v");
+  });
+
+  it("reports every set of a name written many times at once to a watcher, in order", async () => {
+    const root = newRoot();
+    const s = await track(openStorage({ url: sqlite.url(root), root, workspaceId: "w" }));
+    const notes = s.collection("notes");
+    await notes.set("warm", 0);
+    const events = s.watch({ collections: ["notes"] })[Symbol.asyncIterator]();
+    const first = events.next();
+    await notes.set("start", 0);
+    expect((await first).value).toMatchObject({ name: "start", op: "set" });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => [notes.set("x", i), notes.set(`y${i}`, i)]).flat());
+    const seen = await collect(events, (got) => got.filter((e) => e.name === "x").length >= 20);
+    expect(seen.filter((e) => e.name === "x").map((e) => e.op)).toEqual(Array.from({ length: 20 }, () => "set"));
+    expect(await notes.get("x")).toBe(19);
+    await events.return?.();
   });
 
   it("keeps its statements prepared: a thousand reads and writes finalize none", async () => {

@@ -3,9 +3,22 @@
  * close. One implementation per engine (sqlite.ts, postgres.ts); the driver's SQL is shared.
  */
 export type Row = Record<string, unknown>;
-export type Query = (text: string, params?: readonly unknown[]) => Promise<Row[]>;
+/**
+ * One statement. With `merge` (a write that returns nothing), the client may merge it with
+ * writes of the same `merge.key` issued beside it into one statement over all their rows, in
+ * order (SQLite's write queue does; others run `text` as it is).
+ */
+export type Query = (text: string, params?: readonly unknown[], merge?: Merge) => Promise<Row[]>;
 
 export type Dialect = "sqlite" | "postgres";
+
+/** The rows of a write that may be merged with others (Query), and the statement for any run of them. */
+export interface Merge {
+  key: string;
+  rows: readonly unknown[];
+  /** The statements, run in order, that write `rows` as the writes would one by one. */
+  build(rows: readonly unknown[]): Array<[text: string, params: unknown[]]>;
+}
 
 export interface SqlClient {
   readonly dialect: Dialect;

@@ -17,7 +17,7 @@ import type { ChangeWriter } from "./changes.js";
 import { inList, listParam, nowMs, type Query, type SqlClient } from "./client.js";
 import { type Tables, tables } from "./schema.js";
 import { sqlTransact } from "./transact.js";
-import { chunks, distinctRows, type SqlRow, upsertParams, upsertRows, upsertText } from "./write.js";
+import { chunks, distinctRows, type SqlRow, upsertMerge, upsertParams, upsertRows, upsertText } from "./write.js";
 
 export interface SqlDriverOptions {
   /** Writes a tracked prefix's log covers at least (default LOG_LIMIT). */
@@ -161,6 +161,8 @@ function sqlScope(
 
   const toRow = (k: string, value: unknown, ttl: number | undefined): SqlRow => [k, sqlValue(value), validTtl(ttl)];
 
+  const mergeable = upsertMerge(t, d, prefix);
+
   const write = async (entries: readonly Entry[]) => {
     if (entries.length === 0) return;
     // Every entry is checked before the first statement: a bad one writes nothing.
@@ -172,7 +174,7 @@ function sqlScope(
     if (chunks(client, rows).length === 1 && rows.every((row) => row[2] === null)) {
       // One statement is atomic on its own: no transaction, one round trip.
       if (!tracked && (!watched || changes?.logsByTrigger)) {
-        await client.query(upsertText(t, d, rows.length), upsertParams(prefix, rows));
+        await client.query(upsertText(t, d, rows.length), upsertParams(prefix, rows), mergeable(rows));
         if (watched) await changes?.after(prefix);
         return;
       }

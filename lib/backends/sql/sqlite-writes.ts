@@ -14,7 +14,7 @@
  * therefore run twice; it already may (a busy database reruns whole transactions), and it must
  * query only through the `query` it is given.
  */
-import type { Query } from "./client.js";
+import type { Merge, Query } from "./client.js";
 import { isBusy, retryBusy } from "./sqlite-busy.js";
 
 /** Members one group commits at most: bounds how long one COMMIT keeps the others waiting. */
@@ -24,6 +24,7 @@ interface Member {
   /** A statement of its own (committed on its own), or a transaction's work. */
   text?: string;
   params?: readonly unknown[];
+  merge?: Merge | undefined;
   work?: (query: Query) => Promise<unknown>;
   /** Runs outside any transaction once what came before is done (closing the connection). */
   last?: () => Promise<unknown>;
@@ -82,10 +83,21 @@ export function writeQueue(run: Query, busyTimeoutMs: number): WriteQueue {
         const out: Outcome[] = [];
         for (let i = 0; i < group.length; ) {
           const member = group[i] as Member;
+          const key = member.merge?.key;
+          let end = i + 1;
+          if (key !== undefined) {
+            while (end < group.length && (group[end] as Member).merge?.key === key) end++;
+          }
+          if (end > i + 1) {
+            const rows = group.slice(i, end).flatMap((m) => (m.merge as Merge).rows);
+            for (const [text, params] of (member.merge as Merge).build(rows)) await query(text, params);
+            for (let j = i; j < end; j++) out.push({ value: [] });
+            i = end;
+            continue;
+          }
           if (!member.work) {
             // A run of one statement text goes to the engine at once: one prepared statement
             // runs its calls in the order issued, each starting as the one before it ends.
-            let end = i + 1;
             while (end < group.length && (group[end] as Member).text === member.text) end++;
             const settled = await Promise.allSettled(group.slice(i, end).map((m) => query(m.text as string, m.params)));
             for (const result of settled) {
@@ -152,7 +164,7 @@ export function writeQueue(run: Query, busyTimeoutMs: number): WriteQueue {
     });
 
   return {
-    query: (text, params) => submit({ text, params }) as ReturnType<Query>,
+    query: (text, params, merge) => submit({ text, params, merge }) as ReturnType<Query>,
     transaction: (work) => submit({ work }) as Promise<never>,
     finish: (last) => submit({ last }) as Promise<void>,
   };
