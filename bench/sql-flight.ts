@@ -13,7 +13,8 @@
  *   sqlite: the library: WAL, synchronous=NORMAL (an acknowledged write survives a process crash,
  *     as the rollback journal's does; an OS crash may lose the last commits), a TTL-aware upsert
  *     that books the key's prefix, statements kept prepared; sets that queue up behind a running
- *     one are committed together in one transaction; gets run on two reader connections.
+ *     one are committed together in one transaction, as one multi-row upsert; gets run on two
+ *     reader connections.
  *   raw @keyv/postgres: a pg Pool (its default size, 10), one statement per set or get.
  *   postgres: the library: a pg Pool of its own (also 10), one statement per set or get, point
  *     statements named (parsed and planned once per connection).
