@@ -4,7 +4,9 @@
  * and batch ingest (artifacts.saveMany, vectors.upsertMany) in rows per second; a save and a
  * collection().set while nobody watches the workspace and while a watcher (a storage of this
  * process, reading every change as it comes) does; and the SQLite watcher's poll. A fresh file or
- * table per round, rounds interleaved across engines so drift hits both alike.
+ * table per round, rounds interleaved across engines so drift hits both alike. Then, from
+ * sql-flight.ts, collection().set/get at 1, 8 and 32 in flight next to raw Keyv over
+ * @keyv/sqlite and @keyv/postgres.
  */
 import { ChangeWriter } from "../lib/backends/sql/changes.js";
 import { sqlDriver } from "../lib/backends/sql/driver.js";
@@ -13,6 +15,7 @@ import { openSqliteClient } from "../lib/backends/sql/sqlite.js";
 import { openStorage, type WorkspaceStorage } from "../lib/index.js";
 import { dropPgTables, pgQuery, pgTable, pgUrl, removeSqlite, sqliteFile, sqliteQuery } from "../spec/support/sql.js";
 import { type BenchRow, progress, ratios, row, type SuiteOptions } from "./rows.js";
+import { flightRows } from "./sql-flight.js";
 import { benchRoot } from "./support.js";
 
 const GROUP = "sql";
@@ -327,5 +330,6 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
       ),
     );
   }
+  out.push(...(await flightRows(opts)));
   return out;
 }

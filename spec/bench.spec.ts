@@ -123,7 +123,7 @@ describe("npm run bench --tiny", () => {
 });
 
 describe("npm run bench --tiny --only sql", () => {
-  it("measures conditional vs plain saves, watched vs unwatched writes and batch rates on sqlite and postgres", async () => {
+  it("measures conditional vs plain saves, watched vs unwatched writes, batch rates and library vs raw Keyv in flight on sqlite and postgres", async () => {
     const out = tempDir();
     try {
       await bench(["--tiny", "--only", "sql", "--out", out.path]);
@@ -135,6 +135,10 @@ describe("npm run bench --tiny --only sql", () => {
           "save, ifVersion/plain",
           "save, watched/unwatched",
           "collection().set, watched/unwatched",
+          "set library/raw @32 in flight",
+          "get library/raw @32 in flight",
+          "library set @1 in flight",
+          "raw get @8 in flight",
         ];
         for (const what of [...measured, "artifacts.saveMany", "vectors.upsertMany"]) {
           const found = rows.find((r) => r.group === "sql" && r.name.startsWith(`${engine} ${what}`));

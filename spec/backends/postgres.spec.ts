@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { pgError } from "../../lib/backends/sql/errors.js";
 import { parsePostgresUrl } from "../../lib/backends/sql/postgres.js";
+import type { SqlStore } from "../../lib/backends/sql/store.js";
 import {
   ConnectionError,
   InvalidConfigError,
+  openBackend,
   openStorage,
   PermissionDeniedError,
   ReadOnlyError,
@@ -104,5 +106,26 @@ describe("postgres:// URLs", () => {
     await a.artifacts.save("x", 1);
     await a.close();
     expect(await b.artifacts.load("x")).toBe(1);
+  });
+
+  it("keeps point statements prepared on its connections, batches and DDL not", async () => {
+    const root = newRoot();
+    const url = postgres.url(root);
+    const b = await openBackend(url);
+    try {
+      const scope = b.driver.scope(`${root}:ws:w:notes`);
+      // One at a time: the pool lends its one idle connection again and again.
+      await scope.set("k", "v");
+      for (let i = 0; i < 3; i++) expect(await scope.get("k")).toBe("v");
+      await scope.setMany(Array.from({ length: 20 }, (_, i) => ({ name: `n${i}`, value: "v" })));
+      const client = (b.store as SqlStore).sqlClient;
+      const kept = (await client.query("SELECT statement FROM pg_prepared_statements")).map((r) => String(r.statement));
+      expect(kept.some((text) => text.startsWith("SELECT value FROM") && text.includes("key = $1"))).toBe(true);
+      expect(kept.some((text) => text.startsWith("INSERT INTO") && text.includes("VALUES ($2, $1, $3"))).toBe(true);
+      expect(kept.some((text) => text.includes("$61"))).toBe(false);
+      expect(kept.some((text) => text.startsWith("CREATE"))).toBe(false);
+    } finally {
+      await b.close();
+    }
   });
 });

@@ -3,9 +3,22 @@
  * close. One implementation per engine (sqlite.ts, postgres.ts); the driver's SQL is shared.
  */
 export type Row = Record<string, unknown>;
-export type Query = (text: string, params?: readonly unknown[]) => Promise<Row[]>;
+/**
+ * One statement. With `merge` (a write that returns nothing), the client may merge it with
+ * writes of the same `merge.key` issued beside it into one statement over all their rows, in
+ * order (SQLite's write queue does; others run `text` as it is).
+ */
+export type Query = (text: string, params?: readonly unknown[], merge?: Merge) => Promise<Row[]>;
 
 export type Dialect = "sqlite" | "postgres";
+
+/** The rows of a write that may be merged with others (Query), and the statement for any run of them. */
+export interface Merge {
+  key: string;
+  rows: readonly unknown[];
+  /** The statements, run in order, that write `rows` as the writes would one by one. */
+  build(rows: readonly unknown[]): Array<[text: string, params: unknown[]]>;
+}
 
 export interface SqlClient {
   readonly dialect: Dialect;
@@ -13,6 +26,11 @@ export interface SqlClient {
   readonly maxParams: number;
   /** One statement, committed on its own. */
   query: Query;
+  /**
+   * One statement that only reads; it may run on another connection, beside the writes, and sees
+   * every write acknowledged before it was issued (not one issued but not yet acknowledged).
+   */
+  read: Query;
   /** `work` runs in one transaction, committed when it resolves, rolled back when it rejects. */
   transaction<T>(work: (query: Query) => Promise<T>): Promise<T>;
   close(): Promise<void>;

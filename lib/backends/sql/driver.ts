@@ -19,7 +19,7 @@ import { sqlQuotas } from "./quota.js";
 import { prefixBase } from "./quota-ddl.js";
 import { type Tables, tables } from "./schema.js";
 import { sqlTransact } from "./transact.js";
-import { chunks, distinctRows, type SqlRow, upsertParams, upsertRows, upsertText } from "./write.js";
+import { chunks, distinctRows, type SqlRow, upsertMerge, upsertParams, upsertRows, upsertText } from "./write.js";
 
 export interface SqlDriverOptions {
   /** Writes a tracked prefix's log covers at least (default LOG_LIMIT). */
@@ -167,6 +167,8 @@ function sqlScope(
 
   const toRow = (k: string, value: unknown, ttl: number | undefined): SqlRow => [k, sqlValue(value), validTtl(ttl)];
 
+  const mergeable = upsertMerge(t, d, prefix);
+
   const write = async (entries: readonly Entry[]) => {
     if (entries.length === 0) return;
     // Every entry is checked before the first statement: a bad one writes nothing.
@@ -178,7 +180,7 @@ function sqlScope(
     if (chunks(client, rows).length === 1 && rows.every((row) => row[2] === null)) {
       // One statement is atomic on its own: no transaction, one round trip.
       if (!tracked && (!watched || changes?.logsByTrigger)) {
-        await client.query(upsertText(t, d, rows.length), upsertParams(prefix, rows));
+        await client.query(upsertText(t, d, rows.length), upsertParams(prefix, rows), mergeable(rows));
         if (watched) await changes?.after(prefix);
         return;
       }
@@ -228,20 +230,20 @@ function sqlScope(
   const store: PrefixStore = {
     prefix,
     async get(name) {
-      const rows = await client.query(`SELECT value FROM ${t.data} WHERE key = $1 AND ${live}`, [key(name)]);
+      const rows = await client.read(`SELECT value FROM ${t.data} WHERE key = $1 AND ${live}`, [key(name)]);
       return rows[0]?.value ?? undefined;
     },
     async getMany(names) {
       if (names.length === 0) return [];
       const keys = names.map(key);
-      const rows = await client.query(`SELECT key, value FROM ${t.data} WHERE ${inList(d, "key", 1)} AND ${live}`, [
+      const rows = await client.read(`SELECT key, value FROM ${t.data} WHERE ${inList(d, "key", 1)} AND ${live}`, [
         listParam(d, keys),
       ]);
       const found = new Map(rows.map((row) => [String(row.key), row.value]));
       return keys.map((k) => found.get(k) ?? undefined);
     },
     async has(name) {
-      const rows = await client.query(`SELECT 1 AS x FROM ${t.data} WHERE key = $1 AND ${live}`, [key(name)]);
+      const rows = await client.read(`SELECT 1 AS x FROM ${t.data} WHERE key = $1 AND ${live}`, [key(name)]);
       return rows.length > 0;
     },
     set: (name, value, ttl) => write([{ name, value, ttl }]),
@@ -268,7 +270,7 @@ function sqlScope(
     async *names() {
       let last = "";
       for (;;) {
-        const rows = await client.query(
+        const rows = await client.read(
           `SELECT key FROM ${t.data} WHERE prefix = $1 AND key > $2 AND ${live} ORDER BY key LIMIT ${PAGE}`,
           [prefix, last],
         );
@@ -280,7 +282,7 @@ function sqlScope(
     async page({ after, startsWith, limit }) {
       // Keys sort as their names do (one shared `<prefix>:` head, byte order): a range of the
       // (prefix, key) index from the later of the two bounds, cut at the first name outside `startsWith`.
-      const rows = await client.query(
+      const rows = await client.read(
         `SELECT key FROM ${t.data} WHERE prefix = $1 AND key > $2 AND key >= $3 AND ${live} ORDER BY key LIMIT ${Math.floor(limit)}`,
         [prefix, key(after ?? ""), key(startsWith ?? "")],
       );
@@ -313,9 +315,9 @@ function sqlScope(
   if (!tracked) return store;
 
   const anyLive = async () =>
-    (await client.query(`SELECT 1 AS x FROM ${t.data} WHERE prefix = $1 AND ${live} LIMIT 1`, [prefix])).length > 0;
+    (await client.read(`SELECT 1 AS x FROM ${t.data} WHERE prefix = $1 AND ${live} LIMIT 1`, [prefix])).length > 0;
   const versionRow = async () =>
-    (await client.query(`SELECT epoch, seq, floor FROM ${t.versions} WHERE prefix = $1`, [prefix]))[0];
+    (await client.read(`SELECT epoch, seq, floor FROM ${t.versions} WHERE prefix = $1`, [prefix]))[0];
 
   store.version = async () => {
     const row = await versionRow();
@@ -331,10 +333,7 @@ function sqlScope(
     if (!match) return undefined;
     const seq = Number(match[2]);
     // The log first, then the version row: a clear or trim in between shows in the row.
-    const names = await client.query(`SELECT DISTINCT name FROM ${t.log} WHERE prefix = $1 AND seq > $2`, [
-      prefix,
-      seq,
-    ]);
+    const names = await client.read(`SELECT DISTINCT name FROM ${t.log} WHERE prefix = $1 AND seq > $2`, [prefix, seq]);
     const row = await versionRow();
     if (!row || row.epoch !== match[1] || Number(row.floor) > seq || Number(row.seq) < seq) return undefined;
     return names.map((r) => String(r.name));

@@ -58,9 +58,10 @@ export async function openPostgresClient(
   // An idle client losing its server emits here; without a listener that would end the process.
   pool.on("error", () => {});
 
+  const statement = preparedNames();
   const query: Query = async (text, params = []) => {
     try {
-      return (await pool.query(text, params as unknown[])).rows as Row[];
+      return (await pool.query(statement(text, params))).rows as Row[];
     } catch (error) {
       throw fail(error);
     }
@@ -86,6 +87,7 @@ export async function openPostgresClient(
     // The wire protocol counts parameters in 16 bits.
     maxParams: 65535,
     query,
+    read: query,
     async transaction(work) {
       let client: pg.PoolClient;
       try {
@@ -95,7 +97,7 @@ export async function openPostgresClient(
       }
       const run: Query = async (text, params = []) => {
         try {
-          return (await client.query(text, params as unknown[])).rows as Row[];
+          return (await client.query(statement(text, params))).rows as Row[];
         } catch (error) {
           throw fail(error);
         }
@@ -119,6 +121,31 @@ export async function openPostgresClient(
       closed ??= pool.end().catch(() => {});
       return closed;
     },
+  };
+}
+
+/** Statements with at most this many parameters (point reads and writes) are kept prepared. */
+const PREPARED_PARAMS = 8;
+/** Statement texts one pool keeps prepared on its connections at most; the rest are parsed each time. */
+const PREPARED_TEXTS = 128;
+
+const DML = /^(SELECT|INSERT|UPDATE|DELETE|WITH) /;
+
+/**
+ * pg's query config for `text`: a point statement gets a name, so each connection of the pool
+ * parses and plans it once and then only binds and executes it (parsing and planning are most
+ * of what the server spends on a point read otherwise). Batches vary in length, DDL and
+ * BEGIN/COMMIT gain nothing: those stay unnamed.
+ */
+function preparedNames() {
+  const names = new Map<string, string>();
+  return (text: string, values: readonly unknown[]): pg.QueryConfig => {
+    let name = names.get(text);
+    if (name === undefined && values.length <= PREPARED_PARAMS && names.size < PREPARED_TEXTS && DML.test(text)) {
+      name = `kvws_${names.size}`;
+      names.set(text, name);
+    }
+    return name === undefined ? { text, values: values as unknown[] } : { name, text, values: values as unknown[] };
   };
 }
 

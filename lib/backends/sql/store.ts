@@ -37,7 +37,7 @@ export class SqlStore extends EventEmitter implements KeyvStoreAdapter {
   }
 
   async #scopeOf(key: string): Promise<[PrefixStore, string]> {
-    const rows = await this.#client.query(`SELECT prefix FROM ${this.#t.data} WHERE key = $1`, [checkedKey(key)]);
+    const rows = await this.#client.read(`SELECT prefix FROM ${this.#t.data} WHERE key = $1`, [checkedKey(key)]);
     const booked = rows[0]?.prefix;
     const length = typeof booked === "string" ? booked.length : (layoutPrefixLength(key) ?? -1);
     // A key with no ":" at all has no prefix: it is booked under "" and listed by no scope.
@@ -46,7 +46,7 @@ export class SqlStore extends EventEmitter implements KeyvStoreAdapter {
   }
 
   async get<Value>(key: string): Promise<StoredData<Value> | undefined> {
-    const rows = await this.#client.query(`SELECT value FROM ${this.#t.data} WHERE key = $1 AND ${this.#live}`, [
+    const rows = await this.#client.read(`SELECT value FROM ${this.#t.data} WHERE key = $1 AND ${this.#live}`, [
       checkedKey(key),
     ]);
     return (rows[0]?.value ?? undefined) as StoredData<Value> | undefined;
@@ -118,7 +118,7 @@ export class SqlStore extends EventEmitter implements KeyvStoreAdapter {
         params.push(high);
         where += " AND key < $2";
       }
-      const rows = await this.#client.query(
+      const rows = await this.#client.read(
         `SELECT key, value FROM ${this.#t.data} WHERE ${where} AND ${this.#live} ORDER BY key LIMIT ${PAGE}`,
         params,
       );

@@ -4,7 +4,7 @@
  * statements in one transaction where it does not.
  */
 import { compareNames } from "../driver.js";
-import { type Dialect, inList, nowMs, type Query, type SqlClient } from "./client.js";
+import { type Dialect, inList, type Merge, nowMs, type Query, type SqlClient } from "./client.js";
 import type { Tables } from "./schema.js";
 
 /** One row to write: its key, its stored value, its TTL in ms (null = no expiry). */
@@ -70,6 +70,38 @@ export function upsertText(t: Tables, dialect: Dialect, count: number, guard = f
     "ON CONFLICT (key) DO UPDATE SET prefix = excluded.prefix, value = excluded.value, expires_at = excluded.expires_at" +
     (guard ? ` WHERE ${inList(dialect, `${t.data}.key`, 2)} RETURNING 1 AS x` : returning ? " RETURNING key" : "")
   );
+}
+
+/** Values longer than this are written by a statement of their own, never merged with others. */
+export const MERGE_CHARS = 64 * 1024;
+
+/**
+ * For a one-row plain upsert of `prefix`: how it may be merged with others of that prefix issued
+ * beside it (SQLite's write queue) into multi-row statements, in order. A key written twice
+ * starts a new statement, so each write stays a change of its own (watchers see every one). A big
+ * value, or several rows, stays a statement of its own.
+ */
+export function upsertMerge(t: Tables, dialect: Dialect, prefix: string) {
+  const build = (all: readonly unknown[]): Array<[string, unknown[]]> => {
+    const out: Array<[string, unknown[]]> = [];
+    let rows: SqlRow[] = [];
+    let keys = new Set<string>();
+    const flush = () => {
+      if (rows.length > 0) out.push([upsertText(t, dialect, rows.length), upsertParams(prefix, rows)]);
+      rows = [];
+      keys = new Set();
+    };
+    for (const row of all as SqlRow[]) {
+      if (keys.has(row[0])) flush();
+      keys.add(row[0]);
+      rows.push(row);
+    }
+    flush();
+    return out;
+  };
+  const key = `upsert\u0000${prefix}`;
+  return (rows: readonly SqlRow[]): Merge | undefined =>
+    rows.length === 1 && (rows[0] as SqlRow)[1].length <= MERGE_CHARS ? { key, rows, build } : undefined;
 }
 
 export function upsertParams(prefix: string, rows: readonly SqlRow[], guard?: unknown): unknown[] {
