@@ -59,8 +59,10 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
       // The data prefix's own first-use check goes in the same EXISTS as the registries'.
       const checks = keepsStringLayout(prefix) ? [] : [prefix];
       for (const { prefix: at, name } of names) {
-        // A cluster runs one MULTI on one slot: a registry elsewhere is written first, on its own.
-        if (options.sharded && !sameSlot(at, prefix)) {
+        // A cluster writes its registries first, each on its own: one elsewhere cannot join a MULTI
+        // on the data's slot, and while that slot migrates a MULTI naming two keys gets TRYAGAIN
+        // where one key's write is served (ASK), so a first write keeps flowing in a reshard too.
+        if (options.sharded) {
           waits.push(scope(at).set(name, "1"));
           continue;
         }
@@ -107,19 +109,6 @@ function registryWrite(prefix: string, name: string, hashed: boolean): string[][
     ["ZADD", metaKey(prefix, "index"), "0", utf8(name)],
     ["SET", utf8(joinKey(prefix, name)), "1"],
   ];
-}
-
-/** The part of a key Redis Cluster hashes: the first non-empty `{…}`, else the whole key. */
-function hashTag(key: string): string {
-  const open = key.indexOf("{");
-  const close = open < 0 ? -1 : key.indexOf("}", open + 1);
-  return close > open + 1 ? key.slice(open + 1, close) : key;
-}
-
-/** Whether every key of prefix `a` shares a slot with every key of prefix `b` (both carry one tag). */
-function sameSlot(a: string, b: string): boolean {
-  const tag = hashTag(a);
-  return tag !== a && tag === hashTag(b);
 }
 
 /**
