@@ -98,17 +98,47 @@ export function withRows(doc: string, run: RunJson): string {
   });
 }
 
+/**
+ * A figure in running text: `<!-- fig <group>/<row name>[ :min| :max] -->0.95×<!-- /fig -->` holds
+ * that row's median (or min, max) with its unit, from the run, so prose quotes the latest run too.
+ */
+const FIG = /<!-- fig ([^/]+)\/(.+?)( :min| :max)? -->[^<]*<!-- \/fig -->/g;
+
+export function figureText(value: number, unit: string): string {
+  if (unit === "×" || unit === "x") return `${fmt(value)}×`;
+  if (unit === "%") return `${fmt(value)}%`;
+  return `${fmt(value)} ${unit}`;
+}
+
+/** `doc` with every inline figure rendered from `run` (a figure naming no row is an error). */
+export function withFigures(doc: string, run: RunJson): string {
+  return doc.replace(FIG, (_all, group: string, name: string, which: string | undefined) => {
+    const found = run.rows.find((r) => r.group === group && r.name === name);
+    if (!found) throw new Error(`fig ${group}/${name} names no row of the run`);
+    const value = which === " :min" ? found.min : which === " :max" ? found.max : found.median;
+    return `<!-- fig ${group}/${name}${which ?? ""} -->${figureText(value, found.unit)}<!-- /fig -->`;
+  });
+}
+
 /** The docs (besides docs/bench.md) that quote rows of a run. */
 export function quotingDocs(docsDir: string): string[] {
   return readdirSync(docsDir)
     .filter((name) => name.endsWith(".md") && name !== "bench.md")
     .map((name) => join(docsDir, name))
-    .filter((path) => readFileSync(path, "utf8").includes("<!-- bench:rows "));
+    .filter((path) => /<!-- (bench:rows|fig) /.test(readFileSync(path, "utf8")));
+}
+
+/** `doc` with its bench:rows blocks and inline figures rendered from `run`. */
+export function withQuotes(doc: string, run: RunJson): string {
+  return withFigures(withRows(doc, run), run);
 }
 
 export function updateBenchDoc(docPath: string, run: RunJson): void {
   writeFileSync(docPath, withLatest(readFileSync(docPath, "utf8"), run));
-  for (const path of quotingDocs(dirname(docPath))) writeFileSync(path, withRows(readFileSync(path, "utf8"), run));
+  const readme = join(dirname(docPath), "..", "README.md");
+  for (const path of [...quotingDocs(dirname(docPath)), readme]) {
+    writeFileSync(path, withQuotes(readFileSync(path, "utf8"), run));
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -5,7 +5,17 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { END, quotingDocs, type RunJson, renderLatest, START, withLatest, withRows } from "../bench/docs.js";
+import {
+  END,
+  quotingDocs,
+  type RunJson,
+  renderLatest,
+  START,
+  withFigures,
+  withLatest,
+  withQuotes,
+  withRows,
+} from "../bench/docs.js";
 import { fmt, scanPoints, scanRowName, scanSvg, table } from "../bench/report.js";
 import type { BenchRow } from "../bench/rows.js";
 import { ratios, row } from "../bench/rows.js";
@@ -236,10 +246,24 @@ describe("docs/bench.md's latest numbers", () => {
   it("quoted in other docs are the committed run's rows, as bench/docs.ts renders them", () => {
     const run = JSON.parse(read("../bench/results/latest.json")) as RunJson;
     const docs = quotingDocs(fileURLToPath(new URL("../docs", import.meta.url)));
-    for (const path of docs) {
+    for (const path of [...docs, fileURLToPath(new URL("../README.md", import.meta.url))]) {
       const doc = readFileSync(path, "utf8");
-      expect(withRows(doc, run), path).toBe(doc);
+      expect(withQuotes(doc, run), path).toBe(doc);
     }
+  });
+
+  it("render an inline figure from the row it names, median or min or max with its unit", () => {
+    const run = {
+      rows: [
+        { group: "g", name: "a / b", unit: "×", min: 0.5, median: 0.954, max: 2 },
+        { group: "g", name: "t", unit: "ms", min: 1, median: 12.34, max: 44 },
+      ],
+    } as unknown as RunJson;
+    const doc = "x <!-- fig g/a / b -->old<!-- /fig --> y <!-- fig g/t :max -->old<!-- /fig --> z";
+    expect(withFigures(doc, run)).toBe(
+      "x <!-- fig g/a / b -->0.954×<!-- /fig --> y <!-- fig g/t :max -->44.0 ms<!-- /fig --> z",
+    );
+    expect(() => withFigures("<!-- fig g/none -->1<!-- /fig -->", run)).toThrow(/names no row/);
   });
 
   it("render a bench:rows block from the rows it selects, and refuse one that selects nothing", () => {
