@@ -16,27 +16,12 @@
  */
 import type { Backend, PrefixStore } from "../lib/backends/driver.js";
 import { openBackend, openStorage, type WorkspaceStorage } from "../lib/index.js";
-import { dropPgTables, pgTable, pgUrl, removeSqlite, sqliteFile } from "../spec/support/sql.js";
 import { type BenchRow, progress, ratios, row, type SuiteOptions } from "./rows.js";
+import { ENGINES, type Engine } from "./sql-engines.js";
 import { benchRoot } from "./support.js";
 
 const GROUP = "quota-sql";
 const BATCH = 100;
-
-interface Engine {
-  name: "sqlite" | "postgres";
-  url(root: string): string;
-  cleanup(root: string): Promise<void>;
-}
-
-const ENGINES: Engine[] = [
-  {
-    name: "sqlite",
-    url: (root) => `sqlite:${sqliteFile(root)}`,
-    cleanup: async (root) => removeSqlite(sqliteFile(root)),
-  },
-  { name: "postgres", url: pgUrl, cleanup: (root) => dropPgTables(pgTable(root)) },
-];
 
 /** Stores of a round: none has a quota; one workspace has one; MANY workspaces have one. */
 const STORES = ["none", "one", "many"] as const;

@@ -13,28 +13,14 @@ import { sqlDriver } from "../lib/backends/sql/driver.js";
 import { tables } from "../lib/backends/sql/schema.js";
 import { openSqliteClient } from "../lib/backends/sql/sqlite.js";
 import { openStorage, type WorkspaceStorage } from "../lib/index.js";
-import { dropPgTables, pgQuery, pgTable, pgUrl, removeSqlite, sqliteFile, sqliteQuery } from "../spec/support/sql.js";
+import { pgQuery, pgTable, sqliteFile, sqliteQuery } from "../spec/support/sql.js";
 import { type BenchRow, progress, ratios, row, type SuiteOptions } from "./rows.js";
+import { ENGINES, type Engine } from "./sql-engines.js";
 import { flightRows } from "./sql-flight.js";
 import { benchRoot } from "./support.js";
 
 const GROUP = "sql";
 const D = 64;
-
-interface Engine {
-  name: "sqlite" | "postgres";
-  url(root: string): string;
-  cleanup(root: string): Promise<void>;
-}
-
-const ENGINES: Engine[] = [
-  {
-    name: "sqlite",
-    url: (root) => `sqlite:${sqliteFile(root)}`,
-    cleanup: async (root) => removeSqlite(sqliteFile(root)),
-  },
-  { name: "postgres", url: pgUrl, cleanup: (root) => dropPgTables(pgTable(root)) },
-];
 
 interface Sizes {
   saves: number;
