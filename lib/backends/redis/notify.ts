@@ -59,19 +59,36 @@ export class Publisher {
     return () => this.#local.delete(local);
   }
 
-  async publish(client: RedisCommander, prefix: string, op: ChangeOp, names: readonly string[] | null): Promise<void> {
-    // Every write passes here: with nobody listening it costs a map lookup, no message is built.
-    const base = changeBase(prefix);
+  /**
+   * Every write passes here. With nobody listening, and the count known, it returns at once:
+   * no message is built, no promise made.
+   */
+  publish(
+    client: RedisCommander,
+    prefix: string,
+    op: ChangeOp,
+    names: readonly string[] | null,
+  ): Promise<void> | undefined {
     let text: string | undefined;
-    const message = () => {
-      const body: Message = { p: prefix, o: op, n: names === null ? null : [...new Set(names)], s: this.origin };
-      text ??= JSON.stringify(body);
-      return text;
-    };
-    for (const local of this.#local) if (local.bases.has(base)) local.hear(message());
-    const channel = channelOf(base);
-    const known = this.#known(channel) ?? (await this.#ask(client, channel));
-    if (known.count > 0) await client.sendCommand([this.#sharded ? "SPUBLISH" : "PUBLISH", channel, message()]);
+    if (this.#local.size > 0) {
+      const base = changeBase(prefix);
+      for (const local of this.#local) if (local.bases.has(base)) local.hear((text ??= this.#text(prefix, op, names)));
+    }
+    const channel = this.#channel(prefix);
+    const known = this.#known(channel);
+    if (known) return known.count > 0 ? this.#send(client, channel, text ?? this.#text(prefix, op, names)) : undefined;
+    return this.#ask(client, channel).then((asked) =>
+      asked.count > 0 ? this.#send(client, channel, text ?? this.#text(prefix, op, names)) : undefined,
+    );
+  }
+
+  #text(prefix: string, op: ChangeOp, names: readonly string[] | null): string {
+    const body: Message = { p: prefix, o: op, n: names === null ? null : [...new Set(names)], s: this.origin };
+    return JSON.stringify(body);
+  }
+
+  async #send(client: RedisCommander, channel: string, text: string): Promise<void> {
+    await client.sendCommand([this.#sharded ? "SPUBLISH" : "PUBLISH", channel, text]);
   }
 
   /**
@@ -79,8 +96,21 @@ export class Publisher {
    * before its own commands, so a new workspace's first write waits for one round trip, not two.
    */
   prime(client: RedisCommander, prefix: string): void {
-    const channel = channelOf(changeBase(prefix));
+    const channel = this.#channel(prefix);
     if (!this.#known(channel)) this.#ask(client, channel).catch(() => {});
+  }
+
+  /** Channels by prefix: a write looks its channel up rather than building the string twice. */
+  readonly #channels = new Map<string, string>();
+
+  #channel(prefix: string): string {
+    let channel = this.#channels.get(prefix);
+    if (channel === undefined) {
+      if (this.#channels.size >= REMEMBERED) this.#channels.clear();
+      channel = channelOf(changeBase(prefix));
+      this.#channels.set(prefix, channel);
+    }
+    return channel;
   }
 
   readonly #asking = new Map<string, Promise<{ at: number; count: number }>>();
@@ -149,17 +179,30 @@ export type Notify = ((
 ) => Promise<void>) & { prime?: (client: RedisCommander, prefix: string) => void };
 
 export function notifier(publisher: Publisher): Notify {
-  const notify: Notify = (client, prefix, op, names) =>
-    publisher.publish(client, prefix, op, names).catch((error: unknown) => {
-      warnOnce(
-        "KVWS_WATCH_PUBLISH",
-        `could not tell watchers of ${changeChannel(prefix)} about a change (the write itself succeeded): ${
-          error instanceof Error ? error.message : String(error)
-        }`,
-      );
-    });
+  const notify: Notify = (client, prefix, op, names) => {
+    let published: Promise<void> | undefined;
+    try {
+      published = publisher.publish(client, prefix, op, names);
+    } catch (error) {
+      published = Promise.reject(error);
+    }
+    return published === undefined ? DONE : published.catch(warnPublish(prefix));
+  };
   notify.prime = (client, prefix) => publisher.prime(client, prefix);
   return notify;
+}
+
+const DONE = Promise.resolve();
+
+function warnPublish(prefix: string) {
+  return (error: unknown): void => {
+    warnOnce(
+      "KVWS_WATCH_PUBLISH",
+      `could not tell watchers of ${changeChannel(prefix)} about a change (the write itself succeeded): ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+    );
+  };
 }
 
 /** After a transact: the names it wrote and the names it deleted, each as one message. */

@@ -254,19 +254,27 @@ export interface QuotaHook {
   gate: QuotaGate;
 }
 
-/** `quota` when writes of its workspace must take the quota path now (QuotaGate.active), else undefined. */
-export async function quotaPath(client: RedisCommander, quota: QuotaHook | undefined): Promise<QuotaHook | undefined> {
+/**
+ * `quota` when writes of its workspace must take the quota path now (QuotaGate.active), else
+ * undefined; synchronously while the gate knows, so the common write allocates no promise for it.
+ */
+export function quotaPath(
+  client: RedisCommander,
+  quota: QuotaHook | undefined,
+): QuotaHook | undefined | Promise<QuotaHook | undefined> {
   if (quota === undefined) return undefined;
-  return (await quota.gate.active(client, quota.base)) ? quota : undefined;
+  const active = quota.gate.active(client, quota.base);
+  if (typeof active === "boolean") return active ? quota : undefined;
+  return active.then((yes) => (yes ? quota : undefined));
 }
 
 /**
  * A promise started before other awaits: marked handled now (its rejection still reaches whoever
  * awaits it later), so failing while the caller waits on something else is no unhandled rejection.
  */
-export function early<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => {});
-  return promise;
+export function early<T>(value: T | Promise<T>): T | Promise<T> {
+  if (value instanceof Promise) value.catch(() => {});
+  return value;
 }
 
 /** What a tenant's NOPERM on the limit key means for setQuota. */
