@@ -42,6 +42,20 @@ interface RunRecord {
   rows: BenchRow[];
 }
 
+/** A run as bench/run.ts writes it, around the given rows. */
+function runOf(rows: BenchRow[]): RunJson {
+  return {
+    date: "2026-12-06T00:00:00.000Z",
+    commit: "0123456789abcdef",
+    dirty: false,
+    machine: { cpu: "cpu", cores: 2, totalmemBytes: 2 ** 31 },
+    node: "v20.20.2",
+    mode: "quick",
+    seconds: 12,
+    rows,
+  };
+}
+
 describe("npm run bench --tiny", () => {
   const out = tempDir();
   let stdout = "";
@@ -253,12 +267,10 @@ describe("docs/bench.md's latest numbers", () => {
   });
 
   it("render an inline figure from the row it names, median or min or max with its unit", () => {
-    const run = {
-      rows: [
-        { group: "g", name: "a / b", unit: "×", min: 0.5, median: 0.954, max: 2 },
-        { group: "g", name: "t", unit: "ms", min: 1, median: 12.34, max: 44 },
-      ],
-    } as unknown as RunJson;
+    const run = runOf([
+      { group: "g", name: "a / b", unit: "×", min: 0.5, median: 0.954, max: 2 },
+      { group: "g", name: "t", unit: "ms", min: 1, median: 12.34, max: 44 },
+    ]);
     const doc = "x <!-- fig g/a / b -->old<!-- /fig --> y <!-- fig g/t :max -->old<!-- /fig --> z";
     expect(withFigures(doc, run)).toBe(
       "x <!-- fig g/a / b -->0.954×<!-- /fig --> y <!-- fig g/t :max -->44.0 ms<!-- /fig --> z",
@@ -267,20 +279,11 @@ describe("docs/bench.md's latest numbers", () => {
   });
 
   it("render a bench:rows block from the rows it selects, and refuse one that selects nothing", () => {
-    const run: RunJson = {
-      date: "2026-12-06T00:00:00.000Z",
-      commit: "0123456789abcdef",
-      dirty: false,
-      machine: { cpu: "cpu", cores: 2, totalmemBytes: 2 ** 31 },
-      node: "v20.20.2",
-      mode: "quick",
-      seconds: 12,
-      rows: [
-        { group: "g", name: "write a", unit: "×", min: 1, median: 2, max: 3 },
-        { group: "g", name: "read a", unit: "×", min: 1, median: 4, max: 5 },
-        { group: "h", name: "write b", unit: "×", min: 1, median: 6, max: 7 },
-      ],
-    };
+    const run = runOf([
+      { group: "g", name: "write a", unit: "×", min: 1, median: 2, max: 3 },
+      { group: "g", name: "read a", unit: "×", min: 1, median: 4, max: 5 },
+      { group: "h", name: "write b", unit: "×", min: 1, median: 6, max: 7 },
+    ]);
     const doc = "intro\n<!-- bench:rows g /^write/ -->\nstale\n<!-- bench:rows:end -->\nafter\n";
     const out = withRows(doc, run);
     expect(out.startsWith("intro\n<!-- bench:rows g /^write/ -->\n")).toBe(true);
@@ -294,16 +297,7 @@ describe("docs/bench.md's latest numbers", () => {
   });
 
   it("replace the generated block and nothing else, and add one where there is none", () => {
-    const run: RunJson = {
-      date: "2026-12-06T00:00:00.000Z",
-      commit: "0123456789abcdef",
-      dirty: false,
-      machine: { cpu: "cpu", cores: 2, totalmemBytes: 2 ** 31 },
-      node: "v20.20.2",
-      mode: "quick",
-      seconds: 12,
-      rows: [{ group: "g", name: "a|b", unit: "µs/op", min: 1, median: 2, max: 3, note: "n" }],
-    };
+    const run = runOf([{ group: "g", name: "a|b", unit: "µs/op", min: 1, median: 2, max: 3, note: "n" }]);
     const added = withLatest("# Bench\n\nprose\n", run);
     expect(added).toBe(`# Bench\n\nprose\n\n${renderLatest(run)}\n`);
     expect(added).toMatch(rowOf("a\\|b", "2.00", "1.00 – 3.00", "µs/op", "n"));

@@ -25,7 +25,7 @@ import { hashNames, hashPage, hashStats, hscan, type Live } from "./hash-list.js
 import { changeLog, logEntry, type Nonces } from "./log.js";
 import { type Notify, notifyDecisions } from "./notify.js";
 import { canWatch, noWatch, transactLoop } from "./optimistic.js";
-import { early, type QuotaHook, quotaPath } from "./quota.js";
+import { type QuotaHook, quotaPath } from "./quota.js";
 import { decisionTargets, deleteTargets, fieldBytes, fieldsPlan, transactPlan, writeTargets } from "./quota-plans.js";
 import { exec, type RedisCommander, typed } from "./tx.js";
 
@@ -166,14 +166,11 @@ export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): 
   const write = (entries: readonly Entry[], extra?: Promise<string[][]>) =>
     run(async (client) => {
       if (entries.length === 0) return;
-      // A new workspace's first-use reads (adoption, quota, listeners) go out together.
-      const gating = early(quotaPath(client, quota));
-      ctx.notify.prime?.(client, prefix);
       const first = extra ? await extra : [];
       const now = entries.some((entry) => validTtl(entry.ttl) !== undefined) ? await ctx.clock.now(client) : undefined;
       const commands = [...first, ...writes(entries, now)];
       if (tracked) commands.push(log(entries.map((entry) => entry.name)));
-      const q = await gating;
+      const q = await quotaPath(client, quota);
       if (q) {
         const targets = writeTargets(entries, now, utf8, validTtl);
         await q.gate.guard(client, q.base, () => fieldsPlan(prefix, data, targets, commands, () => undefined));

@@ -92,8 +92,8 @@ export class Publisher {
   }
 
   /**
-   * Asks for the listener count of `prefix`'s channel now, if publish() would: a write calls this
-   * before its own commands, so a new workspace's first write waits for one round trip, not two.
+   * Asks for the listener count of `prefix`'s channel now, if publish() would: a workspace's first
+   * write asks beside its registry's round trip (driver.ts), so it waits for one round trip, not two.
    */
   prime(client: RedisCommander, prefix: string): void {
     const channel = this.#channel(prefix);
@@ -167,19 +167,16 @@ export type Subscribe = (
   onReset: () => void,
 ) => Promise<() => void>;
 
-/**
- * What a scope calls after each write; never fails the write (a refusal is warned about once).
- * `prime`, called before the write's commands, starts what the call after it will need.
- */
-export type Notify = ((
+/** What a scope calls after each write; never fails the write (a refusal is warned about once). */
+export type Notify = (
   client: RedisCommander,
   prefix: string,
   op: ChangeOp,
   names: readonly string[] | null,
-) => Promise<void>) & { prime?: (client: RedisCommander, prefix: string) => void };
+) => Promise<void>;
 
 export function notifier(publisher: Publisher): Notify {
-  const notify: Notify = (client, prefix, op, names) => {
+  return (client, prefix, op, names) => {
     let published: Promise<void> | undefined;
     try {
       published = publisher.publish(client, prefix, op, names);
@@ -188,8 +185,6 @@ export function notifier(publisher: Publisher): Notify {
     }
     return published === undefined ? DONE : published.catch(warnPublish(prefix));
   };
-  notify.prime = (client, prefix) => publisher.prime(client, prefix);
-  return notify;
 }
 
 const DONE = Promise.resolve();

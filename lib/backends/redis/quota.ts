@@ -268,15 +268,6 @@ export function quotaPath(
   return active.then((yes) => (yes ? quota : undefined));
 }
 
-/**
- * A promise started before other awaits: marked handled now (its rejection still reaches whoever
- * awaits it later), so failing while the caller waits on something else is no unhandled rejection.
- */
-export function early<T>(value: T | Promise<T>): T | Promise<T> {
-  if (value instanceof Promise) value.catch(() => {});
-  return value;
-}
-
 /** What a tenant's NOPERM on the limit key means for setQuota. */
 export function deniedQuota(base: string, cause: unknown): PermissionDeniedError {
   return new PermissionDeniedError(

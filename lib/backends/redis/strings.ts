@@ -24,7 +24,7 @@ import { countLive, listAll, listPage, liveBatches } from "./list.js";
 import { changeLog, logEntry as logEntryOf, type Nonces } from "./log.js";
 import { type Notify, notifyDecisions } from "./notify.js";
 import { canWatch, noWatch, transactLoop } from "./optimistic.js";
-import { early, type QuotaHook, quotaPath } from "./quota.js";
+import { type QuotaHook, quotaPath } from "./quota.js";
 import { decisionTargets, deleteTargets, keysPlan, storedBytes, transactPlan, writeTargets } from "./quota-plans.js";
 import { exec, type RedisCommander, typed } from "./tx.js";
 
@@ -88,9 +88,6 @@ export function stringScope(
   const write = (entries: readonly Entry[], extra?: Promise<string[][]>) =>
     run(async (client) => {
       if (entries.length === 0) return;
-      // A new workspace's first-use reads (layout check, quota, listeners) go out together.
-      const gating = early(quotaPath(client, quota));
-      notify.prime?.(client, prefix);
       const commands: string[][] = extra ? await extra : [];
       // Keys and values side by side: one MSET when no entry has a TTL (no array per entry).
       const pairs: string[] = [];
@@ -132,7 +129,7 @@ export function stringScope(
       }
       // The pruned names are logged too, so a cache drops them.
       if (tracked) commands.push(logEntry(named));
-      const q = await gating;
+      const q = await quotaPath(client, quota);
       if (q) {
         const targets = writeTargets(entries, now, key, validTtl);
         await q.gate.guard(client, q.base, () => keysPlan(targets, commands, () => undefined));
