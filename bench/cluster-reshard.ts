@@ -1,5 +1,6 @@
 /**
- * Writes while a workspace's slot is resharded (issue 21): 16 writers saving new names into one
+ * Writes while a workspace's slot is resharded (issue 21): 16 writers saving new names (and, in
+ * the key layout, overwriting existing ones: one SET XX, no index command) into one
  * workspace, first for a quiet window, then while migrateSlot() (the redis-cli --cluster reshard
  * procedure: SETSLOT IMPORTING/MIGRATING, MIGRATE key by key, SETSLOT NODE) moves the slot to
  * the next master, paced to last about MIGRATION_MS whatever the number of keys. Both Redis
@@ -23,9 +24,14 @@ export async function reshard(cluster: TestCluster, opts: SuiteOptions): Promise
   const windowMs = opts.tiny ? 300 : 2000;
   const rounds = opts.tiny ? 1 : 3;
   const out: BenchRow[] = [];
-  for (const layout of ["keys", "hash"] as const) {
-    progress(`cluster: writes during a slot migration, ${layout} layout`);
-    const root = benchRoot(`reshard-${layout}`);
+  const modes = [
+    ["keys", "new names", ""],
+    ["keys", "overwrites", ", overwrites"],
+    ["hash", "new names", ""],
+  ] as const;
+  for (const [layout, writes, label] of modes) {
+    progress(`cluster: writes during a slot migration, ${layout} layout, ${writes}`);
+    const root = benchRoot(`reshard-${layout}${label ? "-over" : ""}`);
     const storage = await openStorage({
       url: cluster.url,
       root,
@@ -54,7 +60,7 @@ export async function reshard(cluster: TestCluster, opts: SuiteOptions): Promise
           for (let i = 0; writing; i++) {
             const start = Date.now();
             try {
-              await notes.set(`r${round}-w${w}-${i}`, VALUE);
+              await notes.set(writes === "overwrites" ? `n${(w * 7 + i) % NAMES}` : `r${round}-w${w}-${i}`, VALUE);
               done.push({ start, at: Date.now() });
             } catch {
               refused.push({ start, at: Date.now() });
@@ -88,21 +94,21 @@ export async function reshard(cluster: TestCluster, opts: SuiteOptions): Promise
         const started = [...done, ...refused].filter((d) => d.start >= start && d.start < end);
         longest.push(started.reduce((most, d) => Math.max(most, d.at - d.start), 0));
       }
-      const note = `${WRITERS} writers, new names, one workspace; ~100 MIGRATEs paced over ~${windowMs} ms`;
+      const note = `${WRITERS} writers, ${writes}, one workspace; ~100 MIGRATEs paced over ~${windowMs} ms`;
       out.push(
-        row(GROUP, `reshard ${layout} layout: writes before migration`, "ops/s", before, note),
-        row(GROUP, `reshard ${layout} layout: writes during migration`, "ops/s", during, note),
-        row(GROUP, `reshard ${layout} layout: during/before`, "×", ratios(during, before)),
+        row(GROUP, `reshard ${layout} layout${label}: writes before migration`, "ops/s", before, note),
+        row(GROUP, `reshard ${layout} layout${label}: writes during migration`, "ops/s", during, note),
+        row(GROUP, `reshard ${layout} layout${label}: during/before`, "×", ratios(during, before)),
         row(
           GROUP,
-          `reshard ${layout} layout: longest write during migration`,
+          `reshard ${layout} layout${label}: longest write during migration`,
           "ms",
           longest,
           `started during it; ${failed} writes refused after commandTimeoutMs`,
         ),
       );
       progress(
-        `cluster: reshard ${layout}: before ${before.map((v) => v | 0).join("/")}/s, during ${during.map((v) => v | 0).join("/")}/s, longest ${longest.join("/")} ms, failed ${failed}`,
+        `cluster: reshard ${layout}${label}: before ${before.map((v) => v | 0).join("/")}/s, during ${during.map((v) => v | 0).join("/")}/s, longest ${longest.join("/")} ms, failed ${failed}`,
       );
     } finally {
       // The suite's private cluster goes away with its data: nothing else to clean.

@@ -89,6 +89,7 @@ async function throughput(admin: Admin, variants: Variant[], opts: SuiteOptions)
       ["scoped get", "raw get", "the PrefixStore under collection()"],
       ["tracked set", "raw set", "vectors/workflow index: + change log"],
       ["watched collection set", "collection set", "a watcher on the workspace: + PUBLISH"],
+      ["collection set, new name", "raw set, new name", "a name never written: SET XX answers nil, then the MULTI"],
       ["hash collection set", "raw set", "redisLayout hash; goal ≤ 1.5"],
       ["hash collection get", "raw get", "redisLayout hash; goal ≤ 1.1"],
       ["hash artifacts save", "raw set", "redisLayout hash; goal ≤ 2"],
@@ -186,6 +187,8 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
     const scoped = driver.scope("app:ws:w:things");
     const tracked = driver.scope("app:ws:w:vectors");
     const name = (i: number) => `k${i % NAMES}`;
+    const fresh = storage.collection("fresh");
+    let born = 0;
     // Keyv serialises on both sides, as collection() will.
     const serialised = () => JSON.stringify({ value: VALUE, expires: null });
     for (let i = 0; i < NAMES; i += 1000) {
@@ -215,6 +218,8 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
         { name: "scoped get", op: async (i) => JSON.parse(String(await scoped.get(name(i)))) },
         { name: "collection get", op: (i) => collection.get(name(i)) },
         { name: "artifacts load", op: (i) => storage.artifacts.load(name(i)) },
+        { name: "raw set, new name", op: () => raw.set(`n${born++}`, VALUE) },
+        { name: "collection set, new name", op: () => fresh.set(`n${born++}`, VALUE) },
         { name: "watched collection set", op: (i) => watchedCollection.set(name(i), VALUE) },
         { name: "hash collection set", op: (i) => hashCollection.set(name(i), VALUE) },
         { name: "hash collection get", op: (i) => hashCollection.get(name(i)) },

@@ -6,6 +6,7 @@ import { type RedisDriverOptions, redisDriver } from "../../lib/backends/redis/d
 import { connectRedis, type RedisConnection } from "../../lib/backends/redis/open.js";
 import { deleteUnder, keysUnder, type RawRedis, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
 import { listNames } from "../support/prefix-store.js";
+import { type Cleanups, startPrivateRedis } from "../support/servers.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -84,14 +85,38 @@ describe("redis PrefixStore: values, index and TTL", () => {
     expect((await raw.zRange(`${prefix}#ttl`, 0, -1)).sort()).toEqual(["long", "ttl"]);
   });
 
-  it("re-scores a name rewritten without a TTL", async () => {
+  it("keeps a timed name rewritten without a TTL listed, counted and stored after its old expiry", async () => {
     const s = scope(prefix);
     await s.set("b", "v", 60);
+    await s.set("gone", "v", 60);
+    // A plain overwrite is one SET XX: the #ttl entry stays behind as a stale hint.
     await s.set("b", "v2");
+    expect(await raw.pTTL(`${prefix}:b`)).toBe(-1);
+    expect(await raw.zScore(`${prefix}#ttl`, "b")).not.toBeNull();
     await sleep(150);
     expect(await listNames(s)).toEqual(["b"]);
-    expect(await raw.zScore(`${prefix}#index`, "b")).toBe(0);
-    expect(await raw.exists(`${prefix}#ttl`)).toBe(0);
+    expect(await s.page!({ limit: 10 })).toEqual(["b"]);
+    expect(await s.stats!()).toEqual({ entries: 1, bytes: 2 });
+    const scanned: string[] = [];
+    for await (const names of s.scan!()) scanned.push(...names);
+    expect(scanned).toEqual(["b"]);
+    // The next TTL write prunes: the gone name from both sets, the stale hint from #ttl only.
+    await s.set("t", "v", 600_000);
+    expect(await s.get("b")).toBe("v2");
+    expect(await raw.zScore(`${prefix}#ttl`, "b")).toBeNull();
+    expect((await raw.zRange(`${prefix}#index`, 0, -1)).sort()).toEqual(["b", "t"]);
+    expect(await listNames(s)).toEqual(["b", "t"]);
+  });
+
+  it("expires a timed value at exactly the instant its #ttl entry records", async () => {
+    const s = scope(prefix);
+    const names = Array.from({ length: 20 }, (_, i) => `t${i}`);
+    for (const name of names) await s.set(name, "v", 600_000 + (names.indexOf(name) % 7));
+    await s.setMany(names.slice(0, 5).map((name) => ({ name, value: "w", ttl: 500_000 })));
+    for (const name of names) {
+      const at = Number(await raw.sendCommand(["PEXPIRETIME", `${prefix}:${name}`]));
+      expect(at).toBe(Number(await raw.zScore(`${prefix}#ttl`, name)));
+    }
   });
 
   it("lists every name once across many ZSCAN pages and clears them all in batches, leaving no key", async () => {
@@ -140,6 +165,76 @@ describe("redis PrefixStore: values, index and TTL", () => {
     expect(error).toMatchObject({ code: "ERR_STORE_COMMAND" });
     expect(String((error as Error & { cause: Error }).cause.message)).toMatch(/WRONGTYPE/);
     await raw.del(`${prefix}#index`);
+  });
+});
+
+describe("redis PrefixStore: commands per write", () => {
+  const cleanups: Cleanups = [];
+  afterAll(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it("overwrites an existing name with one SET XX, and writes a new one, a TTL or a tracked prefix in a MULTI", async () => {
+    const { server, admin } = await startPrivateRedis(cleanups);
+    const own = await connectRedis(server.url);
+    cleanups.push(() => own.close());
+    const driver = redisDriver(async () => own.commander);
+    const plain = driver.scope("r:ws:a:things");
+    const tracked = driver.scope("r:ws:a:vectors");
+    /** Calls per command (INFO itself left out) that `work` made. */
+    const sent = async (work: () => Promise<unknown>) => {
+      const calls = async () => {
+        const info = String(await admin.info("commandstats"));
+        return new Map([...info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+      };
+      const before = await calls();
+      await work();
+      const delta: Record<string, number> = {};
+      for (const [name, n] of await calls()) {
+        const d = n - (before.get(name) ?? 0);
+        if (d > 0 && name !== "info") delta[name] = d;
+      }
+      return delta;
+    };
+    await plain.get("a"); // its first command also checks the layout (EXISTS …#data) once
+    expect(await sent(() => plain.set("a", "1"))).toEqual({ multi: 1, zadd: 1, zrem: 1, set: 2, exec: 1 });
+    expect(await sent(() => plain.set("a", "2"))).toEqual({ set: 1 });
+    expect(await plain.get("a")).toBe("2");
+    expect(await sent(() => plain.set("a", "3", 600_000))).toMatchObject({ multi: 1, exec: 1 });
+    await tracked.set("v", "1");
+    expect(await sent(() => tracked.set("v", "2"))).toMatchObject({ multi: 1, xadd: 1, exec: 1 });
+    // A deleted name is new again: its SET XX is refused and the MULTI gives it its member back.
+    await plain.delete("a");
+    expect(await sent(() => plain.set("a", "4"))).toMatchObject({ multi: 1, zadd: 1 });
+    expect(await listNames(plain)).toEqual(["a"]);
+    // A run of new names stops probing after 4 refusals, for 16 writes, then 32 after the next refusal.
+    const fresh = driver.scope("r:ws:a:fresh");
+    await fresh.get("x");
+    const names = (from: number, to: number) => async () => {
+      for (let i = from; i < to; i++) await fresh.set(`n${i}`, "v");
+    };
+    expect(await sent(names(0, 20))).toMatchObject({ set: 20 + 4, multi: 20 });
+    expect(await sent(names(20, 21))).toMatchObject({ set: 2, multi: 1 });
+    expect(await sent(names(21, 53))).toMatchObject({ set: 32, multi: 32 });
+    // Then it probes again; an accepted overwrite ends the run, and overwrites are one SET each.
+    expect(await sent(() => fresh.set("n0", "w"))).toEqual({ set: 1 });
+    expect(await sent(() => fresh.set("n1", "w"))).toEqual({ set: 1 });
+    expect(await fresh.getMany(["n0", "n1", "n2"])).toEqual(["w", "w", "v"]);
+    expect(await listNames(fresh)).toHaveLength(53);
+    // The skip doubles with each refused probe, to at most 1024 writes: the documented policy, replayed.
+    const many = driver.scope("r:ws:a:many");
+    await many.get("x");
+    const total = 3100;
+    let probes = 0;
+    for (let i = 0, refusals = 0, skip = 0; i < total; i++) {
+      if (skip > 0) skip--;
+      else if (++probes && ++refusals >= 4) skip = Math.min(1024, 16 * 2 ** (refusals - 4));
+    }
+    const calls = await sent(async () => {
+      for (let i = 0; i < total; i++) await many.set(`m${i}`, "v");
+    });
+    expect(calls).toMatchObject({ set: total + probes, multi: total });
+    expect(probes).toBe(12); // 4, then one per skip of 16, 32, …, 1024, 1024, 1024
   });
 });
 
@@ -285,6 +380,64 @@ describe("redis PrefixStore against a model", () => {
         for (const [i, s] of stores.entries()) expect(await listNames(s)).toEqual([...live[i]!].sort());
       }),
       { numRuns: 40, seed: 7 },
+    );
+  });
+});
+
+describe("redis PrefixStore against a model, with TTLs and overwrites", () => {
+  it("lists, pages and counts exactly the live names, whatever mix of plain, timed and expired writes", async () => {
+    const r = root();
+    let run = 0;
+    const name = fc.constantFrom("a", "b", "c", "d");
+    const op = fc.oneof(
+      { weight: 4, arbitrary: fc.record({ kind: fc.constant("set" as const), name }) },
+      { weight: 2, arbitrary: fc.record({ kind: fc.constant("long" as const), name }) },
+      { weight: 2, arbitrary: fc.record({ kind: fc.constant("short" as const), name }) },
+      { weight: 2, arbitrary: fc.record({ kind: fc.constant("delete" as const), name }) },
+      { weight: 2, arbitrary: fc.record({ kind: fc.constant("check" as const) }) },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 30 }), async (ops) => {
+        run++;
+        const prefix = `${r}:ws:m${run}:artifacts`;
+        const s = scope(prefix);
+        const live = new Set<string>();
+        const short = new Set<string>(); // live until the next check, which waits for them to expire
+        const check = async () => {
+          await sleep(5);
+          for (const n of short) live.delete(n);
+          short.clear();
+          const want = [...live].sort();
+          expect(await listNames(s)).toEqual(want);
+          const paged: string[] = [];
+          for (let page = await s.page!({ limit: 2 }); page.length > 0; ) {
+            paged.push(...page);
+            page = await s.page!({ limit: 2, after: page[page.length - 1]! });
+          }
+          expect(paged).toEqual(want);
+          expect((await s.stats!()).entries).toBe(want.length);
+        };
+        for (const o of ops) {
+          if (o.kind === "check") await check();
+          else if (o.kind === "delete") {
+            await s.delete(o.name);
+            live.delete(o.name);
+            short.delete(o.name);
+          } else {
+            await s.set(o.name, o.kind, o.kind === "set" ? undefined : o.kind === "long" ? 600_000 : 1);
+            live.add(o.name);
+            if (o.kind === "short") short.add(o.name);
+            else short.delete(o.name);
+          }
+        }
+        await check();
+        // A TTL write prunes; afterwards every value still has its member, and the listing agrees.
+        await s.set("zz", "v", 600_000);
+        const indexed = new Set(await raw.zRange(`${prefix}#index`, 0, -1));
+        for (const key of await keysUnder(raw, `${prefix}:`)) expect(indexed).toContain(key.slice(prefix.length + 1));
+        expect(await listNames(s)).toEqual([...live, "zz"].sort());
+      }),
+      { numRuns: 30, seed: 11 },
     );
   });
 });

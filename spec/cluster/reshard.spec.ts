@@ -1,7 +1,7 @@
 // A workspace's slot resharded to another master while 16 writers write to it, in both Redis
 // layouts: every acknowledged write readable afterwards, the listing exact, a refused write typed
 // and not applied. The hash layout (one key per collection) keeps serving mid-migration, through
-// ASK; the key layout refuses new names (TRYAGAIN) until the slot has moved. Throughput: bench/cluster.ts.
+// ASK; the key layout refuses new names (TRYAGAIN) until the slot has moved, and serves overwrites. Throughput: bench/cluster.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keySlot } from "../../lib/backends/redis/cluster-watch.js";
 import { ConnectionError, openStorage, type WorkspaceStorage } from "../../lib/index.js";
@@ -33,6 +33,8 @@ describe("resharding a workspace's slot under 16 writers", () => {
         const notes = storage.collection("notes");
         for (let i = 0; i < 40; i++) await notes.set(`pre-${i}`, i);
         for (let c = 0; c < 5; c++) await storage.collection(`other${c}`).set("x", c);
+        // Its first write (registry entries, layout check) before the migration, as a running app's.
+        await impatient.collection("notes").set("pre-3", 3);
         const prefix = storage.keyspace.prefix("notes");
         const slot = keySlot(prefix);
         const from = await ownerOf(cluster(), slot);
@@ -70,7 +72,7 @@ describe("resharding a workspace's slot under 16 writers", () => {
             if (layout === "hash") {
               mid.delete = await outcome(hurried.delete("pre-1"));
               mid.timed = await outcome(hurried.set("timed", "t", 60_000));
-            }
+            } else mid.overwrite = await outcome(hurried.set("pre-2", "o"));
           },
         });
         await sleep(50);
@@ -90,6 +92,8 @@ describe("resharding a workspace's slot under 16 writers", () => {
           // A new name's MULTI names #index (on the target now) and a key nobody holds: TRYAGAIN.
           expect(mid.set).toBeInstanceOf(ConnectionError);
           expect(mid.set).toMatchObject(tryAgain);
+          // An overwrite of an existing name is one SET XX on its key alone: served where the key is.
+          expect(mid.overwrite).toEqual({ ok: true });
           // Writers waiting past commandTimeoutMs (a slow machine) fail typed, and were not applied.
           for (const failure of failures) expect(failure).toMatchObject(tryAgain);
         }
@@ -99,7 +103,7 @@ describe("resharding a workspace's slot under 16 writers", () => {
         if (layout === "hash") {
           expected.set("mid", "m");
           expected.delete("pre-1");
-        }
+        } else expected.set("pre-2", "o");
         // Listed with their values, exactly the acknowledged writes; a few read back one by one too.
         const listed = new Map<string, unknown>();
         for await (const [name, value] of notes.iterator!(undefined)) listed.set(String(name), value);

@@ -2,7 +2,12 @@
  * Listing a Redis prefix: every live name (`names`) or one sorted page (`page`). Index members
  * all score 0, so `ZRANGE <index> (<after> + BYLEX LIMIT 0 <n>` reads a page in O(log n + n);
  * expiries of TTL'd names are kept apart in `<prefix>#ttl` (score = expiry in ms), and a page
- * hides the names whose expiry has passed with one `ZMSCORE`.
+ * finds the names whose expiry has passed with one `ZMSCORE`.
+ *
+ * A recorded expiry is a hint, not the truth: a plain overwrite of an existing name is one
+ * `SET … XX` that leaves `#ttl` (and an old-layout score) as they were, while the value lost its
+ * TTL. So a name whose recorded expiry passed is hidden only once `EXISTS` confirms its value is
+ * gone (`stillThere`); names whose expiry has not passed cost nothing extra.
  *
  * Before 0.3 the index scored each member by its expiry (`+inf` without one). Such members
  * (score > 0) are still read correctly: `names` takes their score as their expiry, and a page
@@ -14,6 +19,7 @@ import { compareNames, type PageOptions } from "../driver.js";
 import { type RedisCommander, typed } from "./tx.js";
 
 const SCAN_COUNT = "1000";
+const SCAN_BATCH = 1000;
 
 /** A sorted-set score as Redis sends it: "inf" in RESP2, a number in RESP3. */
 export function score(value: unknown): number {
@@ -45,6 +51,15 @@ export async function* scanSortedSet(client: RedisCommander, key: string): Async
 export interface ListKeys {
   index: string;
   ttl: string;
+  /** The value's key of a name. */
+  key: (name: string) => string;
+}
+
+/** Of `names` (whose recorded expiry passed), those whose value still exists, in their order. */
+export async function stillThere(client: RedisCommander, keys: ListKeys, names: readonly string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  const replies = await Promise.all(names.map((name) => client.sendCommand(["EXISTS", keys.key(name)])));
+  return names.filter((_, i) => Number(replies[i]) > 0);
 }
 
 /** Whether a member is live at `now`: its own score (old layout), else its #ttl expiry if any. */
@@ -63,12 +78,20 @@ export async function* listAll(client: RedisCommander, keys: ListKeys): AsyncGen
     const expiries = new Map<string, number>();
     for await (const [name, raw] of scanSortedSet(client, keys.ttl)) expiries.set(name, score(raw));
     const now = serverMs(await time);
+    let doubtful: string[] = [];
+    const confirmed = async () => {
+      const there = await stillThere(client, keys, doubtful);
+      doubtful = [];
+      return there.filter((name) => !seen.has(name) && seen.add(name));
+    };
     for await (const [name, raw] of scanSortedSet(client, keys.index)) {
-      if (!seen.has(name) && live(score(raw), expiries.get(name), now)) {
+      if (seen.has(name)) continue;
+      if (live(score(raw), expiries.get(name), now)) {
         seen.add(name);
         yield name;
-      }
+      } else if (doubtful.push(name) >= SCAN_BATCH) yield* await confirmed();
     }
+    yield* await confirmed();
   } catch (error) {
     throw typed(error);
   }
@@ -107,7 +130,11 @@ export async function listPage(
         client.sendCommand(["ZMSCORE", keys.ttl, ...names]) as Promise<unknown[]>,
         now(),
       ]);
-      kept = names.filter((_, i) => scores[i] == null || score(scores[i]) >= at);
+      const lapsed = new Set(names.filter((_, i) => scores[i] != null && score(scores[i]) < at));
+      if (lapsed.size > 0) {
+        const there = new Set(await stillThere(client, keys, [...lapsed]));
+        kept = names.filter((name) => !lapsed.has(name) || there.has(name));
+      }
     }
     out.push(...kept);
     // Done when the range ran out, left the prefix, or every name it gave was live.
@@ -157,7 +184,9 @@ export async function* liveBatches(client: RedisCommander, keys: ListKeys, size:
           if (scores[i] != null) expiries.set(name, score(scores[i]));
         });
       }
-      return taken.filter(([name, s]) => live(s, expiries.get(name), now)).map(([name]) => name);
+      const lapsed = new Set(taken.filter(([name, s]) => !live(s, expiries.get(name), now)).map(([name]) => name));
+      const there = new Set(await stillThere(client, keys, [...lapsed]));
+      return taken.map(([name]) => name).filter((name) => !lapsed.has(name) || there.has(name));
     };
     for await (const [name, raw] of scanSortedSet(client, keys.index)) {
       batch.push([name, score(raw)]);
@@ -173,13 +202,22 @@ export async function* liveBatches(client: RedisCommander, keys: ListKeys, size:
   }
 }
 
-/** Live names, counted without reading them: members, less those whose expiry passed (both layouts). */
+/**
+ * Live names, counted without reading their values: members, less those whose recorded expiry
+ * passed (either layout) and whose value is confirmed gone.
+ */
 export async function countLive(client: RedisCommander, keys: ListKeys): Promise<number> {
   const now = serverMs(await client.sendCommand(["TIME"]));
-  const [all, expired, oldExpired] = (await Promise.all([
+  const [all, lapsed, oldLapsed] = (await Promise.all([
     client.sendCommand(["ZCOUNT", keys.index, "-inf", "+inf"]),
-    client.sendCommand(["ZCOUNT", keys.ttl, "-inf", `(${now}`]),
-    client.sendCommand(["ZCOUNT", keys.index, "(0", `(${now}`]),
-  ])) as unknown[];
-  return Math.max(0, Number(all) - Number(expired) - Number(oldExpired));
+    client.sendCommand(["ZRANGEBYSCORE", keys.ttl, "-inf", `(${now}`]),
+    client.sendCommand(["ZRANGEBYSCORE", keys.index, "(0", `(${now}`]),
+  ])) as [unknown, unknown[], unknown[]];
+  const doubtful = [...new Set([...lapsed, ...oldLapsed].map(String))];
+  let gone = 0;
+  for (let i = 0; i < doubtful.length; i += SCAN_BATCH) {
+    const part = doubtful.slice(i, i + SCAN_BATCH);
+    gone += part.length - (await stillThere(client, keys, part)).length;
+  }
+  return Math.max(0, Number(all) - gone);
 }

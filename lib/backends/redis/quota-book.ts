@@ -38,23 +38,32 @@ interface Count {
 
 /** A key-layout prefix: live names from its index (as stats()), bytes by STRLEN, expiries from #ttl. */
 async function countKeys(client: RedisCommander, prefix: string, into: Count): Promise<void> {
-  const keys = { index: metaKey(prefix, "index"), ttl: metaKey(prefix, "ttl") };
+  const keys = {
+    index: metaKey(prefix, "index"),
+    ttl: metaKey(prefix, "ttl"),
+    key: (name: string) => joinKey(prefix, name),
+  };
   const seen = new Set<string>();
+
   for await (const batch of liveBatches(client, keys, BATCH)) {
     const names = batch.filter((name) => !seen.has(name) && seen.add(name));
     if (names.length === 0) continue;
     const full = names.map((name) => joinKey(prefix, name));
-    const [lengths, exists, expiries] = (await Promise.all([
+    // Expiries from PTTL (read beside the server's clock), not #ttl: a plain overwrite (SET XX)
+    // leaves a stale #ttl hint behind.
+    const [lengths, pttls, time] = (await Promise.all([
       Promise.all(full.map((key) => client.sendCommand(["STRLEN", key]))),
-      Promise.all(full.map((key) => client.sendCommand(["EXISTS", key]))),
-      client.sendCommand(["ZMSCORE", keys.ttl, ...names]),
-    ])) as [unknown[], unknown[], unknown[]];
+      Promise.all(full.map((key) => client.sendCommand(["PTTL", key]))),
+      client.sendCommand(["TIME"]),
+    ])) as [unknown[], unknown[], unknown];
+    const now = serverMs(time);
     full.forEach((member, i) => {
-      if (!(Number(exists[i]) > 0)) return;
+      const pttl = Number(pttls[i]);
+      if (pttl === -2) return;
       const bytes = Number(lengths[i]);
       into.entries++;
       into.bytes += bytes;
-      if (expiries[i] != null) into.timed.push([member, bytes, Number(expiries[i])]);
+      if (pttl >= 0) into.timed.push([member, bytes, now + pttl]);
     });
   }
 }

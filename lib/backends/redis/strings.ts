@@ -24,13 +24,14 @@ import { countLive, listAll, listPage, liveBatches } from "./list.js";
 import { changeLog, logEntry as logEntryOf, type Nonces } from "./log.js";
 import { type Notify, notifyDecisions } from "./notify.js";
 import { canWatch, noWatch, transactLoop } from "./optimistic.js";
+import { expiredNames, restoreMembers } from "./prune.js";
 import { type QuotaHook, quotaPath } from "./quota.js";
 import { decisionTargets, deleteTargets, keysPlan, storedBytes, transactPlan, writeTargets } from "./quota-plans.js";
 import { exec, type RedisCommander, typed } from "./tx.js";
 
 const CLEAR_BATCH = 1000;
-/** Expired members a TTL write on a tracked prefix prunes (and logs) at most: bounds one write's work. */
-export const PRUNE_LIMIT = 1000;
+/** Refused overwrite probes in a row after which a prefix's writes skip the probe (see overwrite). */
+const NEW_STREAK = 4;
 
 export function stringScope(
   prefix: string,
@@ -50,6 +51,7 @@ export function stringScope(
   const tracked = tracksChanges(prefix);
   const key = (name: string) => utf8(joinKey(prefix, name));
   const logEntry = (names: readonly string[]) => logEntryOf(log, cap, nonces, names);
+  const listKeys = { index, ttl: ttlKey, key };
 
   // Errors of raw clients (redisDriverFor) get the same types as connectRedis's.
   const run = async <T>(work: (client: RedisCommander) => Promise<T>): Promise<T> => {
@@ -61,33 +63,40 @@ export function stringScope(
   };
 
   /**
-   * Names whose TTL passed, from #ttl and from members still scored by expiry (the layout before
-   * 0.3), at most PRUNE_LIMIT of each: bounds one write's work.
+   * A plain overwrite of one name that exists: `SET … XX` alone. An existing value has its member
+   * (index ⊇ values), and nothing in between can remove it, so the index needs no command; a
+   * stale #ttl hint it leaves is read as one (list.ts). Refused (nil) for a new name, which then
+   * takes the MULTI below. Not for tracked prefixes (the log), quotas (the ledger) or TTLs.
+   * A prefix that keeps getting new names would pay a refused probe per write: after NEW_STREAK
+   * refusals in a row its writes skip the probe for 16, 32, … up to 1024 writes (either path is
+   * correct for any name; only the cost differs), and one accepted overwrite ends that.
    */
-  const expired = async (client: RedisCommander, now: number): Promise<string[]> => {
-    const lists = (await Promise.all([
-      client.sendCommand(["ZRANGEBYSCORE", ttlKey, "-inf", `(${now}`, "LIMIT", "0", String(PRUNE_LIMIT)]),
-      client.sendCommand(["ZRANGEBYSCORE", index, "(0", `(${now}`, "LIMIT", "0", String(PRUNE_LIMIT)]),
-    ])) as unknown[][];
-    return [...new Set(lists.flat().map(String))];
-  };
-
-  /**
-   * A name pruned as expired may have been written again between the read that found it and the
-   * MULTI that removed its member. Such a value is given its member back, so index ⊇ values holds;
-   * its TTL (if the new write had one) is no longer known to the listing, which then shows the name
-   * until it is deleted or rebuildIndex runs (its readers see it gone once its value expires).
-   */
-  const restore = async (client: RedisCommander, names: readonly string[]) => {
-    const exists = (await Promise.all(names.map((name) => client.sendCommand(["EXISTS", key(name)])))) as unknown[];
-    const back = names.filter((_, i) => Number(exists[i]) > 0);
-    if (back.length > 0) await client.sendCommand(["ZADD", index, ...back.flatMap((name) => ["0", name])]);
+  let refusals = 0;
+  let skip = 0;
+  const overwrite = async (client: RedisCommander, entry: Entry): Promise<boolean> => {
+    if (tracked || validTtl(entry.ttl) !== undefined) return false;
+    if (skip > 0) {
+      skip--;
+      return false;
+    }
+    const q = quotaPath(client, quota);
+    if (q !== undefined && (q instanceof Promise ? (await q) !== undefined : true)) return false;
+    const name = entry.name;
+    if ((await client.sendCommand(["SET", key(name), redisString(entry.value), "XX"])) == null) {
+      refusals++;
+      if (refusals >= NEW_STREAK) skip = Math.min(1024, 16 << Math.min(6, refusals - NEW_STREAK));
+      return false;
+    }
+    refusals = 0;
+    await notify(client, prefix, "set", [name]);
+    return true;
   };
 
   /** `extra`: registry commands queued first in the same MULTI (setRegistering). */
   const write = (entries: readonly Entry[], extra?: Promise<string[][]>) =>
     run(async (client) => {
       if (entries.length === 0) return;
+      if (extra === undefined && entries.length === 1 && (await overwrite(client, entries[0] as Entry))) return;
       const commands: string[][] = extra ? await extra : [];
       // Keys and values side by side: one MSET when no entry has a TTL (no array per entry).
       const pairs: string[] = [];
@@ -110,7 +119,9 @@ export function stringScope(
       // plain writes stay ZADD + ZREM (of a missing #ttl: nearly free) + SET.
       let gone: string[] = [];
       if (now !== undefined) {
-        gone = await expired(client, now);
+        const pruned = await expiredNames(client, listKeys, now);
+        gone = pruned.gone;
+        commands.push(...pruned.commands);
         if (gone.length > 0) {
           commands.push(["ZREM", index, ...gone], ["ZREM", ttlKey, ...gone]);
           named.push(...gone);
@@ -124,7 +135,8 @@ export function stringScope(
         // In entry order, so a name given twice ends with its last entry, as MSET would.
         ttls.forEach((ttl, i) => {
           const set = ["SET", pairs[2 * i] as string, pairs[2 * i + 1] as string];
-          commands.push(ttl === undefined ? set : [...set, "PX", String(ttl)]);
+          // PXAT on the clock that scored #ttl (and the quota ledger): all three agree on the instant.
+          commands.push(ttl === undefined ? set : [...set, "PXAT", String((now as number) + ttl)]);
         });
       }
       // The pruned names are logged too, so a cache drops them.
@@ -138,7 +150,7 @@ export function stringScope(
       if (gone.length > 0) {
         const own = new Set(written);
         const rewritten = gone.filter((name) => !own.has(name));
-        if (rewritten.length > 0) await restore(client, rewritten);
+        if (rewritten.length > 0) await restoreMembers(client, listKeys, rewritten);
       }
       // The message lists each name once (notify.ts), so duplicates need no Set here.
       await notify(client, prefix, "set", written);
@@ -203,7 +215,8 @@ export function stringScope(
       const value = redisString(decision.value);
       commands.push(["ZADD", index, "0", name]);
       if (ttl === undefined) commands.push(["ZREM", ttlKey, name], ["SET", key(name), value]);
-      else commands.push(["ZADD", ttlKey, String(now + ttl), name], ["SET", key(name), value, "PX", String(ttl)]);
+      else
+        commands.push(["ZADD", ttlKey, String(now + ttl), name], ["SET", key(name), value, "PXAT", String(now + ttl)]);
     });
     if (tracked && changed.length > 0) commands.push(logEntry(changed));
     return commands;
@@ -275,9 +288,9 @@ export function stringScope(
       ),
     async *names() {
       const client = await connect().catch((error) => Promise.reject(typed(error)));
-      yield* listAll(client, { index, ttl: ttlKey });
+      yield* listAll(client, listKeys);
     },
-    page: (options) => run((client) => listPage(client, { index, ttl: ttlKey }, options, () => clock.now(client))),
+    page: (options) => run((client) => listPage(client, listKeys, options, () => clock.now(client))),
     clear: () =>
       run(async (client) => {
         // Batches keep Redis responsive on huge scopes; a write landing between batches survives,
@@ -297,15 +310,15 @@ export function stringScope(
       }),
     async *scan() {
       const client = await connect().catch((error) => Promise.reject(typed(error)));
-      yield* liveBatches(client, { index, ttl: ttlKey }, CLEAR_BATCH);
+      yield* liveBatches(client, listKeys, CLEAR_BATCH);
     },
     stats: () =>
       run(async (client) => {
         // Entries from the index alone; bytes by STRLEN, which reads no value out. ZSCAN may repeat a
         // member while the set is resized under it, so bytes are a measure, entries are exact.
-        const entries = await countLive(client, { index, ttl: ttlKey });
+        const entries = await countLive(client, listKeys);
         let bytes = 0;
-        for await (const names of liveBatches(client, { index, ttl: ttlKey }, CLEAR_BATCH)) {
+        for await (const names of liveBatches(client, listKeys, CLEAR_BATCH)) {
           const lengths = await Promise.all(names.map((name) => client.sendCommand(["STRLEN", key(name)])));
           for (const length of lengths) bytes += Number(length);
         }
