@@ -3,7 +3,7 @@
  * and the repair after it. `#ttl` and old-layout scores are hints (list.ts): PTTL tells which
  * names are really gone.
  */
-import type { ListKeys } from "./list.js";
+import { type ListKeys, stillThere } from "./list.js";
 import type { RedisCommander } from "./tx.js";
 
 /** Expired members a TTL write prunes (and, on a tracked prefix, logs) at most: bounds one write's work. */
@@ -44,7 +44,6 @@ export async function expiredNames(
  * until it is deleted or rebuildIndex runs (its readers see it gone once its value expires).
  */
 export async function restoreMembers(client: RedisCommander, keys: ListKeys, names: readonly string[]): Promise<void> {
-  const exists = (await Promise.all(names.map((name) => client.sendCommand(["EXISTS", keys.key(name)])))) as unknown[];
-  const back = names.filter((_, i) => Number(exists[i]) > 0);
+  const back = await stillThere(client, keys, names);
   if (back.length > 0) await client.sendCommand(["ZADD", keys.index, ...back.flatMap((name) => ["0", name])]);
 }
