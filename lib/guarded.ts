@@ -22,7 +22,7 @@ export interface WriteGate<Due> {
 }
 
 export function guarded<Due>(store: PrefixStore, closed: ClosedCheck, gate?: WriteGate<Due>): PrefixStore {
-  const { version, changedSince, stats, scan, page, transact } = store;
+  const { version, changedSince, stats, scan, page, transact, replace } = store;
   const fail = (error: Error) => Promise.reject(error);
   // Listings return an iterable, not a promise: a closed storage throws at the call.
   const open = () => {
@@ -103,6 +103,14 @@ export function guarded<Due>(store: PrefixStore, closed: ClosedCheck, gate?: Wri
         return gate && due !== undefined
           ? gate.ensure(due).then(() => transact.call(store, names, decide))
           : transact.call(store, names, decide);
+      },
+    }),
+    ...(replace && {
+      replace: (name: string, value: unknown) => {
+        const error = closed();
+        if (error) return fail(error);
+        // A write still to register goes the usual way, which carries the registration.
+        return gate?.due() !== undefined ? Promise.resolve(undefined) : replace.call(store, name, value);
       },
     }),
     ...(page && {

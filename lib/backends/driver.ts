@@ -19,6 +19,13 @@ export interface PrefixStore {
   /** `ttl` in milliseconds; undefined (or not positive) = no expiry. */
   set(name: string, value: unknown, ttl?: number): Promise<void>;
   setMany(entries: readonly Entry[]): Promise<void>;
+  /**
+   * Overwrites a name that holds a value, without a TTL, in one atomic step, and resolves with the
+   * value it replaced (as stored); undefined when it wrote nothing: the name held no value, or the
+   * store cannot do it in one step right now (the caller then reads and writes as usual). Optional:
+   * where one command can do it (Redis `SET … XX GET`), artifacts.save spends one round trip.
+   */
+  replace?(name: string, value: unknown): Promise<unknown>;
   /** Whether a value existed. */
   delete(name: string): Promise<boolean>;
   /** How many of the names had a value. */

@@ -1,4 +1,4 @@
-import { ArtifactNotFoundError, InvalidArgumentError, InvalidValueError } from "../errors.js";
+import { ArtifactNotFoundError, ConflictError, InvalidArgumentError, InvalidValueError } from "../errors.js";
 import { validateName } from "../keys.js";
 import { decodeValue, encodeSpliced, jsonText } from "./codec.js";
 import { assertJson, assertMetadata } from "./json.js";
@@ -26,11 +26,39 @@ function payloadOf(stored: StoredArtifact): unknown {
   return stored.kind === "bytes" ? new Uint8Array(Buffer.from(stored.data as string, "base64")) : stored.data;
 }
 
-/** A save checked and serialised before any I/O; `entry` completes it once the previous record is known. */
+/** A save checked and serialised before any I/O; `entry` completes it once the first save's time is known. */
 interface Prepared {
   name: string;
   ttl: number | undefined;
-  entry(previous: StoredArtifact | undefined): { info: ArtifactInfo; value: string };
+  /** `createdAt`: the stored record's, undefined when there is none (this save creates it). */
+  entry(createdAt: string | undefined): { info: ArtifactInfo; value: string };
+}
+
+/** How many names' creation times one artifact store remembers (about 100 bytes each). */
+export const KNOWN_NAMES = 65_536;
+
+/**
+ * The creation time of records this handle wrote or read, newest last, so that a save of a name
+ * it knows can write the record whole in one step (PrefixStore.replace) instead of reading it
+ * first. The replaced value says whether the guess held.
+ */
+class KnownCreation {
+  readonly #times = new Map<string, string>();
+
+  get(name: string): string | undefined {
+    return this.#times.get(name);
+  }
+
+  note(name: string, createdAt: unknown): void {
+    if (typeof createdAt !== "string") return;
+    this.#times.delete(name);
+    this.#times.set(name, createdAt);
+    if (this.#times.size > KNOWN_NAMES) this.#times.delete(this.#times.keys().next().value as string);
+  }
+
+  forget(name: string): void {
+    this.#times.delete(name);
+  }
 }
 
 function prepare(name: string, data: unknown, options: Omit<SaveItem, "name" | "data"> | undefined): Prepared {
@@ -63,9 +91,9 @@ function prepare(name: string, data: unknown, options: Omit<SaveItem, "name" | "
   return {
     name,
     ttl,
-    entry(previous) {
+    entry(created) {
       const now = new Date().toISOString();
-      const createdAt = previous?.createdAt ?? now;
+      const createdAt = created ?? now;
       const info: ArtifactInfo = {
         name,
         description,
@@ -86,23 +114,57 @@ function prepare(name: string, data: unknown, options: Omit<SaveItem, "name" | "
 
 export function createArtifactStore({ store }: CollectionContext): ArtifactStore {
   const decode = (raw: unknown, name: string) => (decodeValue(raw, name) as StoredArtifact | undefined) ?? undefined;
-  const read = async (name: string) => decode(await store.get(validateName(name, "artifact name")), name);
+  const known = new KnownCreation();
+  const seen = (stored: StoredArtifact | undefined, name: string) => {
+    if (stored) known.note(name, stored.createdAt);
+    return stored;
+  };
+  const read = async (name: string) => seen(decode(await store.get(validateName(name, "artifact name")), name), name);
+
+  /**
+   * One round trip where the store can: the record is written whole with the creation time this
+   * handle last saw, and the value it replaced confirms it. When it does not (another process
+   * deleted and re-created the name since, or it expired), the record is rewritten with the right
+   * time, only if it is still this save's: for that one round trip a reader may see the old time.
+   */
+  const replaced = async (save: Prepared): Promise<ArtifactInfo | undefined> => {
+    const created = known.get(save.name);
+    if (created === undefined || save.ttl !== undefined || !store.replace || !store.transact) return undefined;
+    const guess = save.entry(created);
+    const raw = await store.replace(save.name, guess.value);
+    if (raw === undefined) return undefined;
+    const previous = decode(raw, save.name);
+    if (previous?.createdAt === created) return guess.info;
+    const fixed = save.entry(previous?.createdAt);
+    try {
+      await writeIf<StoredArtifact>(store, save.name, guess.info.version, () => ({ value: fixed.value }));
+    } catch (error) {
+      // A later write replaced this one meanwhile: it decided its own creation time.
+      if (!(error instanceof ConflictError)) throw error;
+    }
+    known.note(save.name, fixed.info.createdAt);
+    return fixed.info;
+  };
 
   return {
     async save(name, data, options) {
       const save = prepare(name, data, options);
       const ifVersion = checkIfVersion(options?.ifVersion, "artifacts.save");
       if (ifVersion === undefined) {
-        const { info, value } = save.entry(await read(name));
+        const done = await replaced(save);
+        if (done) return done;
+        const { info, value } = save.entry((await read(name))?.createdAt);
         await store.set(name, value, save.ttl);
+        known.note(name, info.createdAt);
         return info;
       }
       let written: ArtifactInfo | undefined;
       await writeIf<StoredArtifact>(store, name, ifVersion, (previous) => {
-        const { info, value } = save.entry(previous);
+        const { info, value } = save.entry(previous?.createdAt);
         written = info;
         return { value, ttl: save.ttl };
       });
+      known.note(name, written?.createdAt);
       return written!;
     },
     async saveMany(items) {
@@ -122,8 +184,9 @@ export function createArtifactStore({ store }: CollectionContext): ArtifactStore
       if (saves.length === 0) return [];
       const names = saves.map((save) => save.name);
       const previous = await store.getMany(names);
-      const entries = saves.map((save, i) => ({ save, ...save.entry(decode(previous[i], save.name)) }));
+      const entries = saves.map((save, i) => ({ save, ...save.entry(decode(previous[i], save.name)?.createdAt) }));
       await store.setMany(entries.map(({ save, value }) => ({ name: save.name, value, ttl: save.ttl })));
+      for (const { info } of entries) known.note(info.name, info.createdAt);
       return entries.map(({ info }) => info);
     },
     async load(name) {
@@ -137,7 +200,7 @@ export function createArtifactStore({ store }: CollectionContext): ArtifactStore
       if (names.length === 0) return [];
       const raws = await store.getMany(names);
       return names.map((name, i) => {
-        const stored = decode(raws[i], name);
+        const stored = seen(decode(raws[i], name), name);
         return stored && payloadOf(stored);
       });
     },
@@ -147,12 +210,13 @@ export function createArtifactStore({ store }: CollectionContext): ArtifactStore
     },
     async list(options) {
       const all = await listValues<StoredArtifact>(store, checkListOptions(options, "artifacts.list"));
-      return all.map(([, stored]) => infoOf(stored));
+      return all.map(([name, stored]) => infoOf(seen(stored, name) as StoredArtifact));
     },
     has: async (name) => store.has(validateName(name, "artifact name")),
     async delete(name, options) {
       validateName(name, "artifact name");
       const ifVersion = checkIfVersion(options?.ifVersion, "artifacts.delete", false);
+      known.forget(name);
       if (ifVersion === undefined) return store.delete(name);
       // A version names an entry that exists, so a match always deletes one.
       await writeIf<StoredArtifact>(store, name, ifVersion, () => "delete");

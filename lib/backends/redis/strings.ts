@@ -73,22 +73,31 @@ export function stringScope(
    */
   let refusals = 0;
   let skip = 0;
+  /** `SET … XX` (with GET, `replaced` is the value it replaced), or undefined where it may not be sent. */
+  const setExisting = async (client: RedisCommander, name: string, value: unknown, get: boolean) => {
+    if (tracked) return undefined;
+    const q = quotaPath(client, quota);
+    if (q !== undefined && (q instanceof Promise ? (await q) !== undefined : true)) return undefined;
+    const command = ["SET", key(name), redisString(value), "XX"];
+    if (get) command.push("GET");
+    const replaced = (await client.sendCommand(command)) ?? undefined;
+    if (replaced !== undefined) await notify(client, prefix, "set", [name]);
+    return { replaced };
+  };
   const overwrite = async (client: RedisCommander, entry: Entry): Promise<boolean> => {
-    if (tracked || validTtl(entry.ttl) !== undefined) return false;
+    if (validTtl(entry.ttl) !== undefined) return false;
     if (skip > 0) {
       skip--;
       return false;
     }
-    const q = quotaPath(client, quota);
-    if (q !== undefined && (q instanceof Promise ? (await q) !== undefined : true)) return false;
-    const name = entry.name;
-    if ((await client.sendCommand(["SET", key(name), redisString(entry.value), "XX"])) == null) {
+    const sent = await setExisting(client, entry.name, entry.value, false);
+    if (sent === undefined) return false;
+    if (sent.replaced === undefined) {
       refusals++;
       if (refusals >= NEW_STREAK) skip = Math.min(1024, 16 << Math.min(6, refusals - NEW_STREAK));
       return false;
     }
     refusals = 0;
-    await notify(client, prefix, "set", [name]);
     return true;
   };
 
@@ -241,6 +250,8 @@ export function stringScope(
       }),
     has: (name) => run(async (client) => Number(await client.sendCommand(["EXISTS", key(name)])) > 0),
     set: (name, value, ttl) => write([{ name, value, ttl }]),
+    // The caller expects the name to exist, so a refusal is not counted as a new name (overwrite).
+    replace: (name, value) => run(async (client) => (await setExisting(client, name, value, true))?.replaced),
     setMany: (entries) => write(entries),
     ...(registry && {
       setRegistering: (entries: readonly Entry[], names: readonly RegistryName[]) =>

@@ -1,0 +1,96 @@
+import type { RedisClientType } from "redis";
+import { afterAll, describe, expect, it } from "vitest";
+
+const KNOWN_NAMES = 65_536;
+
+import { openStorage, type WorkspaceStorage } from "../../lib/index.js";
+import { type Cleanups, startPrivateRedis } from "../support/servers.js";
+
+/** Calls per command (INFO itself left out) that `work` made on the server. */
+async function sent(admin: Pick<RedisClientType, "info">, work: () => Promise<unknown>) {
+  const calls = async () => {
+    const info = String(await admin.info("commandstats"));
+    return new Map([...info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+  };
+  const before = await calls();
+  await work();
+  const delta: Record<string, number> = {};
+  for (const [name, n] of await calls()) {
+    const d = n - (before.get(name) ?? 0);
+    if (d > 0 && name !== "info") delta[name] = d;
+  }
+  return delta;
+}
+
+const later = () => new Promise((resolve) => setTimeout(resolve, 5));
+
+describe("artifacts.save on Redis: a name this handle knows is written in one SET … XX GET", () => {
+  const cleanups: Cleanups = [];
+  afterAll(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  const open = async (url: string): Promise<WorkspaceStorage> => {
+    const storage = await openStorage({ url, root: "ar", workspaceId: "w" });
+    cleanups.push(() => storage.close());
+    return storage;
+  };
+
+  it("sends one command per save of a known name, keeps createdAt, and reads first for names it has not seen", async () => {
+    const { server, admin } = await startPrivateRedis(cleanups);
+    const a = await open(server.url);
+    const first = await a.artifacts.save("doc", { v: 1 });
+    await later();
+    expect(await sent(admin, () => a.artifacts.save("doc", { v: 2 }))).toEqual({ set: 1 });
+    const second = await a.artifacts.info("doc");
+    expect(second?.createdAt).toBe(first.createdAt);
+    expect(second?.updatedAt).not.toBe(first.updatedAt);
+    expect(await a.artifacts.load("doc")).toEqual({ v: 2 });
+    // Another process has not seen "doc": it reads the record first, then writes.
+    const b = await open(server.url);
+    await b.artifacts.save("warm", 0); // its first write checks the layout and registers the workspace
+    expect(await sent(admin, () => b.artifacts.save("doc", { v: 3 }))).toEqual({ get: 1, set: 1 });
+    expect((await b.artifacts.info("doc"))?.createdAt).toBe(first.createdAt);
+    // A read teaches the handle the creation time as well as a save does.
+    const c = await open(server.url);
+    await c.artifacts.save("warm", 0);
+    await c.artifacts.list();
+    expect(await sent(admin, () => c.artifacts.save("doc", { v: 4 }))).toEqual({ set: 1 });
+    // A TTL write is not a replace: it keeps its MULTI (index, #ttl, value with PXAT).
+    expect(await sent(admin, () => c.artifacts.save("doc", { v: 5 }, { ttl: 60_000 }))).toMatchObject({ multi: 1 });
+  });
+
+  it("takes the creation time of a record another process re-created, and a new one after a delete", async () => {
+    const { server } = await startPrivateRedis(cleanups);
+    const a = await open(server.url);
+    const b = await open(server.url);
+    const old = await a.artifacts.save("doc", 1);
+    await later();
+    await b.artifacts.delete("doc");
+    const remade = await b.artifacts.save("doc", 2);
+    expect(remade.createdAt > old.createdAt).toBe(true);
+    await later();
+    // a still remembers the old time: the replaced value shows it wrong, and the record is rewritten.
+    const saved = await a.artifacts.save("doc", 3);
+    expect(saved.createdAt).toBe(remade.createdAt);
+    const stored = await (await open(server.url)).artifacts.info("doc");
+    expect(stored).toMatchObject({ createdAt: remade.createdAt, version: saved.version });
+    expect(await b.artifacts.load("doc")).toBe(3);
+    // Deleted by another process: nothing is replaced, and the save creates the record anew.
+    await b.artifacts.delete("doc");
+    await later();
+    const anew = await a.artifacts.save("doc", 4);
+    expect(anew.createdAt > remade.createdAt).toBe(true);
+    expect(await b.artifacts.info("doc")).toMatchObject({ createdAt: anew.createdAt, version: anew.version });
+  });
+
+  it(`remembers the ${KNOWN_NAMES} names it saw last`, async () => {
+    const { server, admin } = await startPrivateRedis(cleanups);
+    const a = await open(server.url);
+    const names = Array.from({ length: KNOWN_NAMES + 1 }, (_, i) => `n${i}`);
+    for (let i = 0; i < names.length; i += 8192) {
+      await a.artifacts.saveMany(names.slice(i, i + 8192).map((name) => ({ name, data: 0 })));
+    }
+    expect(await sent(admin, () => a.artifacts.save("n1", 1))).toEqual({ set: 1 });
+    expect(await sent(admin, () => a.artifacts.save("n0", 1))).toEqual({ get: 1, set: 1 });
+  });
+});
