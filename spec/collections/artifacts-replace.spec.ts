@@ -1,4 +1,4 @@
-import type { RedisClientType } from "redis";
+import type { RedisClientType } from "@redis/client";
 import { afterAll, describe, expect, it } from "vitest";
 
 const KNOWN_NAMES = 65_536;
