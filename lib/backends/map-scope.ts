@@ -32,6 +32,15 @@ function deleteAll(core: MapCore, prefix: string, names: readonly string[]): num
 
 type SetOne = (name: string, value: unknown, ttl: number | undefined) => void;
 
+/** PrefixStore.replace in one turn: the value stored, if any, then the write (judged like set). */
+function replaceOne(core: MapCore, prefix: string, setOne: SetOne, name: string, value: unknown, counted: boolean) {
+  const previous = core.get(prefix, name);
+  if (previous === undefined) return undefined;
+  if (counted) core.quotas?.admitOne(prefix, name, value);
+  setOne(name, value, undefined);
+  return previous;
+}
+
 /**
  * A batch of a scope that counts against a quota, judged before any of it is written (all or
  * nothing); without a quota anywhere in the store this is one check.
@@ -108,6 +117,7 @@ export function mapScope(
         if (counted) admitAll(core, prefix, entries);
         setAll(entries, setOne);
       }),
+    replace: (name, value) => access.write(() => replaceOne(core, prefix, setOne, name, value, counted)),
     delete: (name) => access.write(() => core.delete(prefix, name)),
     deleteMany: (names) => access.write(() => deleteAll(core, prefix, names)),
     names: () => yieldAll(access.read(() => core.names(prefix))),
@@ -157,6 +167,13 @@ function directScope(core: MapCore, prefix: string, counted: boolean): PrefixSto
       }
       setAll(entries, setOne);
       return Promise.resolve();
+    },
+    replace(name, value) {
+      try {
+        return Promise.resolve(replaceOne(core, prefix, setOne, name, value, counted));
+      } catch (error) {
+        return Promise.reject(error);
+      }
     },
     delete: (name) => Promise.resolve(core.delete(prefix, name)),
     deleteMany: (names) => Promise.resolve(deleteAll(core, prefix, names)),

@@ -1,9 +1,10 @@
 import type { RedisClientType } from "@redis/client";
 import { afterAll, describe, expect, it } from "vitest";
 
-const KNOWN_NAMES = 65_536;
-
-import { openStorage, type WorkspaceStorage } from "../../lib/index.js";
+import { MemoryStore } from "../../lib/backends/memory.js";
+import { KNOWN_NAMES } from "../../lib/collections/artifacts.js";
+import { createStorage, openStorage, type WorkspaceStorage } from "../../lib/index.js";
+import { tempDir } from "../support/env.js";
 import { type Cleanups, startPrivateRedis } from "../support/servers.js";
 
 /** Calls per command (INFO itself left out) that `work` made on the server. */
@@ -59,30 +60,6 @@ describe("artifacts.save on Redis: a name this handle knows is written in one SE
     expect(await sent(admin, () => c.artifacts.save("doc", { v: 5 }, { ttl: 60_000 }))).toMatchObject({ multi: 1 });
   });
 
-  it("takes the creation time of a record another process re-created, and a new one after a delete", async () => {
-    const { server } = await startPrivateRedis(cleanups);
-    const a = await open(server.url);
-    const b = await open(server.url);
-    const old = await a.artifacts.save("doc", 1);
-    await later();
-    await b.artifacts.delete("doc");
-    const remade = await b.artifacts.save("doc", 2);
-    expect(remade.createdAt > old.createdAt).toBe(true);
-    await later();
-    // a still remembers the old time: the replaced value shows it wrong, and the record is rewritten.
-    const saved = await a.artifacts.save("doc", 3);
-    expect(saved.createdAt).toBe(remade.createdAt);
-    const stored = await (await open(server.url)).artifacts.info("doc");
-    expect(stored).toMatchObject({ createdAt: remade.createdAt, version: saved.version });
-    expect(await b.artifacts.load("doc")).toBe(3);
-    // Deleted by another process: nothing is replaced, and the save creates the record anew.
-    await b.artifacts.delete("doc");
-    await later();
-    const anew = await a.artifacts.save("doc", 4);
-    expect(anew.createdAt > remade.createdAt).toBe(true);
-    expect(await b.artifacts.info("doc")).toMatchObject({ createdAt: anew.createdAt, version: anew.version });
-  });
-
   it(`remembers the ${KNOWN_NAMES} names it saw last`, async () => {
     const { server, admin } = await startPrivateRedis(cleanups);
     const a = await open(server.url);
@@ -94,3 +71,79 @@ describe("artifacts.save on Redis: a name this handle knows is written in one SE
     expect(await sent(admin, () => a.artifacts.save("n0", 1))).toEqual({ get: 1, set: 1 });
   });
 });
+
+/** Two storages over the same data, each with its own remembered creation times. */
+interface Engine {
+  name: string;
+  open(): Promise<WorkspaceStorage>;
+}
+
+const cleanups: Cleanups = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+const dir = tempDir();
+cleanups.push(() => dir.remove());
+const shared = new MemoryStore();
+let redisUrl: Promise<string> | undefined;
+const opened = async (storage: WorkspaceStorage | Promise<WorkspaceStorage>) => {
+  const s = await storage;
+  cleanups.push(() => s.close());
+  return s;
+};
+const engines: Engine[] = [
+  { name: "memory", open: () => opened(createStorage(shared, { root: "ar", workspaceId: "w" })) },
+  { name: "file", open: () => opened(openStorage({ url: `file:${dir.path}/a.kv`, root: "ar", workspaceId: "w" })) },
+  {
+    name: "redis",
+    open: async () => {
+      redisUrl ??= startPrivateRedis(cleanups).then(({ server }) => server.url);
+      return opened(openStorage({ url: await redisUrl, root: "ar", workspaceId: "w" }));
+    },
+  },
+];
+
+for (const engine of engines) {
+  describe(`artifacts.save over another process's writes (${engine.name})`, () => {
+    it("refuses a known name's save that would take the workspace over its quota, and keeps the record", async () => {
+      const a = await engine.open();
+      await a.artifacts.save("big", "x".repeat(10));
+      const operator = a.withWorkspace(null);
+      await operator.setQuota("w", { maxBytes: 1_000_000 });
+      const used = (await a.quota())?.bytes as number;
+      expect(used).toBeGreaterThan(10);
+      await operator.setQuota("w", { maxBytes: used + 20 });
+      try {
+        await expect(a.artifacts.save("big", "x".repeat(100))).rejects.toMatchObject({ code: "ERR_QUOTA_EXCEEDED" });
+        expect(await a.artifacts.load("big")).toBe("x".repeat(10));
+        expect((await a.artifacts.save("big", "y".repeat(10))).name).toBe("big");
+      } finally {
+        await operator.setQuota("w", null);
+        await a.artifacts.delete("big");
+      }
+    });
+
+    it("takes the creation time of a record another process re-created, and a new one after a delete", async () => {
+      const a = await engine.open();
+      const b = await engine.open();
+      const old = await a.artifacts.save("doc", 1);
+      await later();
+      await b.artifacts.delete("doc");
+      const remade = await b.artifacts.save("doc", 2);
+      expect(remade.createdAt > old.createdAt).toBe(true);
+      await later();
+      // a still remembers the old time: the replaced value shows it wrong, and the record is rewritten.
+      const saved = await a.artifacts.save("doc", 3);
+      expect(saved.createdAt).toBe(remade.createdAt);
+      const stored = await (await engine.open()).artifacts.info("doc");
+      expect(stored).toMatchObject({ createdAt: remade.createdAt, version: saved.version });
+      expect(await b.artifacts.load("doc")).toBe(3);
+      // Deleted by another process: nothing is replaced, and the save creates the record anew.
+      await b.artifacts.delete("doc");
+      await later();
+      const anew = await a.artifacts.save("doc", 4);
+      expect(anew.createdAt > remade.createdAt).toBe(true);
+      expect(await b.artifacts.info("doc")).toMatchObject({ createdAt: anew.createdAt, version: anew.version });
+    });
+  });
+}
