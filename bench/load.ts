@@ -19,6 +19,7 @@ import { openStorage } from "../lib/index.js";
 import { tempDir } from "../spec/support/env.js";
 import { freePort, PrivateRedis } from "../spec/support/servers.js";
 import { firstWrites } from "./load-first.js";
+import { retainedPerWorkspace } from "./load-retained.js";
 import { type BenchRow, median, progress, ratios, row, type SuiteOptions } from "./rows.js";
 import { drive, type Op } from "./server-cpu.js";
 
@@ -230,6 +231,7 @@ export async function run(opts: SuiteOptions): Promise<BenchRow[]> {
       opts,
     );
     rows.push(...(await firstWrites(admin, raw, { "key layout": firstKeys, "hash layout": firstHash }, VALUE, opts)));
+    rows.push(...(await retainedPerWorkspace(server.url, opts)));
     rows.push(
       ...(await memory(
         admin,

@@ -30,8 +30,7 @@ export async function dropWorkspace(host: LifecycleHost, options: DropOptions = 
   const registry = collectionsPrefix(ks);
   const workspaces = workspacesPrefix(ks);
   // Writes of this process after this point register again (a write racing the drop may survive it).
-  host.registrar.forget(registry);
-  host.registrar.forget(workspaces, id);
+  host.registrar.forget();
   let deleted = 0;
   for (const collection of await hostCollections(host)) {
     for (const prefix of collectionPrefixes(ks, collection)) {
@@ -46,7 +45,6 @@ export async function dropWorkspace(host: LifecycleHost, options: DropOptions = 
   }
   await host.plain(registry).clear();
   await host.plain(workspaces).delete(id);
-  host.registrar.forget(registry);
-  host.registrar.forget(workspaces, id);
+  host.registrar.forget();
   return deleted;
 }

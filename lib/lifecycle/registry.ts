@@ -17,6 +17,7 @@
 import type { Driver, Entry, PrefixStore } from "../backends/driver.js";
 import type { WriteGate } from "../guarded.js";
 import { COLLECTIONS, type Keyspace, metaKey, SEPARATOR, validateCollection, validateWorkspaceId } from "../keys.js";
+import { Memo } from "../memo.js";
 
 /**
  * The root's workspace registry. In the hash-tag layout the whole registry is one tag, so its
@@ -32,20 +33,24 @@ export function collectionsPrefix(ks: Keyspace): string {
   return ks.hashTags ? `{${ks.root}#collections}` : `${ks.root}${SEPARATOR}#collections`;
 }
 
-/** One registry entry: `done` once written in this process (and not dropped since). */
+/**
+ * One registry entry, written in this process at generation `written` (-1: not yet). Storages hold
+ * their entries, so one the registrar's Memo has forgotten still works; forget() moves the
+ * generation on, which makes every entry due again, held or forgotten.
+ */
 export interface Registration {
   readonly prefix: string;
   readonly name: string;
-  done: boolean;
+  written: number;
   pending?: Promise<void> | undefined;
-  /** Bumped by forget(): a write that started before a drop does not mark the entry done after it. */
-  epoch: number;
 }
 
 /** The registrations of one driver, shared by every storage over it in this process. */
 export class Registrar {
   readonly #driver: Driver;
-  readonly #entries = new Map<string, Registration>();
+  readonly #entries = new Memo<string, Registration>();
+  /** Moved on by every forget(): an entry is done while `written` equals it. */
+  generation = 0;
 
   constructor(driver: Driver) {
     this.#driver = driver;
@@ -55,21 +60,26 @@ export class Registrar {
     const key = `${prefix}\n${name}`;
     let entry = this.#entries.get(key);
     if (!entry) {
-      entry = { prefix, name, done: false, epoch: 0 };
+      entry = { prefix, name, written: -1 };
       this.#entries.set(key, entry);
     }
     return entry;
   }
 
+  done(entry: Registration): boolean {
+    return entry.written === this.generation;
+  }
+
   /** Writes the entry unless this process already did; concurrent first writes share one write. */
   ensure(entry: Registration): Promise<void> {
-    if (entry.done) return Promise.resolve();
-    const epoch = entry.epoch;
+    if (this.done(entry)) return Promise.resolve();
+    // A write that started before a drop does not count as done after it.
+    const generation = this.generation;
     entry.pending ??= this.#driver
       .scope(entry.prefix)
       .set(entry.name, "1")
       .then(() => {
-        if (entry.epoch === epoch) entry.done = true;
+        entry.written = generation;
       })
       .finally(() => {
         entry.pending = undefined;
@@ -88,21 +98,18 @@ export class Registrar {
       await Promise.all(due.map((entry) => this.ensure(entry)));
       return store.setMany(entries);
     }
-    const epochs = due.map((entry) => entry.epoch);
+    const generation = this.generation;
     await store.setRegistering(entries, due);
-    due.forEach((entry, i) => {
-      if (entry.epoch === epochs[i]) entry.done = true;
-    });
+    for (const entry of due) entry.written = generation;
   }
 
-  /** After a drop: the next write to these registries must register again. */
-  forget(prefix: string, name?: string): void {
-    for (const entry of this.#entries.values()) {
-      if (entry.prefix === prefix && (name === undefined || entry.name === name)) {
-        entry.done = false;
-        entry.epoch++;
-      }
-    }
+  /**
+   * After a drop: the next write to its registries must register again. Every entry is due
+   * again (a drop is rare; each live workspace then carries its registration once more), so an
+   * entry the Memo forgot but a storage still holds is never taken as written.
+   */
+  forget(): void {
+    this.generation++;
   }
 }
 
@@ -141,7 +148,7 @@ export function registrationGate(
   return {
     due() {
       let due: Registration[] | undefined;
-      for (const entry of entries) if (!entry.done) (due ??= []).push(entry);
+      for (const entry of entries) if (entry.written !== registrar.generation) (due ??= []).push(entry);
       return due;
     },
     ensure: (due) => Promise.all(due.map((entry) => registrar.ensure(entry))),

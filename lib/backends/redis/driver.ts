@@ -9,6 +9,7 @@
  */
 import { InvalidConfigError } from "../../errors.js";
 import { joinKey, metaKey } from "../../keys.js";
+import { Memo, MemoSet } from "../../memo.js";
 import { LOG_LIMIT } from "../change-log.js";
 import type { Driver, ScopeOptions } from "../driver.js";
 import { type Registry, ServerClock, utf8 } from "./common.js";
@@ -46,7 +47,7 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
   const nonces = new Nonces();
   const publisher = options.publisher ?? new Publisher({ sharded: options.sharded === true });
   const notify = notifier(publisher);
-  const checked = new Map<string, Promise<void> | true>();
+  const checked = new Memo<string, Promise<void> | true>();
   const hashed = (prefix: string) => options.layout === "hash" && !keepsStringLayout(prefix);
   const gate = new QuotaGate(clock);
   const registry: Registry = (prefix, names, quotaBase) =>
@@ -80,9 +81,9 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
     cap,
     clock,
     nonces,
-    adopted: new Set(),
+    adopted: new MemoSet(),
     adopting: new Map(),
-    swept: new Map(),
+    swept: new Memo(),
     registry,
   };
   const layoutOf = (prefix: string) => (options.layout === "hash" && !keepsStringLayout(prefix) ? "hash" : "keys");

@@ -8,6 +8,7 @@
  * after it subscribed (watch.ts: reload then). Messages carry names, never values.
  */
 import { changeBase } from "../../keys.js";
+import { Memo } from "../../memo.js";
 import { warnOnce } from "../../warnings.js";
 import type { StoreChange } from "../driver.js";
 import type { RedisCommander } from "./tx.js";
@@ -50,7 +51,7 @@ export class Publisher {
     this.#sharded = options.sharded === true;
   }
 
-  readonly #listeners = new Map<string, { at: number; count: number }>();
+  readonly #listeners = new Memo<string, { at: number; count: number }>(REMEMBERED);
   readonly #local = new Set<Local>();
 
   listen(bases: readonly string[], hear: (text: string) => void): () => void {
@@ -101,12 +102,11 @@ export class Publisher {
   }
 
   /** Channels by prefix: a write looks its channel up rather than building the string twice. */
-  readonly #channels = new Map<string, string>();
+  readonly #channels = new Memo<string, string>(REMEMBERED);
 
   #channel(prefix: string): string {
     let channel = this.#channels.get(prefix);
     if (channel === undefined) {
-      if (this.#channels.size >= REMEMBERED) this.#channels.clear();
       channel = channelOf(changeBase(prefix));
       this.#channels.set(prefix, channel);
     }
@@ -127,7 +127,6 @@ export class Publisher {
       const at = Date.now();
       asking = (client.sendCommand(["PUBSUB", this.#sharded ? "SHARDNUMSUB" : "NUMSUB", channel]) as Promise<unknown[]>)
         .then((reply) => {
-          if (this.#listeners.size >= REMEMBERED) this.#listeners.clear();
           const known = { at, count: Number(reply[1]) || 0 };
           this.#listeners.set(channel, known);
           return known;

@@ -16,6 +16,7 @@
  * workspace without one pays one GET per second per process, not one per write. docs/operations.md.
  */
 import { PermissionDeniedError, StoreCommandError, UnsupportedStoreError } from "../../errors.js";
+import { Memo } from "../../memo.js";
 import { exceeds, QUOTA_REFRESH_MS, quotaExceeded } from "../../quota.js";
 import { warnOnce } from "../../warnings.js";
 import type { ServerClock } from "./common.js";
@@ -53,7 +54,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Quota state of the workspaces one driver writes, cached per process (see the module comment). */
 export class QuotaGate {
-  readonly #cache = new Map<string, { at: number; stored: Stored }>();
+  readonly #cache = new Memo<string, { at: number; stored: Stored }>();
   readonly #refreshing = new Map<string, Promise<Stored>>();
   readonly #queues = new Map<string, Pending[]>();
   constructor(readonly clock: ServerClock) {}

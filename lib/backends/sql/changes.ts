@@ -14,6 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import { changeBase } from "../../keys.js";
+import { Memo } from "../../memo.js";
 import { warnOnce } from "../../warnings.js";
 import { SqliteTriggers } from "./changes-sqlite.js";
 import { type Dialect, listParam, nowMs, type Query, type SqlClient } from "./client.js";
@@ -53,7 +54,7 @@ export class ChangeWriter {
   readonly #t: Tables;
   readonly #table: string;
   readonly #local: Registry;
-  readonly #asked = new Map<string, { at: number; watched: boolean }>();
+  readonly #asked = new Memo<string, { at: number; watched: boolean }>(REMEMBERED);
   readonly #asking = new Map<string, Promise<boolean>>();
   #logged = 0;
   /** SQLite: its writes are logged by the connection's TEMP triggers (changes-sqlite.ts). */
@@ -149,7 +150,6 @@ export class ChangeWriter {
           },
         )
         .then((watched) => {
-          if (this.#asked.size >= REMEMBERED) this.#asked.clear();
           this.#asked.set(base, { at, watched });
           this.#asking.delete(base);
           return watched;
