@@ -131,6 +131,10 @@ describe("workspace ACL users on Redis", () => {
     expect(await s.artifacts.load("report")).toEqual({ rows: 3 });
     expect(await s.artifacts.load("blob")).toEqual(new Uint8Array([1, 2, 3]));
     expect((await s.artifacts.info("report"))?.description).toBe("r");
+    // A save of a name this storage knows is one SET … XX GET, which reads as well as writes.
+    const created = (await s.artifacts.info("report"))?.createdAt;
+    expect((await s.artifacts.save("report", { rows: 4 }, { description: "r" })).createdAt).toBe(created);
+    expect(await s.artifacts.load("report")).toEqual({ rows: 4 });
     expect(await s.artifacts.has("report")).toBe(true);
     expect((await s.artifacts.list()).map((i) => i.name)).toEqual(["blob", "report"]);
     // expiring artifacts and pages (ZRANGE BYLEX, ZMSCORE on #ttl, the prune's reads)
