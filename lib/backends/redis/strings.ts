@@ -5,7 +5,8 @@
  *   `<prefix>#index`  sorted set, member = name, score 0 (so pages are ZRANGE … BYLEX ranges).
  *                     Listing reads it (O(entries in scope), never SCAN); see list.ts.
  *   `<prefix>#ttl`    sorted set of the names written with a TTL, score = expiry in ms on the
- *                     server's clock. Listing hides names whose expiry has passed.
+ *                     server's clock: a hint, since a plain rewrite leaves its entry. Listing
+ *                     hides a name whose expiry has passed once EXISTS confirms it is gone.
  *   `<prefix>#log`    only where `tracksChanges(prefix)`: a stream capped at ~LOG_LIMIT entries,
  *                     one entry per write with an auto (time-based) id; fields `v <nonce>`, then
  *                     `n <name>` per name. The newest entry's `<id>.<nonce>` is the version.
@@ -112,7 +113,6 @@ export function stringScope(
       const ttls: Array<number | undefined> = [];
       const zadd = ["ZADD", index];
       const timed = ["ZADD", ttlKey];
-      const plain: string[] = [];
       let now: number | undefined;
       for (const entry of entries) {
         pairs.push(key(entry.name), redisString(entry.value));
@@ -120,12 +120,12 @@ export function stringScope(
         ttls.push(ttl);
         if (ttl !== undefined) now ??= await clock.now(client);
         zadd.push("0", entry.name);
-        if (ttl === undefined) plain.push(entry.name);
-        else timed.push(String((now as number) + ttl), entry.name);
+        if (ttl !== undefined) timed.push(String((now as number) + ttl), entry.name);
       }
       const named = entries.map((entry) => entry.name);
-      // Only a TTL write can leave expired names behind, so only TTL writes prune them (both sets):
-      // plain writes stay ZADD + ZREM (of a missing #ttl: nearly free) + SET.
+      // Only a TTL write can leave expired names behind, so only TTL writes prune them (both sets).
+      // A plain write sends no ZREM of #ttl: a name it leaves there is a hint, confirmed by EXISTS
+      // once its time has passed (list.ts), as after a plain overwrite; so plain writes are ZADD + SET.
       let gone: string[] = [];
       if (now !== undefined) {
         const pruned = await expiredNames(client, listKeys, now);
@@ -137,7 +137,6 @@ export function stringScope(
         }
       }
       commands.push(zadd);
-      if (plain.length > 0) commands.push(["ZREM", ttlKey, ...plain]);
       if (timed.length > 2) commands.push(timed);
       if (entries.length > 1 && now === undefined) commands.push(["MSET", ...pairs]);
       else {
