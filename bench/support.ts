@@ -8,7 +8,7 @@ export function benchRoot(tag: string): string {
 
 export { type RawRedis, rawRedis };
 
-/** Deletes every key under `root` (SCAN + UNLINK in batches); never flushes the shared database. */
+/** Deletes every key of `root` (SCAN + UNLINK in batches); never flushes the shared database. */
 export async function deleteUnder(client: RawRedis, root: string): Promise<number> {
   let deleted = 0;
   const pending: string[] = [];
@@ -16,9 +16,12 @@ export async function deleteUnder(client: RawRedis, root: string): Promise<numbe
     if (pending.length === 0) return;
     deleted += Number(await client.unlink(pending.splice(0)));
   };
-  for await (const batch of client.scanIterator({ MATCH: `${root}:*`, COUNT: 5000 })) {
-    pending.push(...batch);
-    if (pending.length >= 5000) await drain();
+  // Data under `<root>:`, and the root's own bookkeeping (`<root>#workspaces…`, `<root>#quota:…`).
+  for (const pattern of [`${root}:*`, `${root}#*`]) {
+    for await (const batch of client.scanIterator({ MATCH: pattern, COUNT: 5000 })) {
+      pending.push(...batch);
+      if (pending.length >= 5000) await drain();
+    }
   }
   await drain();
   return deleted;
