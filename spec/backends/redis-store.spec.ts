@@ -6,7 +6,7 @@ import { type RedisDriverOptions, redisDriver } from "../../lib/backends/redis/d
 import { connectRedis, type RedisConnection } from "../../lib/backends/redis/open.js";
 import { deleteUnder, keysUnder, type RawRedis, REDIS_URL, randomRoot, rawRedis } from "../support/env.js";
 import { listNames } from "../support/prefix-store.js";
-import { type Cleanups, startPrivateRedis } from "../support/servers.js";
+import { type Cleanups, commandsSent, startPrivateRedis } from "../support/servers.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -181,21 +181,7 @@ describe("redis PrefixStore: commands per write", () => {
     const driver = redisDriver(async () => own.commander);
     const plain = driver.scope("r:ws:a:things");
     const tracked = driver.scope("r:ws:a:vectors");
-    /** Calls per command (INFO itself left out) that `work` made. */
-    const sent = async (work: () => Promise<unknown>) => {
-      const calls = async () => {
-        const info = String(await admin.info("commandstats"));
-        return new Map([...info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
-      };
-      const before = await calls();
-      await work();
-      const delta: Record<string, number> = {};
-      for (const [name, n] of await calls()) {
-        const d = n - (before.get(name) ?? 0);
-        if (d > 0 && name !== "info") delta[name] = d;
-      }
-      return delta;
-    };
+    const sent = (work: () => Promise<unknown>) => commandsSent(admin, work);
     await plain.get("a"); // its first command also checks the layout (EXISTS …#data) once
     expect(await sent(() => plain.set("a", "1"))).toEqual({ multi: 1, zadd: 1, set: 2, exec: 1 });
     expect(await sent(() => plain.set("a", "2"))).toEqual({ set: 1 });

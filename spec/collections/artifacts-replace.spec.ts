@@ -1,27 +1,12 @@
-import type { RedisClientType } from "@redis/client";
 import { afterAll, describe, expect, it } from "vitest";
 
 import { MemoryStore } from "../../lib/backends/memory.js";
 import { KNOWN_NAMES } from "../../lib/collections/artifacts.js";
 import { createStorage, openStorage, type WorkspaceStorage } from "../../lib/index.js";
 import { tempDir } from "../support/env.js";
-import { type Cleanups, startPrivateRedis } from "../support/servers.js";
+import { type Cleanups, commandsSent, startPrivateRedis } from "../support/servers.js";
 
-/** Calls per command (INFO itself left out) that `work` made on the server. */
-async function sent(admin: Pick<RedisClientType, "info">, work: () => Promise<unknown>) {
-  const calls = async () => {
-    const info = String(await admin.info("commandstats"));
-    return new Map([...info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
-  };
-  const before = await calls();
-  await work();
-  const delta: Record<string, number> = {};
-  for (const [name, n] of await calls()) {
-    const d = n - (before.get(name) ?? 0);
-    if (d > 0 && name !== "info") delta[name] = d;
-  }
-  return delta;
-}
+const sent = commandsSent;
 
 const later = () => new Promise((resolve) => setTimeout(resolve, 5));
 

@@ -193,3 +193,19 @@ export async function startPrivateRedis(cleanups: Cleanups, args: readonly strin
   cleanups.push(() => admin.destroy());
   return { server, admin };
 }
+
+/** Calls per command (INFO itself left out) that `work` made on the server `admin` is connected to. */
+export async function commandsSent(admin: { info(section: string): Promise<unknown> }, work: () => Promise<unknown>) {
+  const calls = async () => {
+    const info = String(await admin.info("commandstats"));
+    return new Map([...info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)].map((m) => [m[1] as string, Number(m[2])]));
+  };
+  const before = await calls();
+  await work();
+  const delta: Record<string, number> = {};
+  for (const [name, n] of await calls()) {
+    const d = n - (before.get(name) ?? 0);
+    if (d > 0 && name !== "info") delta[name] = d;
+  }
+  return delta;
+}
