@@ -38,7 +38,7 @@ interface Prepared {
 export const KNOWN_NAMES = 65_536;
 
 /**
- * The creation time of records this handle wrote or read, newest last, so that a save of a name
+ * The creation time of records this handle wrote or read, newest learned last, so that a save of a name
  * it knows can write the record whole in one step (PrefixStore.replace) instead of reading it
  * first. The replaced value says whether the guess held.
  */
@@ -50,7 +50,8 @@ class KnownCreation {
   }
 
   note(name: string, createdAt: unknown): void {
-    if (typeof createdAt !== "string") return;
+    // A name it knows keeps its place: a read of it must not churn the map (every load passes here).
+    if (typeof createdAt !== "string" || this.#times.get(name) === createdAt) return;
     this.#times.delete(name);
     this.#times.set(name, createdAt);
     if (this.#times.size > KNOWN_NAMES) this.#times.delete(this.#times.keys().next().value as string);
