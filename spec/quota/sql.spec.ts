@@ -232,7 +232,8 @@ describe.each(ENGINES)("quotas on $name", (engine) => {
     await operator.setQuota("a", { maxBytes: 100_000 });
     await operator.setQuota("ab", { maxEntries: 10 });
     const cache = a.collection("cache");
-    await cache.set("short", "gone soon", 40);
+    // Long enough that it cannot expire between quota() and stats() below on a loaded machine (40 ms did).
+    await cache.set("short", "gone soon", 500);
     await cache.set("long", "stays", 60_000);
     await a.workflows.add({ name: "wf", source: "x", description: "counted as stats() counts it" });
     await a.vectors.upsert("v", [0, 1]);
@@ -251,7 +252,7 @@ describe.each(ENGINES)("quotas on $name", (engine) => {
       await backend.close();
     }
     expect(await a.quota()).toEqual({ limit: { maxBytes: 100_000 }, ...(await sums(a)) });
-    await sleep(80);
+    await sleep(550);
     // Expired but not yet deleted: counted by neither.
     expect(await a.quota()).toEqual({ limit: { maxBytes: 100_000 }, ...(await sums(a)) });
     expect((await operator.withWorkspace("ab").quota()).entries).toBe(1);

@@ -19,6 +19,7 @@ import { notifier, Publisher, type Subscribe } from "./notify.js";
 import { QuotaGate, type QuotaHook } from "./quota.js";
 import { redisQuotaBook } from "./quota-book.js";
 import { stringScope } from "./strings.js";
+import { existsBatch } from "./tick-batch.js";
 import type { RedisCommander } from "./tx.js";
 import { redisWatch } from "./watch.js";
 
@@ -48,8 +49,13 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
   const publisher = options.publisher ?? new Publisher({ sharded: options.sharded === true });
   const notify = notifier(publisher);
   const checked = new Memo<string, Promise<void> | true>();
+  // A cluster's keys of one tick may live in different slots: no multi-key first-use reads there.
+  const batched = options.sharded !== true;
+  const existing = batched ? existsBatch() : undefined;
+  const exists: Exists = (client, key) =>
+    existing ? existing.ask(client, key) : client.sendCommand(["EXISTS", key]).then(Number);
   const hashed = (prefix: string) => options.layout === "hash" && !keepsStringLayout(prefix);
-  const gate = new QuotaGate(clock);
+  const gate = new QuotaGate(clock, batched);
   const registry: Registry = (prefix, names, quotaBase) =>
     connect().then(async (client) => {
       // A first write's other first-use reads go out beside the layout check, not after it.
@@ -57,7 +63,7 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
       if (quotaBase !== undefined) Promise.resolve(gate.active(client, quotaBase)).catch(() => {});
       const commands: string[][] = [];
       const waits: Promise<unknown>[] = [];
-      // The data prefix's own first-use check goes in the same EXISTS as the registries'.
+      // The data prefix's own first-use check goes out beside the registries' (one EXISTS per tick).
       const checks = keepsStringLayout(prefix) ? [] : [prefix];
       for (const { prefix: at, name } of names) {
         // A cluster writes its registries first, each on its own: one elsewhere cannot join a MULTI
@@ -70,9 +76,12 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
         if (!keepsStringLayout(at)) checks.push(at);
         commands.push(...registryWrite(at, name, hashed(at)));
       }
-      const checking =
-        options.layout === "hash" ? adoptMany(context, client, checks) : checkLayouts(client, checks, checked);
-      await Promise.all([...waits, checking]);
+      for (const at of checks) {
+        const checking =
+          options.layout === "hash" ? adoptOnce(context, at, client) : checkLayout(client, at, checked, exists);
+        if (checking) waits.push(checking);
+      }
+      await Promise.all(waits);
       return commands;
     });
   const context: HashContext = {
@@ -85,6 +94,7 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
     adopting: new Map(),
     swept: new Memo(),
     registry,
+    exists,
   };
   const layoutOf = (prefix: string) => (options.layout === "hash" && !keepsStringLayout(prefix) ? "hash" : "keys");
   const scope = (prefix: string, scopeOptions?: ScopeOptions) => {
@@ -92,7 +102,16 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
       scopeOptions?.quota === undefined ? undefined : { base: scopeOptions.quota, gate };
     if (keepsStringLayout(prefix)) return stringScope(prefix, connect, cap, clock, nonces, notify, undefined, registry);
     if (options.layout === "hash") return hashScope(prefix, context, quota);
-    return stringScope(prefix, refusingHashed(prefix, connect, checked), cap, clock, nonces, notify, quota, registry);
+    return stringScope(
+      prefix,
+      refusingHashed(prefix, connect, checked, exists),
+      cap,
+      clock,
+      nonces,
+      notify,
+      quota,
+      registry,
+    );
   };
   const quotas = redisQuotaBook(gate, connect, layoutOf);
   return options.subscribe
@@ -112,21 +131,25 @@ function registryWrite(prefix: string, name: string, hashed: boolean): string[][
   ];
 }
 
+type Exists = (client: RedisCommander, key: string) => Promise<number>;
+
 /**
  * The key layout serving a prefix kept in the hash layout would find none of its data and write
- * beside it, silently. So each prefix is checked once per process (one EXISTS of its hash) before
- * it is served, and refused with a typed error while it is a hash. Undefined once passed.
+ * beside it, silently. So each prefix is checked once per process (one EXISTS of its hash, batched
+ * with the other first uses of its tick: tick-batch.ts) before it is served, and refused with a
+ * typed error while it is a hash. Undefined once passed.
  */
 function checkLayout(
   client: RedisCommander,
   prefix: string,
   checked: Map<string, Promise<void> | true>,
+  exists: Exists,
 ): Promise<void> | undefined {
   let state = checked.get(prefix);
   if (state === true) return undefined;
   if (state === undefined) {
-    state = client.sendCommand(["EXISTS", metaKey(prefix, "data")]).then((exists) => {
-      if (Number(exists) > 0) {
+    state = exists(client, metaKey(prefix, "data")).then((count) => {
+      if (count > 0) {
         throw new InvalidConfigError(
           "redisLayout",
           `${prefix} is kept in the hash layout (${metaKey(prefix, "data")} exists): open this store with redisLayout "hash" (KVWS_REDIS_LAYOUT=hash, kvws --redis-layout hash)`,
@@ -141,69 +164,16 @@ function checkLayout(
   return state;
 }
 
-/**
- * First-use checks of several prefixes in one EXISTS of the keys that would tell (`key`): when
- * none exists every prefix passes (`pass`); otherwise each is checked alone (`single`), so the
- * one refused is named. Prefixes already checked or being checked (`state`) are not asked again.
- */
-function checkMany(
-  client: RedisCommander,
-  prefixes: readonly string[],
-  how: {
-    state(prefix: string): Promise<void> | true | undefined;
-    set(prefix: string, state: Promise<void> | undefined): void;
-    key(prefix: string): string;
-    pass(prefix: string): void;
-    single(prefix: string): Promise<void> | undefined;
-  },
-): Promise<unknown> {
-  const todo = prefixes.filter((prefix) => how.state(prefix) === undefined);
-  const waits: unknown[] = prefixes.map((prefix) => how.state(prefix)).filter((state) => state !== true);
-  if (todo.length < 2) return Promise.all([...waits, ...todo.map((prefix) => how.single(prefix))]);
-  const exists = client.sendCommand(["EXISTS", ...todo.map(how.key)]).then(Number);
-  for (const prefix of todo) {
-    const state = exists.then((count) => {
-      how.set(prefix, undefined);
-      if (count > 0) return how.single(prefix);
-      how.pass(prefix);
-    });
-    state.catch(() => how.set(prefix, undefined));
-    how.set(prefix, state);
-    waits.push(state);
-  }
-  return Promise.all(waits);
-}
-
-function checkLayouts(client: RedisCommander, prefixes: readonly string[], checked: Map<string, Promise<void> | true>) {
-  return checkMany(client, prefixes, {
-    state: (prefix) => checked.get(prefix),
-    set: (prefix, state) => (state ? checked.set(prefix, state) : checked.delete(prefix)),
-    key: (prefix) => metaKey(prefix, "data"),
-    pass: (prefix) => checked.set(prefix, true),
-    single: (prefix) => checkLayout(client, prefix, checked),
-  });
-}
-
-/** The hash layout's first-use step (adopt.ts), for several prefixes: none has a string index, none to move. */
-function adoptMany(ctx: HashContext, client: RedisCommander, prefixes: readonly string[]) {
-  return checkMany(client, prefixes, {
-    state: (prefix) => (ctx.adopted.has(prefix) ? true : ctx.adopting.get(prefix)),
-    set: (prefix, state) => (state ? ctx.adopting.set(prefix, state) : ctx.adopting.delete(prefix)),
-    key: (prefix) => metaKey(prefix, "index"),
-    pass: (prefix) => ctx.adopted.add(prefix),
-    single: (prefix) => adoptOnce(ctx, prefix, client),
-  });
-}
-
 function refusingHashed(
   prefix: string,
   connect: () => Promise<RedisCommander>,
   checked: Map<string, Promise<void> | true>,
+  exists: Exists,
 ): () => Promise<RedisCommander> {
   let ok = false; // this view's own flag: once checked, every command goes straight to connect()
   const first = async () => {
     const client = await connect();
-    const state = checkLayout(client, prefix, checked);
+    const state = checkLayout(client, prefix, checked, exists);
     if (state) await state;
     ok = true;
     return client;

@@ -47,6 +47,8 @@ export interface HashContext {
   notify: Notify;
   /** Registry commands for setRegistering (driver.ts); without it the storage registers first. */
   registry?: Registry;
+  /** EXISTS of one key, batched with the other first uses of its tick (driver.ts); else its own. */
+  exists?: (client: RedisCommander, key: string) => Promise<number>;
 }
 
 /** Adopts `prefix`'s string-layout entries once per process (adopt.ts); undefined once done. */
@@ -54,16 +56,20 @@ export function adoptOnce(ctx: HashContext, prefix: string, client: RedisCommand
   if (ctx.adopted.has(prefix)) return undefined;
   let adopting = ctx.adopting.get(prefix);
   if (!adopting) {
-    adopting = adoptStrings(client, prefix, ctx.clock).then(
-      () => {
-        ctx.adopted.add(prefix);
-        ctx.adopting.delete(prefix);
-      },
-      (error: unknown) => {
-        ctx.adopting.delete(prefix);
-        throw error;
-      },
-    );
+    // Usually nothing to move: the batched EXISTS of the string index says so without a command of its own.
+    const holds = ctx.exists ? ctx.exists(client, metaKey(prefix, "index")) : Promise.resolve(1);
+    adopting = holds
+      .then((count) => (count > 0 ? adoptStrings(client, prefix, ctx.clock) : undefined))
+      .then(
+        () => {
+          ctx.adopted.add(prefix);
+          ctx.adopting.delete(prefix);
+        },
+        (error: unknown) => {
+          ctx.adopting.delete(prefix);
+          throw error;
+        },
+      );
     ctx.adopting.set(prefix, adopting);
   }
   return adopting;

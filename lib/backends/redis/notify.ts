@@ -11,6 +11,7 @@ import { changeBase } from "../../keys.js";
 import { Memo } from "../../memo.js";
 import { warnOnce } from "../../warnings.js";
 import type { StoreChange } from "../driver.js";
+import { numsubBatch } from "./tick-batch.js";
 import type { RedisCommander } from "./tx.js";
 
 export const WATCH_RECHECK_MS = 1000;
@@ -114,20 +115,27 @@ export class Publisher {
   }
 
   readonly #asking = new Map<string, Promise<{ at: number; count: number }>>();
+  /** Classic channels' counts of one tick in one PUBSUB NUMSUB (tick-batch.ts). */
+  readonly #numsub = numsubBatch();
 
   #known(channel: string): { at: number; count: number } | undefined {
     const known = this.#listeners.get(channel);
     return known && Date.now() - known.at <= WATCH_RECHECK_MS ? known : undefined;
   }
 
-  /** One PUBSUB NUMSUB per channel at a time, shared by the writers waiting for it. */
+  /** One count per channel at a time, shared by the writers waiting for it. */
   #ask(client: RedisCommander, channel: string): Promise<{ at: number; count: number }> {
     let asking = this.#asking.get(channel);
     if (!asking) {
       const at = Date.now();
-      asking = (client.sendCommand(["PUBSUB", this.#sharded ? "SHARDNUMSUB" : "NUMSUB", channel]) as Promise<unknown[]>)
-        .then((reply) => {
-          const known = { at, count: Number(reply[1]) || 0 };
+      const counting = this.#sharded
+        ? (client.sendCommand(["PUBSUB", "SHARDNUMSUB", channel]) as Promise<unknown[]>).then((reply) =>
+            Number(reply[1]),
+          )
+        : this.#numsub.ask(client, channel);
+      asking = counting
+        .then((count) => {
+          const known = { at, count: count || 0 };
           this.#listeners.set(channel, known);
           return known;
         })

@@ -1,7 +1,8 @@
 import { createClient, ErrorReply, MultiErrorReply } from "@redis/client";
-import { ConnectionError, InvalidConfigError } from "../../errors.js";
+import { ConnectionError, InvalidConfigError, KeyvWorkspacesError } from "../../errors.js";
 import type { OpenOptions } from "../driver.js";
 import { InFlight, within } from "./bounds.js";
+import { coalescing } from "./coalesce.js";
 import { replicatedSend, replicationTimeout } from "./durable.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS, redisError, sleep } from "./errors.js";
 import type { Subscribe } from "./notify.js";
@@ -182,11 +183,10 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
   const waitMs = replicationTimeout(commandTimeoutMs, options.replicationTimeoutMs);
   const replicated = options.durability === "replicated";
   const send = replicated ? replicatedSend(plainSend, waitMs, where) : plainSend;
-  // node-redis's own MULTI: one batch, one promise, written back to back. A command refused while
-  // queueing (OOM, NOPERM, READONLY) rejects the batch with its own reply, not EXECABORT's.
-  // With replicated durability, plain sends in one tick instead, so the WAIT follows EXEC at once.
-  const sendMulti = (commands: readonly string[][]) =>
-    replicated ? (sendEach(send, commands) as Promise<unknown[]>) : nodeMulti(commands);
+  // node-redis's own MULTI: one batch, one promise, written back to back; transactions of one tick
+  // share it (coalesce.ts). A command refused while queueing (OOM, NOPERM, READONLY) rejects the
+  // batch with its own reply, not EXECABORT's. With replicated durability, plain sends in one tick
+  // instead, so the WAIT follows EXEC at once.
   const nodeMulti = (commands: readonly string[][]) =>
     track("MULTI", async () => {
       const multi = client.multi();
@@ -194,9 +194,18 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
       try {
         return await multi.exec();
       } catch (error) {
-        throw error instanceof MultiErrorReply ? (error.replies[error.errorIndexes[0] as number] ?? error) : error;
+        if (error instanceof MultiErrorReply) return error.replies; // each caller takes its own
+        throw error;
       }
     }) as Promise<unknown[]>;
+  const sendMulti = replicated
+    ? (commands: readonly string[][]) => sendEach(send, commands) as Promise<unknown[]>
+    : coalescing({
+        run: nodeMulti,
+        failed: fail,
+        // A reply to the chain itself (not inside EXEC's array) is a refusal while queueing.
+        nothingRan: (error) => error instanceof KeyvWorkspacesError && error.cause instanceof ErrorReply,
+      });
 
   const once: RedisCommander = {
     sendCommand(args) {

@@ -22,6 +22,7 @@ import { warnOnce } from "../../warnings.js";
 import type { ServerClock } from "./common.js";
 import { canWatch } from "./optimistic.js";
 import { type Change, Ledger, parseExpiring, parseStored, quotaKeys, type Stored, sizeField } from "./quota-ledger.js";
+import { getBatch, type TickBatch } from "./tick-batch.js";
 import { type RedisCommander, typed } from "./tx.js";
 
 /** Attempts of one quota write whose watched keys others keep changing, and how long it waits out a count. */
@@ -57,7 +58,14 @@ export class QuotaGate {
   readonly #cache = new Memo<string, { at: number; stored: Stored }>();
   readonly #refreshing = new Map<string, Promise<Stored>>();
   readonly #queues = new Map<string, Pending[]>();
-  constructor(readonly clock: ServerClock) {}
+  /** First reads of one tick as one MGET (tick-batch.ts); not on a cluster, whose keys span slots. */
+  readonly #limits: TickBatch<unknown> | undefined;
+  constructor(
+    readonly clock: ServerClock,
+    batched = false,
+  ) {
+    this.#limits = batched ? getBatch() : undefined;
+  }
 
   /** Remembers what a read sent at `at` (local ms) saw; a later reading never loses to an older one. */
   remember(base: string, stored: Stored, at: number): void {
@@ -72,8 +80,8 @@ export class QuotaGate {
     let refreshing = this.#refreshing.get(base);
     if (!refreshing) {
       const at = Date.now();
-      refreshing = client
-        .sendCommand(["GET", quotaKeys(base).limit])
+      const limit = quotaKeys(base).limit;
+      refreshing = (this.#limits ? this.#limits.ask(client, limit) : client.sendCommand(["GET", limit]))
         .then(
           (raw) => parseStored(raw),
           (error: unknown) => {
