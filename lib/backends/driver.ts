@@ -22,8 +22,10 @@ export interface PrefixStore {
   /**
    * Overwrites a name that holds a value, without a TTL, in one atomic step, and resolves with the
    * value it replaced (as stored); undefined when it wrote nothing: the name held no value, or the
-   * store cannot do it in one step right now (the caller then reads and writes as usual). Optional:
-   * where one command can do it (Redis `SET … XX GET`), artifacts.save spends one round trip.
+   * store cannot do it in one step right now (the caller then reads and writes as usual). A store
+   * that cannot refuse a new name (the Redis hash layout: `HSET`) resolves with null when the name
+   * held no value and it wrote one. Optional: where one round trip can do it (Redis `SET … XX GET`,
+   * `MULTI HGET HSET EXEC`), artifacts.save spends one round trip.
    */
   replace?(name: string, value: unknown): Promise<unknown>;
   /** Whether a value existed. */

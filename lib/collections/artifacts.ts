@@ -134,7 +134,8 @@ export function createArtifactStore({ store }: CollectionContext): ArtifactStore
     const guess = save.entry(created);
     const raw = await store.replace(save.name, guess.value);
     if (raw === undefined) return undefined;
-    const previous = decode(raw, save.name);
+    // null: the store wrote the record although the name was gone, so it gets a creation time of its own.
+    const previous = raw === null ? undefined : decode(raw, save.name);
     if (previous?.createdAt === created) return guess.info;
     const fixed = save.entry(previous?.createdAt);
     try {

@@ -44,3 +44,23 @@ for (const [name, url] of urls) {
     });
   });
 }
+
+describe("PrefixStore.replace (redis, hash layout)", () => {
+  it("writes in one MULTI and says null where the name held no live value, since HSET cannot refuse", async () => {
+    const backend = await openBackend(REDIS_URL, { redisLayout: "hash" });
+    backends.push(backend);
+    const store = backend.driver.scope(`${root}:ws:h:things`);
+    const replace = store.replace?.bind(store) as NonNullable<typeof store.replace>;
+    expect(await replace("a", "1")).toBeNull();
+    expect(await store.get("a")).toBe("1");
+    expect(await replace("a", "2")).toBe("1");
+    expect(await store.get("a")).toBe("2");
+    // An expired value is no value: null again, and the new one has no expiry.
+    await store.set("t", "old", 30);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(await replace("t", "new")).toBeNull();
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(await store.get("t")).toBe("new");
+    expect(await listNames(store)).toEqual(["a", "t"]);
+  });
+});

@@ -45,6 +45,22 @@ describe("artifacts.save on Redis: a name this handle knows is written in one SE
     expect(await sent(admin, () => c.artifacts.save("doc", { v: 5 }, { ttl: 60_000 }))).toMatchObject({ multi: 1 });
   });
 
+  it("in the hash layout, sends one MULTI (HGET beside HSET) per save of a known name", async () => {
+    const { server, admin } = await startPrivateRedis(cleanups);
+    const storage = await openStorage({ url: server.url, root: "ar", workspaceId: "w", redisLayout: "hash" });
+    cleanups.push(() => storage.close());
+    const first = await storage.artifacts.save("doc", { v: 1 });
+    await later();
+    expect(await sent(admin, () => storage.artifacts.save("doc", { v: 2 }))).toEqual({
+      multi: 1,
+      hget: 1,
+      hset: 1,
+      exec: 1,
+    });
+    expect(await storage.artifacts.info("doc")).toMatchObject({ createdAt: first.createdAt });
+    expect(await storage.artifacts.load("doc")).toEqual({ v: 2 });
+  });
+
   it(`remembers the ${KNOWN_NAMES} names whose creation time it learned last`, async () => {
     const { server, admin } = await startPrivateRedis(cleanups);
     const a = await open(server.url);
@@ -88,6 +104,13 @@ const engines: Engine[] = [
     open: async () => {
       redisUrl ??= startPrivateRedis(cleanups).then(({ server }) => server.url);
       return opened(openStorage({ url: await redisUrl, root: "ar", workspaceId: "w" }));
+    },
+  },
+  {
+    name: "redis, hash layout",
+    open: async () => {
+      redisUrl ??= startPrivateRedis(cleanups).then(({ server }) => server.url);
+      return opened(openStorage({ url: await redisUrl, root: "arh", workspaceId: "w", redisLayout: "hash" }));
     },
   },
 ];

@@ -19,6 +19,40 @@ import { exec, type RedisCommander } from "./tx.js";
 
 const BATCH = 500;
 
+/** What adoptOnce keeps per driver (hash.ts HashContext has it all). */
+export interface Adoption {
+  clock: ServerClock;
+  /** Prefixes known to be in the hash layout (adopted) in this process. */
+  adopted: Set<string>;
+  adopting: Map<string, Promise<void>>;
+  /** EXISTS of one key, batched with the other first uses of its tick (driver.ts); else its own. */
+  exists?: (client: RedisCommander, key: string) => Promise<number>;
+}
+
+/** Adopts `prefix`'s string-layout entries once per process; undefined once done. */
+export function adoptOnce(ctx: Adoption, prefix: string, client: RedisCommander): Promise<void> | undefined {
+  if (ctx.adopted.has(prefix)) return undefined;
+  let adopting = ctx.adopting.get(prefix);
+  if (!adopting) {
+    // Usually nothing to move: the batched EXISTS of the string index says so without a command of its own.
+    const holds = ctx.exists ? ctx.exists(client, metaKey(prefix, "index")) : Promise.resolve(1);
+    adopting = holds
+      .then((count) => (count > 0 ? adoptStrings(client, prefix, ctx.clock) : undefined))
+      .then(
+        () => {
+          ctx.adopted.add(prefix);
+          ctx.adopting.delete(prefix);
+        },
+        (error: unknown) => {
+          ctx.adopting.delete(prefix);
+          throw error;
+        },
+      );
+    ctx.adopting.set(prefix, adopting);
+  }
+  return adopting;
+}
+
 export interface AdoptReport {
   /** Values moved into the hash. */
   moved: number;

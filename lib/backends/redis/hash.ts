@@ -18,8 +18,8 @@
 import { StorageFullError } from "../../errors.js";
 import { joinKey, metaKey, tracksChanges } from "../../keys.js";
 import type { Decision, Entry, PrefixStore, RegistryName } from "../driver.js";
-import { adoptStrings } from "./adopt.js";
-import { type Registry, redisString, type ServerClock, startRegistry, utf8, validTtl } from "./common.js";
+import { type Adoption, adoptOnce } from "./adopt.js";
+import { type Registry, redisString, startRegistry, utf8, validTtl } from "./common.js";
 import { decodeField, encodeField, liveAt, timed } from "./fields.js";
 import { hashNames, hashPage, hashStats, hscan, type Live } from "./hash-list.js";
 import { changeLog, logEntry, type Nonces } from "./log.js";
@@ -34,45 +34,15 @@ export const SWEEP_LIMIT = 500;
 export const SWEEP_EVERY_MS = 1000;
 
 /** What every prefix of one driver shares. */
-export interface HashContext {
+export interface HashContext extends Adoption {
   connect(): Promise<RedisCommander>;
   cap: string;
-  clock: ServerClock;
   nonces: Nonces;
-  /** Prefixes known to be in the hash layout (adopted) in this process. */
-  adopted: Set<string>;
-  adopting: Map<string, Promise<void>>;
   /** When each prefix was last swept by this process. */
   swept: Map<string, number>;
   notify: Notify;
   /** Registry commands for setRegistering (driver.ts); without it the storage registers first. */
   registry?: Registry;
-  /** EXISTS of one key, batched with the other first uses of its tick (driver.ts); else its own. */
-  exists?: (client: RedisCommander, key: string) => Promise<number>;
-}
-
-/** Adopts `prefix`'s string-layout entries once per process (adopt.ts); undefined once done. */
-export function adoptOnce(ctx: HashContext, prefix: string, client: RedisCommander): Promise<void> | undefined {
-  if (ctx.adopted.has(prefix)) return undefined;
-  let adopting = ctx.adopting.get(prefix);
-  if (!adopting) {
-    // Usually nothing to move: the batched EXISTS of the string index says so without a command of its own.
-    const holds = ctx.exists ? ctx.exists(client, metaKey(prefix, "index")) : Promise.resolve(1);
-    adopting = holds
-      .then((count) => (count > 0 ? adoptStrings(client, prefix, ctx.clock) : undefined))
-      .then(
-        () => {
-          ctx.adopted.add(prefix);
-          ctx.adopting.delete(prefix);
-        },
-        (error: unknown) => {
-          ctx.adopting.delete(prefix);
-          throw error;
-        },
-      );
-    ctx.adopting.set(prefix, adopting);
-  }
-  return adopting;
 }
 
 export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): PrefixStore {
@@ -307,6 +277,15 @@ export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): 
         return (await live(client, [await client.sendCommand(["HGET", data, field])]))[0] !== undefined;
       }),
     set: (name, value, ttl) => write([{ name, value, ttl }]),
+    // HSET cannot be refused for a new field: HGET beside it in one MULTI tells what it replaced,
+    // null when the name held no live value (then this wrote a new one; see PrefixStore.replace).
+    replace: (name, value) =>
+      run(async (client) => {
+        if (tracked || (await quotaPath(client, quota)) !== undefined) return undefined;
+        const [old] = await exec(client, [["HGET", data, utf8(name)], ...writes([{ name, value }], undefined)]);
+        await ctx.notify(client, prefix, "set", [name]);
+        return (await live(client, [old]))[0] ?? null;
+      }),
     setMany: (entries) => write(entries),
     ...(registry && {
       setRegistering: (entries: readonly Entry[], names: readonly RegistryName[]) =>
