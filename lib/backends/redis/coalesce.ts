@@ -21,8 +21,12 @@
  *   batch gets that error, as it would have alone.
  */
 
-/** Commands in one merged transaction, at most (a single bigger transaction still goes alone). */
-export const MERGE_LIMIT = 2048;
+/**
+ * Arguments (command names included) in one merged transaction, at most; a single bigger
+ * transaction still goes alone. Counted in arguments, not commands, so that batches sized to keep
+ * the server responsive (a clear's UNLINK of 1000 keys) are not merged into one long block.
+ */
+export const MERGE_LIMIT = 8192;
 
 interface Pending {
   readonly commands: readonly string[][];
@@ -79,12 +83,14 @@ export function coalescing(options: CoalesceOptions): (commands: readonly string
 
   return (commands) =>
     new Promise<unknown[]>((resolve, reject) => {
-      if (size > 0 && size + commands.length > MERGE_LIMIT) flush();
+      let weight = 0;
+      for (const command of commands) weight += command.length;
+      if (size > 0 && size + weight > MERGE_LIMIT) flush();
       // nextTick runs once the microtasks of this turn are done: every caller resumed by the same
       // burst of replies has queued its transaction by then, and the socket write (node-redis
       // schedules it with setImmediate) is still to come.
       if (batch.length === 0) process.nextTick(flush);
       batch.push({ commands, resolve, reject });
-      size += commands.length;
+      size += weight;
     });
 }
