@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { replicatedSend, replicationTimeout } from "../../lib/backends/redis/durable.js";
 import { connectRedis } from "../../lib/backends/redis/open.js";
 import { openStorage } from "../../lib/storage.js";
-import { startPrivateRedis } from "../support/servers.js";
+import { commandsSent, startPrivateRedis } from "../support/servers.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -59,6 +59,21 @@ describe('durability "replicated"', () => {
     const refused = new Error("OOM");
     const full = replicatedSend(async (args) => (args[0] === "WAIT" ? 1 : Promise.reject(refused)), 10, "here");
     await expect(full(["SET", "a", "1"])).rejects.toBe(refused);
+  });
+
+  it("merges the transactions of a tick into one MULTI with one WAIT, and sends none again when WAIT fails", async () => {
+    const { server, admin } = await startPrivateRedis(cleanups);
+    const connection = await connectRedis(server.url, { durability: "replicated", replicationTimeoutMs: 20 });
+    cleanups.push(() => connection.close());
+    const tx = connection.commander.transaction as (commands: readonly string[][]) => Promise<unknown[]>;
+    const sent = await commandsSent(admin, async () => {
+      const outcomes = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => tx([["SET", `k${i}`, "v"]])));
+      // No replica here: every write reached the master, and every caller is told it may not be replicated.
+      for (const outcome of outcomes) {
+        expect(outcome).toMatchObject({ status: "rejected", reason: { code: "ERR_NOT_REPLICATED" } });
+      }
+    });
+    expect(sent).toEqual({ multi: 1, set: 20, exec: 1, wait: 1 });
   });
 
   it("waits at most half the command timeout", () => {

@@ -1,5 +1,11 @@
 import { createClient, ErrorReply, MultiErrorReply } from "@redis/client";
-import { ConnectionError, InvalidConfigError, KeyvWorkspacesError } from "../../errors.js";
+import {
+  ConnectionError,
+  InvalidConfigError,
+  KeyvWorkspacesError,
+  NotReplicatedError,
+  StoreCommandError,
+} from "../../errors.js";
 import type { OpenOptions } from "../driver.js";
 import { InFlight, within } from "./bounds.js";
 import { coalescing } from "./coalesce.js";
@@ -8,7 +14,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, redisError, sleep } from "./errors.js";
 import type { Subscribe } from "./notify.js";
 import { type Dedicated, duplicateOf, optimisticOver } from "./optimistic.js";
 import { nodeRedisSubscriptions } from "./subscribe.js";
-import { isTransient, type RedisCommander, sendMulti as sendEach } from "./tx.js";
+import { isTransient, multiReplies, type RedisCommander } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
 
 export { InFlight, within } from "./bounds.js";
@@ -183,10 +189,10 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
   const waitMs = replicationTimeout(commandTimeoutMs, options.replicationTimeoutMs);
   const replicated = options.durability === "replicated";
   const send = replicated ? replicatedSend(plainSend, waitMs, where) : plainSend;
-  // node-redis's own MULTI: one batch, one promise, written back to back; transactions of one tick
-  // share it (coalesce.ts). A command refused while queueing (OOM, NOPERM, READONLY) rejects the
-  // batch with its own reply, not EXECABORT's. With replicated durability, plain sends in one tick
-  // instead, so the WAIT follows EXEC at once.
+  // node-redis's own MULTI: one batch, one promise, written back to back. With replicated
+  // durability, plain sends in one tick instead, so the WAIT follows EXEC at once. Either way the
+  // transactions of one tick share one (coalesce.ts), and so one WAIT. A command refused while
+  // queueing (OOM, NOPERM, READONLY) rejects the batch with its own reply, not EXECABORT's.
   const nodeMulti = (commands: readonly string[][]) =>
     track("MULTI", async () => {
       const multi = client.multi();
@@ -198,14 +204,21 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
         throw error;
       }
     }) as Promise<unknown[]>;
-  const sendMulti = replicated
-    ? (commands: readonly string[][]) => sendEach(send, commands) as Promise<unknown[]>
-    : coalescing({
-        run: nodeMulti,
-        failed: fail,
-        // A reply to the chain itself (not inside EXEC's array) is a refusal while queueing.
-        nothingRan: (error) => error instanceof KeyvWorkspacesError && error.cause instanceof ErrorReply,
-      });
+  const plainMulti = async (commands: readonly string[][]) => {
+    const replies = await multiReplies(send, commands);
+    if (replies === null) throw new StoreCommandError("Redis discarded a transaction (EXEC returned null)");
+    return replies;
+  };
+  const sendMulti = coalescing({
+    run: replicated ? plainMulti : nodeMulti,
+    failed: fail,
+    // A reply to the chain itself (not inside EXEC's array) is a refusal while queueing; a failed
+    // WAIT after EXEC is not: that batch ran.
+    nothingRan: (error) =>
+      error instanceof KeyvWorkspacesError &&
+      !(error instanceof NotReplicatedError) &&
+      error.cause instanceof ErrorReply,
+  });
 
   const once: RedisCommander = {
     sendCommand(args) {

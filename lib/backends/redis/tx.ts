@@ -110,6 +110,19 @@ export async function sendMulti(
   commands: readonly string[][],
   before: readonly string[][] = [],
 ): Promise<unknown[] | null> {
+  const replies = await multiReplies(send, commands, before);
+  // Replies of commands that failed while running come back as errors inside EXEC's array.
+  const failed = replies?.find((reply) => reply instanceof Error);
+  if (failed) throw failed;
+  return replies;
+}
+
+/** sendMulti's EXEC replies as they came, a command's failure among them as an Error value. */
+export async function multiReplies(
+  send: (args: string[]) => Promise<unknown>,
+  commands: readonly string[][],
+  before: readonly string[][] = [],
+): Promise<unknown[] | null> {
   const queued = [...before, ["MULTI"], ...commands].map((command) => send([...command]));
   const done = send(["EXEC"]);
   const settled = await Promise.allSettled(queued);
@@ -122,9 +135,6 @@ export async function sendMulti(
   }
   if (replies === null) return null;
   if (!Array.isArray(replies)) throw new StoreCommandError("Redis answered EXEC with something other than replies");
-  // Replies of commands that failed while running come back as errors inside EXEC's array.
-  const failed = replies.find((reply) => reply instanceof Error);
-  if (failed) throw failed;
   return replies;
 }
 
