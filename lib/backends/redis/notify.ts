@@ -11,6 +11,7 @@ import { changeBase } from "../../keys.js";
 import { Memo } from "../../memo.js";
 import { warnOnce } from "../../warnings.js";
 import type { StoreChange } from "../driver.js";
+import { type ChangeOp, type Message, Outbox } from "./outbox.js";
 import { numsubBatch } from "./tick-batch.js";
 import type { RedisCommander } from "./tx.js";
 
@@ -22,15 +23,7 @@ const REMEMBERED = 10_000;
 export const channelOf = (base: string) => `${base}#changes`;
 export const changeChannel = (prefix: string) => channelOf(changeBase(prefix));
 
-export type ChangeOp = "set" | "delete" | "clear";
-
-interface Message {
-  p: string;
-  o: ChangeOp;
-  n: string[] | null;
-  /** The driver that wrote it: its own watchers heard it already, in order, without Redis. */
-  s: string;
-}
+export type { ChangeOp } from "./outbox.js";
 
 type Local = { bases: ReadonlySet<string>; hear(text: string): void };
 
@@ -71,27 +64,32 @@ export class Publisher {
     op: ChangeOp,
     names: readonly string[] | null,
   ): Promise<void> | undefined {
-    let text: string | undefined;
+    let message: Message | undefined;
     if (this.#local.size > 0) {
       const base = changeBase(prefix);
-      for (const local of this.#local) if (local.bases.has(base)) local.hear((text ??= this.#text(prefix, op, names)));
+      for (const local of this.#local) {
+        if (local.bases.has(base)) local.hear(JSON.stringify((message ??= this.#message(prefix, op, names))));
+      }
     }
     const channel = this.#channel(prefix);
     const known = this.#known(channel);
-    if (known) return known.count > 0 ? this.#send(client, channel, text ?? this.#text(prefix, op, names)) : undefined;
+    if (known) {
+      return known.count > 0
+        ? this.#outbox.send(client, channel, message ?? this.#message(prefix, op, names))
+        : undefined;
+    }
     return this.#ask(client, channel).then((asked) =>
-      asked.count > 0 ? this.#send(client, channel, text ?? this.#text(prefix, op, names)) : undefined,
+      asked.count > 0 ? this.#outbox.send(client, channel, message ?? this.#message(prefix, op, names)) : undefined,
     );
   }
 
-  #text(prefix: string, op: ChangeOp, names: readonly string[] | null): string {
-    const body: Message = { p: prefix, o: op, n: names === null ? null : [...new Set(names)], s: this.origin };
-    return JSON.stringify(body);
+  #message(prefix: string, op: ChangeOp, names: readonly string[] | null): Message {
+    return { p: prefix, o: op, n: names === null ? null : [...new Set(names)], s: this.origin };
   }
 
-  async #send(client: RedisCommander, channel: string, text: string): Promise<void> {
-    await client.sendCommand([this.#sharded ? "SPUBLISH" : "PUBLISH", channel, text]);
-  }
+  readonly #outbox = new Outbox<RedisCommander>((client, channel, text) =>
+    client.sendCommand([this.#sharded ? "SPUBLISH" : "PUBLISH", channel, text]),
+  );
 
   /**
    * Asks for the listener count of `prefix`'s channel now, if publish() would: a workspace's first
