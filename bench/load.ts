@@ -89,7 +89,7 @@ async function throughput(admin: Admin, variants: Variant[], opts: SuiteOptions)
       ["scoped set", "raw set", "the PrefixStore under collection()"],
       ["scoped get", "raw get", "the PrefixStore under collection()"],
       ["tracked set", "raw set", "vectors/workflow index: + change log"],
-      ["watched collection set", "collection set", "a watcher on the workspace: + PUBLISH"],
+      ["watched collection set", "collection set", "a watcher on the workspace: + PUBLISH, one per channel and tick"],
       ["collection set, new name", "raw set, new name", "a name never written: SET XX answers nil, then the MULTI"],
       ["hash collection set", "raw set", "redisLayout hash; goal ≤ 1.5"],
       ["hash collection get", "raw get", "redisLayout hash; goal ≤ 1.1"],
