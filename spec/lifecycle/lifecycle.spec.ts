@@ -154,16 +154,24 @@ describe.each(BACKENDS)("workspace lifecycle on $name", (backend) => {
     for (let i = 0; i < 3 * BATCH; i++) records.push({ collection: "notes", name: `n${i}`, value: i });
     records[7] = { collection: "notes", name: "twice", value: "first" };
     records[2 * BATCH + 7] = { collection: "notes", name: "twice", value: "last" };
+    // Names in two batches next to each other (two batches may be in flight at once).
+    const ADJACENT = 50;
+    for (let i = 0; i < ADJACENT; i++) {
+      records[BATCH - ADJACENT - 10 + i] = { collection: "notes", name: `adjacent${i}`, value: "first" };
+      records[BATCH + 10 + i] = { collection: "notes", name: `adjacent${i}`, value: "last" };
+    }
     const progress: number[] = [];
     expect(await a.importWorkspace(records, { onProgress: (n) => progress.push(n) })).toBe(3 * BATCH);
     expect(await a.collection("notes").get("twice")).toBe("last");
+    const adjacent = Array.from({ length: ADJACENT }, (_, i) => `adjacent${i}`);
+    expect(await a.collection("notes").getMany(adjacent)).toEqual(adjacent.map(() => "last"));
     expect(progress.at(-1)).toBe(3 * BATCH);
     expect(progress).toEqual([...progress].sort((x, y) => x - y));
     // A bad record after full batches: every batch before it is stored before the error surfaces.
     const more = records.map((r) => ({ ...r, collection: "more" }));
     more.push({ collection: "more", name: "", value: 0 });
     await expect(a.importWorkspace(more)).rejects.toMatchObject({ code: "ERR_INVALID_VALUE" });
-    expect((await a.stats()).more?.entries).toBe(3 * BATCH - 1);
+    expect((await a.stats()).more?.entries).toBe(3 * BATCH - 1 - ADJACENT);
   });
 
   it("refuses a malformed record by its number and writes nothing of it", async () => {
