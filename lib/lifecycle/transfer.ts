@@ -102,7 +102,7 @@ export async function importWorkspace(
   // connections, a retried command) applies concurrent writes in.
   let previous: Promise<void> = Promise.resolve();
   let writing: Promise<void> = Promise.resolve();
-  let inFlight = new Set<string>();
+  let inFlight: Batch = new Map();
   const write = async (batch: Batch) => {
     for (const [prefix, { collection, entries }] of batch) {
       await host.store(prefix, collection).setMany(entries);
@@ -110,10 +110,15 @@ export async function importWorkspace(
     }
     options.onProgress?.(written);
   };
-  const keysOf = (batch: Batch) => {
-    const keys = new Set<string>();
-    for (const [prefix, { entries }] of batch) for (const entry of entries) keys.add(`${prefix}\n${entry.name}`);
-    return keys;
+  // Whether `batch` names an entry of the batch in flight (names by prefix: no key strings built).
+  const overlaps = (batch: Batch) => {
+    for (const [prefix, { entries }] of batch) {
+      const other = inFlight.get(prefix);
+      if (other === undefined) continue;
+      const names = new Set(other.entries.map((entry) => entry.name));
+      if (entries.some((entry) => names.has(entry.name))) return true;
+    }
+    return false;
   };
   const flush = async () => {
     const batch = pending;
@@ -121,14 +126,9 @@ export async function importWorkspace(
     size = 0;
     await previous;
     if (batch.size === 0) return;
-    const keys = keysOf(batch);
-    for (const key of keys) {
-      if (!inFlight.has(key)) continue;
-      await writing;
-      break;
-    }
+    if (overlaps(batch)) await writing;
     previous = writing;
-    inFlight = keys;
+    inFlight = batch;
     writing = write(batch);
     // Awaited by a later flush or at the end; until then a failure must not count as unhandled.
     writing.catch(() => {});
