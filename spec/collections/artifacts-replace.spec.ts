@@ -45,6 +45,31 @@ describe("artifacts.save on Redis: a name this handle knows is written in one SE
     expect(await sent(admin, () => c.artifacts.save("doc", { v: 5 }, { ttl: 60_000 }))).toMatchObject({ multi: 1 });
   });
 
+  it("reads the replaced record's own createdAt, not one its metadata carries", async () => {
+    const { server, admin } = await startPrivateRedis(cleanups);
+    const a = await open(server.url);
+    const first = await a.artifacts.save("doc", { v: 1 });
+    // Another writer's record, fields in another order: metadata first, naming the time a knows.
+    const other = "2020-01-01T00:00:00.000Z";
+    const record = {
+      value: {
+        name: "doc",
+        metadata: { note: 1, createdAt: first.createdAt },
+        createdAt: other,
+        updatedAt: other,
+        description: "",
+        size: 1,
+        kind: "json",
+        version: "v0",
+        data: 2,
+      },
+    };
+    await admin.set("ar:ws:w:artifacts:doc", JSON.stringify(record));
+    const saved = await a.artifacts.save("doc", { v: 3 });
+    expect(saved.createdAt).toBe(other);
+    expect(await a.artifacts.info("doc")).toMatchObject({ createdAt: other, version: saved.version });
+  });
+
   it("in the hash layout, sends one MULTI (HGET beside HSET) per save of a known name", async () => {
     const { server, admin } = await startPrivateRedis(cleanups);
     const storage = await openStorage({ url: server.url, root: "ar", workspaceId: "w", redisLayout: "hash" });
