@@ -33,6 +33,7 @@ import {
   type SuiteOptions,
   samples,
 } from "./rows.js";
+import { withRedisRoot } from "./support.js";
 import { ingestSuite } from "./vectors-ingest.js";
 import { ownWritesSuite } from "./vectors-own.js";
 
@@ -399,6 +400,8 @@ async function afterWriteSuite(cases: AfterWriteCase[], rounds: number): Promise
       await a.close();
       await b.close();
       if (backend === "file") rmSync(`.tmp/bench-${root}.json`, { force: true });
+      // Its registries too (the workspace's collections, the root's workspaces), not only the vectors.
+      if (backend === "redis") await withRedisRoot(root, async () => undefined);
     }
   }
   return out;
