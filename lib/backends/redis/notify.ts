@@ -67,8 +67,10 @@ export class Publisher {
     let message: Message | undefined;
     if (this.#local.size > 0) {
       const base = changeBase(prefix);
+      let text: string | undefined;
       for (const local of this.#local) {
-        if (local.bases.has(base)) local.hear(JSON.stringify((message ??= this.#message(prefix, op, names))));
+        if (local.bases.has(base))
+          local.hear((text ??= JSON.stringify((message ??= this.#message(prefix, op, names)))));
       }
     }
     const channel = this.#channel(prefix);

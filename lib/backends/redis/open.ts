@@ -1,11 +1,5 @@
 import { createClient, ErrorReply, MultiErrorReply } from "@redis/client";
-import {
-  ConnectionError,
-  InvalidConfigError,
-  KeyvWorkspacesError,
-  NotReplicatedError,
-  StoreCommandError,
-} from "../../errors.js";
+import { ConnectionError, InvalidConfigError, KeyvWorkspacesError, NotReplicatedError } from "../../errors.js";
 import type { OpenOptions } from "../driver.js";
 import { InFlight, within } from "./bounds.js";
 import { coalescing } from "./coalesce.js";
@@ -14,7 +8,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, redisError, sleep } from "./errors.js";
 import type { Subscribe } from "./notify.js";
 import { type Dedicated, duplicateOf, optimisticOver } from "./optimistic.js";
 import { nodeRedisSubscriptions } from "./subscribe.js";
-import { isTransient, multiReplies, type RedisCommander } from "./tx.js";
+import { isTransient, type RedisCommander, repliesOnce } from "./tx.js";
 import { redact, scrub, urlPassword } from "./url.js";
 
 export { InFlight, within } from "./bounds.js";
@@ -204,13 +198,8 @@ export async function connectRedis(url: string, options: RedisOpenOptions = {}):
         throw error;
       }
     }) as Promise<unknown[]>;
-  const plainMulti = async (commands: readonly string[][]) => {
-    const replies = await multiReplies(send, commands);
-    if (replies === null) throw new StoreCommandError("Redis discarded a transaction (EXEC returned null)");
-    return replies;
-  };
   const sendMulti = coalescing({
-    run: replicated ? plainMulti : nodeMulti,
+    run: replicated ? (commands) => repliesOnce(send, commands) : nodeMulti,
     failed: fail,
     // A reply to the chain itself (not inside EXEC's array) is a refusal while queueing; a failed
     // WAIT after EXEC is not: that batch ran.

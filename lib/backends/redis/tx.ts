@@ -138,10 +138,21 @@ export async function multiReplies(
   return replies;
 }
 
-/** MULTI … EXEC without WATCH: a null EXEC cannot happen, so say so if it does rather than return nothing. */
-export async function execOnce(client: RedisCommander, commands: readonly string[][]): Promise<unknown[]> {
-  const replies = await sendMulti((args) => client.sendCommand(args), commands);
+/** MULTI … EXEC without WATCH, replies as they came: a null EXEC cannot happen, so say so if it does rather than return nothing. */
+export async function repliesOnce(
+  send: (args: string[]) => Promise<unknown>,
+  commands: readonly string[][],
+): Promise<unknown[]> {
+  const replies = await multiReplies(send, commands);
   if (replies === null) throw new StoreCommandError("Redis discarded a transaction (EXEC returned null)");
+  return replies;
+}
+
+/** repliesOnce, the first command failure inside EXEC's array thrown. */
+export async function execOnce(client: RedisCommander, commands: readonly string[][]): Promise<unknown[]> {
+  const replies = await repliesOnce((args) => client.sendCommand(args), commands);
+  const failed = replies.find((reply) => reply instanceof Error);
+  if (failed) throw failed;
   return replies;
 }
 
