@@ -4,7 +4,8 @@
  * workspace, first for a quiet window, then while migrateSlot() (the redis-cli --cluster reshard
  * procedure: SETSLOT IMPORTING/MIGRATING, MIGRATE key by key, SETSLOT NODE) moves the slot to
  * the next master, paced to last about MIGRATION_MS whatever the number of keys. Both Redis
- * layouts: "keys" (a write is MULTI [ZADD #index, SET key]) and "hash" (one HSET on #data).
+ * layouts: "keys" (a write is MULTI [ZADD #index, SET key]; refused with TRYAGAIN mid-migration,
+ * then ZADD, SET, ZADD one by one) and "hash" (one HSET on #data).
  * Each round moves the slot on to the next master.
  */
 import { keySlot } from "../lib/backends/redis/cluster-watch.js";

@@ -44,17 +44,14 @@ function rethrowTyped(error: unknown): never {
   throw error;
 }
 
-function commander(
-  send: Send,
-  transaction?: (commands: readonly string[][]) => Promise<unknown[]>,
-  optimistic?: Optimistic,
-): RedisCommander {
+function commander(send: Send, transaction?: RedisCommander["transaction"], optimistic?: Optimistic): RedisCommander {
   const raw: RedisCommander = { sendCommand: send };
   return {
     ...(optimistic && { optimistic }),
     sendCommand: (args) => send(args).catch(rethrowTyped),
     // A reply error inside EXEC's array is thrown by execOnce as is: map it here too.
-    transaction: (commands) => (transaction ? transaction(commands) : execOnce(raw, commands)).catch(rethrowTyped),
+    transaction: (commands, apart) =>
+      (transaction ? transaction(commands, apart) : execOnce(raw, commands)).catch(rethrowTyped),
   };
 }
 

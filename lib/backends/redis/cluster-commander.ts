@@ -128,7 +128,18 @@ export function clusterCommander(cluster: ClusterClient, options: ClusterCommand
       }
       return retrying(name, () => cluster.sendCommand(firstKey(args), READS.has(name), args));
     },
-    transaction: (commands) => retrying("MULTI", () => transactionOnce(commands)),
+    transaction: (commands, apart) =>
+      retrying("MULTI", async () => {
+        try {
+          return await transactionOnce(commands);
+        } catch (error) {
+          if (apart === undefined || !(error instanceof Error) || !/^TRYAGAIN\b/.test(error.message)) throw error;
+          // The slot is half-moved and the keys are on both sides: Redis refuses the MULTI until
+          // the slot has moved, but serves each key's own command where the key is (ASK followed).
+          for (const command of apart()) await cluster.sendCommand(firstKey(command), false, command);
+          return [];
+        }
+      }),
   };
 }
 

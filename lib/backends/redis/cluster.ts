@@ -101,8 +101,8 @@ export async function connectCluster(url: string, options: OpenOptions = {}): Pr
   const commander: RedisCommander = {
     ...(inner.optimistic && { optimistic: inner.optimistic }),
     sendCommand: (args) => counted(() => inner.sendCommand(args)),
-    transaction: (commands) =>
-      counted(() => (inner.transaction as NonNullable<RedisCommander["transaction"]>)(commands)),
+    transaction: (commands, apart) =>
+      counted(() => (inner.transaction as NonNullable<RedisCommander["transaction"]>)(commands, apart)),
   };
   const subscriptions = clusterSubscriptions(cluster, (error) => redisError(error, where, secrets));
   let closed: Promise<void> | undefined;

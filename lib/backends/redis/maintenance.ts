@@ -34,6 +34,6 @@ export function clusterCommander(cluster: ClusterClient, options?: ClusterComman
   return {
     optimistic: async (watch, reads, write) => (await commander()).optimistic!(watch, reads, write),
     sendCommand: async (args) => (await commander()).sendCommand(args),
-    transaction: async (commands) => (await commander()).transaction!(commands),
+    transaction: async (commands, apart) => (await commander()).transaction!(commands, apart),
   };
 }

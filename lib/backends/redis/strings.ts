@@ -102,6 +102,24 @@ export function stringScope(
     return true;
   };
 
+  /**
+   * A plain write while its cluster slot migrates (exec's `apart`): the members, each value, then
+   * the members again, one command each. The first ZADD keeps index ⊇ values if the client dies
+   * midway. A delete (DEL + ZREM, one MULTI) is refused while the value and #index are on
+   * different sides, but may land once they are on one: the second ZADD restores a member it
+   * removed before the value was written. One landing after the value can leave a member without
+   * a value, as a delete at maxmemory can (listed until rebuildIndex), never a value without one.
+   * Not for TTLs (PXAT on the #ttl clock), tracked prefixes (the log) or registry commands.
+   */
+  const plainApart = (pairs: readonly string[], now: number | undefined, zadd: string[], extra: unknown) => {
+    if (tracked || now !== undefined || extra !== undefined) return undefined;
+    return () => {
+      const sets: string[][] = [];
+      for (let i = 0; i < pairs.length; i += 2) sets.push(["SET", pairs[i] as string, pairs[i + 1] as string]);
+      return [zadd, ...sets, zadd];
+    };
+  };
+
   /** `extra`: registry commands queued first in the same MULTI (setRegistering). */
   const write = (entries: readonly Entry[], extra?: Promise<string[][]>) =>
     run(async (client) => {
@@ -153,7 +171,7 @@ export function stringScope(
       if (q) {
         const targets = writeTargets(entries, now, key, validTtl);
         await q.gate.guard(client, q.base, () => keysPlan(targets, commands, () => undefined));
-      } else await exec(client, commands);
+      } else await exec(client, commands, plainApart(pairs, now, zadd, extra));
       const written = entries.map((entry) => entry.name);
       if (gone.length > 0) {
         const own = new Set(written);

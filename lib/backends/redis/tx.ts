@@ -15,8 +15,11 @@ export interface RedisCommander {
   /**
    * MULTI, the commands, EXEC, as one unit (connectRedis's commander retries the whole unit on
    * a busy or loading server). Without it the driver sends the same through sendCommand.
+   * `apart`: makes single-key commands with the same effect, sent one by one in this order instead
+   * where a cluster slot is half-migrated (TRYAGAIN: the transaction's keys are on two masters);
+   * a cluster commander's only, and it resolves with no replies then.
    */
-  transaction?(commands: readonly string[][]): Promise<unknown[]>;
+  transaction?(commands: readonly string[][], apart?: () => readonly string[][]): Promise<unknown[]>;
   /** WATCH-based conditional writes on a connection of their own (optimistic.ts); without it there are none. */
   optimistic?: Optimistic;
 }
@@ -156,6 +159,10 @@ export async function execOnce(client: RedisCommander, commands: readonly string
   return replies;
 }
 
-export function exec(client: RedisCommander, commands: readonly string[][]): Promise<unknown[]> {
-  return client.transaction ? client.transaction(commands) : execOnce(client, commands);
+export function exec(
+  client: RedisCommander,
+  commands: readonly string[][],
+  apart?: () => readonly string[][],
+): Promise<unknown[]> {
+  return client.transaction ? client.transaction(commands, apart) : execOnce(client, commands);
 }
