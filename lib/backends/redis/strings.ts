@@ -28,7 +28,7 @@ import { canWatch, noWatch, transactLoop } from "./optimistic.js";
 import { expiredNames, restoreMembers } from "./prune.js";
 import { type QuotaHook, quotaPath } from "./quota.js";
 import { decisionTargets, deleteTargets, keysPlan, storedBytes, transactPlan, writeTargets } from "./quota-plans.js";
-import { exec, type RedisCommander, typed } from "./tx.js";
+import { exec, plainApart, type RedisCommander, typed } from "./tx.js";
 
 const CLEAR_BATCH = 1000;
 /** Refused overwrite probes in a row after which a prefix's writes skip the probe (see overwrite). */
@@ -102,24 +102,6 @@ export function stringScope(
     return true;
   };
 
-  /**
-   * A plain write while its cluster slot migrates (exec's `apart`): the members, each value, then
-   * the members again, one command each. The first ZADD keeps index ⊇ values if the client dies
-   * midway. A delete (DEL + ZREM, one MULTI) is refused while the value and #index are on
-   * different sides, but may land once they are on one: the second ZADD restores a member it
-   * removed before the value was written. One landing after the value can leave a member without
-   * a value, as a delete at maxmemory can (listed until rebuildIndex), never a value without one.
-   * Not for TTLs (PXAT on the #ttl clock), tracked prefixes (the log) or registry commands.
-   */
-  const plainApart = (pairs: readonly string[], now: number | undefined, zadd: string[], extra: unknown) => {
-    if (tracked || now !== undefined || extra !== undefined) return undefined;
-    return () => {
-      const sets: string[][] = [];
-      for (let i = 0; i < pairs.length; i += 2) sets.push(["SET", pairs[i] as string, pairs[i + 1] as string]);
-      return [zadd, ...sets, zadd];
-    };
-  };
-
   /** `extra`: registry commands queued first in the same MULTI (setRegistering). */
   const write = (entries: readonly Entry[], extra?: Promise<string[][]>) =>
     run(async (client) => {
@@ -171,7 +153,10 @@ export function stringScope(
       if (q) {
         const targets = writeTargets(entries, now, key, validTtl);
         await q.gate.guard(client, q.base, () => keysPlan(targets, commands, () => undefined));
-      } else await exec(client, commands, plainApart(pairs, now, zadd, extra));
+      } else {
+        // Split where a reshard refuses the MULTI: not TTLs (PXAT on the #ttl clock), the log, registries.
+        await exec(client, commands, tracked || now !== undefined || extra ? undefined : plainApart(pairs, zadd));
+      }
       const written = entries.map((entry) => entry.name);
       if (gone.length > 0) {
         const own = new Set(written);

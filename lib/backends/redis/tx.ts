@@ -166,3 +166,20 @@ export function exec(
 ): Promise<unknown[]> {
   return client.transaction ? client.transaction(commands, apart) : execOnce(client, commands);
 }
+
+/**
+ * A plain key-layout write (`pairs`: key, value, …) while its cluster slot migrates, as exec's
+ * `apart`: the members, each value, then the members again, one command each. The first ZADD
+ * keeps index ⊇ values if the client dies midway. A delete (DEL + ZREM, one MULTI) is refused while
+ * the value and #index are on different sides, but may land once they are on one: the second ZADD
+ * restores a member it removed before the value was written. One landing after the value can leave
+ * a member without a value, as a delete at maxmemory can (listed until rebuildIndex), never a
+ * value without one.
+ */
+export function plainApart(pairs: readonly string[], zadd: string[]): () => string[][] {
+  return () => {
+    const sets: string[][] = [];
+    for (let i = 0; i < pairs.length; i += 2) sets.push(["SET", pairs[i] as string, pairs[i + 1] as string]);
+    return [zadd, ...sets, zadd];
+  };
+}
