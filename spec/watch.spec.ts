@@ -67,11 +67,14 @@ describe.each([...BACKENDS, REDIS_HASH].filter((b) => WATCHABLE.has(b.name)))("w
     await unscoped.collection("notes").set("n", 1);
     const saved = await writer.artifacts.save("plan", { v: 1 });
     await writer.collection("notes").set("k", "v");
+    // The version is read back with the change (SQL engines): a delete already done by then
+    // would leave none to report, so "plan" is deleted once its set has been seen.
+    const first = await take(events, 2);
     await writer.artifacts.delete("plan");
     await writer.collection("notes").clear();
     const flow = await writer.workflows.add({ name: "deploy", source: "", description: "ship" });
     await writer.deps.add("left-pad@1.0.0");
-    const got = await take(events, 5);
+    const got = [...first, ...(await take(events, 3))];
     expect(got).toEqual([
       { collection: "artifacts", name: "plan", op: "set", version: saved.version },
       { collection: "notes", name: "k", op: "set" },
