@@ -28,6 +28,7 @@ import {
   type SuiteOptions,
   samples,
 } from "./rows.js";
+import { TS_NODE } from "./support.js";
 
 const GROUP = "file";
 const CONCURRENT = 500;
@@ -141,7 +142,7 @@ class Writer {
   #stderr = "";
 
   constructor(args: string[]) {
-    this.#child = spawn(process.execPath, ["--import", "tsx", WRITER, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    this.#child = spawn(process.execPath, [...TS_NODE, WRITER, ...args], { stdio: ["pipe", "pipe", "pipe"] });
     let buffer = "";
     this.#child.stdout?.on("data", (chunk: Buffer) => {
       buffer += chunk.toString();

@@ -14,6 +14,7 @@ import { promisify } from "node:util";
 import type { createClient } from "@redis/client";
 import { type BenchRow, progress, ratios, row, type SuiteOptions } from "./rows.js";
 import { serverCpuSeconds } from "./server-cpu.js";
+import { TS_NODE } from "./support.js";
 
 const GROUP = "lifecycle";
 const VALUE = { n: 1, text: "x".repeat(100), tags: ["a", "b"] };
@@ -33,7 +34,7 @@ interface Run {
 
 async function timed(admin: Admin, entries: number, args: string[]): Promise<Run> {
   const cpu0 = await serverCpuSeconds([admin]);
-  const { stdout } = await execute(process.execPath, ["--import", "tsx", ...args], {
+  const { stdout } = await execute(process.execPath, [...TS_NODE, ...args], {
     env: { ...process.env, KVWS_BENCH_PRELOAD: "1" },
     timeout: 600_000,
     maxBuffer: 1024 * 1024,

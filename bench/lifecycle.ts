@@ -20,6 +20,7 @@ import { tempDir } from "../spec/support/env.js";
 import { freePort, PrivateRedis } from "../spec/support/servers.js";
 import { importVsRaw } from "./lifecycle-import.js";
 import { type BenchRow, progress, row, type SuiteOptions } from "./rows.js";
+import { TS_NODE } from "./support.js";
 
 const GROUP = "lifecycle";
 const ROOT = "app";
@@ -41,14 +42,10 @@ async function fill(driver: Driver, ids: readonly string[], count: number): Prom
 }
 
 async function kvws(url: string, args: string[]): Promise<{ ms: number; maxRssBytes: number }> {
-  const { stdout } = await execute(
-    process.execPath,
-    ["--import", "tsx", worker, "--url", url, "--root", ROOT, ...args],
-    {
-      timeout: 600_000,
-      maxBuffer: 1024 * 1024,
-    },
-  );
+  const { stdout } = await execute(process.execPath, [...TS_NODE, worker, "--url", url, "--root", ROOT, ...args], {
+    timeout: 600_000,
+    maxBuffer: 1024 * 1024,
+  });
   return JSON.parse(stdout) as { ms: number; maxRssBytes: number };
 }
 

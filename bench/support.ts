@@ -1,5 +1,6 @@
 /** Bench roots and Redis housekeeping: every bench writes under its own random root and removes it after. */
 import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import { type RawRedis, rawRedis } from "../spec/support/env.js";
 
 export function benchRoot(tag: string): string {
@@ -7,6 +8,12 @@ export function benchRoot(tag: string): string {
 }
 
 export { type RawRedis, rawRedis };
+
+/**
+ * Node arguments that run a bench file from TypeScript as the package is built (bench/ts.mjs):
+ * what every child process of the bench is started with, as `npm run bench` is.
+ */
+export const TS_NODE: readonly string[] = ["--import", fileURLToPath(new URL("./ts.mjs", import.meta.url))];
 
 /** Deletes every key of `root` (SCAN + UNLINK in batches); never flushes the shared database. */
 export async function deleteUnder(client: RawRedis, root: string): Promise<number> {

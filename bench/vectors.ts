@@ -33,7 +33,7 @@ import {
   type SuiteOptions,
   samples,
 } from "./rows.js";
-import { withRedisRoot } from "./support.js";
+import { TS_NODE, withRedisRoot } from "./support.js";
 import { ingestSuite } from "./vectors-ingest.js";
 import { ownWritesSuite } from "./vectors-own.js";
 
@@ -327,7 +327,7 @@ const VECTOR_WRITER = fileURLToPath(new URL("fixtures/vector-writer.ts", import.
 async function writerProcess(
   config: object,
 ): Promise<{ upsert(id: string, v: Float32Array): Promise<void>; stop(): void }> {
-  const child = spawn(process.execPath, ["--import", "tsx", VECTOR_WRITER, JSON.stringify(config)], {
+  const child = spawn(process.execPath, [...TS_NODE, VECTOR_WRITER, JSON.stringify(config)], {
     stdio: ["pipe", "pipe", "inherit"],
   });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
