@@ -16,7 +16,7 @@ const stderr = new Writable({
   },
 });
 // KVWS_BENCH_PRELOAD=1: the Redis backend's modules (which main() loads once the URL is opened) are
-// loaded first, so the time is the command's own work, not tsx compiling sources (coldstart.ts measures that).
+// loaded first, so the time is the command's own work, not the loader compiling sources (coldstart.ts measures that).
 if (process.env.KVWS_BENCH_PRELOAD === "1") await import("../lib/backends/redis/backend.js");
 const t0 = performance.now();
 const code = await main(process.argv.slice(2), { stdin: process.stdin, stdout: sink, stderr, env: process.env });

@@ -7,14 +7,12 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { transformSync } from "esbuild";
 
+/** `./x.js` written in a bench or lib source names `./x.ts` when only that exists (as tsc resolves it). */
 export async function resolve(specifier, context, next) {
-  if (specifier.endsWith(".js") && context.parentURL?.startsWith("file:") && !specifier.includes("node_modules")) {
-    if (specifier.startsWith(".") || specifier.startsWith("/") || specifier.startsWith("file:")) {
-      const ts = new URL(specifier.replace(/\.js$/, ".ts"), context.parentURL);
-      if (existsSync(ts) && !existsSync(new URL(specifier, context.parentURL))) {
-        return { url: ts.href, shortCircuit: true, format: "module" };
-      }
-    }
+  const local = /^(\.|\/|file:)/.test(specifier) && specifier.endsWith(".js") && context.parentURL?.startsWith("file:");
+  if (local && !existsSync(new URL(specifier, context.parentURL))) {
+    const ts = new URL(specifier.replace(/\.js$/, ".ts"), context.parentURL);
+    if (existsSync(ts)) return { url: ts.href, format: "module", shortCircuit: true };
   }
   return next(specifier, context);
 }
