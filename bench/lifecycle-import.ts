@@ -55,7 +55,7 @@ export async function importVsRaw(url: string, admin: Admin, dir: string, opts: 
   const sizes = opts.tiny ? [2_000, 20_000] : opts.full ? [20_000, 200_000, 2_000_000] : [20_000, 200_000];
   const rounds = opts.tiny ? 1 : 3;
   const rows: BenchRow[] = [];
-  const peak = new Map<number, number[]>();
+  const peak = new Map<number, { kvws: number[]; raw: number[] }>();
   for (const size of sizes) {
     const file = join(dir, `import-${size}.ndjson`);
     const lines: string[] = [];
@@ -139,22 +139,30 @@ export async function importVsRaw(url: string, admin: Admin, dir: string, opts: 
         raw.map((r) => r.maxRssBytes / 2 ** 20),
       ),
     );
-    peak.set(
-      size,
-      kvws.map((r) => r.maxRssBytes),
-    );
+    peak.set(size, { kvws: kvws.map((r) => r.maxRssBytes), raw: raw.map((r) => r.maxRssBytes) });
     progress(
       `lifecycle: import ${size} kvws ${Math.round(ms(kvws)[0] ?? 0)} ms, raw ${Math.round(ms(raw)[0] ?? 0)} ms`,
     );
   }
   const [lo, hi] = [sizes[0] as number, sizes.at(-1) as number];
+  const at = (size: number) => peak.get(size) ?? { kvws: [], raw: [] };
+  const grown = (side: "kvws" | "raw") => at(hi)[side].map((bytes, i) => bytes - (at(lo)[side][i] ?? bytes));
+  const flat = `${hi / lo}× the input; 1.0 = flat`;
   rows.push(
+    row(GROUP, `import peak RSS growth ${lo}→${hi} entries: kvws`, "×", ratios(at(hi).kvws, at(lo).kvws), flat),
     row(
       GROUP,
-      `import peak RSS growth ${lo}→${hi} entries: kvws`,
+      `import peak RSS growth ${lo}→${hi} entries: raw MSET script`,
       "×",
-      ratios(peak.get(hi) ?? [], peak.get(lo) ?? []),
-      `${hi / lo}× the input; 1.0 = flat`,
+      ratios(at(hi).raw, at(lo).raw),
+      flat,
+    ),
+    row(
+      GROUP,
+      `import peak RSS growth ${lo}→${hi} entries: kvws beyond the raw script's`,
+      "MB",
+      grown("kvws").map((bytes, i) => (bytes - (grown("raw")[i] ?? 0)) / 2 ** 20),
+      "what the library adds to the growth a plain Node process shows; 0 = flat",
     ),
   );
   return rows;

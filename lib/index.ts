@@ -104,4 +104,5 @@ export {
 } from "./rls.js";
 export { ScopedStore, scopedKeyv, scopeStore } from "./scope.js";
 export { createStorage, openStorage, type StorageOptions, type WorkspaceStorage } from "./storage.js";
+export { VIEW_LIMIT } from "./views.js";
 export { type ChangeEvent, WATCH_BUFFER, type WatchOptions } from "./watch.js";

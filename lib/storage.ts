@@ -2,11 +2,8 @@
  * Composition: config → backend adapter → scoped adapters → collections.
  */
 import type { Keyv } from "keyv";
-import type { AnyStore, Backend, PrefixStore } from "./backends/driver.js";
+import type { AnyStore, Backend } from "./backends/driver.js";
 import { openBackend } from "./backends/index.js";
-import { createArtifactStore } from "./collections/artifacts.js";
-import { createDepsStore } from "./collections/deps.js";
-import { hashingEmbedder } from "./collections/embedder.js";
 import type {
   ArtifactStore,
   DepsStore,
@@ -15,26 +12,17 @@ import type {
   VectorStore,
   WorkflowStore,
 } from "./collections/types.js";
-import { createVectorStore } from "./collections/vectors.js";
-import { createWorkflowStore } from "./collections/workflows.js";
 import { parseConfig, type StorageConfig } from "./config.js";
-import { InvalidConfigError, StorageClosedError } from "./errors.js";
-import { guarded } from "./guarded.js";
-import { type Keyspace, type KeyspaceOptions, keyspace as makeKeyspace, metaKey, quotaBase } from "./keys.js";
+import { InvalidConfigError } from "./errors.js";
+import { type Keyspace, type KeyspaceOptions, keyspace as makeKeyspace } from "./keys.js";
 import type { DropOptions } from "./lifecycle/drop.js";
 import type { MigrateOptions } from "./lifecycle/migrate.js";
-import {
-  hostWorkspaces,
-  type LifecycleHost,
-  type Registrar,
-  registrarFor,
-  registrationGate,
-  registrationsFor,
-} from "./lifecycle/registry.js";
+import { hostWorkspaces, type LifecycleHost, registrarFor } from "./lifecycle/registry.js";
 import type { WorkspaceStats } from "./lifecycle/stats.js";
 import type { ExportRecord, ImportOptions } from "./lifecycle/transfer.js";
 import type { Quota, QuotaUsage } from "./quota.js";
-import { driverFor, ScopedStore, scopedKeyv } from "./scope.js";
+import { driverFor } from "./scope.js";
+import { Lru, ScopeState, type Shared, scopeOf, VIEW_LIMIT } from "./views.js";
 import { type ChangeEvent, type WatchOptions, watchScope } from "./watch.js";
 
 export interface StorageOptions {
@@ -59,10 +47,14 @@ export interface WorkspaceStorage {
   readonly workflows: WorkflowStore;
   readonly vectors: VectorStore;
   readonly deps: DepsStore;
-  /** Same backend and connection, another scope. */
+  /**
+   * Same backend and connection, another scope; cheap enough per request. Views of one workspace
+   * share its collections and stores (kept for the VIEW_LIMIT most recently used workspaces).
+   */
   withWorkspace(workspaceId: string | null | undefined): WorkspaceStorage;
   /** Plain JSON: openStorage(it) elsewhere rebuilds the same scope. */
   toBootstrapConfig(): StorageConfig;
+  /** The opened storage releases the backend and its views then refuse; a view's close() ends its watch() iterators. */
   close(): Promise<void>;
   /** Ids under this root that hold data, sorted, from the registry writes keep (never a SCAN). */
   listWorkspaces(): Promise<string[]>;
@@ -90,42 +82,21 @@ export interface WorkspaceStorage {
   watch(options?: WatchOptions): AsyncIterableIterator<ChangeEvent>;
 }
 
-/** One opened backend, shared by a storage and all its withWorkspace views. */
-interface Shared {
-  readonly backend: Backend;
-  /** Whether close() of the owning storage releases the backend (false for the caller's own store). */
-  readonly owned: boolean;
-  readonly options: StorageOptions;
-  readonly registrar: Registrar;
-  closed: boolean;
-  /** Open watch() iterators and the storage that made each: ended when it (or the owner) closes. */
-  readonly watchers: Map<() => void, Storage>;
-}
-
-interface Context {
-  readonly store: PrefixStore;
-  keyv?: Keyv;
-}
-
+/**
+ * A view: one scope of an opened backend. Views are cheap; what they serve (collections, stores)
+ * belongs to the scope and is shared by every view of it (views.ts).
+ */
 class Storage implements WorkspaceStorage {
   readonly keyspace: Keyspace;
   readonly #shared: Shared;
+  readonly #state: ScopeState;
   readonly #isOwner: boolean;
-  readonly #contexts = new Map<string, Context>();
-  readonly #closedCheck = () => (this.#closed || this.#shared.closed ? this.#closedError() : undefined);
-  readonly #open = () => {
-    const error = this.#closedCheck();
-    if (error) throw error;
-  };
   #closed = false;
-  #artifacts?: ArtifactStore;
-  #workflows?: WorkflowStore;
-  #vectors?: VectorStore;
-  #deps?: DepsStore;
 
-  constructor(shared: Shared, keyspace: Keyspace, isOwner: boolean) {
+  constructor(shared: Shared, state: ScopeState, isOwner: boolean) {
     this.#shared = shared;
-    this.keyspace = keyspace;
+    this.#state = state;
+    this.keyspace = state.keyspace;
     this.#isOwner = isOwner;
   }
 
@@ -133,86 +104,47 @@ class Storage implements WorkspaceStorage {
     return this.keyspace.workspaceId;
   }
 
-  #closedError(): StorageClosedError {
-    const scope =
-      this.workspaceId === undefined ? "unscoped storage" : `storage of workspace ${JSON.stringify(this.workspaceId)}`;
-    return new StorageClosedError(`${scope} is closed (its backend was released by close())`);
-  }
-
-  #context(prefix: string, collection: string): Context {
-    let context = this.#contexts.get(prefix);
-    if (!context) {
-      const { registrar } = this.#shared;
-      const registrations = registrationsFor(registrar, this.keyspace, collection);
-      // A closed storage is refused before it registers anything.
-      const gate = registrationGate(registrar, registrations);
-      context = { store: guarded(this.#scope(prefix), this.#closedCheck, gate) };
-      this.#contexts.set(prefix, context);
-    }
-    return context;
-  }
-
-  #plain(prefix: string): PrefixStore {
-    return guarded(this.#scope(prefix), this.#closedCheck);
-  }
-
-  #scope(prefix: string): PrefixStore {
-    const quota = quotaBase(this.keyspace.workspacePrefix, prefix);
-    return this.#shared.backend.driver.scope(prefix, quota === undefined ? undefined : { quota });
+  #open(): void {
+    const error = this.#state.closedCheck();
+    if (error) throw error;
   }
 
   #host(): LifecycleHost {
     this.#open();
+    const state = this.#state;
     return {
       keyspace: this.keyspace,
       registrar: this.#shared.registrar,
-      store: (prefix, collection) => this.#context(prefix, collection).store,
-      plain: (prefix) => this.#plain(prefix),
+      store: (prefix, collection) => state.context(prefix, collection).store,
+      plain: (prefix) => state.plain(prefix),
       withWorkspace: (id) => (this.withWorkspace(id) as Storage).#host(),
     };
   }
 
   collection<T = unknown>(name: string): Keyv<T> {
-    const context = this.#context(this.keyspace.prefix(name), name);
-    context.keyv ??= scopedKeyv(new ScopedStore(context.store));
-    return context.keyv as Keyv<T>;
-  }
-
-  #vectorStore(prefix: string, collection: string): VectorStore {
-    return createVectorStore(this.#context(prefix, collection), this.#shared.options.vectors, {
-      owner: this.#shared,
-    });
+    return this.#state.collection<T>(name);
   }
 
   get artifacts(): ArtifactStore {
-    this.#artifacts ??= createArtifactStore(this.#context(this.keyspace.prefix("artifacts"), "artifacts"));
-    return this.#artifacts;
+    return this.#state.artifacts;
   }
 
   get vectors(): VectorStore {
-    this.#vectors ??= this.#vectorStore(this.keyspace.prefix("vectors"), "vectors");
-    return this.#vectors;
+    return this.#state.vectors;
   }
 
   get workflows(): WorkflowStore {
-    if (!this.#workflows) {
-      const prefix = this.keyspace.prefix("workflows");
-      // The workflow index sits beside the workflows (same scope, same ACL pattern), apart from the user's vectors.
-      const index = this.#vectorStore(metaKey(prefix, "vectors"), "workflows");
-      const embedder = this.#shared.options.embedder ?? hashingEmbedder();
-      this.#workflows = createWorkflowStore(this.#context(prefix, "workflows"), index, embedder);
-    }
-    return this.#workflows;
+    return this.#state.workflows;
   }
 
   get deps(): DepsStore {
-    this.#deps ??= createDepsStore(this.#context(this.keyspace.prefix("deps"), "deps"));
-    return this.#deps;
+    return this.#state.deps;
   }
 
   withWorkspace(workspaceId: string | null | undefined): WorkspaceStorage {
     this.#open();
-    return new Storage(this.#shared, this.keyspace.withWorkspace(workspaceId), false);
+    const state = scopeOf(this.#shared, workspaceId, () => this.keyspace.withWorkspace(workspaceId));
+    return new Storage(this.#shared, state, false);
   }
 
   toBootstrapConfig(): StorageConfig {
@@ -288,6 +220,10 @@ class Storage implements WorkspaceStorage {
     });
   }
 
+  /**
+   * The owner releases the backend (when it opened it) and every view then refuses. A view owns
+   * nothing but its watch() iterators: its close() ends those, and the view stays usable.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -299,6 +235,19 @@ class Storage implements WorkspaceStorage {
   }
 }
 
+function ownerOf(backend: Backend, owned: boolean, options: StorageOptions, ks: Keyspace): Storage {
+  const shared: Shared = {
+    backend,
+    owned,
+    options,
+    registrar: registrarFor(backend.driver),
+    closed: false,
+    watchers: new Map(),
+    scopes: new Lru(VIEW_LIMIT),
+  };
+  return new Storage(shared, new ScopeState(shared, ks), true);
+}
+
 /** Wrap a store the app already has. close() never disconnects it. */
 export function createStorage(
   store: AnyStore,
@@ -306,11 +255,7 @@ export function createStorage(
 ): WorkspaceStorage {
   const ks = makeKeyspace(options);
   const backend: Backend = { store, driver: driverFor(store), url: options.url ?? "", close: async () => {} };
-  return new Storage(
-    { backend, owned: false, options, registrar: registrarFor(backend.driver), closed: false, watchers: new Map() },
-    ks,
-    true,
-  );
+  return ownerOf(backend, false, options, ks);
 }
 
 /** Open the backend a config names, scoped as it says. */
@@ -325,9 +270,5 @@ export async function openStorage(config: StorageConfig, options: StorageOptions
     ...(parsed.durability === undefined ? {} : { durability: parsed.durability }),
     ...(options.replicationTimeoutMs === undefined ? {} : { replicationTimeoutMs: options.replicationTimeoutMs }),
   });
-  return new Storage(
-    { backend, owned: true, options, registrar: registrarFor(backend.driver), closed: false, watchers: new Map() },
-    ks,
-    true,
-  );
+  return ownerOf(backend, true, options, ks);
 }

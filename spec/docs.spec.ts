@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { LOG_LIMIT } from "../lib/backends/change-log.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS } from "../lib/backends/redis/open.js";
 import { MAX_DEPTH } from "../lib/collections/json.js";
-import { createStorage } from "../lib/index.js";
+import { createStorage, VIEW_LIMIT } from "../lib/index.js";
 import { MAX_COLLECTION_LENGTH, MAX_NAME_LENGTH, MAX_WORKSPACE_ID_LENGTH } from "../lib/keys.js";
 import { DEFAULT_CACHE_LIMITS } from "../lib/vectors/cache.js";
 
@@ -40,6 +40,13 @@ describe("numbers the README states are the ones the code uses", () => {
 
   it("values and metadata nest at most MAX_DEPTH levels", () => {
     for (const n of numbers(readme, /nested deeper than (\d+) levels \(`MAX_DEPTH`/g)) expect(n).toBe(MAX_DEPTH);
+  });
+
+  it("a storage keeps the stores of its VIEW_LIMIT most recent workspaces", () => {
+    const operations = readFileSync(join(repo, "docs", "operations.md"), "utf8");
+    for (const text of [readme, operations]) {
+      for (const n of numbers(text, /`VIEW_LIMIT` \(([\d,]+)\)/g)) expect(n).toBe(VIEW_LIMIT);
+    }
   });
 
   it("connectTimeoutMs defaults to N s", () => {
