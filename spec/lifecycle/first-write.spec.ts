@@ -49,8 +49,11 @@ describe.each(LAYOUTS)("a workspace's first write on Redis (%s layout)", (layout
       const multis = sent.filter((unit) => unit.length > 1);
       expect(multis).toHaveLength(1);
       const keys = multis[0]!.map((command) => command[1]);
-      // The root's registry and the workspace's collection registry, before the data.
-      expect(keys.slice(0, 2)).toEqual([`${root}#workspaces#index`, `${root}#workspaces:a`]);
+      // The root's registry and the workspace's collection registry, before the data: each one
+      // index member (ZADD, or HSET into the hash layout's #data), no value key of its own.
+      expect(multis[0]![0]).toEqual(["ZADD", `${root}#workspaces#index`, "0", "a"]);
+      expect(keys).not.toContain(`${root}#workspaces:a`);
+      expect(keys).not.toContain(`${root}:ws:a:#collections:notes`);
       expect(keys.join(" ")).toContain(`${root}:ws:a:#collections`);
       // At most one first-use check (one EXISTS, however many prefixes), then nothing but the write.
       expect(sent.filter((unit) => unit[0]![0] === "EXISTS").length).toBeLessThanOrEqual(1);
@@ -61,6 +64,28 @@ describe.each(LAYOUTS)("a workspace's first write on Redis (%s layout)", (layout
       expect(await storage.withWorkspace("a").stats()).toMatchObject({ notes: { entries: 2 } });
     } finally {
       await connection.close();
+    }
+  });
+
+  it("lists and drops registry entries of the earlier form (member and value key) beside the new (member alone)", async () => {
+    const root = newRoot();
+    const storage = await openStorage({ url: REDIS_URL, root, redisLayout: layout });
+    const raw = await rawRedis();
+    try {
+      await storage.withWorkspace("fresh").collection("notes").set("k", 1);
+      expect(await raw.exists(`${root}#workspaces:fresh`)).toBe(0);
+      // What a first write of 0.9 left: the member and a value key "1".
+      await raw.zAdd(`${root}#workspaces#index`, { score: 0, value: "older" });
+      await raw.set(`${root}#workspaces:older`, "1");
+      await storage.withWorkspace("older").collection("notes").set("k", 2);
+      expect(await storage.listWorkspaces()).toEqual(["fresh", "older"]);
+      await storage.withWorkspace("older").dropWorkspace();
+      await storage.withWorkspace("fresh").dropWorkspace();
+      expect(await storage.listWorkspaces()).toEqual([]);
+      expect(await keysUnder(raw, `${root}#workspaces`)).toEqual([]);
+    } finally {
+      await raw.quit();
+      await storage.close();
     }
   });
 

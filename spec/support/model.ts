@@ -143,6 +143,8 @@ export class Model {
   }
 }
 
+const REGISTRY_INDEX = /(#workspaces\}?|:#collections|#collections\})#index$/;
+
 /** Every key a backend holds for `root`, read around the library (raw client, raw file, raw Map). */
 export async function rawKeys(backend: string, url: string, root: string): Promise<string[]> {
   if (backend === "redis" || backend === "redis-hash") {
@@ -153,14 +155,20 @@ export async function rawKeys(backend: string, url: string, root: string): Promi
       const keys: string[] = [];
       const pattern = `*${root.replace(/[*?[\]\\]/g, "\\$&")}*`;
       for await (const batch of client.scanIterator({ MATCH: pattern, COUNT: 1000 })) keys.push(...batch);
-      if (backend === "redis") return keys.sort();
-      // The hash layout keeps `<prefix>:<name>` as field <name> of `<prefix>#data`: read it as that key.
-      const logical: string[] = [];
+      // A registry entry a data write carries is its index member alone (lib/backends/redis/driver.ts),
+      // and the hash layout keeps `<prefix>:<name>` as field <name> of `<prefix>#data`: each is read
+      // as the key `<prefix>:<name>` it stands for.
+      const logical = new Set<string>();
       for (const key of keys) {
-        if (!key.endsWith("#data")) logical.push(key);
-        else for (const field of await client.hKeys(key)) logical.push(`${key.slice(0, -"#data".length)}:${field}`);
+        if (REGISTRY_INDEX.test(key)) {
+          logical.add(key);
+          for (const member of await client.zRange(key, 0, -1))
+            logical.add(`${key.slice(0, -"#index".length)}:${member}`);
+        } else if (backend === "redis-hash" && key.endsWith("#data")) {
+          for (const field of await client.hKeys(key)) logical.add(`${key.slice(0, -"#data".length)}:${field}`);
+        } else logical.add(key);
       }
-      return logical.sort();
+      return [...logical].sort();
     } finally {
       await client.quit();
     }

@@ -8,7 +8,7 @@
  * may write its own name only, and Redis ACLs grant keys, not fields of a hash.
  */
 import { InvalidConfigError } from "../../errors.js";
-import { joinKey, metaKey } from "../../keys.js";
+import { metaKey } from "../../keys.js";
 import { Memo, MemoSet } from "../../memo.js";
 import { LOG_LIMIT } from "../change-log.js";
 import type { Driver, ScopeOptions } from "../driver.js";
@@ -121,15 +121,14 @@ export function redisDriver(connect: () => Promise<RedisCommander>, options: Red
 }
 
 /**
- * A registry entry as its own layout keeps it, to be queued in a data write's MULTI. No ZREM of
- * the registry's #ttl, which a plain write of its own sends: registry names never expire.
+ * A registry entry, to be queued in a data write's MULTI: its index member alone (a field of
+ * `#data` in the hash layout). Listing reads only the index, so the value key `"1"` a plain write
+ * would add buys nothing but a command and a key per new workspace (docs/redis-index.md). No ZREM
+ * of the registry's #ttl, which a plain write of its own sends: registry names never expire.
  */
 function registryWrite(prefix: string, name: string, hashed: boolean): string[][] {
   if (hashed) return [["HSET", metaKey(prefix, "data"), utf8(name), "1"]];
-  return [
-    ["ZADD", metaKey(prefix, "index"), "0", utf8(name)],
-    ["SET", utf8(joinKey(prefix, name)), "1"],
-  ];
+  return [["ZADD", metaKey(prefix, "index"), "0", utf8(name)]];
 }
 
 type Exists = (client: RedisCommander, key: string) => Promise<number>;
