@@ -91,7 +91,6 @@ class Storage implements WorkspaceStorage {
   readonly #shared: Shared;
   readonly #state: ScopeState;
   readonly #isOwner: boolean;
-  #closed = false;
 
   constructor(shared: Shared, state: ScopeState, isOwner: boolean) {
     this.#shared = shared;
@@ -225,13 +224,10 @@ class Storage implements WorkspaceStorage {
    * nothing but its watch() iterators: its close() ends those, and the view stays usable.
    */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
     for (const [end, owner] of [...this.#shared.watchers]) if (owner === this || this.#isOwner) end();
-    if (this.#isOwner && !this.#shared.closed) {
-      this.#shared.closed = true;
-      if (this.#shared.owned) await this.#shared.backend.close();
-    }
+    if (!this.#isOwner || this.#shared.closed) return;
+    this.#shared.closed = true;
+    if (this.#shared.owned) await this.#shared.backend.close();
   }
 }
 

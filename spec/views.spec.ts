@@ -66,6 +66,10 @@ describe("withWorkspace views", () => {
     expect((await theirs.next()).value).toMatchObject({ op: "set", collection: "notes", name: "k" });
     expect(await other.collection("notes").get("k")).toBe(1);
     expect(await view.withWorkspace("x").artifacts.list()).toEqual([]);
+    // Still a view: a watcher it opens after its close() ends at its next close().
+    const later = view.watch();
+    await view.close();
+    expect(await later.next()).toEqual({ done: true, value: undefined });
     await owner.close();
     expect(await theirs.next()).toEqual({ done: true, value: undefined });
     const closed = { code: "ERR_STORAGE_CLOSED" };
