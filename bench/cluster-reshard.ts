@@ -1,11 +1,11 @@
 /**
  * Writes while a workspace's slot is resharded (issue 21): 16 writers saving new names (and, in
- * the key layout, overwriting existing ones: one SET XX, no index command) into one
- * workspace, first for a quiet window, then while migrateSlot() (the redis-cli --cluster reshard
+ * the key layout, overwriting existing ones: one SET XX, no index command; TTL writes and
+ * deletes, and vector upserts, whose transactions name two keys or more) into one workspace, first for a quiet window, then while migrateSlot() (the redis-cli --cluster reshard
  * procedure: SETSLOT IMPORTING/MIGRATING, MIGRATE key by key, SETSLOT NODE) moves the slot to
  * the next master, paced to last about MIGRATION_MS whatever the number of keys. Both Redis
  * layouts: "keys" (a write is MULTI [ZADD #index, SET key]; refused with TRYAGAIN mid-migration,
- * then ZADD, SET, ZADD one by one) and "hash" (one HSET on #data).
+ * then sent as steps of one key each, apart.ts) and "hash" (one HSET on #data).
  * Each round moves the slot on to the next master.
  */
 import { keySlot } from "../lib/backends/redis/cluster-watch.js";
@@ -28,15 +28,19 @@ export async function reshard(cluster: TestCluster, opts: SuiteOptions): Promise
   const modes = [
     ["keys", "new names", ""],
     ["keys", "overwrites", ", overwrites"],
+    ["keys", "TTL writes and deletes", ", TTL writes and deletes"],
+    ["keys", "vector upserts", ", vector upserts"],
     ["hash", "new names", ""],
+    ["hash", "TTL writes and deletes", ", TTL writes and deletes"],
   ] as const;
-  for (const [layout, writes, label] of modes) {
+  for (const [m, [layout, writes, label]] of modes.entries()) {
     progress(`cluster: writes during a slot migration, ${layout} layout, ${writes}`);
-    const root = benchRoot(`reshard-${layout}${label ? "-over" : ""}`);
+    const root = benchRoot(`reshard-${layout}-${writes.replace(/\W+/g, "-")}`);
     const storage = await openStorage({
       url: cluster.url,
       root,
-      workspaceId: "moving",
+      // A slot of its own per mode: otherwise each would migrate the names the modes before it wrote.
+      workspaceId: `moving${m}`,
       cluster: true,
       redisLayout: layout,
     });
@@ -47,6 +51,16 @@ export async function reshard(cluster: TestCluster, opts: SuiteOptions): Promise
         await Promise.all(Array.from({ length: NAMES }, (_, i) => col.set(`n${i}`, VALUE)));
       }
       const notes = storage.collection("c0");
+      // One operation of writer w: every other one of "TTL writes and deletes" deletes the name before.
+      const op = (round: number, w: number, i: number): Promise<unknown> => {
+        const name = `r${round}-w${w}-${i}`;
+        if (writes === "overwrites") return notes.set(`n${(w * 7 + i) % NAMES}`, VALUE);
+        if (writes === "vector upserts") return storage.vectors.upsert(name, [1, w, i % 97]);
+        if (writes === "TTL writes and deletes") {
+          return i % 2 === 0 ? notes.set(name, VALUE, 600_000) : notes.delete(`r${round}-w${w}-${i - 1}`);
+        }
+        return notes.set(name, VALUE);
+      };
       const prefix = storage.keyspace.prefix("c0");
       const slot = keySlot(prefix);
       const before: number[] = [];
@@ -61,7 +75,7 @@ export async function reshard(cluster: TestCluster, opts: SuiteOptions): Promise
           for (let i = 0; writing; i++) {
             const start = Date.now();
             try {
-              await notes.set(writes === "overwrites" ? `n${(w * 7 + i) % NAMES}` : `r${round}-w${w}-${i}`, VALUE);
+              await op(round, w, i);
               done.push({ start, at: Date.now() });
             } catch {
               refused.push({ start, at: Date.now() });

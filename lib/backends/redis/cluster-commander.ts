@@ -135,9 +135,11 @@ export function clusterCommander(cluster: ClusterClient, options: ClusterCommand
         } catch (error) {
           if (apart === undefined || !(error instanceof Error) || !/^TRYAGAIN\b/.test(error.message)) throw error;
           // The slot is half-moved and the keys are on both sides: Redis refuses the MULTI until
-          // the slot has moved, but serves each key's own command where the key is (ASK followed).
-          for (const command of apart()) await cluster.sendCommand(firstKey(command), false, command);
-          return [];
+          // the slot has moved, but serves each key's own commands where the key is (ASK followed).
+          return await apart({
+            send: (command) => cluster.sendCommand(firstKey(command), false, command),
+            multi: transactionOnce,
+          });
         }
       }),
   };

@@ -19,6 +19,7 @@ import { StorageFullError } from "../../errors.js";
 import { joinKey, metaKey, tracksChanges } from "../../keys.js";
 import type { Decision, Entry, PrefixStore, RegistryName } from "../driver.js";
 import { type Adoption, adoptOnce } from "./adopt.js";
+import { hashRemovalApart, writeApart } from "./apart.js";
 import { type Registry, redisString, startRegistry, utf8, validTtl } from "./common.js";
 import { decodeField, encodeField, liveAt, timed } from "./fields.js";
 import { hashNames, hashPage, hashStats, hscan, type Live } from "./hash-list.js";
@@ -144,14 +145,20 @@ export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): 
       if (entries.length === 0) return;
       const first = extra ? await extra : [];
       const now = entries.some((entry) => validTtl(entry.ttl) !== undefined) ? await ctx.clock.now(client) : undefined;
-      const commands = [...first, ...writes(entries, now)];
-      if (tracked) commands.push(log(entries.map((entry) => entry.name)));
+      const steps = writes(entries, now);
+      const commands = [...first, ...steps];
+      const logged = tracked ? () => log(entries.map((entry) => entry.name)) : undefined;
+      if (logged) commands.push(logged());
       const q = await quotaPath(client, quota);
       if (q) {
         const targets = writeTargets(entries, now, utf8, validTtl);
         await q.gate.guard(client, q.base, () => fieldsPlan(prefix, data, targets, commands, () => undefined));
       } else if (commands.length === 1) await client.sendCommand(commands[0] as string[]);
-      else await exec(client, commands);
+      else {
+        const timing = steps.length > 1 ? steps[0] : undefined;
+        const values = () => steps.slice(-1);
+        await exec(client, commands, writeApart({ before: first, timed: timing, values, log: logged }));
+      }
       await ctx.notify(
         client,
         prefix,
@@ -186,7 +193,8 @@ export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): 
           if (removed > 0) await ctx.notify(client, prefix, "delete", names);
           return removed;
         }
-        values = (await exec(client, atomic))[0] as unknown[];
+        const apart = tracked ? hashRemovalApart(atomic.slice(0, 2), () => log(names)) : undefined;
+        values = (await exec(client, atomic, apart))[0] as unknown[];
       } catch (error) {
         // At maxmemory Redis refuses whatever is queued in a MULTI: plain commands, back to back.
         // At maxmemory a delete still goes through, uncounted (docs/operations.md: setQuota recounts).

@@ -11,15 +11,15 @@
  *                     one entry per write with an auto (time-based) id; fields `v <nonce>`, then
  *                     `n <name>` per name. The newest entry's `<id>.<nonce>` is the version.
  *
- * Invariant: every value has an index member (index ⊇ values). A write queues ZADD before SET
- * and a delete DEL before ZREM inside one MULTI, so no interleaving of writers, deletes and
- * clears can leave a value unlisted; a member whose value expired is hidden by its #ttl score
- * (or, if evicted, listed until rebuildIndex) — never the reverse.
- * See docs/redis-index.md.
+ * Invariant: every value has an index member (index ⊇ values). A write queues ZADD before SET and
+ * a delete DEL before ZREM inside one MULTI, so no interleaving of writers, deletes and clears can
+ * leave a value unlisted; a member whose value expired is hidden by its #ttl score (or, if
+ * evicted, listed until rebuildIndex) — never the reverse. See docs/redis-index.md.
  */
 import { StorageFullError } from "../../errors.js";
 import { joinKey, metaKey, tracksChanges } from "../../keys.js";
 import type { Decision, Entry, PrefixStore, RegistryName } from "../driver.js";
+import { removalApart, writeApart } from "./apart.js";
 import { type Registry, redisString, type ServerClock, startRegistry, utf8, validTtl } from "./common.js";
 import { countLive, listAll, listPage, liveBatches } from "./list.js";
 import { changeLog, logEntry as logEntryOf, type Nonces } from "./log.js";
@@ -28,7 +28,7 @@ import { canWatch, noWatch, transactLoop } from "./optimistic.js";
 import { expiredNames, restoreMembers } from "./prune.js";
 import { type QuotaHook, quotaPath } from "./quota.js";
 import { decisionTargets, deleteTargets, keysPlan, storedBytes, transactPlan, writeTargets } from "./quota-plans.js";
-import { exec, plainApart, type RedisCommander, typed } from "./tx.js";
+import { exec, type RedisCommander, typed } from "./tx.js";
 
 const CLEAR_BATCH = 1000;
 /** Refused overwrite probes in a row after which a prefix's writes skip the probe (see overwrite). */
@@ -107,7 +107,8 @@ export function stringScope(
     run(async (client) => {
       if (entries.length === 0) return;
       if (extra === undefined && entries.length === 1 && (await overwrite(client, entries[0] as Entry))) return;
-      const commands: string[][] = extra ? await extra : [];
+      const before: string[][] = extra ? await extra : [];
+      const commands = [...before];
       // Keys and values side by side: one MSET when no entry has a TTL (no array per entry).
       const pairs: string[] = [];
       const ttls: Array<number | undefined> = [];
@@ -123,9 +124,8 @@ export function stringScope(
         if (ttl !== undefined) timed.push(String((now as number) + ttl), entry.name);
       }
       const named = entries.map((entry) => entry.name);
-      // Only a TTL write can leave expired names behind, so only TTL writes prune them (both sets).
-      // A plain write sends no ZREM of #ttl: a name it leaves there is a hint, confirmed by EXISTS
-      // once its time has passed (list.ts), as after a plain overwrite; so plain writes are ZADD + SET.
+      // Only TTL writes leave expired names behind, so only they prune (both sets). A plain write sends
+      // no ZREM of #ttl: a name left there is a hint, confirmed by EXISTS once its time passed (list.ts).
       let gone: string[] = [];
       if (now !== undefined) {
         const pruned = await expiredNames(client, listKeys, now);
@@ -138,15 +138,15 @@ export function stringScope(
       }
       commands.push(zadd);
       if (timed.length > 2) commands.push(timed);
-      if (entries.length > 1 && now === undefined) commands.push(["MSET", ...pairs]);
-      else {
-        // In entry order, so a name given twice ends with its last entry, as MSET would.
-        ttls.forEach((ttl, i) => {
+      // In entry order, so a name given twice ends with its last entry, as MSET would; PXAT on the
+      // clock that scored #ttl (and the quota ledger): all three agree on the instant.
+      const sets = () =>
+        ttls.map((ttl, i) => {
           const set = ["SET", pairs[2 * i] as string, pairs[2 * i + 1] as string];
-          // PXAT on the clock that scored #ttl (and the quota ledger): all three agree on the instant.
-          commands.push(ttl === undefined ? set : [...set, "PXAT", String((now as number) + ttl)]);
+          return ttl === undefined ? set : [...set, "PXAT", String((now as number) + ttl)];
         });
-      }
+      if (entries.length > 1 && now === undefined) commands.push(["MSET", ...pairs]);
+      else commands.push(...sets());
       // The pruned names are logged too, so a cache drops them.
       if (tracked) commands.push(logEntry(named));
       const q = await quotaPath(client, quota);
@@ -154,8 +154,9 @@ export function stringScope(
         const targets = writeTargets(entries, now, key, validTtl);
         await q.gate.guard(client, q.base, () => keysPlan(targets, commands, () => undefined));
       } else {
-        // Split where a reshard refuses the MULTI: not TTLs (PXAT on the #ttl clock), the log, registries.
-        await exec(client, commands, tracked || now !== undefined || extra ? undefined : plainApart(pairs, zadd));
+        // Where a reshard refuses the MULTI: one key per step, the prune left for a later TTL write.
+        const log = tracked ? () => logEntry(named) : undefined;
+        await exec(client, commands, writeApart({ before, members: zadd, timed, values: sets, log }));
       }
       const written = entries.map((entry) => entry.name);
       if (gone.length > 0) {
@@ -168,25 +169,18 @@ export function stringScope(
     });
 
   /**
-   * Removal is MULTI [DEL values, ZREM members(, XADD log)]. At maxmemory Redis 7 refuses every
-   * command queued in a MULTI (and XADD anywhere), so then the same goes out as plain commands,
-   * back to back: the log first (readers reload), the members, then the values. In that order a
-   * write racing in between can at worst leave a member without a value (listed until the next
-   * rebuildIndex), never a value without a member.
+   * Removal is MULTI [DEL values, ZREM members(, XADD log)]; where a reshard refuses it, steps
+   * (apart.ts). At maxmemory Redis 7 refuses every command queued in a MULTI (and XADD anywhere):
+   * then plain commands, back to back, the log first (readers reload), the members, the values.
    */
   const removal = async (
     client: RedisCommander,
     keys: string[],
     names: readonly string[],
     del: "DEL" | "UNLINK",
-    bookkeeping: string[] | undefined,
+    bookkeeping: () => string[][] = () => [],
   ) => {
-    const atomic = [
-      [del, ...keys],
-      ["ZREM", index, ...names],
-      ["ZREM", ttlKey, ...names],
-    ];
-    if (bookkeeping) atomic.push(bookkeeping);
+    const atomic = [[del, ...keys], ["ZREM", index, ...names], ["ZREM", ttlKey, ...names], ...bookkeeping()];
     try {
       const q = await quotaPath(client, quota);
       if (q) {
@@ -195,7 +189,8 @@ export function stringScope(
           keysPlan(targets, atomic, (old) => old.filter((bytes) => bytes !== undefined).length),
         );
       }
-      return Number((await exec(client, atomic))[0]);
+      const apart = removalApart({ del, keys, names, index, ttl: ttlKey, around: bookkeeping });
+      return Number((await exec(client, atomic, apart))[0]);
     } catch (error) {
       // At maxmemory a delete still goes through, uncounted (docs/operations.md: setQuota recounts).
       if (!(typed(error) instanceof StorageFullError)) throw error;
@@ -236,7 +231,13 @@ export function stringScope(
   const remove = (names: readonly string[]) =>
     run(async (client) => {
       if (names.length === 0) return 0;
-      const removed = await removal(client, names.map(key), names, "DEL", tracked ? logEntry(names) : undefined);
+      const removed = await removal(
+        client,
+        names.map(key),
+        names,
+        "DEL",
+        tracked ? () => [logEntry(names)] : undefined,
+      );
       if (removed > 0) await notify(client, prefix, "delete", names);
       return removed;
     });
@@ -314,7 +315,10 @@ export function stringScope(
           );
           if (names.length === 0) break;
           // A clear logs nothing: its batches drop the log, which readers take for "reload".
-          await removal(client, names.map(key), names, "UNLINK", ["DEL", log, legacyVersion]);
+          await removal(client, names.map(key), names, "UNLINK", () => [
+            ["DEL", log],
+            ["DEL", legacyVersion],
+          ]);
         }
         // An emptied sorted set vanishes by itself; only bookkeeping of an already empty index may be
         // left (a log after deletes, 0.1.0's counter). DEL creates nothing when there is none.

@@ -9,17 +9,26 @@ import {
 } from "../../errors.js";
 import type { Optimistic } from "./optimistic.js";
 
+/** How `apart` reaches the cluster: one command, or a MULTI whose commands name one key. */
+export interface ApartSender {
+  send(command: string[]): Promise<unknown>;
+  multi(commands: readonly string[][]): Promise<unknown[]>;
+}
+
+/** A transaction's effect as steps of one key each (apart.ts), for a half-migrated slot. */
+export type Apart = (sender: ApartSender) => Promise<unknown[]>;
+
 /** The one client call the driver needs; node-redis clients (and KeyvRedis's) provide it. */
 export interface RedisCommander {
   sendCommand(args: string[]): Promise<unknown>;
   /**
    * MULTI, the commands, EXEC, as one unit (connectRedis's commander retries the whole unit on
    * a busy or loading server). Without it the driver sends the same through sendCommand.
-   * `apart`: makes single-key commands with the same effect, sent one by one in this order instead
-   * where a cluster slot is half-migrated (TRYAGAIN: the transaction's keys are on two masters);
-   * a cluster commander's only, and it resolves with no replies then.
+   * `apart`: the same effect as commands on one key each (apart.ts), run instead where a cluster
+   * slot is half-migrated (TRYAGAIN: the transaction's keys are on two masters); a cluster
+   * commander's only, and the transaction then resolves with what `apart` resolves with.
    */
-  transaction?(commands: readonly string[][], apart?: () => readonly string[][]): Promise<unknown[]>;
+  transaction?(commands: readonly string[][], apart?: Apart): Promise<unknown[]>;
   /** WATCH-based conditional writes on a connection of their own (optimistic.ts); without it there are none. */
   optimistic?: Optimistic;
 }
@@ -159,27 +168,6 @@ export async function execOnce(client: RedisCommander, commands: readonly string
   return replies;
 }
 
-export function exec(
-  client: RedisCommander,
-  commands: readonly string[][],
-  apart?: () => readonly string[][],
-): Promise<unknown[]> {
+export function exec(client: RedisCommander, commands: readonly string[][], apart?: Apart): Promise<unknown[]> {
   return client.transaction ? client.transaction(commands, apart) : execOnce(client, commands);
-}
-
-/**
- * A plain key-layout write (`pairs`: key, value, …) while its cluster slot migrates, as exec's
- * `apart`: the members, each value, then the members again, one command each. The first ZADD
- * keeps index ⊇ values if the client dies midway. A delete (DEL + ZREM, one MULTI) is refused while
- * the value and #index are on different sides, but may land once they are on one: the second ZADD
- * restores a member it removed before the value was written. One landing after the value can leave
- * a member without a value, as a delete at maxmemory can (listed until rebuildIndex), never a
- * value without one.
- */
-export function plainApart(pairs: readonly string[], zadd: string[]): () => string[][] {
-  return () => {
-    const sets: string[][] = [];
-    for (let i = 0; i < pairs.length; i += 2) sets.push(["SET", pairs[i] as string, pairs[i + 1] as string]);
-    return [zadd, ...sets, zadd];
-  };
 }
