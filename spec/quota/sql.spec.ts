@@ -167,6 +167,41 @@ describe.each(ENGINES)("quotas on $name", (engine) => {
     expect((await a.quota()).entries).toBe(3);
   });
 
+  // PostgreSQL judges a statement (a transaction) by its net change; SQLite row by row (docs/operations.md).
+  it.runIf(engine.name === "postgres")("judges a batch by its net change, whatever the order of its rows", async () => {
+    const { operator, a } = await fresh();
+    const notes = a.collection("notes");
+    await notes.setMany([
+      { key: "x", value: "a".repeat(20) },
+      { key: "y", value: "b".repeat(20) },
+    ]);
+    const full = await sums(a);
+    await operator.setQuota("a", { maxEntries: 2, maxBytes: full.bytes });
+    // At both limits: the growing row first, then one that shrinks more. Net: 5 bytes fewer.
+    await notes.setMany([
+      { key: "x", value: "a".repeat(25) },
+      { key: "y", value: "b".repeat(10) },
+    ]);
+    expect(await notes.getMany(["x", "y"])).toEqual(["a".repeat(25), "b".repeat(10)]);
+    // Over a limit set below the use: a batch that shrinks it goes through, though one row grows.
+    await operator.setQuota("a", { maxBytes: 10 });
+    await notes.setMany([
+      { key: "x", value: "a".repeat(30) },
+      { key: "y", value: "b" },
+    ]);
+    expect((await a.quota()).bytes).toBe(full.bytes - 5 - 4);
+    // A batch that grows it is refused whole, though one of its rows shrinks.
+    const error = await notes
+      .setMany([
+        { key: "y", value: "" },
+        { key: "x", value: "a".repeat(40) },
+      ])
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QuotaExceededError);
+    expect(await notes.getMany(["x", "y"])).toEqual(["a".repeat(30), "b"]);
+    expect(await a.quota()).toEqual({ limit: { maxBytes: 10 }, ...(await sums(a)) });
+  });
+
   it("counts conditional writes and deletes, and refuses a conditional write past the limit", async () => {
     const { operator, a } = await fresh();
     await operator.setQuota("a", { maxEntries: 2 });

@@ -1,8 +1,9 @@
 /**
  * The SQL that keeps quotas on the library's SQL engines: `<t>_quotas` (one row per workspace
  * with a quota: its limits and what its data rows hold) and row triggers on the data table that
- * keep those counters and raise when a row grows a workspace past a limit — inside the writing
- * statement, so a refused write leaves nothing behind, whichever connection or process made it.
+ * keep those counters. SQLite's raise when a row grows a workspace past a limit; PostgreSQL's
+ * check runs at commit on the transaction's net change (pgCheck). Either way inside the writing
+ * transaction, so a refused write leaves nothing behind, whichever connection or process made it.
  *
  * The triggers exist only while some workspace has a quota (setQuota creates them, removing
  * the last quota drops them): a store without quotas runs its writes exactly as before. While
@@ -47,8 +48,20 @@ export function quotaTableDdl(d: Dialect, table: string): string {
   const text = d === "postgres" ? 'TEXT COLLATE "C"' : "TEXT";
   return (
     `CREATE TABLE IF NOT EXISTS ${quote(quotaTableName(table))} (base ${text} PRIMARY KEY, ` +
-    "max_entries BIGINT NULL, max_bytes BIGINT NULL, entries BIGINT NOT NULL, bytes BIGINT NOT NULL)"
+    `max_entries BIGINT NULL, max_bytes BIGINT NULL, entries BIGINT NOT NULL, bytes BIGINT NOT NULL${d === "postgres" ? `, ${TX_COLUMNS}` : ""})`
   );
+}
+
+/**
+ * PostgreSQL: what the workspace held when the current writing transaction first changed it
+ * (`tx` names that transaction), so its check at commit compares the transaction's net change,
+ * as exceeds() compares a batch's. Tables made before these columns get them from setQuota.
+ */
+const TX_COLUMNS = "tx xid8 NULL, tx_entries BIGINT NULL, tx_bytes BIGINT NULL";
+
+export function pgTxColumns(schema: string, table: string): string {
+  const add = TX_COLUMNS.split(", ").map((column) => `ADD COLUMN IF NOT EXISTS ${column}`);
+  return `ALTER TABLE ${quote(schema)}.${quote(quotaTableName(table))} ${add.join(", ")}`;
 }
 
 const triggerNames = (table: string) => ["ins", "upd", "del"].map((op) => quote(`${table}_quota_${op}`));
@@ -79,36 +92,66 @@ export function sqliteTriggers(table: string): string[] {
 }
 
 export const functionName = (schema: string, table: string) => `${quote(schema)}.${quote(`${table}_quota`)}`;
+const checkName = (schema: string, table: string) => `${quote(schema)}.${quote(`${table}_quota_check`)}`;
+const DEFINER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $kvws$\n";
 
 /**
  * PostgreSQL: one trigger function, SECURITY DEFINER (it runs as its owner, the operator that
  * set the quota, so a workspace role's writes keep counters it may not write itself) with a
- * fixed search_path and schema-qualified names, so no caller's path can redirect it.
+ * fixed search_path and schema-qualified names, so no caller's path can redirect it. It only
+ * counts (and notes what the workspace held before the transaction's first change); the check is
+ * pgCheck's, at commit.
  */
 export function pgFunction(schema: string, table: string): string {
   const Q = `${quote(schema)}.${quote(quotaTableName(table))}`;
+  const count = (entries: string, bytes: string, base: string) =>
+    `UPDATE ${Q} SET entries = entries ${entries}, bytes = bytes ${bytes}, ` +
+    "tx_entries = CASE WHEN tx IS DISTINCT FROM me THEN entries ELSE tx_entries END, " +
+    `tx_bytes = CASE WHEN tx IS DISTINCT FROM me THEN bytes ELSE tx_bytes END, tx = me WHERE base = ${base};\n`;
   return (
-    `CREATE OR REPLACE FUNCTION ${functionName(schema, table)}() RETURNS trigger LANGUAGE plpgsql ` +
-    "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $kvws$\n" +
-    "DECLARE nb text; ob text; de bigint := 0; db bigint := 0; q record;\n" +
+    `CREATE OR REPLACE FUNCTION ${functionName(schema, table)}() RETURNS trigger ${DEFINER}` +
+    "DECLARE nb text; ob text; de bigint := 0; db bigint := 0; me xid8 := pg_current_xact_id();\n" +
     "BEGIN\n" +
     `  IF TG_OP <> 'INSERT' THEN ob := ${baseSql("postgres", "OLD.prefix")}; END IF;\n` +
     `  IF TG_OP <> 'DELETE' THEN nb := ${baseSql("postgres", "NEW.prefix")}; END IF;\n` +
     "  IF ob IS NOT NULL AND (TG_OP = 'DELETE' OR ob IS DISTINCT FROM nb) THEN\n" +
-    `    UPDATE ${Q} SET entries = entries - 1, bytes = bytes - octet_length(OLD.value) WHERE base = ob;\n` +
+    `    ${count("- 1", "- octet_length(OLD.value)", "ob")}` +
     "  END IF;\n" +
     "  IF nb IS NULL THEN RETURN NULL; END IF;\n" +
     "  IF TG_OP = 'UPDATE' AND ob IS NOT DISTINCT FROM nb THEN db := octet_length(NEW.value) - octet_length(OLD.value);\n" +
     "  ELSE de := 1; db := octet_length(NEW.value); END IF;\n" +
     "  IF de = 0 AND db = 0 THEN RETURN NULL; END IF;\n" +
-    `  UPDATE ${Q} SET entries = entries + de, bytes = bytes + db WHERE base = nb ` +
-    "RETURNING max_entries, max_bytes, entries, bytes INTO q;\n" +
-    "  IF FOUND AND ((de > 0 AND q.entries > q.max_entries) OR (db > 0 AND q.bytes > q.max_bytes)) THEN\n" +
-    `    RAISE EXCEPTION '${QUOTA_MARKER} %', nb;\n` +
-    "  END IF;\n" +
+    `  ${count("+ de", "+ db", "nb")}` +
     "  RETURN NULL;\n" +
     "END $kvws$"
   );
+}
+
+/**
+ * PostgreSQL: the check, a constraint trigger on the quota table deferred to commit (queued only
+ * for a row over a limit). It refuses when the committing transaction grew the workspace, in
+ * entries or in bytes, and left it over that limit: a statement or transaction is judged by its
+ * net change, whatever the order of its rows. The row stays locked from the transaction's first
+ * change to its commit, so concurrent writers are judged one after the other.
+ */
+export function pgCheck(schema: string, table: string): string[] {
+  const Q = `${quote(schema)}.${quote(quotaTableName(table))}`;
+  const trigger = quote(`${table}_quota_check`);
+  return [
+    `CREATE OR REPLACE FUNCTION ${checkName(schema, table)}() RETURNS trigger ${DEFINER}` +
+      "DECLARE q record;\n" +
+      "BEGIN\n" +
+      `  SELECT * INTO q FROM ${Q} WHERE base = NEW.base;\n` +
+      "  IF FOUND AND q.tx = pg_current_xact_id() AND ((q.entries > q.tx_entries AND q.entries > q.max_entries) OR " +
+      "(q.bytes > q.tx_bytes AND q.bytes > q.max_bytes)) THEN\n" +
+      `    RAISE EXCEPTION '${QUOTA_MARKER} %', NEW.base;\n` +
+      "  END IF;\n" +
+      "  RETURN NULL;\n" +
+      "END $kvws$",
+    `DROP TRIGGER IF EXISTS ${trigger} ON ${Q}`,
+    `CREATE CONSTRAINT TRIGGER ${trigger} AFTER UPDATE ON ${Q} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW ` +
+      `WHEN (NEW.entries > NEW.max_entries OR NEW.bytes > NEW.max_bytes) EXECUTE FUNCTION ${checkName(schema, table)}()`,
+  ];
 }
 
 /** Quotas PostgreSQL's triggers name in their WHEN clause; with more, every workspace row calls the function. */
@@ -143,5 +186,12 @@ export function pgTriggers(schema: string, table: string, bases: readonly string
 export function dropTriggers(d: Dialect, table: string, schema?: string): string[] {
   const on = d === "postgres" ? ` ON ${quote(schema as string)}.${quote(table)}` : "";
   const drops = triggerNames(table).map((name) => `DROP TRIGGER IF EXISTS ${name}${on}`);
-  return d === "postgres" ? [...drops, `DROP FUNCTION IF EXISTS ${functionName(schema as string, table)}()`] : drops;
+  if (d === "sqlite") return drops;
+  const Q = `${quote(schema as string)}.${quote(quotaTableName(table))}`;
+  return [
+    ...drops,
+    `DROP TRIGGER IF EXISTS ${quote(`${table}_quota_check`)} ON ${Q}`,
+    `DROP FUNCTION IF EXISTS ${functionName(schema as string, table)}()`,
+    `DROP FUNCTION IF EXISTS ${checkName(schema as string, table)}()`,
+  ];
 }

@@ -21,8 +21,10 @@ import {
   bytesSql,
   dropTriggers,
   LISTED_BASES,
+  pgCheck,
   pgFunction,
   pgTriggers,
+  pgTxColumns,
   QUOTA_MARKER,
   quotaTableDdl,
   quotaTableName,
@@ -114,6 +116,7 @@ export function sqlQuotas(client: SqlClient, table: string): SqlQuotas {
     }
     // Writers of every workspace wait from here until COMMIT: the count below misses none of them.
     await query(`LOCK TABLE ${quote(schema)}.${D} IN SHARE ROW EXCLUSIVE MODE`);
+    await query(pgTxColumns(schema, table));
     await write(query, base, quota);
     const bases = (await query(`SELECT base FROM ${Q} ORDER BY base LIMIT ${LISTED_BASES + 1}`)).map((r) =>
       String(r.base),
@@ -123,7 +126,7 @@ export function sqlQuotas(client: SqlClient, table: string): SqlQuotas {
       return;
     }
     await query(pgFunction(schema, table));
-    for (const statement of pgTriggers(schema, table, bases)) await query(statement);
+    for (const statement of [...pgCheck(schema, table), ...pgTriggers(schema, table, bases)]) await query(statement);
   };
 
   /** Counts what the workspace stores now (expired rows too: the triggers count them) and keeps the limit. */
