@@ -13,9 +13,10 @@
  * quota set or removed applies to the next write of every storage and process at once.
  */
 import { PermissionDeniedError } from "../../errors.js";
-import { type Quota, type QuotaDelta, type QuotaUsage, quotaExceeded, valueBytes } from "../../quota.js";
+import { joinKey } from "../../keys.js";
+import { exceeds, type Quota, type QuotaDelta, type QuotaUsage, quotaExceeded, valueBytes } from "../../quota.js";
 import type { Decision, Entry, PrefixStore, QuotaBook } from "../driver.js";
-import { nowMs, type Query, quote, type SqlClient } from "./client.js";
+import { inList, listParam, nowMs, type Query, quote, type SqlClient } from "./client.js";
 import {
   baseSql,
   bytesSql,
@@ -30,6 +31,13 @@ import {
   quotaTableName,
   sqliteTriggers,
 } from "./quota-ddl.js";
+
+/** sqlScope's: writes `entries` in a transaction of their own, `around` that write (SQLite's batches). */
+export const WRITE_WITHIN = Symbol("kvws.sql.writeWithin");
+export type Around = (query: Query, write: () => Promise<unknown>) => Promise<unknown>;
+export interface WritesWithin {
+  [WRITE_WITHIN](entries: readonly Entry[], around: Around): Promise<void>;
+}
 
 export interface SqlQuotas {
   readonly book: QuotaBook;
@@ -63,10 +71,10 @@ export function sqlQuotas(client: SqlClient, table: string): SqlQuotas {
   const NOW = nowMs(d);
   const bytes = bytesSql(d, "value");
 
-  const read = async (base: string): Promise<QuotaUsage | undefined> => {
+  const read = async (base: string, query: Query = client.query): Promise<QuotaUsage | undefined> => {
     let rows: Array<Record<string, unknown>>;
     try {
-      rows = await client.query(
+      rows = await query(
         `SELECT q.max_entries, q.max_bytes, q.entries - x.n AS entries, q.bytes - x.b AS bytes FROM ${Q} AS q, ` +
           `(SELECT count(*) AS n, coalesce(sum(${bytes}), 0) AS b FROM ${D} WHERE ${rowsOf(client)} AND expires_at <= ${NOW}) AS x ` +
           "WHERE q.base = $3",
@@ -159,8 +167,15 @@ export function sqlQuotas(client: SqlClient, table: string): SqlQuotas {
 
   const guard = (store: PrefixStore, base: string | undefined): PrefixStore => {
     if (base === undefined) return store;
-    /** Runs `work`; refused, sweeps expired rows and runs it once more, else throws with `delta()`'s numbers. */
-    const checked = async <T>(work: () => Promise<T>, delta: () => Promise<QuotaDelta>): Promise<T> => {
+    /**
+     * Runs `work`; refused, sweeps expired rows and runs it once more, else runs `whole` (a batch
+     * judged as one) if given, else throws with `delta()`'s numbers.
+     */
+    const checked = async <T>(
+      work: () => Promise<T>,
+      delta: () => Promise<QuotaDelta>,
+      whole?: () => Promise<T>,
+    ): Promise<T> => {
       for (let attempt = 1; ; attempt++) {
         try {
           return await work();
@@ -173,6 +188,7 @@ export function sqlQuotas(client: SqlClient, table: string): SqlQuotas {
             if (attempt < 3) continue;
             throw error;
           }
+          if (whole) return await whole();
           throw quotaExceeded(base, usage.limit, usage, await delta());
         }
       }
@@ -189,6 +205,44 @@ export function sqlQuotas(client: SqlClient, table: string): SqlQuotas {
       });
       return delta;
     };
+    /**
+     * SQLite's triggers check row by row, so they can refuse a batch for the order of its rows, or
+     * for one growing row in a workspace over a limit set below its use, though exceeds() lets the
+     * batch through as a whole. Such a batch runs again in a transaction of its own, which holds the
+     * database's write lock: checked there as a whole and, if it passes, written with the
+     * workspace's limits lifted and put back before COMMIT, so no other writer sees them lifted.
+     */
+    const within = d === "sqlite" ? (store as Partial<WritesWithin>)[WRITE_WITHIN] : undefined;
+    const wholeBatch = (entries: readonly Entry[]) =>
+      within?.call(store, entries, async (query, write) => {
+        const usage = await read(base, query);
+        const limit = usage?.limit;
+        if (!usage || !limit) return void (await write());
+        const delta = await batchDelta(query, entries);
+        if (exceeds(limit, usage, delta)) throw quotaExceeded(base, limit, usage, delta);
+        await query(`UPDATE ${Q} SET max_entries = NULL, max_bytes = NULL WHERE base = $1`, [base]);
+        await write();
+        await query(`UPDATE ${Q} SET max_entries = $2, max_bytes = $3 WHERE base = $1`, [
+          base,
+          limit.maxEntries ?? null,
+          limit.maxBytes ?? null,
+        ]);
+      });
+    /** entriesDelta, read inside the batch's transaction (which may follow uncommitted writes of its group). */
+    const batchDelta = async (query: Query, entries: readonly Entry[]): Promise<QuotaDelta> => {
+      const last = new Map(entries.map((e) => [joinKey(store.prefix, e.name), e.value]));
+      const rows = await query(
+        `SELECT key, ${bytes} AS b FROM ${D} WHERE ${inList(d, "key", 1)} AND (expires_at IS NULL OR expires_at > ${NOW})`,
+        [listParam(d, [...last.keys()])],
+      );
+      const old = new Map(rows.map((row) => [String(row.key), Number(row.b)]));
+      const delta = { entries: 0, bytes: 0 };
+      for (const [key, value] of last) {
+        if (!old.has(key)) delta.entries++;
+        delta.bytes += valueBytes(value) - (old.get(key) ?? 0);
+      }
+      return delta;
+    };
     const guarded: PrefixStore = {
       ...store,
       set: (name, value, ttl) =>
@@ -200,6 +254,7 @@ export function sqlQuotas(client: SqlClient, table: string): SqlQuotas {
         checked(
           () => store.setMany(entries),
           () => entriesDelta(entries),
+          within && entries.length > 1 ? async () => void (await wholeBatch(entries)) : undefined,
         ),
     };
     const transact = store.transact?.bind(store);
