@@ -176,6 +176,23 @@ describe("hash layout steps while a slot migrates", () => {
     expect(await plain(prefix, hash).get("t")).toBe("v");
   });
 
+  it("clears #ttl, then #data, then the log", async () => {
+    const prefix = `${root}:ws:i:vectors`;
+    await plain(prefix, hash).setMany([
+      { name: "a", value: "1", ttl: 60_000 },
+      { name: "b", value: "2" },
+    ]);
+    const { sent, scope } = migrating();
+    await scope(prefix, hash).clear();
+    expect(sent).toEqual([
+      `UNLINK ${prefix}#ttl`,
+      `UNLINK ${prefix}#data`,
+      `UNLINK ${prefix}#log`,
+      `UNLINK ${prefix}#version`,
+    ]);
+    expect(await keysUnder(raw, prefix)).toEqual([]);
+  });
+
   it("deletes from a tracked prefix as one MULTI on #data between two log entries", async () => {
     const prefix = `${root}:ws:g:vectors`;
     await plain(prefix, hash).setMany([

@@ -75,6 +75,23 @@ describe("redis at maxmemory with noeviction", () => {
   });
 });
 
+describe("redis hash layout at maxmemory", () => {
+  it("clears a collection though Redis refuses every MULTI", async () => {
+    const { server, admin } = await startPrivateRedis(cleanups, ["--maxmemory-policy", "noeviction"]);
+    const connection = await open(server.url);
+    const files = redisDriver(async () => connection.commander, { layout: "hash" }).scope("app:ws:a:artifacts");
+    await files.setMany(
+      Array.from({ length: 40 }, (_, i) => ({ name: `f${i}`, value: "y".repeat(50_000), ttl: 60_000 })),
+    );
+    // Over the limit from here on, whatever gets freed meanwhile: Redis refuses whatever a MULTI queues.
+    await admin.sendCommand(["CONFIG", "SET", "maxmemory", String(Math.floor((await usedMemory(admin)) / 2))]);
+    await expect(files.set("more", "z")).rejects.toMatchObject({ code: "ERR_STORAGE_FULL" });
+    await files.clear();
+    expect(await listNames(files)).toEqual([]);
+    expect(await admin.keys("*")).toEqual([]);
+  });
+});
+
 describe("redis replica (read-only)", () => {
   it("refuses writes with ERR_READ_ONLY and still serves reads", async () => {
     const { server, admin } = await startPrivateRedis(cleanups, []);

@@ -80,3 +80,15 @@ export function hashRemovalApart(atomic: readonly string[][], log: () => string[
     return replies;
   };
 }
+
+/**
+ * A hash-layout clear: #ttl before #data (a TTL write landing between them leaves a #ttl entry
+ * without its field, which the sweep drops, never a field the sweep cannot find), the log after
+ * #data (a tracked write landing between them is seen by every reader, which reloads).
+ */
+export function clearApart(keys: { ttl: string; log: string; legacyVersion: string }, data: string): Apart {
+  return async ({ send }) => {
+    for (const key of [keys.ttl, data, keys.log, keys.legacyVersion]) await send(["UNLINK", key]);
+    return [];
+  };
+}

@@ -19,7 +19,7 @@ import { StorageFullError } from "../../errors.js";
 import { joinKey, metaKey, tracksChanges } from "../../keys.js";
 import type { Decision, Entry, PrefixStore, RegistryName } from "../driver.js";
 import { type Adoption, adoptOnce } from "./adopt.js";
-import { hashRemovalApart, writeApart } from "./apart.js";
+import { clearApart, hashRemovalApart, writeApart } from "./apart.js";
 import { type Registry, redisString, startRegistry, utf8, validTtl } from "./common.js";
 import { decodeField, encodeField, liveAt, timed } from "./fields.js";
 import { hashNames, hashPage, hashStats, hscan, type Live } from "./hash-list.js";
@@ -326,7 +326,14 @@ export function hashScope(prefix: string, ctx: HashContext, quota?: QuotaHook): 
             }
           }
           await client.sendCommand(["UNLINK", keys.ttl, keys.log, keys.legacyVersion]);
-        } else await client.sendCommand(["UNLINK", data, keys.ttl, keys.log, keys.legacyVersion]);
+        } else {
+          const all = ["UNLINK", data, keys.ttl, keys.log, keys.legacyVersion];
+          // A MULTI only for a half-migrated slot's sake (steps); at maxmemory Redis refuses a MULTI, not UNLINK.
+          await exec(client, [all], clearApart(keys, data)).catch(async (error) => {
+            if (!(typed(error) instanceof StorageFullError)) throw error;
+            await client.sendCommand(all);
+          });
+        }
         await ctx.notify(client, prefix, "clear", null);
       }),
     transact,

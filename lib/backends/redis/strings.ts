@@ -320,9 +320,9 @@ export function stringScope(
             ["DEL", legacyVersion],
           ]);
         }
-        // An emptied sorted set vanishes by itself; only bookkeeping of an already empty index may be
-        // left (a log after deletes, 0.1.0's counter). DEL creates nothing when there is none.
-        await client.sendCommand(["DEL", log, legacyVersion, ttlKey]);
+        // Left: bookkeeping of an empty index (a log after deletes, 0.1.0's counter). One key per DEL,
+        // so a half-migrated slot serves each; #ttl first, so a TTL write landing meanwhile keeps its entry.
+        for (const bookkeeping of [ttlKey, log, legacyVersion]) await client.sendCommand(["DEL", bookkeeping]);
         await notify(client, prefix, "clear", null);
       }),
     async *scan() {
