@@ -106,11 +106,12 @@ export function pgFunction(schema: string, table: string): string {
   const Q = `${quote(schema)}.${quote(quotaTableName(table))}`;
   const count = (entries: string, bytes: string, base: string) =>
     `UPDATE ${Q} SET entries = entries ${entries}, bytes = bytes ${bytes}, ` +
-    "tx_entries = CASE WHEN tx IS DISTINCT FROM me THEN entries ELSE tx_entries END, " +
-    `tx_bytes = CASE WHEN tx IS DISTINCT FROM me THEN bytes ELSE tx_bytes END, tx = me WHERE base = ${base};\n`;
+    "tx_entries = CASE WHEN tx IS DISTINCT FROM pg_current_xact_id() THEN entries ELSE tx_entries END, " +
+    "tx_bytes = CASE WHEN tx IS DISTINCT FROM pg_current_xact_id() THEN bytes ELSE tx_bytes END, " +
+    `tx = pg_current_xact_id() WHERE base = ${base};\n`;
   return (
     `CREATE OR REPLACE FUNCTION ${functionName(schema, table)}() RETURNS trigger ${DEFINER}` +
-    "DECLARE nb text; ob text; de bigint := 0; db bigint := 0; me xid8 := pg_current_xact_id();\n" +
+    "DECLARE nb text; ob text; de bigint := 0; db bigint := 0;\n" +
     "BEGIN\n" +
     `  IF TG_OP <> 'INSERT' THEN ob := ${baseSql("postgres", "OLD.prefix")}; END IF;\n` +
     `  IF TG_OP <> 'DELETE' THEN nb := ${baseSql("postgres", "NEW.prefix")}; END IF;\n` +
