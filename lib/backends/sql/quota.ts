@@ -193,18 +193,25 @@ export function sqlQuotas(client: SqlClient, table: string): SqlQuotas {
         }
       }
     };
-    /** What writing `entries` adds to what is stored now (the last of a name wins, as in the write). */
-    const entriesDelta = async (entries: readonly Entry[]): Promise<QuotaDelta> => {
+    /** What writing `entries` adds to what `oldBytes` says is stored (the last of a name wins, as in the write). */
+    const deltaOf = async (
+      entries: readonly Entry[],
+      oldBytes: (names: string[]) => Promise<Array<number | undefined>>,
+    ): Promise<QuotaDelta> => {
       const last = new Map(entries.map((e) => [e.name, e.value]));
       const names = [...last.keys()];
-      const old = await store.getMany(names);
+      const old = await oldBytes(names);
       const delta = { entries: 0, bytes: 0 };
       names.forEach((name, i) => {
         if (old[i] === undefined) delta.entries++;
-        delta.bytes += valueBytes(last.get(name)) - valueBytes(old[i]);
+        delta.bytes += valueBytes(last.get(name)) - (old[i] ?? 0);
       });
       return delta;
     };
+    const entriesDelta = (entries: readonly Entry[]) =>
+      deltaOf(entries, async (names) =>
+        (await store.getMany(names)).map((v) => (v === undefined ? undefined : valueBytes(v))),
+      );
     /**
      * SQLite's triggers check row by row, so they can refuse a batch for the order of its rows, or
      * for one growing row in a workspace over a limit set below its use, though exceeds() lets the
@@ -214,7 +221,7 @@ export function sqlQuotas(client: SqlClient, table: string): SqlQuotas {
      */
     const within = d === "sqlite" ? (store as Partial<WritesWithin>)[WRITE_WITHIN] : undefined;
     const wholeBatch = (entries: readonly Entry[]) =>
-      within?.call(store, entries, async (query, write) => {
+      within?.(entries, async (query, write) => {
         const usage = await read(base, query);
         const limit = usage?.limit;
         if (!usage || !limit) return void (await write());
@@ -229,20 +236,16 @@ export function sqlQuotas(client: SqlClient, table: string): SqlQuotas {
         ]);
       });
     /** entriesDelta, read inside the batch's transaction (which may follow uncommitted writes of its group). */
-    const batchDelta = async (query: Query, entries: readonly Entry[]): Promise<QuotaDelta> => {
-      const last = new Map(entries.map((e) => [joinKey(store.prefix, e.name), e.value]));
-      const rows = await query(
-        `SELECT key, ${bytes} AS b FROM ${D} WHERE ${inList(d, "key", 1)} AND (expires_at IS NULL OR expires_at > ${NOW})`,
-        [listParam(d, [...last.keys()])],
-      );
-      const old = new Map(rows.map((row) => [String(row.key), Number(row.b)]));
-      const delta = { entries: 0, bytes: 0 };
-      for (const [key, value] of last) {
-        if (!old.has(key)) delta.entries++;
-        delta.bytes += valueBytes(value) - (old.get(key) ?? 0);
-      }
-      return delta;
-    };
+    const batchDelta = (query: Query, entries: readonly Entry[]) =>
+      deltaOf(entries, async (names) => {
+        const keys = names.map((name) => joinKey(store.prefix, name));
+        const rows = await query(
+          `SELECT key, ${bytes} AS b FROM ${D} WHERE ${inList(d, "key", 1)} AND (expires_at IS NULL OR expires_at > ${NOW})`,
+          [listParam(d, keys)],
+        );
+        const old = new Map(rows.map((row) => [String(row.key), Number(row.b)]));
+        return keys.map((key) => old.get(key));
+      });
     const guarded: PrefixStore = {
       ...store,
       set: (name, value, ttl) =>
