@@ -5,6 +5,7 @@
 // TRYAGAIN, then sent as ZADD, SET, ZADD, each on its own key). Throughput: bench/cluster.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keySlot } from "../../lib/backends/redis/cluster-watch.js";
+import { ConnectionError } from "../../lib/errors.js";
 import { openStorage, type WorkspaceStorage } from "../../lib/index.js";
 import { metaKey } from "../../lib/keys.js";
 import { migrateSlot, ownerOf, startCluster, type TestCluster } from "../support/cluster.js";
@@ -26,7 +27,8 @@ describe("resharding a workspace's slot under 16 writers", () => {
   for (const layout of ["keys", "hash"] as const) {
     it(`loses no acknowledged write in the ${layout} layout, and lists exactly what was acknowledged`, async () => {
       const root = randomRoot("rsh");
-      const config = { url: cluster().url, root, workspaceId: "moving", cluster: true, redisLayout: layout };
+      // A workspace (so a slot) per test: a later test must not migrate the keys an earlier one left.
+      const config = { url: cluster().url, root, workspaceId: `moving-${layout}`, cluster: true, redisLayout: layout };
       const storage: WorkspaceStorage = await openStorage(config);
       // A storage that gives up quickly: what a write meets while the slot is half-migrated.
       const impatient = await openStorage(config, { commandTimeoutMs: 300 });
@@ -141,6 +143,69 @@ describe("resharding a workspace's slot under 16 writers", () => {
       } finally {
         await impatient.close();
         await storage.close();
+      }
+    }, 60_000);
+
+    // Writes under a quota and conditional writes need WATCH, which a half-moved slot refuses
+    // (TRYAGAIN, or ASK once a key moved); after the move the old master answers MOVED. Both
+    // used to reach the caller at once, typed as a refused command (StoreCommandError).
+    it(`waits out the migration for quota and conditional writes in the ${layout} layout, then follows the slot`, async () => {
+      const root = randomRoot("rsq");
+      const workspaceId = `quoted-${layout}`;
+      const config = { url: cluster().url, root, workspaceId, cluster: true, redisLayout: layout };
+      const admin = await openStorage({ ...config, workspaceId: undefined });
+      const storage = await openStorage(config);
+      const impatient = await openStorage(config, { commandTimeoutMs: 300 });
+      try {
+        await admin.setQuota(workspaceId, { maxEntries: 1000 });
+        const notes = storage.collection("notes");
+        for (let i = 0; i < 40; i++) await notes.set(`pre-${i}`, i);
+        const saved = await storage.artifacts.save("plan", { step: 0 });
+        await impatient.collection("notes").set("pre-3", 3);
+        const prefix = storage.keyspace.prefix("notes");
+        const slot = keySlot(prefix);
+        const from = await ownerOf(cluster(), slot);
+        const target = cluster().masters.find((m) => m.port !== from)!.port;
+
+        let refused: unknown;
+        let waited: Promise<unknown> | undefined;
+        let settledMid = false;
+        await migrateSlot(cluster(), slot, target, {
+          pauseMs: 2,
+          middle: metaKey(prefix, layout === "hash" ? "data" : "index"),
+          atMiddle: async () => {
+            refused = await impatient
+              .collection("notes")
+              .set("refused", 1)
+              .catch((error: unknown) => error);
+            waited = notes.set("waited", 1).finally(() => {
+              settledMid = true;
+            });
+            await sleep(50);
+            expect(settledMid).toBe(false); // still waiting for the slot, neither refused nor applied
+          },
+        });
+        expect(refused).toBeInstanceOf(ConnectionError);
+        expect(String((refused as Error).message)).toMatch(/TRYAGAIN|ASK/);
+        await expect(waited).resolves.toBe(true);
+        expect(await ownerOf(cluster(), slot)).toBe(target);
+
+        // Both storages still hold the old slot map: the first write after the move meets MOVED.
+        await impatient.collection("notes").set("after", 2);
+        const next = await impatient.artifacts.save("plan", { step: 1 }, { ifVersion: saved.version });
+        expect(next.version).not.toBe(saved.version);
+        await storage.collection("notes").set("after-too", 3);
+
+        expect(await notes.get("refused")).toBeUndefined();
+        expect(await notes.get("waited")).toBe(1);
+        const quota = await storage.quota();
+        const stats = Object.values(await storage.stats()).reduce((sum, s) => sum + s.entries, 0);
+        expect(quota.entries).toBe(stats);
+        expect(quota.entries).toBe(40 + 1 + 3); // pre-*, plan, waited + after + after-too
+      } finally {
+        await impatient.close();
+        await storage.close();
+        await admin.close();
       }
     }, 60_000);
   }
