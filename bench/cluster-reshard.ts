@@ -1,7 +1,8 @@
 /**
  * Writes while a workspace's slot is resharded (issue 21): 16 writers saving new names (and, in
  * the key layout, overwriting existing ones: one SET XX, no index command; TTL writes and
- * deletes, and vector upserts, whose transactions name two keys or more) into one workspace, first for a quiet window, then while migrateSlot() (the redis-cli --cluster reshard
+ * deletes, and vector upserts, whose transactions name two keys or more; new names in a workspace
+ * under a quota, which wait for the slot) into one workspace, first for a quiet window, then while migrateSlot() (the redis-cli --cluster reshard
  * procedure: SETSLOT IMPORTING/MIGRATING, MIGRATE key by key, SETSLOT NODE) moves the slot to
  * the next master, paced to last about MIGRATION_MS whatever the number of keys. Both Redis
  * layouts: "keys" (a write is MULTI [ZADD #index, SET key]; refused with TRYAGAIN mid-migration,
@@ -32,6 +33,9 @@ export async function reshard(cluster: TestCluster, opts: SuiteOptions): Promise
     ["keys", "vector upserts", ", vector upserts"],
     ["hash", "new names", ""],
     ["hash", "TTL writes and deletes", ", TTL writes and deletes"],
+    // Under a quota every write is one WATCH … MULTI, which waits for the slot (docs/cluster.md).
+    ["keys", "new names under a quota", ", under a quota"],
+    ["hash", "new names under a quota", ", under a quota"],
   ] as const;
   for (const [m, [layout, writes, label]] of modes.entries()) {
     progress(`cluster: writes during a slot migration, ${layout} layout, ${writes}`);
@@ -45,6 +49,11 @@ export async function reshard(cluster: TestCluster, opts: SuiteOptions): Promise
       redisLayout: layout,
     });
     try {
+      if (writes === "new names under a quota") {
+        const admin = await openStorage({ url: cluster.url, root, cluster: true, redisLayout: layout });
+        await admin.setQuota(`moving${m}`, { maxEntries: 10_000_000 });
+        await admin.close();
+      }
       // Something to move: 20 collections of 50 names (1,000+ keys in the key layout, 20 in the hash one).
       for (let c = 0; c < COLLECTIONS; c++) {
         const col = storage.collection(`c${c}`);
