@@ -83,6 +83,15 @@ describe("resharding a workspace's slot under 16 writers", () => {
             mid.unsert = await outcome(impatient.vectors.delete("v0"));
             mid.clear = await outcome(impatient.collection("other1").clear());
             if (layout === "keys") mid.overwrite = await outcome(hurried.set("pre-2", "o"));
+            // Reads too: in the key layout an MGET of keys on both sides gets TRYAGAIN, sent key by key.
+            mid.getMany = await outcome(hurried.getMany(["pre-6", "pre-7", "pre-30"]));
+            const listed: string[] = [];
+            mid.iterate = await outcome(
+              (async () => {
+                for await (const [name] of hurried.iterator!(undefined)) listed.push(String(name));
+              })(),
+            );
+            mid.preListed = listed.filter((name) => name.startsWith("pre-")).sort();
           },
         });
         await sleep(50);
@@ -102,6 +111,11 @@ describe("resharding a workspace's slot under 16 writers", () => {
           clear: { ok: true },
           // An overwrite of an existing name is one SET XX on its key alone.
           ...(layout === "keys" && { overwrite: { ok: true } }),
+          getMany: { ok: [6, 7, 30] },
+          iterate: { ok: true },
+          preListed: Array.from({ length: 40 }, (_, i) => `pre-${i}`)
+            .filter((name) => !["pre-1", "pre-4", "pre-5"].includes(name))
+            .sort(),
         });
         expect(failures).toEqual([]);
         expect(await ownerOf(cluster(), slot)).toBe(target);
@@ -170,6 +184,7 @@ describe("resharding a workspace's slot under 16 writers", () => {
         let refused: unknown;
         let waited: Promise<unknown> | undefined;
         let settledMid = false;
+        let midQuota: unknown;
         await migrateSlot(cluster(), slot, target, {
           pauseMs: 2,
           middle: metaKey(prefix, layout === "hash" ? "data" : "index"),
@@ -181,10 +196,13 @@ describe("resharding a workspace's slot under 16 writers", () => {
             waited = notes.set("waited", 1).finally(() => {
               settledMid = true;
             });
+            // quota() only reads: key by key where the slot splits its keys, so it answers at once.
+            midQuota = await impatient.quota();
             await sleep(50);
             expect(settledMid).toBe(false); // still waiting for the slot, neither refused nor applied
           },
         });
+        expect(midQuota).toEqual({ limit: { maxEntries: 1000 }, entries: 41, bytes: expect.any(Number) });
         expect(refused).toBeInstanceOf(ConnectionError);
         expect(String((refused as Error).message)).toMatch(/TRYAGAIN|ASK/);
         await expect(waited).resolves.toBe(true);

@@ -117,6 +117,21 @@ export function clusterCommander(cluster: ClusterClient, options: ClusterCommand
     }
   };
 
+  /**
+   * A multi-key read refused by a half-moved slot (TRYAGAIN: its keys are on both sides) as one
+   * command per key, each served where its key is; undefined for anything else. Reads promise no
+   * snapshot across keys, so the answer is what MGET or EXISTS would have given, key by key.
+   */
+  const splitRead = (args: readonly string[]): Promise<unknown> | undefined => {
+    const name = String(args[0]).toUpperCase();
+    const keys = args.slice(1);
+    if (keys.length < 2 || (name !== "MGET" && name !== "EXISTS")) return undefined;
+    const each = Promise.all(
+      keys.map((key) => cluster.sendCommand(key, true, [name === "MGET" ? "GET" : "EXISTS", key])),
+    );
+    return name === "MGET" ? each : each.then((counts) => counts.reduce((sum: number, n) => sum + Number(n), 0));
+  };
+
   return {
     optimistic: clusterOptimistic(cluster, commandTimeoutMs),
     sendCommand(args) {
@@ -126,7 +141,15 @@ export function clusterCommander(cluster: ClusterClient, options: ClusterCommand
           new InvalidConfigError("cluster", `${name} cannot be sent on its own to a cluster; use transaction()`),
         );
       }
-      return retrying(name, () => cluster.sendCommand(firstKey(args), READS.has(name), args));
+      return retrying(name, async () => {
+        try {
+          return await cluster.sendCommand(firstKey(args), READS.has(name), args);
+        } catch (error) {
+          const split = error instanceof Error && /^TRYAGAIN\b/.test(error.message) ? splitRead(args) : undefined;
+          if (split === undefined) throw error;
+          return await split;
+        }
+      });
     },
     transaction: (commands, apart) =>
       retrying("MULTI", async () => {

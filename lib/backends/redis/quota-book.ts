@@ -166,11 +166,15 @@ export function redisQuotaBook(
         const client = await connect();
         const keys = quotaKeys(base);
         const now = await gate.clock.now(client);
-        const [raw, usage, expired] = (await exec(client, [
+        const reads = [
           ["GET", keys.limit],
           ["HMGET", keys.usage, "entries", "bytes"],
           ["ZRANGEBYSCORE", keys.expiring, "-inf", `(${now}`],
-        ])) as [unknown, unknown[], unknown[]];
+        ];
+        // Where a reshard splits these keys: one read each (a report, not a check, needs no single instant).
+        const [raw, usage, expired] = (await exec(client, reads, ({ send }) =>
+          Promise.all(reads.map((read) => send(read))),
+        )) as [unknown, unknown[], unknown[]];
         const stored = parseStored(raw);
         // While counting there is no use to report yet: quota() falls back to stats().
         if (stored.kind !== "limit") return undefined;
