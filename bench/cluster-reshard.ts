@@ -2,7 +2,7 @@
  * Writes while a workspace's slot is resharded (issue 21): 16 writers saving new names (and, in
  * the key layout, overwriting existing ones: one SET XX, no index command; TTL writes and
  * deletes, and vector upserts, whose transactions name two keys or more; new names in a workspace
- * under a quota, which wait for the slot) into one workspace, first for a quiet window, then while migrateSlot() (the redis-cli --cluster reshard
+ * under a quota, which wait for the slot; and reads, getMany of 10 names: one MGET) into one workspace, first for a quiet window, then while migrateSlot() (the redis-cli --cluster reshard
  * procedure: SETSLOT IMPORTING/MIGRATING, MIGRATE key by key, SETSLOT NODE) moves the slot to
  * the next master, paced to last about MIGRATION_MS whatever the number of keys. Both Redis
  * layouts: "keys" (a write is MULTI [ZADD #index, SET key]; refused with TRYAGAIN mid-migration,
@@ -33,6 +33,8 @@ export async function reshard(cluster: TestCluster, opts: SuiteOptions): Promise
     ["keys", "vector upserts", ", vector upserts"],
     ["hash", "new names", ""],
     ["hash", "TTL writes and deletes", ", TTL writes and deletes"],
+    // Reads: getMany of 10 names is one MGET, refused while its keys are on both sides (then key by key).
+    ["keys", "getMany(10) reads", ", getMany(10) reads"],
     // Under a quota every write is one WATCH … MULTI, which waits for the slot (docs/cluster.md).
     ["keys", "new names under a quota", ", under a quota"],
     ["hash", "new names under a quota", ", under a quota"],
@@ -65,6 +67,9 @@ export async function reshard(cluster: TestCluster, opts: SuiteOptions): Promise
         const name = `r${round}-w${w}-${i}`;
         if (writes === "overwrites") return notes.set(`n${(w * 7 + i) % NAMES}`, VALUE);
         if (writes === "vector upserts") return storage.vectors.upsert(name, [1, w, i % 97]);
+        if (writes === "getMany(10) reads") {
+          return notes.getMany(Array.from({ length: 10 }, (_, k) => `n${(w * 13 + i + k * 5) % NAMES}`));
+        }
         if (writes === "TTL writes and deletes") {
           return i % 2 === 0 ? notes.set(name, VALUE, 600_000) : notes.delete(`r${round}-w${w}-${i - 1}`);
         }
