@@ -32,7 +32,7 @@ export function keySlot(key: string): number {
 type Cluster = Pick<RedisClusterType, "getSlotMaster" | "nodeClient" | "sendCommand">;
 
 /** "moved" (the slot has a new master), "moving" (it is half-migrated), or undefined. */
-export function slotRefusal(error: unknown): "moved" | "moving" | undefined {
+function slotRefusal(error: unknown): "moved" | "moving" | undefined {
   const reply = error instanceof KeyvWorkspacesError ? error.cause : error;
   if (!isErrorReply(reply)) return undefined;
   if (/^MOVED\b/.test(reply.message)) return "moved";
