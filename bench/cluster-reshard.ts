@@ -123,17 +123,18 @@ export async function reshard(cluster: TestCluster, opts: SuiteOptions): Promise
         const started = [...done, ...refused].filter((d) => d.start >= start && d.start < end);
         longest.push(started.reduce((most, d) => Math.max(most, d.at - d.start), 0));
       }
-      const note = `${WRITERS} writers, ${writes}, one workspace; ~100 MIGRATEs paced over ~${windowMs} ms`;
+      const [ops, one] = writes.endsWith("reads") ? ["reads", "read"] : ["writes", "write"];
+      const note = `${WRITERS} clients, ${writes}, one workspace; ~100 MIGRATEs paced over ~${windowMs} ms`;
       out.push(
-        row(GROUP, `reshard ${layout} layout${label}: writes before migration`, "ops/s", before, note),
-        row(GROUP, `reshard ${layout} layout${label}: writes during migration`, "ops/s", during, note),
+        row(GROUP, `reshard ${layout} layout${label}: ${ops} before migration`, "ops/s", before, note),
+        row(GROUP, `reshard ${layout} layout${label}: ${ops} during migration`, "ops/s", during, note),
         row(GROUP, `reshard ${layout} layout${label}: during/before`, "×", ratios(during, before)),
         row(
           GROUP,
-          `reshard ${layout} layout${label}: longest write during migration`,
+          `reshard ${layout} layout${label}: longest ${one} during migration`,
           "ms",
           longest,
-          `started during it; ${failed} writes refused after commandTimeoutMs`,
+          `started during it; ${failed} ${ops} refused after commandTimeoutMs`,
         ),
       );
       progress(
