@@ -31,6 +31,9 @@ export function firstKey(args: readonly string[]): string | undefined {
   return args[1];
 }
 
+/** A half-moved slot's refusal of a command whose keys are on both sides (or nowhere yet). */
+const tryAgain = (error: unknown) => error instanceof Error && /^TRYAGAIN\b/.test(error.message);
+
 /** The redirection a failed transaction was refused with, if any (its queued commands carry it). */
 function redirection(error: unknown): { kind: "MOVED" | "ASK"; address: string } | undefined {
   const replies = isA(error, "MultiErrorReply") ? (error as MultiErrorReply).replies : [error];
@@ -145,7 +148,7 @@ export function clusterCommander(cluster: ClusterClient, options: ClusterCommand
         try {
           return await cluster.sendCommand(firstKey(args), READS.has(name), args);
         } catch (error) {
-          const split = error instanceof Error && /^TRYAGAIN\b/.test(error.message) ? splitRead(args) : undefined;
+          const split = tryAgain(error) ? splitRead(args) : undefined;
           if (split === undefined) throw error;
           return await split;
         }
@@ -156,7 +159,7 @@ export function clusterCommander(cluster: ClusterClient, options: ClusterCommand
         try {
           return await transactionOnce(commands);
         } catch (error) {
-          if (apart === undefined || !(error instanceof Error) || !/^TRYAGAIN\b/.test(error.message)) throw error;
+          if (apart === undefined || !tryAgain(error)) throw error;
           // The slot is half-moved and the keys are on both sides: Redis refuses the MULTI until
           // the slot has moved, but serves each key's own commands where the key is (ASK followed).
           return await apart({
